@@ -285,7 +285,11 @@ class ChatStore:
         )
 
     def activity_of(self, user_id: int, limit: int):
-        """The last C{limit} entries of a user's activity, oldest first."""
+        """
+        The last C{limit} entries of a user's activity, oldest first,
+        including any still queued: activity is recorded without waiting for
+        its commit, and a user's log must show what they have just done.
+        """
 
         def activity(cursor: Cursor) -> list[ActivityEntry]:
             cursor.execute(
@@ -295,7 +299,8 @@ class ChatStore:
             )
             return [ActivityEntry(*row) for row in reversed(cursor.fetchall())]
 
-        return self.db.read(activity)
+        # A failed batch was logged where it failed; read what did commit.
+        return self.db.flushed().addBoth(lambda _: self.db.read(activity))
 
     def _guarded(self, operation, conflict: type[Exception]) -> defer.Deferred:
         """
