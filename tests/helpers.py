@@ -267,3 +267,11 @@ class ServerTestCase(unittest.TestCase):
 
     async def _start(self) -> None:
         self.server = await start_server(self, history_default=self.history_default)
+
+    def assertFailed(self, reply: list[str], code: str) -> None:
+        """The final line of C{reply} is C{-ERR code ...}."""
+        self.assertEqual(reply[-1].split(" ")[:2], ["-ERR", code], reply)
+
+    def data_lines(self, reply: list[str]) -> list[str]:
+        """The C{= } data lines of C{reply}, prefix removed."""
+        return [line[2:] for line in reply if line.startswith("= ")]

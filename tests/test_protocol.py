@@ -237,7 +237,7 @@ class TextTests(ServerTestCase):
         for text in FORBIDDEN + BIDI:
             for line in (text, f"/public lobby {text}", f"/msg bob {text}"):
                 reply = await alice.send(line)
-                self.assertEqual(reply[-1].split(" ")[:2], ["-ERR", "bad-text"], line)
+                self.assertFailed(reply, "bad-text")
         self.assertEqual(bob.take(), [])
         lobby = self.server.chat.rooms.lobby
         self.assertEqual(await self.server.store.room_history(lobby.id, 10), [])
