@@ -161,6 +161,11 @@ def is_final(line: str) -> bool:
     return line.startswith(("+OK", "-ERR"))
 
 
+def data_lines(reply: list[str]) -> list[str]:
+    """The C{= } data lines of C{reply}, prefix removed."""
+    return [line[2:] for line in reply if line.startswith("= ")]
+
+
 class Client:
     """
     One connection to the server.  L{send} writes a line and fires with the
@@ -271,7 +276,3 @@ class ServerTestCase(unittest.TestCase):
     def assertFailed(self, reply: list[str], code: str) -> None:
         """The final line of C{reply} is C{-ERR code ...}."""
         self.assertEqual(reply[-1].split(" ")[:2], ["-ERR", code], reply)
-
-    def data_lines(self, reply: list[str]) -> list[str]:
-        """The C{= } data lines of C{reply}, prefix removed."""
-        return [line[2:] for line in reply if line.startswith("= ")]

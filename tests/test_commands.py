@@ -4,7 +4,7 @@ driven through the real protocol against a whole server.
 """
 
 from chatroom.commands import COMMANDS
-from tests.helpers import ServerTestCase, async_test
+from tests.helpers import ServerTestCase, async_test, data_lines
 
 # 2001-09-09T01:46:40Z is START_TIME, the fake clock's first reading.
 STARTED = "2001-09-09T01:46:40Z"
@@ -18,9 +18,7 @@ class RegisterTests(ServerTestCase):
             await client.send("/register alice pw-alice"), ["+OK welcome, alice"]
         )
         self.assertIsNotNone(await self.server.store.find_user("alice"))
-        self.assertEqual(
-            self.data_lines(await client.send("/rooms")), ["lobby (default)"]
-        )
+        self.assertEqual(data_lines(await client.send("/rooms")), ["lobby (default)"])
 
     @async_test
     async def test_register_with_a_password_containing_spaces(self):
@@ -108,7 +106,7 @@ class LoginTests(ServerTestCase):
         client = self.server.connect(peer="10.0.0.7")
         self.assertFailed(await client.send("/login alice wrong"), "auth-failed")
         admin = await self.server.admin()
-        entries = self.data_lines(await admin.send("/log alice"))
+        entries = data_lines(await admin.send("/log alice"))
         self.assertIn(f"{STARTED} login-failed alice 10.0.0.7", entries)
 
     @async_test
@@ -196,7 +194,7 @@ class ConnectionCommandTests(ServerTestCase):
         client = self.server.connect()
         reply = await client.send("/help")
         self.assertTrue(reply[-1].startswith("+OK"))
-        shown = "\n".join(self.data_lines(reply))
+        shown = "\n".join(data_lines(reply))
         for cmd in set(COMMANDS.values()):
             if cmd.admin:
                 self.assertNotIn(cmd.usage, shown)
@@ -206,7 +204,7 @@ class ConnectionCommandTests(ServerTestCase):
     @async_test
     async def test_help_shows_the_admin_their_commands(self):
         admin = await self.server.admin()
-        shown = "\n".join(self.data_lines(await admin.send("/help")))
+        shown = "\n".join(data_lines(await admin.send("/help")))
         self.assertIn("/list", shown)
         self.assertIn("/users", shown)
 
@@ -216,7 +214,7 @@ class ConnectionCommandTests(ServerTestCase):
         bob = await self.server.register("bob")
         self.assertEqual(await alice.send("/logout"), ["+OK bye"])
         self.assertTrue(alice.closed)
-        members = self.data_lines(await bob.send("/who lobby"))
+        members = data_lines(await bob.send("/who lobby"))
         self.assertIn("alice", members)
         self.assertNotIn("alice (online)", members)
 
@@ -369,7 +367,7 @@ class RoomTests(ServerTestCase):
         alice = await self.server.register("alice")
         self.assertEqual(await alice.send("/c dev"), ["+OK created #dev"])
         self.assertEqual(
-            self.data_lines(await alice.send("/rooms")), ["dev", "lobby (default)"]
+            data_lines(await alice.send("/rooms")), ["dev", "lobby (default)"]
         )
 
     @async_test
@@ -435,9 +433,7 @@ class RoomTests(ServerTestCase):
         await alice.send("/c dev")
         await alice.send("/cd dev")
         await alice.send("/l dev")
-        self.assertEqual(
-            self.data_lines(await alice.send("/rooms")), ["lobby (default)"]
-        )
+        self.assertEqual(data_lines(await alice.send("/rooms")), ["lobby (default)"])
         await alice.send("back again")
         self.assertEqual(bob.take(), ["[lobby] alice: back again"])
 
@@ -446,7 +442,7 @@ class RoomTests(ServerTestCase):
         alice = await self.server.register("alice")
         await alice.send("/c dev")
         await alice.send("/l lobby")
-        self.assertEqual(self.data_lines(await alice.send("/rooms")), ["dev (default)"])
+        self.assertEqual(data_lines(await alice.send("/rooms")), ["dev (default)"])
 
     @async_test
     async def test_leaving_every_room_leaves_no_default(self):
@@ -466,7 +462,7 @@ class RoomTests(ServerTestCase):
         await alice.send("in dev")
         self.assertEqual(bob.take(), ["[dev] alice: in dev"])
         self.assertEqual(
-            self.data_lines(await alice.send("/rooms")), ["dev (default)", "lobby"]
+            data_lines(await alice.send("/rooms")), ["dev (default)", "lobby"]
         )
 
     @async_test
@@ -484,7 +480,7 @@ class RoomTests(ServerTestCase):
         (await self.server.register("carol")).disconnect()
         reply = await alice.send("/who #lobby")
         self.assertEqual(
-            self.data_lines(reply),
+            data_lines(reply),
             ["admin", "alice (online)", "bob (online)", "carol"],
         )
         self.assertEqual(reply[-1], "+OK 4 members")
@@ -512,7 +508,7 @@ class HistoryTests(ServerTestCase):
         await self._say(alice, "lobby", "one", "two", "three", "four")
         reply = await alice.send("/history")
         self.assertEqual(
-            self.data_lines(reply),
+            data_lines(reply),
             [
                 "2001-09-09T01:47:41Z [lobby] alice: two",
                 "2001-09-09T01:47:41Z [lobby] alice: three",
@@ -527,7 +523,7 @@ class HistoryTests(ServerTestCase):
         await self._say(alice, "lobby", "one", "two", "three", "four")
         reply = await alice.send("/history 2")
         self.assertEqual(
-            [line.split(" ", 1)[1] for line in self.data_lines(reply)],
+            [line.split(" ", 1)[1] for line in data_lines(reply)],
             ["[lobby] alice: three", "[lobby] alice: four"],
         )
 
@@ -539,7 +535,7 @@ class HistoryTests(ServerTestCase):
         await self._say(alice, "lobby", "l1")
         reply = await alice.send("/history dev 5")
         self.assertEqual(
-            [line.split(" ", 1)[1] for line in self.data_lines(reply)],
+            [line.split(" ", 1)[1] for line in data_lines(reply)],
             ["[dev] alice: d1", "[dev] alice: d2"],
         )
 
@@ -552,11 +548,11 @@ class HistoryTests(ServerTestCase):
         self.assertEqual(
             [
                 line.split(" ", 1)[1]
-                for line in self.data_lines(await alice.send("/history #5"))
+                for line in data_lines(await alice.send("/history #5"))
             ],
             ["[5] alice: in five"],
         )
-        self.assertEqual(len(self.data_lines(await alice.send("/history 5"))), 5)
+        self.assertEqual(len(data_lines(await alice.send("/history 5"))), 5)
 
     @async_test
     async def test_history_of_a_room_one_is_not_in_is_refused(self):
@@ -574,7 +570,7 @@ class LogTests(ServerTestCase):
         await alice.send("/c dev")
         reply = await alice.send("/log")
         self.assertEqual(
-            self.data_lines(reply),
+            data_lines(reply),
             [
                 f"{STARTED} register alice",
                 f"{STARTED} login alice 127.0.0.1",
@@ -588,9 +584,7 @@ class LogTests(ServerTestCase):
         await alice.send("/c dev")
         await alice.send("/cd dev")
         await alice.send("/l dev")
-        events = [
-            line.split(" ")[1] for line in self.data_lines(await alice.send("/log"))
-        ]
+        events = [line.split(" ")[1] for line in data_lines(await alice.send("/log"))]
         self.assertEqual(events[-3:], ["default", "default", "leave"])
 
     @async_test
@@ -602,14 +596,14 @@ class LogTests(ServerTestCase):
     @async_test
     async def test_log_naming_oneself_is_allowed(self):
         alice = await self.server.register("alice")
-        self.assertEqual(len(self.data_lines(await alice.send("/log ALICE"))), 2)
+        self.assertEqual(len(data_lines(await alice.send("/log ALICE"))), 2)
 
     @async_test
     async def test_admin_reads_anyones_log(self):
         bob = await self.server.register("bob")
         await bob.send("/c dev")
         admin = await self.server.admin()
-        entries = self.data_lines(await admin.send("/log bob"))
+        entries = data_lines(await admin.send("/log bob"))
         self.assertIn(f"{STARTED} create bob #dev", entries)
 
     @async_test
@@ -632,7 +626,7 @@ class AdminTests(ServerTestCase):
         await self.server.register("bob")
         admin = await self.server.admin()
         reply = await admin.send("/list")
-        self.assertEqual(self.data_lines(reply), ["dev 1 members", "lobby 3 members"])
+        self.assertEqual(data_lines(reply), ["dev 1 members", "lobby 3 members"])
         self.assertEqual(reply[-1], "+OK 2 rooms")
 
     @async_test
@@ -641,7 +635,7 @@ class AdminTests(ServerTestCase):
         (await self.server.register("bob")).disconnect()
         admin = await self.server.admin()
         self.assertEqual(
-            self.data_lines(await admin.send("/users")),
+            data_lines(await admin.send("/users")),
             ["admin (online) (admin)", "alice (online)", "bob"],
         )
 
@@ -653,7 +647,7 @@ class RenameTests(ServerTestCase):
         bob = await self.server.register("bob")
         self.assertEqual(await alice.send("/u alicia"), ["+OK you are now alicia"])
         self.assertEqual(bob.take(), ["* #lobby: alice is now known as alicia"])
-        self.assertIn("alicia (online)", self.data_lines(await bob.send("/who lobby")))
+        self.assertIn("alicia (online)", data_lines(await bob.send("/who lobby")))
         await alice.send("hello")
         self.assertEqual(bob.take(), ["[lobby] alicia: hello"])
         await bob.send("/msg alicia hi")
@@ -668,9 +662,7 @@ class RenameTests(ServerTestCase):
         alice = await self.server.register("alice")
         await alice.send("/c dev")
         await alice.send("/u alicia")
-        self.assertEqual(
-            self.data_lines(await alice.send("/who dev")), ["alicia (online)"]
-        )
+        self.assertEqual(data_lines(await alice.send("/who dev")), ["alicia (online)"])
 
     @async_test
     async def test_rename_to_a_name_taken_in_any_case_is_refused(self):
