@@ -111,7 +111,8 @@ class Options(usage.Options):
         for description in self["ports"]:
             try:
                 strports.service(description, None)
-            except (ValueError, KeyError, TypeError) as e:
+            # Parsing may also read files (ssl: keys): any failure is a bad --port.
+            except Exception as e:
                 raise usage.UsageError(f"bad --port {description!r}: {e}") from e
         if self["db"] is None:
             self["db"] = str(Path(self["data-dir"]) / "chatroom.sqlite3")
