@@ -101,6 +101,8 @@ class Options(usage.Options):
         Listen here: a TCP port number, or a Twisted endpoint description such
         as tcp:5000:interface=127.0.0.1. May be given several times.
         """
+        if port.isdigit() and int(port) > 65535:
+            raise usage.UsageError(f"--port {port}: TCP ports go up to 65535")
         self["ports"].append(endpoint_description(port))
 
     opt_p = opt_port
