@@ -97,10 +97,7 @@ class Options(usage.Options):
         self["ports"] = []
 
     def opt_port(self, port: str) -> None:
-        """
-        Listen here: a TCP port number, or a Twisted endpoint description such
-        as tcp:5000:interface=127.0.0.1. May be given several times.
-        """
+        """A port number or endpoint (tcp:5000:interface=127.0.0.1); repeatable."""
         if port.isdigit() and int(port) > 65535:
             raise usage.UsageError(f"--port {port}: TCP ports go up to 65535")
         self["ports"].append(endpoint_description(port))
