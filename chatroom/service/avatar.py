@@ -28,7 +28,7 @@ from chatroom.names import (
     check_text,
     name_key,
 )
-from chatroom.service.chat import Account, ChatService
+from chatroom.service.chat import ADMIN, Account, ChatService
 from chatroom.service.events import PrivateMessage, RoomMessage
 from chatroom.service.interfaces import IChatClient, IUser
 from chatroom.service.rooms import Room
@@ -229,6 +229,9 @@ class Session:
         check_name(name)
         service, account = self.service, self.account
         key = name_key(name)
+        if account.is_admin and key != ADMIN:
+            # Start-up finds the admin by this name; renamed, it would get a twin.
+            raise PermissionDenied("the admin account keeps its name")
         if key in RESERVED_NAMES and key != account.key:
             raise NameTaken(f"{name} is reserved")
         await service.store.rename_user(account.id, name, key)
