@@ -678,6 +678,15 @@ class RenameTests(ServerTestCase):
             self.assertFailed(await alice.send(f"/u {name}"), "name-taken")
 
     @async_test
+    async def test_the_admin_account_keeps_its_name(self):
+        # The next start looks the admin up by name: a renamed admin would
+        # get a second admin account created beside it.
+        admin = await self.server.admin()
+        self.assertFailed(await admin.send("/u boss"), "permission-denied")
+        self.assertEqual(await admin.send("/u Admin"), ["+OK you are now Admin"])
+        self.assertTrue((await self.server.store.find_user("admin")).is_admin)
+
+    @async_test
     async def test_rename_to_a_bad_name_is_refused(self):
         alice = await self.server.register("alice")
         self.assertFailed(await alice.send("/u -alice"), "bad-name")
