@@ -49,6 +49,7 @@ class Session:
         self.mind = mind
         self.peer = peer
         self.account: Account | None = None
+        self.ended = False
         # Delivery of kept private messages runs once at a time per session.
         self._delivering = defer.DeferredLock()
 
@@ -65,6 +66,7 @@ class Session:
         return self
 
     def logout(self) -> None:
+        self.ended = True
         if self.account is not None:
             self.service.disconnect(self)
 
@@ -76,6 +78,9 @@ class Session:
         store = self.service.store
         async with self._delivering:
             kept = await store.undelivered_private(self.account.id)
+            if self.ended:
+                # Gone while we read: keep them for the next login.
+                return
             for message in kept:
                 self.mind.private_message(
                     PrivateMessage(message.sender, message.text, message.created_at)
