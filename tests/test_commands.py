@@ -3,6 +3,8 @@ Every command of PROTOCOL.md, its success and each of its failure codes,
 driven through the real protocol against a whole server.
 """
 
+from twisted.internet import defer
+
 from chatroom.commands import COMMANDS
 from tests.helpers import ServerTestCase, async_test, data_lines
 
@@ -124,6 +126,18 @@ class LoginTests(ServerTestCase):
         self.assertEqual(
             await self.server.database.read(failures), [(None, "nobody", "10.0.0.7")]
         )
+
+    @async_test
+    async def test_client_leaving_during_login_is_not_left_online(self):
+        (await self.server.register("alice", "pw-alice")).disconnect()
+        leaving = self.server.connect()
+        leaving.send("/login alice pw-alice")
+        leaving.disconnect()
+        # bcrypt and the database each run one job at a time, in order: once
+        # a later login is answered, the first one has finished too.
+        staying = await self.server.login("alice", "pw-alice")
+        account = self.server.chat.online_by_key["alice"]
+        self.assertEqual(account.sessions, {staying.protocol.avatar})
 
     @async_test
     async def test_login_when_logged_in_is_refused(self):
@@ -350,12 +364,34 @@ class MessageTests(ServerTestCase):
         )
 
     @async_test
+    async def test_kept_private_messages_stay_kept_if_the_client_leaves_first(self):
+        (await self.server.register("bob", "pw-bob")).disconnect()
+        alice = await self.server.register("alice")
+        await alice.send("/msg bob one")
+        store = self.server.store
+        reading = defer.Deferred()
+        undelivered = store.undelivered_private
+        self.patch(store, "undelivered_private", lambda user_id: reading)
+        bob = self.server.connect()
+        await bob.send("/login bob pw-bob")
+        # bob goes away while his kept messages are being read.
+        bob.disconnect()
+        bob_id = (await store.find_user("bob")).id
+        reading.callback(await undelivered(bob_id))
+        await self.server.database.flushed()
+        self.assertEqual([m.text for m in await undelivered(bob_id)], ["one"])
+
+    @async_test
     async def test_kept_private_messages_are_delivered_once(self):
         bob = await self.server.register("bob", "pw-bob")
         bob.disconnect()
         alice = await self.server.register("alice")
         await alice.send("/msg bob one")
-        (await self.server.login("bob", "pw-bob")).disconnect()
+        first = await self.server.login("bob", "pw-bob")
+        self.assertEqual(
+            await first.send("/ping"), ["[private] alice: one", "+OK pong"]
+        )
+        first.disconnect()
         bob = self.server.connect()
         await bob.send("/login bob pw-bob")
         self.assertEqual(await bob.send("/ping"), ["+OK pong"])
