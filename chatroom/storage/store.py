@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from twisted.internet import defer
 
-from chatroom.errors import NameTaken, RoomExists
+from chatroom.errors import AlreadyMember, NameTaken, RoomExists
 from chatroom.storage.pool import Cursor, Database, Operation
 
 LOBBY = "lobby"
@@ -197,7 +197,10 @@ class ChatStore:
         return self._guarded(create, RoomExists)
 
     def add_member(self, room_id: int, user_id: int, at: int) -> defer.Deferred:
-        return self.db.write(lambda cursor: _add_member(cursor, room_id, user_id, at))
+        """Fails with L{AlreadyMember} if the user is in the room already."""
+        return self._guarded(
+            lambda cursor: _add_member(cursor, room_id, user_id, at), AlreadyMember
+        )
 
     def remove_member(self, room_id: int, user_id: int) -> defer.Deferred:
         return self.db.write(
