@@ -37,6 +37,15 @@ class RegisterTests(ServerTestCase):
         self.assertFailed(await client.send("/rooms"), "not-logged-in")
 
     @async_test
+    async def test_registering_one_name_twice_at_once_fails_the_second(self):
+        first, second = self.server.connect(), self.server.connect()
+        replies = await defer.gatherResults(
+            [first.send("/register carol pw-1"), second.send("/register CAROL pw-2")]
+        )
+        self.assertEqual(replies[0], ["+OK welcome, carol"])
+        self.assertFailed(replies[1], "name-taken")
+
+    @async_test
     async def test_register_refuses_reserved_names(self):
         client = self.server.connect()
         for name in ("admin", "Admin", "root"):
@@ -438,6 +447,30 @@ class RoomTests(ServerTestCase):
     async def test_join_a_room_one_is_in_is_refused(self):
         alice = await self.server.register("alice")
         self.assertFailed(await alice.send("/j lobby"), "already-member")
+
+    @async_test
+    async def test_joining_twice_at_once_fails_only_the_second_join(self):
+        alice = await self.server.register("alice", "pw-alice")
+        again = await self.server.login("alice", "pw-alice")
+        bob = await self.server.register("bob")
+        await bob.send("/c dev")
+        # Both joins pass the membership check before either is stored, and
+        # bob's message shares their commit.
+        replies = await defer.gatherResults(
+            [alice.send("/j dev"), again.send("/j dev"), bob.send("/public dev hi")]
+        )
+        self.assertEqual(replies[0], ["+OK joined #dev"])
+        self.assertFailed(replies[1], "already-member")
+        self.assertEqual(replies[2], ["* alice joined #dev", "+OK"])
+
+    @async_test
+    async def test_creating_one_room_twice_at_once_fails_the_second(self):
+        alice = await self.server.register("alice")
+        bob = await self.server.register("bob")
+        replies = await defer.gatherResults([alice.send("/c dev"), bob.send("/c DEV")])
+        self.assertEqual(replies[0], ["+OK created #dev"])
+        self.assertFailed(replies[1], "room-exists")
+        self.assertEqual(data_lines(await bob.send("/rooms")), ["lobby (default)"])
 
     @async_test
     async def test_join_a_missing_room_is_refused(self):

@@ -7,7 +7,7 @@ each engine subclasses it with L{open_database}.
 from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
-from chatroom.errors import NameTaken, RoomExists
+from chatroom.errors import AlreadyMember, NameTaken, RoomExists
 from chatroom.storage import pool as pool_module
 from chatroom.storage import schema
 from chatroom.storage.pool import Database, open_database
@@ -244,6 +244,20 @@ class DatabaseTestsMixin:
         )
         memberships = await self.store.load_memberships()
         self.assertIn((room_id, alice.id, "alice"), memberships)
+
+    @async_test
+    async def test_joining_twice_in_one_batch_fails_only_the_second_join(self):
+        alice = await self.store.create_user("alice", "alice", "hash", 0)
+        room_id = await self.store.create_room("dev", "dev", alice.id, 0)
+        bob = await self.store.create_user("bob", "bob", "hash", 0)
+        self.db.write(lambda cursor: None)
+        first = self.store.add_member(room_id, bob.id, 0)
+        second = self.store.add_member(room_id, bob.id, 0)
+        mate = self.db.write(_insert_activity("batch-mate"))
+        await first
+        await self.assertFailure(second, AlreadyMember)
+        self.assertEqual(await mate, "batch-mate")
+        self.assertIn((room_id, bob.id, "bob"), await self.store.load_memberships())
 
     @async_test
     async def test_history_is_the_last_messages_oldest_first(self):
