@@ -9,6 +9,7 @@ returns a Deferred for trial to wait on; the clock is a L{task.Clock}.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 
@@ -43,10 +44,9 @@ class _StartFailed:
 class Server:
     """A started L{ChatServer} and what tests reach into."""
 
-    def __init__(self, server: ChatServer, clock: task.Clock, location: str) -> None:
+    def __init__(self, server: ChatServer, clock: task.Clock) -> None:
         self.server = server
         self.clock = clock
-        self.location = location
         self.chat: ChatService = server.chat
         self.store: ChatStore = server.chat.store
         self.database: Database = server.database
@@ -55,9 +55,13 @@ class Server:
     def connect(self, peer: str = "127.0.0.1") -> Client:
         return Client(self.factory, peer)
 
-    async def register(self, name: str, password: str = "pw-" + "x" * 8) -> Client:
-        """A new connection that has registered C{name} and is logged in."""
+    async def register(self, name: str, password: str | None = None) -> Client:
+        """
+        A new connection that has registered C{name} (password C{pw-NAME}
+        unless given), is logged in, and has read everything so far.
+        """
         client = self.connect()
+        password = f"pw-{name}" if password is None else password
         reply = await client.send(f"/register {name} {password}")
         assert reply[-1].startswith("+OK"), reply
         # Let the login's follow-up (kept private messages) finish first.
@@ -66,12 +70,14 @@ class Server:
         return client
 
     async def login(self, name: str, password: str) -> Client:
+        """A new connection that has just been welcomed as C{name}."""
         client = self.connect()
         reply = await client.send(f"/login {name} {password}")
         assert reply[-1].startswith("+OK"), reply
         return client
 
     async def admin(self) -> Client:
+        """A new connection logged in as the admin, everything so far read."""
         client = await self.login("admin", ADMIN_PASSWORD)
         await client.send("/ping")
         client.take()
@@ -100,9 +106,7 @@ async def start_server(
         ChatStore(database), hasher, clock, history_default=history_default
     )
     server = Server(
-        ChatServer(database, chat, admin_password, [], _StartFailed()),
-        clock,
-        location,
+        ChatServer(database, chat, admin_password, [], _StartFailed()), clock
     )
     testcase.addCleanup(server.stop)
     server.server.startService()
@@ -120,11 +124,10 @@ def sqlite_file(testcase) -> str:
 def async_test(test: Callable) -> Callable:
     """Run an C{async def} test method under trial, which wants a Deferred."""
 
+    @functools.wraps(test)
     def run(self):
         return defer.ensureDeferred(test(self))
 
-    run.__name__ = test.__name__
-    run.__doc__ = test.__doc__
     return run
 
 
