@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from twisted.application import service, strports
-from twisted.internet import defer
-from twisted.internet.interfaces import IReactorCore
+from twisted.application import service
+from twisted.internet import defer, endpoints
+from twisted.internet.interfaces import IListeningPort, IReactorCore
+from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from twisted.python import usage
 
@@ -110,7 +111,7 @@ class Options(usage.Options):
             self["ports"] = [DEFAULT_PORT]
         for description in self["ports"]:
             try:
-                strports.service(description, None)
+                endpoints.serverFromString(_reactor(), description)
             except (ValueError, KeyError, TypeError) as e:
                 raise usage.UsageError(f"bad --port {description!r}: {e}") from e
         if self["db"] is None:
@@ -130,6 +131,12 @@ class Options(usage.Options):
         return lines[0]
 
 
+def _reactor() -> IReactorCore:
+    from twisted.internet import reactor
+
+    return reactor
+
+
 class ChatServer(service.MultiService):
     """
     Opens storage and loads the chat before it listens; on stop, it stops
@@ -143,15 +150,18 @@ class ChatServer(service.MultiService):
         database: Database,
         chat: ChatService,
         admin_password: str | None,
-        listeners: list[service.Service],
+        factory: Factory,
+        endpoints: list,
         reactor: IReactorCore,
     ) -> None:
         super().__init__()
         self.database = database
         self.chat = chat
         self.admin_password = admin_password
-        self.listeners = listeners
+        self.factory = factory
+        self.endpoints = endpoints
         self.reactor = reactor
+        self.ports: list[IListeningPort] = []
         self.ready: defer.Deferred | None = None
 
     def startService(self) -> None:
@@ -166,15 +176,20 @@ class ChatServer(service.MultiService):
         self.log.info("database ready (schema {version})", version=version)
         await self.chat.load()
         await self.chat.ensure_admin(self.admin_password)
-        for listener in self.listeners:
-            listener.setServiceParent(self)
+        for endpoint in self.endpoints:
+            self.ports.append(await endpoint.listen(self.factory))
 
     def _failed_to_start(self, failure) -> None:
         self.log.failure("chatroom could not start", failure)
         self.reactor.stop()
 
     async def _close(self) -> None:
+        if self.ready is not None and not self.ready.called:
+            self.ready.cancel()
         await super().stopService()
+        for port in self.ports:
+            await port.stopListening()
+        self.ports.clear()
         for account in list(self.chat.online.values()):
             for session in list(account.sessions):
                 session.mind.disconnect("the server is shutting down")
@@ -187,15 +202,15 @@ class ChatServer(service.MultiService):
 
 def makeService(config: Options, reactor: IReactorCore | None = None) -> ChatServer:
     if reactor is None:
-        from twisted.internet import reactor
+        reactor = _reactor()
     database = open_database(config["db"], reactor)
     hasher = PasswordHasher(reactor, rounds=config["bcrypt-rounds"])
     chat = ChatService(
         ChatStore(database), hasher, reactor, history_default=config["history"]
     )
     factory = ChatFactory(chat, chat_portal(chat))
-    listeners = [
-        strports.service(description, factory, reactor=reactor)
+    listen_on = [
+        endpoints.serverFromString(reactor, description)
         for description in config["ports"]
     ]
     Logger().info(
@@ -203,4 +218,6 @@ def makeService(config: Options, reactor: IReactorCore | None = None) -> ChatSer
         ports=", ".join(config["ports"]),
         db=describe(config["db"]),
     )
-    return ChatServer(database, chat, config["admin-password"], listeners, reactor)
+    return ChatServer(
+        database, chat, config["admin-password"], factory, listen_on, reactor
+    )
