@@ -7,6 +7,7 @@ The twistd plugin's body: command-line options and the service tree.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from twisted.application import service
@@ -23,8 +24,14 @@ from chatroom.service.realm import chat_portal
 from chatroom.storage.pool import Database, describe, open_database
 from chatroom.storage.schema import migrate
 from chatroom.storage.store import ChatStore
+from chatroom.tls import (
+    fingerprint_sha256,
+    load_or_create_certificate,
+    server_endpoint_description,
+)
 
 DEFAULT_PORT = "tcp:5000"
+_TLS_PORT = re.compile(r"(\d+)(?::interface=([^:]+))?\Z")
 ADMIN_PASSWORD_ENV = "CHATROOM_ADMIN_PASSWORD"
 
 
@@ -56,7 +63,8 @@ def endpoint_description(port: str) -> str:
 class Options(usage.Options):
     synopsis = "[options]"
     longdesc = (
-        "Run the chatroom server. With no --port it listens on TCP port 5000. "
+        "Run the chatroom server. With no --port and no --tls-port it listens on "
+        "TCP port 5000; with only --tls-port it serves TLS alone. "
         "Data (SQLite database) goes to --data-dir unless --db names another place. "
         "The admin password comes from --admin-password-file or the environment "
         f"variable {ADMIN_PASSWORD_ENV}; on a first start with neither, one is "
@@ -71,6 +79,14 @@ class Options(usage.Options):
             "Database: a SQLite file path, :memory:, or a postgresql:// URL "
             "[default: DATA-DIR/chatroom.sqlite3].",
         ],
+        [
+            "cert",
+            None,
+            None,
+            "PEM certificate (chain) for --tls-port "
+            "[default: generated once, self-signed, in DATA-DIR].",
+        ],
+        ["key", None, None, "PEM private key of --cert."],
         [
             "admin-password-file",
             None,
@@ -93,9 +109,14 @@ class Options(usage.Options):
         ],
     ]
 
+    optFlags = [
+        ["no-plain", None, "Serve no plain-text TCP port: TLS endpoints only."],
+    ]
+
     def __init__(self) -> None:
         super().__init__()
         self["ports"] = []
+        self["tls-ports"] = []
 
     def opt_port(self, port: str) -> None:
         """
@@ -106,9 +127,25 @@ class Options(usage.Options):
 
     opt_p = opt_port
 
+    def opt_tls_port(self, port: str) -> None:
+        """
+        Serve TLS on this port (N, or N:interface=ADDR) with --cert and --key,
+        or with a self-signed certificate made in --data-dir on the first
+        start. May be given several times.
+        """
+        if not _TLS_PORT.match(port):
+            raise usage.UsageError(f"bad --tls-port {port!r}: N or N:interface=ADDR")
+        self["tls-ports"].append(port)
+
     def postOptions(self) -> None:
-        if not self["ports"]:
+        if not self["ports"] and not self["tls-ports"]:
             self["ports"] = [DEFAULT_PORT]
+        if self["no-plain"]:
+            self["ports"] = [p for p in self["ports"] if p.startswith("ssl:")]
+        if not self["ports"] and not self["tls-ports"]:
+            raise usage.UsageError("--no-plain leaves nothing to listen on")
+        if (self["cert"] is None) != (self["key"] is None):
+            raise usage.UsageError("--cert and --key go together")
         for description in self["ports"]:
             try:
                 endpoints.serverFromString(_reactor(), description)
@@ -200,6 +237,28 @@ class ChatServer(service.MultiService):
         return defer.ensureDeferred(self._close())
 
 
+def _tls_descriptions(config: Options) -> list[str]:
+    """C{ssl:} endpoints for --tls-port, making a certificate if none was given."""
+    if not config["tls-ports"]:
+        return []
+    if config["cert"] is not None:
+        cert, key = Path(config["cert"]), Path(config["key"])
+    else:
+        cert, key = load_or_create_certificate(config["data-dir"])
+    Logger().info(
+        "TLS certificate {path}, SHA-256 fingerprint {fingerprint}",
+        path=str(cert),
+        fingerprint=fingerprint_sha256(cert.read_bytes()),
+    )
+    descriptions = []
+    for port in config["tls-ports"]:
+        number, interface = _TLS_PORT.match(port).groups()
+        descriptions.append(
+            server_endpoint_description(int(number), cert, key, interface)
+        )
+    return descriptions
+
+
 def makeService(config: Options, reactor: IReactorCore | None = None) -> ChatServer:
     if reactor is None:
         reactor = _reactor()
@@ -211,7 +270,7 @@ def makeService(config: Options, reactor: IReactorCore | None = None) -> ChatSer
     factory = ChatFactory(chat, chat_portal(chat))
     listen_on = [
         endpoints.serverFromString(reactor, description)
-        for description in config["ports"]
+        for description in config["ports"] + _tls_descriptions(config)
     ]
     Logger().info(
         "chatroom on {ports}, database {db}",

@@ -5,7 +5,7 @@ reply, and keeps the lines that arrive in between (messages, notices).
 
 from __future__ import annotations
 
-from twisted.internet import defer, endpoints, reactor
+from twisted.internet import defer, endpoints, reactor, ssl
 from twisted.protocols.basic import LineReceiver
 
 TIMEOUT = 10.0
@@ -67,4 +67,13 @@ class LineClient(LineReceiver):
 
 async def connect(port: int) -> LineClient:
     endpoint = endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", port)
+    return await endpoints.connectProtocol(endpoint, LineClient())
+
+
+async def connect_tls(port: int, ca_pem: bytes, hostname: str = "localhost"):
+    """Connect over TLS, verifying the server against C{ca_pem} for C{hostname}."""
+    options = ssl.optionsForClientTLS(hostname, ssl.Certificate.loadPEM(ca_pem))
+    endpoint = endpoints.wrapClientTLS(
+        options, endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", port)
+    )
     return await endpoints.connectProtocol(endpoint, LineClient())
