@@ -115,6 +115,10 @@ class Options(usage.Options):
 
     def __init__(self) -> None:
         super().__init__()
+        # Docstrings of opt_ methods keep their indentation; --help wants prose.
+        self.docs = {
+            name: " ".join((doc or "").split()) for name, doc in self.docs.items()
+        }
         self["ports"] = []
         self["tls-ports"] = []
 
