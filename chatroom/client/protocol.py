@@ -107,7 +107,9 @@ class ChatClientProtocol(LineReceiver):
     def connectionLost(self, reason: Failure = None) -> None:
         if not self.ready.called:
             self.ready.errback(reason)
+        # Closed first, so whoever awaits a reply can tell its failure is
+        # this connection's end.
+        self.closed.callback(reason.value)
         waiting, self._waiting = self._waiting, deque()
         for each in waiting:
             each.reply.errback(reason)
-        self.closed.callback(reason.value)
