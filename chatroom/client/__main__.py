@@ -160,8 +160,9 @@ async def _main(reactor: IReactorTCP, options: argparse.Namespace) -> None:
         raise SystemExit(status)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Run the client; exits the process with its status."""
+def parse_options(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, with --ca and --insecure implying --tls and the
+    port defaulting by it."""
     parser = build_parser()
     options = parser.parse_args(argv)
     options.tls = options.tls or options.ca is not None or options.insecure
@@ -169,8 +170,14 @@ def main(argv: list[str] | None = None) -> None:
         options.port = TLS_PORT if options.tls else PLAIN_PORT
     if options.ca is not None and not options.ca.is_file():
         parser.error(f"--ca {options.ca}: no such file")
+    return options
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the client; exits the process with its status."""
+    options = parse_options(argv)
     if not sys.stdin.isatty():
-        parser.error(
+        build_parser().error(
             "standard input is not a terminal; for scripts, talk to the server "
             "with nc or openssl s_client"
         )
