@@ -1,5 +1,7 @@
 """Tests for the chatroom-client command line."""
 
+import io
+import sys
 from pathlib import Path
 
 from twisted.trial.unittest import TestCase
