@@ -16,8 +16,9 @@ from twisted.conch.insults.helper import TerminalBuffer
 from twisted.conch.insults.insults import ClientProtocol
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
-from twisted.internet.endpoints import TCP4ServerEndpoint
+from twisted.internet.endpoints import TCP4ServerEndpoint, serverFromString
 from twisted.internet.error import ProcessDone, ProcessTerminated
+from twisted.internet.interfaces import IListeningPort
 from twisted.internet.protocol import Factory, ProcessProtocol
 from twisted.internet.testing import StringTransport
 from twisted.protocols.basic import LineReceiver
@@ -25,6 +26,7 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
 
 import chatroom
+from chatroom import tls
 
 EXPECT_TIMEOUT = 10
 ROOT = Path(chatroom.__file__).parent.parent
@@ -132,42 +134,64 @@ class Terminal(ProcessProtocol):
 class TerminalClientTests(TestCase):
     timeout = 30
 
-    async def start(self, *arguments: str, name_reply: str = "is new here") -> None:
+    def setUp(self) -> None:
+        self.home = os.path.abspath(self.mktemp())
         self.servers: list[FakeChatServer] = []
+
+    async def listen(
+        self,
+        name_reply: str = "is new here",
+        certificate: tuple[Path, Path] | None = None,
+        port: int = 0,
+    ) -> IListeningPort:
+        """Serve the fake chat server, over TLS if given a certificate."""
 
         def server() -> FakeChatServer:
             self.servers.append(FakeChatServer(name_reply))
             return self.servers[-1]
 
-        port = await TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(
-            Factory.forProtocol(server)
-        )
-        self.addCleanup(port.stopListening)
-        self.terminal = Terminal()
+        if certificate is None:
+            endpoint = TCP4ServerEndpoint(reactor, port, interface="127.0.0.1")
+        else:
+            description = tls.server_endpoint_description(
+                port, *certificate, interface="127.0.0.1"
+            )
+            endpoint = serverFromString(reactor, description)
+        listening = await endpoint.listen(Factory.forProtocol(server))
+        self.addCleanup(listening.stopListening)
+        return listening
+
+    def run_client(self, port: IListeningPort, *arguments: str) -> Terminal:
+        """Start the client in a new pseudo-terminal of 80 by 24."""
+        terminal = Terminal()
         environment = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "PYTHONPATH": str(ROOT),
-            "HOME": self.mktemp(),
+            "HOME": self.home,
             "TERM": "xterm",
             "NO_COLOR": "1",
         }
         command = [sys.executable, "-m", "chatroom.client", *arguments]
         command += ["127.0.0.1", str(port.getHost().port)]
         process = reactor.spawnProcess(
-            self.terminal, sys.executable, command, env=environment, usePTY=True
+            terminal, sys.executable, command, env=environment, usePTY=True
         )
         termios.tcsetwinsize(process.fd, (24, 80))
-        self.addCleanup(self.stop, process)
+        self.addCleanup(self.stop, process, terminal)
+        return terminal
 
-    async def _stop(self, process: Any) -> None:
-        if not self.terminal.exit_code.called:
+    async def start(self, *arguments: str, name_reply: str = "is new here") -> None:
+        self.terminal = self.run_client(await self.listen(name_reply), *arguments)
+
+    async def _stop(self, process: Any, terminal: Terminal) -> None:
+        if not terminal.exit_code.called:
             process.signalProcess("KILL")
-            await self.terminal.exit_code
+            await terminal.exit_code
         for server in self.servers:
             server.transport.loseConnection()
 
-    def stop(self, process: Any) -> Deferred[None]:
-        return Deferred.fromCoroutine(self._stop(process))
+    def stop(self, process: Any, terminal: Terminal) -> Deferred[None]:
+        return Deferred.fromCoroutine(self._stop(process, terminal))
 
     @asynctest
     async def test_new_name_login_and_a_message_arriving_while_typing(self) -> None:
@@ -225,3 +249,29 @@ class TerminalClientTests(TestCase):
         self.servers[0].transport.loseConnection()
         await self.terminal.expect(b"The server closed the connection.")
         self.assertEqual(await self.terminal.exit_code, 1)
+
+    @asynctest
+    async def test_tls_pins_on_first_use_and_refuses_a_changed_certificate(
+        self,
+    ) -> None:
+        first = tls.load_or_create_certificate(self.mktemp())
+        port = await self.listen("is known", certificate=first)
+        terminal = self.run_client(port, "--tls", "--user", "bob")
+        await terminal.expect(b"pinned its certificate")
+        await terminal.expect(tls.fingerprint_sha256(first[0].read_bytes()).encode())
+        await terminal.expect(b"password: ")
+        terminal.type(b"\x04")
+        self.assertEqual(await terminal.exit_code, 0)
+
+        number = port.getHost().port
+        await port.stopListening()
+        second = tls.load_or_create_certificate(self.mktemp())
+        port = await self.listen("is known", certificate=second, port=number)
+        terminal = self.run_client(port, "--tls", "--user", "bob")
+        await terminal.expect(b"has CHANGED")
+        self.assertEqual(await terminal.exit_code, 1)
+        for certificate in (first, second):
+            fingerprint = tls.fingerprint_sha256(certificate[0].read_bytes())
+            self.assertIn(fingerprint.encode(), terminal.output)
+        self.assertIn(b"known_hosts", terminal.output)
+        self.assertEqual([server.passwords for server in self.servers], [[], []])

@@ -121,7 +121,8 @@ def describe(error: Exception) -> str:
     if isinstance(error, VerificationError):
         return f"the certificate is not for this host ({error})"
     if isinstance(error, SSL.Error):
-        reasons = [detail[-1] for detail in error.args[0] if detail]
+        details = error.args[0] if error.args else []
+        reasons = [detail[-1] for detail in details if detail]
         return "TLS failed: " + ("; ".join(reasons) or "no reason given")
     return str(error) or type(error).__name__
 
