@@ -55,9 +55,13 @@ class FakeChatServer(LineReceiver):
         self.received: list[str] = []
         self.passwords: list[str] = []
         self.state = "name"
+        self.lost: Deferred[None] = Deferred()
 
     def connectionMade(self) -> None:
         self.send("* welcome to the fake chatroom")
+
+    def connectionLost(self, reason: Failure) -> None:
+        self.lost.callback(None)
 
     def send(self, line: str) -> None:
         self.transport.write(line.encode("utf-8") + b"\r\n")
@@ -79,6 +83,16 @@ class FakeChatServer(LineReceiver):
         else:
             self.received.append(line)
             self.send("+OK")
+
+
+class SilentServer(FakeChatServer):
+    """Accepts connections and never says a thing, not even TLS."""
+
+    def connectionMade(self) -> None:
+        pass
+
+    def dataReceived(self, data: bytes) -> None:
+        pass
 
 
 class Terminal(ProcessProtocol):
@@ -143,11 +157,12 @@ class TerminalClientTests(TestCase):
         name_reply: str = "is new here",
         certificate: tuple[Path, Path] | None = None,
         port: int = 0,
+        server: type[FakeChatServer] = FakeChatServer,
     ) -> IListeningPort:
         """Serve the fake chat server, over TLS if given a certificate."""
 
-        def server() -> FakeChatServer:
-            self.servers.append(FakeChatServer(name_reply))
+        def connected() -> FakeChatServer:
+            self.servers.append(server(name_reply))
             return self.servers[-1]
 
         if certificate is None:
@@ -157,7 +172,7 @@ class TerminalClientTests(TestCase):
                 port, *certificate, interface="127.0.0.1"
             )
             endpoint = serverFromString(reactor, description)
-        listening = await endpoint.listen(Factory.forProtocol(server))
+        listening = await endpoint.listen(Factory.forProtocol(connected))
         self.addCleanup(listening.stopListening)
         return listening
 
@@ -189,6 +204,7 @@ class TerminalClientTests(TestCase):
             await terminal.exit_code
         for server in self.servers:
             server.transport.loseConnection()
+            await server.lost
 
     def stop(self, process: Any, terminal: Terminal) -> Deferred[None]:
         return Deferred.fromCoroutine(self._stop(process, terminal))
@@ -275,3 +291,11 @@ class TerminalClientTests(TestCase):
             self.assertIn(fingerprint.encode(), terminal.output)
         self.assertIn(b"known_hosts", terminal.output)
         self.assertEqual([server.passwords for server in self.servers], [[], []])
+
+    @asynctest
+    async def test_ctrl_d_while_connecting_gives_up_quietly(self) -> None:
+        port = await self.listen(server=SilentServer)
+        terminal = self.run_client(port, "--insecure")
+        await terminal.expect(b"connecting to")
+        terminal.type(b"\x04")
+        self.assertEqual(await terminal.exit_code, 0, terminal.output)

@@ -29,7 +29,12 @@ from chatroom.client.connect import (
 )
 from chatroom.client.pinning import KnownHosts, PinMismatch, default_known_hosts_path
 from chatroom.client.render import Style, use_colour
-from chatroom.client.session import EXIT_CONNECTION_LOST, ChatSession
+from chatroom.client.session import (
+    EXIT_CONNECTION_LOST,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    ChatSession,
+)
 from chatroom.client.ui import TerminalUI
 
 PLAIN_PORT = 5000
@@ -127,6 +132,21 @@ def describe(error: Exception) -> str:
     return str(error) or type(error).__name__
 
 
+class _GiveUpConnecting:
+    """Until the session starts, Ctrl-D or Ctrl-C cancels the connecting."""
+
+    def __init__(self, attempt: Deferred[object]) -> None:
+        self._attempt = attempt
+        self.status: int | None = None
+
+    def line_entered(self, line: str) -> None:
+        pass
+
+    def input_ended(self, interrupted: bool) -> None:
+        self.status = EXIT_INTERRUPTED if interrupted else EXIT_OK
+        self._attempt.cancel()
+
+
 async def chat(
     reactor: IReactorTCP, options: argparse.Namespace, ui: TerminalUI, style: Style
 ) -> int:
@@ -135,15 +155,21 @@ async def chat(
         ui.show(style.warning(INSECURE_WARNING))
     where = f"{options.host}:{options.port}"
     ui.show(style.info(f"connecting to {where}{' with TLS' if options.tls else ''}"))
+    attempt = Deferred.fromCoroutine(
+        connect(reactor, options.host, options.port, trust_policy(options))
+    )
+    giving_up = _GiveUpConnecting(attempt)
+    ui.handler = giving_up
     try:
-        protocol, note = await connect(
-            reactor, options.host, options.port, trust_policy(options)
-        )
-    except PinMismatch as error:
-        ui.show(style.warning(str(error)))
-        return EXIT_CONNECTION_LOST
+        protocol, note = await attempt
     except Exception as error:
-        ui.show(style.warning(f"Cannot connect to {where}: {describe(error)}"))
+        if giving_up.status is not None:
+            # A cancelled attempt fails with whatever its current step raises.
+            return giving_up.status
+        if isinstance(error, PinMismatch):
+            ui.show(style.warning(str(error)))
+        else:
+            ui.show(style.warning(f"Cannot connect to {where}: {describe(error)}"))
         return EXIT_CONNECTION_LOST
     if note is not None:
         ui.show(style.info(note))

@@ -134,13 +134,13 @@ async def connect(
     Connect and judge the server by C{policy}; return the protocol, ready
     for requests, and any note for the user.
 
-    @raise Exception: the connection failed or the server was not trusted;
-        in the latter case the connection is already aborted.
+    @raise Exception: the connection failed, was cancelled, or the server
+        was not trusted; any connection made is aborted.
     """
     endpoint = policy.endpoint(reactor, host, port)
     protocol = await connectProtocol(endpoint, ChatClientProtocol())
-    await protocol.ready
     try:
+        await protocol.ready
         note = policy.accept(host, port, protocol)
     except BaseException:
         protocol.transport.abortConnection()

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from cryptography.hazmat.primitives.serialization import Encoding
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IHandshakeListener, ISSLTransport
+from twisted.internet.protocol import connectionDone
 from twisted.protocols.basic import LineReceiver
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -104,7 +105,7 @@ class ChatClientProtocol(LineReceiver):
         else:
             self._sink(line)
 
-    def connectionLost(self, reason: Failure = None) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         if not self.ready.called:
             self.ready.errback(reason)
         # Closed first, so whoever awaits a reply can tell its failure is
