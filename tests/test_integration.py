@@ -154,3 +154,17 @@ class RestartTests(unittest.TestCase):
         bob = await second.client("bob", "hunter2")
         await bob.ok("/ping")
         self.assertEqual([line for line in bob.pushed if "[private]" in line], [])
+
+
+class ReservedRoomTests(unittest.TestCase):
+    def setUp(self) -> None:
+        self.running = RunningServer(self, Path(self.mktemp()))
+        return defer.ensureDeferred(self.running.start())
+
+    @in_deferred
+    async def test_no_room_can_be_called_private(self):
+        # "[private] x: hi" must only ever mean a private message.
+        alice = await self.running.client("alice")
+        reply, _ = await alice.send("/c #Private")
+        self.assertTrue(reply.startswith("-ERR bad-name"), reply)
+        self.assertEqual(await alice.ok("/rooms"), ["lobby (default)"])
