@@ -112,7 +112,7 @@ class ClusterTestCase(unittest.TestCase):
         self.nodes[name] = server
         self.addCleanup(self.stop_node, name)
         yield server.ready
-        server.port = yield listening_port(server.listeners[0])
+        server.port = server.ports[0].getHost().port
         return server
 
     def _admin_password_file(self) -> str:
@@ -138,8 +138,9 @@ class ClusterTestCase(unittest.TestCase):
                 slot.reconnect = False
             for connection in list(factory.pool):
                 connection.transport.abortConnection()
-        for listener in server.listeners:
-            yield listener.stopService()
+        for port in server.ports:
+            yield port.stopListening()
+        server.ports.clear()
         for account in list(server.chat.online.values()):
             for session in list(account.sessions):
                 session.mind.transport.abortConnection()
@@ -167,18 +168,6 @@ class ClusterTestCase(unittest.TestCase):
     @defer.inlineCallbacks
     def three_nodes(self):
         yield defer.gatherResults([self.start_node(n) for n in ("a", "b", "c")])
-
-
-def listening_port(listener) -> defer.Deferred[int]:
-    """The port a strports listener got, leaving its Deferred as it was."""
-    got: defer.Deferred = defer.Deferred()
-
-    def tell(port):
-        got.callback(port.getHost().port)
-        return port
-
-    listener._waitingForPort.addCallback(tell)
-    return got
 
 
 def wait(seconds: float) -> defer.Deferred:

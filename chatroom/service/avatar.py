@@ -23,8 +23,8 @@ from chatroom.errors import (
 from chatroom.names import (
     RESERVED_NAMES,
     check_name,
+    check_new_room_name,
     check_password,
-    check_room_name,
     check_text,
     name_key,
 )
@@ -138,7 +138,7 @@ class Session:
     # Rooms
 
     async def create_room(self, room: str) -> str:
-        name = check_room_name(room)
+        name = check_new_room_name(room)
         if name_key(name) in self.service.rooms.by_key:
             raise RoomExists(f"#{name} already exists")
         service, account = self.service, self.account
