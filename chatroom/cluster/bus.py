@@ -112,6 +112,7 @@ class RedisBus:
         self._subscriber: txredisapi.SubscriberFactory | None = None
         self._listening: _BusProtocol | None = None
         self._was_connected = False
+        self._stopping = False
         self._ready: list[defer.Deferred] = []
 
     # Lifetime
@@ -141,6 +142,7 @@ class RedisBus:
         return d
 
     async def stop(self) -> None:
+        self._stopping = True
         for factory in (self._subscriber, self._commands):
             if factory is not None:
                 await factory.disconnect()
@@ -207,7 +209,8 @@ class RedisBus:
     def _lost(self, protocol: _BusProtocol) -> None:
         if self._listening is protocol:
             self._listening = None
-            self.log.warn("lost the bus; reconnecting")
+            if not self._stopping:
+                self.log.warn("lost the bus; reconnecting")
 
     def _failed(self, failure, doing: str) -> None:
         report(failure, self.log, doing)

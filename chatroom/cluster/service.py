@@ -66,7 +66,13 @@ class ClusterChatService(ChatService):
         # Listen first: what happens while we read the database is not lost.
         await self.node.bus.ready()
         await super().load()
-        for room in self.rooms.by_id.values():
+        # Numbers handed out but never stored (a failed write, a dead node)
+        # leave the counter ahead of the database: start after both.
+        rooms = list(self.rooms.by_id.values())
+        keys = [self.node.address.key("seq", room.id) for room in rooms]
+        counters = await self.node.bus.redis.mget(keys) if keys else []
+        for room, counter in zip(rooms, counters, strict=True):
+            room.last_seq = max(room.last_seq, int(counter or 0))
             self.node.fanout.expect(room.id, room.last_seq)
         await self.node.presence.start()
 
