@@ -76,3 +76,20 @@ class Schema:
 
         with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
             connection.execute(f'DROP SCHEMA "{self.name}" CASCADE')
+
+
+def drop_redis_keys(prefix: str) -> None:
+    """Delete every key a test run made under C{prefix}."""
+    address = urlsplit(REDIS_URL)
+    script = (
+        "for _, k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) end"
+    )
+    words = [b"EVAL", script.encode(), b"0", f"{prefix}:*".encode()]
+    command = f"*{len(words)}\r\n".encode() + b"".join(
+        b"$%d\r\n%s\r\n" % (len(word), word) for word in words
+    )
+    with socket.create_connection(
+        (address.hostname, address.port or 6379), timeout=3
+    ) as sock:
+        sock.sendall(command)
+        sock.recv(64)

@@ -15,6 +15,7 @@ from chatroom.tap import Options, makeService
 from tests.cluster_helpers import (
     REDIS_URL,
     Schema,
+    drop_redis_keys,
     postgres_unavailable,
     redis_unavailable,
     unique_name,
@@ -90,7 +91,9 @@ class ClusterTestCase(unittest.TestCase):
     def setUp(self):
         self.schema = Schema()
         self.addCleanup(self.schema.drop)
-        self.redis_url = f"{REDIS_URL}?prefix={unique_name('chatroom_test')}"
+        prefix = unique_name("chatroom_test")
+        self.redis_url = f"{REDIS_URL}?prefix={prefix}"
+        self.addCleanup(drop_redis_keys, prefix)
         self.nodes: dict = {}
 
     @defer.inlineCallbacks
