@@ -107,6 +107,16 @@ class Options(usage.Options):
             "bcrypt cost of new hashes; lower it only for tests and benchmarks.",
             _rounds,
         ],
+        # Several nodes (docs/deployment.md): PostgreSQL in --db, and Redis.
+        ["redis", None, None, "Join a cluster through redis://HOST:PORT/N."],
+        ["node", None, None, "This node's name in the cluster [default: host-pid]."],
+        [
+            "presence-timeout",
+            None,
+            15,
+            "Seconds before a dead node's users go offline.",
+            _positive,
+        ],
     ]
 
     optFlags = [
@@ -268,9 +278,20 @@ def makeService(config: Options, reactor: IReactorCore | None = None) -> ChatSer
         reactor = _reactor()
     database = open_database(config["db"], reactor)
     hasher = PasswordHasher(reactor, rounds=config["bcrypt-rounds"])
-    chat = ChatService(
-        ChatStore(database), hasher, reactor, history_default=config["history"]
-    )
+    cluster = None
+    if config["redis"] is None:
+        chat = ChatService(
+            ChatStore(database), hasher, reactor, history_default=config["history"]
+        )
+    else:
+        from chatroom.cluster.service import ClusterNode
+
+        cluster = ClusterNode(
+            config["redis"], reactor, config["node"], config["presence-timeout"]
+        )
+        chat = cluster.chat_service(
+            ChatStore(database), hasher, history_default=config["history"]
+        )
     factory = ChatFactory(chat, chat_portal(chat))
     listen_on = [
         endpoints.serverFromString(reactor, description)
@@ -281,6 +302,9 @@ def makeService(config: Options, reactor: IReactorCore | None = None) -> ChatSer
         ports=", ".join(config["ports"]),
         db=describe(config["db"]),
     )
-    return ChatServer(
+    server = ChatServer(
         database, chat, config["admin-password"], factory, listen_on, reactor
     )
+    if cluster is not None:
+        cluster.setServiceParent(server)
+    return server
