@@ -50,7 +50,7 @@ class Server:
         self.chat: ChatService = server.chat
         self.store: ChatStore = server.chat.store
         self.database: Database = server.database
-        self.factory = ChatFactory(self.chat, chat_portal(self.chat))
+        self.factory: ChatFactory = server.factory
 
     def connect(self, peer: str = "127.0.0.1") -> Client:
         return Client(self.factory, peer)
@@ -105,8 +105,10 @@ async def start_server(
     chat = ChatService(
         ChatStore(database), hasher, clock, history_default=history_default
     )
+    factory = ChatFactory(chat, chat_portal(chat))
     server = Server(
-        ChatServer(database, chat, admin_password, [], _StartFailed()), clock
+        ChatServer(database, chat, admin_password, factory, [], _StartFailed()),
+        clock,
     )
     testcase.addCleanup(server.stop)
     server.server.startService()
