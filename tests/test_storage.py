@@ -13,6 +13,7 @@ from chatroom.storage import schema
 from chatroom.storage.pool import Database, open_database
 from chatroom.storage.schema import SCHEMA_VERSION, migrate
 from chatroom.storage.store import LOBBY, ChatStore
+from tests.cluster_helpers import Schema, postgres_unavailable
 from tests.helpers import async_test, sqlite_file
 
 
@@ -302,6 +303,22 @@ class SQLiteTests(DatabaseTestsMixin, unittest.TestCase):
 
     def open_database(self) -> Database:
         return open_database(self.location, reactor)
+
+
+class PostgresTests(DatabaseTestsMixin, unittest.TestCase):
+    """The same contract on PostgreSQL, in a throwaway schema per test."""
+
+    skip = postgres_unavailable()
+
+    def setUp(self) -> defer.Deferred:
+        self.schema = Schema()
+        self.addCleanup(self.schema.drop)
+        return super().setUp()
+
+    def open_database(self) -> Database:
+        database = open_database(self.schema.url, reactor)
+        database.start()
+        return database
 
 
 class SQLiteMemoryTests(unittest.TestCase):
