@@ -140,7 +140,8 @@ async def _login_with(conn: Connection, credentials, name: str) -> Reply:
     try:
         avatar = await conn.login(credentials)
     except UnauthorizedLogin:
-        conn.accounts.record_failed_login(name, conn.peer)
+        # Recorded before the reply, so whoever reads the log next sees it.
+        await conn.accounts.record_failed_login(name, conn.peer)
         raise AuthFailed() from None
     return Reply(f"welcome, {avatar.name}", then=avatar.logged_in)
 

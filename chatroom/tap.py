@@ -137,6 +137,8 @@ class Options(usage.Options):
         Listen here: a TCP port number, or a Twisted endpoint description such
         as tcp:5000:interface=127.0.0.1. May be given several times.
         """
+        if port.isdigit() and int(port) > 65535:
+            raise usage.UsageError(f"--port {port}: TCP ports go up to 65535")
         self["ports"].append(endpoint_description(port))
 
     opt_p = opt_port
@@ -163,7 +165,8 @@ class Options(usage.Options):
         for description in self["ports"]:
             try:
                 endpoints.serverFromString(_reactor(), description)
-            except (ValueError, KeyError, TypeError) as e:
+            # Parsing may also read files (ssl: keys): any failure is a bad --port.
+            except Exception as e:
                 raise usage.UsageError(f"bad --port {description!r}: {e}") from e
         if self["db"] is None:
             self["db"] = str(Path(self["data-dir"]) / "chatroom.sqlite3")

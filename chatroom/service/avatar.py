@@ -28,7 +28,7 @@ from chatroom.names import (
     check_text,
     name_key,
 )
-from chatroom.service.chat import Account, ChatService
+from chatroom.service.chat import ADMIN, Account, ChatService
 from chatroom.service.events import PrivateMessage, RoomMessage
 from chatroom.service.interfaces import IChatClient, IUser
 from chatroom.service.rooms import Room
@@ -49,6 +49,7 @@ class Session:
         self.mind = mind
         self.peer = peer
         self.account: Account | None = None
+        self.ended = False
         # Delivery of kept private messages runs once at a time per session.
         self._delivering = defer.DeferredLock()
 
@@ -65,6 +66,7 @@ class Session:
         return self
 
     def logout(self) -> None:
+        self.ended = True
         if self.account is not None:
             self.service.disconnect(self)
 
@@ -76,6 +78,9 @@ class Session:
         store = self.service.store
         async with self._delivering:
             kept = await store.undelivered_private(self.account.id)
+            if self.ended:
+                # Gone while we read: keep them for the next login.
+                return
             for message in kept:
                 self.mind.private_message(
                     PrivateMessage(message.sender, message.text, message.created_at)
@@ -234,6 +239,9 @@ class Session:
         check_name(name)
         service, account = self.service, self.account
         key = name_key(name)
+        if account.is_admin and key != ADMIN:
+            # Start-up finds the admin by this name; renamed, it would get a twin.
+            raise PermissionDenied("the admin account keeps its name")
         if key in RESERVED_NAMES and key != account.key:
             raise NameTaken(f"{name} is reserved")
         await service.store.rename_user(account.id, name, key)
