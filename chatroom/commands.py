@@ -7,6 +7,7 @@ L{ChatError}.  Nothing here knows about bytes.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -21,10 +22,11 @@ from chatroom.errors import (
     AuthFailed,
     BadArguments,
     BadCommand,
+    NameTaken,
     NotLoggedIn,
     PermissionDenied,
 )
-from chatroom.names import check_name, name_key
+from chatroom.names import RESERVED_NAMES, check_name, name_key
 from chatroom.service.interfaces import IUser
 
 
@@ -68,6 +70,8 @@ class Command:
 
 COMMANDS: dict[str, Command] = {}
 
+_COMMAND_WORD = re.compile(r"[A-Za-z0-9_-]{1,32}\Z")
+
 
 def command(usage: str, help: str, aliases=(), before_login=False, admin=False):
     def register(handler: Handler) -> Handler:
@@ -90,10 +94,15 @@ async def dispatch(conn: Connection, line: str) -> Reply:
         return Reply()
     word, _, args = line[1:].partition(" ")
     cmd = COMMANDS.get(word.lower())
-    if cmd is None:
-        raise BadCommand(f"unknown command /{word}; try /help")
-    if conn.avatar is None and not cmd.before_login:
+    # The contract: before login, anything but the login commands is
+    # not-logged-in, an unknown command included.
+    if conn.avatar is None and (cmd is None or not cmd.before_login):
         raise NotLoggedIn()
+    if cmd is None:
+        # Echo the word only if it is plainly a word: never send back bytes
+        # that could drive a terminal.
+        shown = f"/{word}" if _COMMAND_WORD.match(word) else "that command"
+        raise BadCommand(f"unknown command {shown}; try /help")
     if cmd.admin and not conn.avatar.is_admin:
         raise PermissionDenied(f"/{cmd.name} is for the admin")
     return await cmd.handler(conn, args.strip())
@@ -168,6 +177,8 @@ async def _bare_name(conn: Connection, line: str) -> Reply:
         raise NotLoggedIn()
     name = check_name(line.strip())
     if await conn.accounts.find_user(name_key(name)) is None:
+        if name_key(name) in RESERVED_NAMES:
+            raise NameTaken(f"{name} is reserved")
         conn.expect(
             lambda password: _login_with(conn, NewAccount(name, password), name)
         )

@@ -255,11 +255,27 @@ class ConnectionCommandTests(ServerTestCase):
         self.assertEqual(client.lines()[-1], "+OK bye")
 
     @async_test
-    async def test_unknown_command_is_bad_command(self):
-        client = self.server.connect()
-        self.assertFailed(await client.send("/frobnicate"), "bad-command")
+    async def test_unknown_command_is_bad_command_once_logged_in(self):
         alice = await self.server.register("alice")
         self.assertFailed(await alice.send("/frobnicate now"), "bad-command")
+
+    @async_test
+    async def test_unknown_command_before_login_is_not_logged_in(self):
+        # PROTOCOL.md: before login, anything else gets not-logged-in.
+        client = self.server.connect()
+        self.assertFailed(await client.send("/frobnicate"), "not-logged-in")
+
+    @async_test
+    async def test_bad_command_never_echoes_control_characters(self):
+        alice = await self.server.register("alice")
+        lines = await alice.send("/\x1b[2Jboom")
+        self.assertFailed(lines, "bad-command")
+        self.assertNotIn("\x1b", "".join(lines))
+
+    @async_test
+    async def test_reserved_name_is_refused_at_once_in_the_interactive_login(self):
+        client = self.server.connect()
+        self.assertFailed(await client.send("root"), "name-taken")
 
     @async_test
     async def test_commands_after_login_are_refused_before_login(self):
@@ -462,6 +478,37 @@ class RoomTests(ServerTestCase):
         self.assertEqual(replies[0], ["+OK joined #dev"])
         self.assertFailed(replies[1], "already-member")
         self.assertEqual(replies[2], ["* alice joined #dev", "+OK"])
+
+    @async_test
+    async def test_leaving_twice_at_once_fails_only_the_second_leave(self):
+        alice = await self.server.register("alice", "pw-alice")
+        again = await self.server.login("alice", "pw-alice")
+        bob = await self.server.register("bob")
+        await bob.send("/c dev")
+        await alice.send("/j dev")
+        replies = await defer.gatherResults(
+            [alice.send("/l dev"), again.send("/l dev")]
+        )
+        self.assertEqual(replies[0][-1], "+OK left #dev")
+        self.assertFailed(replies[1], "not-member")
+        await bob.send("/ping")
+        self.assertEqual(
+            [line for line in bob.lines() if "left #dev" in line], ["* alice left #dev"]
+        )
+
+    @async_test
+    async def test_lists_sort_names_regardless_of_case(self):
+        zed = await self.server.register("Zed")
+        await self.server.register("alice")
+        await zed.send("/c beta")
+        await zed.send("/c Alpha")
+        self.assertEqual(
+            data_lines(await zed.send("/rooms")), ["Alpha", "beta", "lobby (default)"]
+        )
+        self.assertEqual(
+            data_lines(await zed.send("/who lobby")),
+            ["admin", "alice (online)", "Zed (online)"],
+        )
 
     @async_test
     async def test_creating_one_room_twice_at_once_fails_the_second(self):

@@ -35,6 +35,12 @@ from chatroom.service.rooms import Room
 from chatroom.storage.store import ActivityEntry, StoredMessage
 
 HISTORY_MAX = 1000
+
+
+def _by_key(room: Room) -> str:
+    return room.key
+
+
 ACTIVITY_DEFAULT = 50
 
 
@@ -170,6 +176,9 @@ class Session:
         target = self._member_room(room)
         service, account = self.service, self.account
         await service.store.remove_member(target.id, account.id)
+        if account.id not in target.members:
+            # Another session of the account left it meanwhile.
+            raise NotMember(f"you are not in #{target.name}")
         service.left(account, target)
         if account.default_room_id == target.id:
             await self._set_default(self._fallback_default())
@@ -184,17 +193,14 @@ class Session:
 
     def rooms(self) -> list[tuple[str, bool]]:
         default = self.account.default_room_id
-        return sorted(
-            (room.name, room.id == default)
-            for room in self.service.rooms.rooms_of(self.account.id)
-        )
+        rooms = sorted(self.service.rooms.rooms_of(self.account.id), key=_by_key)
+        return [(room.name, room.id == default) for room in rooms]
 
     def who(self, room: str) -> list[tuple[str, bool]]:
         target = self._member_room(room)
         is_online = self.service.is_online
-        return sorted(
-            (name, is_online(user_id)) for user_id, name in target.members.items()
-        )
+        members = sorted(target.members.items(), key=lambda member: member[1].lower())
+        return [(name, is_online(user_id)) for user_id, name in members]
 
     async def history(self, room: str | None, count: int | None):
         target = self._default_room() if room is None else self._member_room(room)
@@ -223,9 +229,8 @@ class Session:
 
     def all_rooms(self) -> list[tuple[str, int]]:
         self._require_admin()
-        return sorted(
-            (room.name, len(room.members)) for room in self.service.rooms.by_id.values()
-        )
+        rooms = sorted(self.service.rooms.by_id.values(), key=_by_key)
+        return [(room.name, len(room.members)) for room in rooms]
 
     async def all_users(self) -> list[tuple[str, bool, bool]]:
         self._require_admin()
@@ -284,7 +289,7 @@ class Session:
         if self.account.id in lobby.members:
             return lobby
         rooms = self.service.rooms.rooms_of(self.account.id)
-        return min(rooms, key=lambda r: r.key) if rooms else None
+        return min(rooms, key=_by_key) if rooms else None
 
     async def _set_default(self, room: Room | None) -> None:
         room_id = room.id if room is not None else None
