@@ -7,13 +7,15 @@ L{ChatError}.  Nothing here knows about bytes.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from twisted.cred.credentials import UsernamePassword
+from twisted.cred.credentials import IUsernamePassword, UsernamePassword
 from twisted.cred.error import UnauthorizedLogin
+from twisted.internet import task
 
 from chatroom.auth import NewAccount
 from chatroom.errors import (
@@ -23,6 +25,7 @@ from chatroom.errors import (
     BadCommand,
     NotLoggedIn,
     PermissionDenied,
+    RateLimited,
 )
 from chatroom.names import check_name, name_key
 from chatroom.service.interfaces import IUser
@@ -45,6 +48,7 @@ class Connection(Protocol):
     avatar: IUser | None
     peer: str
     accounts: object  # IAccounts, plus record_failed_login
+    throttle: object  # LoginThrottle: failed logins slow down
 
     async def login(self, credentials) -> IUser: ...
 
@@ -137,12 +141,33 @@ def _timestamp(ms: int) -> str:
 
 
 async def _login_with(conn: Connection, credentials, name: str) -> Reply:
+    checks_password = IUsernamePassword.providedBy(credentials)
+    if checks_password:
+        _check_throttle(conn, name)
     try:
         avatar = await conn.login(credentials)
     except UnauthorizedLogin:
         conn.accounts.record_failed_login(name, conn.peer)
+        await _slow_down(conn, name)
         raise AuthFailed() from None
+    if checks_password:
+        conn.throttle.succeeded(name)
     return Reply(f"welcome, {avatar.name}", then=avatar.logged_in)
+
+
+def _check_throttle(conn: Connection, name: str) -> None:
+    """Refuse, unchecked, a password try on a name or from an address that
+    failed too recently: parallel tries gain nothing."""
+    wait = conn.throttle.wait_time(name, conn.peer)
+    if wait > 0:
+        raise RateLimited(f"too many failed logins: try again in {math.ceil(wait)} s")
+
+
+async def _slow_down(conn: Connection, name: str) -> None:
+    """Count a wrong password and hold its reply for the growing delay."""
+    delay = conn.throttle.failed(name, conn.peer)
+    if delay > 0:
+        await task.deferLater(conn.throttle.clock, delay)
 
 
 @command("/register NAME PASSWORD", "create an account and log in", before_login=True)
@@ -158,6 +183,8 @@ async def login(conn: Connection, args: str) -> Reply:
     if conn.avatar is not None:
         raise AlreadyLoggedIn()
     name, password = _words(args, 2, "/login NAME PASSWORD")
+    # No account has an invalid name; refusing it keeps junk out of the logs.
+    check_name(name)
     return await _login_with(conn, UsernamePassword(name, password), name)
 
 
@@ -314,17 +341,23 @@ async def rename(conn: Connection, args: str) -> Reply:
 @command("/p OLD NEW", "change your password (or /p alone, then two lines)")
 async def password(conn: Connection, args: str) -> Reply:
     avatar = conn.avatar
-    if args:
-        old, new = _words(args, 2, "/p OLD NEW")
-        await avatar.change_password(old, new)
+
+    async def change(old: str, new: str) -> Reply:
+        # The current password is a password check like a login: throttled.
+        _check_throttle(conn, avatar.name)
+        try:
+            await avatar.change_password(old, new)
+        except AuthFailed:
+            await _slow_down(conn, avatar.name)
+            raise
         return Reply("password changed")
 
-    async def new_password(old: str) -> Reply:
-        async def change(new: str) -> Reply:
-            await avatar.change_password(old, new)
-            return Reply("password changed")
+    if args:
+        old, new = _words(args, 2, "/p OLD NEW")
+        return await change(old, new)
 
-        conn.expect(change)
+    async def new_password(old: str) -> Reply:
+        conn.expect(lambda new: change(old, new))
         return Reply("type the new password")
 
     conn.expect(new_password)

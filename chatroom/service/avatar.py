@@ -228,6 +228,9 @@ class Session:
     async def rename(self, name: str) -> str:
         check_name(name)
         service, account = self.service, self.account
+        if account.is_admin:
+            # The server finds its admin by this name at every start.
+            raise PermissionDenied("the admin account keeps its name")
         key = name_key(name)
         if key in RESERVED_NAMES and key != account.key:
             raise NameTaken(f"{name} is reserved")
