@@ -126,7 +126,9 @@ def _room_and_count(args: str, usage: str) -> tuple[str | None, int | None]:
     words = args.split()
     if len(words) > 2:
         raise BadArguments(f"usage: {usage}")
-    if words and words[-1].isdigit() and not (len(words) == 1 and words[0][0] == "#"):
+    # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
+    is_count = bool(words) and words[-1].isascii() and words[-1].isdigit()
+    if is_count and not (len(words) == 1 and words[0][0] == "#"):
         return (words[0] if len(words) == 2 else None), int(words[-1])
     if len(words) == 2:
         raise BadArguments(f"usage: {usage}")

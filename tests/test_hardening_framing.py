@@ -178,3 +178,19 @@ class NameTests(unittest.TestCase):
         reply = client.command("/login a\x1b[31m pw")
         self.assertTrue(reply.startswith("-ERR bad-name"), reply)
         self.assertEqual(len(self.world.hasher.verified), before)
+
+
+class ArgumentTests(unittest.TestCase):
+    def setUp(self):
+        self.world = ChatWorld()
+        self.alice = self.world.user("alice")
+
+    def test_unicode_digits_are_not_counts(self):
+        # "²".isdigit() is true but int("²") raises: that was a server-error.
+        for line in ["/history ²", "/history lobby ³", "/log alice ٣"]:
+            reply = self.alice.command(line)
+            self.assertFalse(reply.startswith("-ERR server-error"), (line, reply))
+
+    def test_huge_counts_are_clamped(self):
+        reply = self.alice.command("/history lobby " + "9" * 4000)
+        self.assertTrue(reply.startswith("+OK"), reply)
