@@ -167,7 +167,8 @@ def _check_throttle(conn: Connection, name: str) -> None:
 
 async def _slow_down(conn: Connection, name: str) -> None:
     """Count a wrong password and hold its reply for the growing delay."""
-    delay = conn.throttle.failed(name, conn.peer)
+    known = await conn.accounts.find_user(name_key(name)) is not None
+    delay = conn.throttle.failed(name, conn.peer, known)
     if delay > 0:
         await task.deferLater(conn.throttle.clock, delay)
 

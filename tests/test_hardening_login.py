@@ -43,6 +43,14 @@ class ThrottleTests(unittest.TestCase):
         self.assertEqual(self.throttle.wait_time("someone", "10.0.0.1"), 2)
         self.assertEqual(self.throttle.wait_time("someone", "10.0.0.2"), 0)
 
+    def test_unknown_names_count_for_the_name_only(self):
+        for i in range(4):
+            self.throttle.failed(f"ghost{i}", "10.0.0.1", known=False)
+        self.assertEqual(self.throttle.wait_time("someone", "10.0.0.1"), 0)
+        for _ in range(4):
+            self.throttle.failed("ghost", "10.0.0.2", known=False)
+        self.assertEqual(self.throttle.wait_time("ghost", "10.0.0.3"), 2)
+
     def test_success_clears_the_name_not_the_address(self):
         for _ in range(4):
             self.throttle.failed("bob", "10.0.0.1")
@@ -114,15 +122,24 @@ class LoginSlowdownTests(unittest.TestCase):
         self.world.clock.advance(2)
         self.assertTrue(other.command("/login bob right").startswith("+OK welcome"))
 
-    def test_one_address_trying_many_names_slows_down(self):
-        self.fail("name1")
-        self.fail("name2")
+    def test_one_address_guessing_many_accounts_slows_down(self):
+        for name in ("carol", "dave", "erin"):
+            self.world.user(name, "right")
+        self.fail("carol")
+        self.fail("dave")
         client = self.world.connect("10.0.0.5")
-        reply = client.command("/login name3 whatever")
+        reply = client.command("/login erin whatever")
         self.assertTrue(reply.startswith("-ERR rate-limited"), reply)
         # Another address is not affected.
-        reply = self.world.connect("10.0.0.99").command("/login name3 whatever")
+        reply = self.world.connect("10.0.0.99").command("/login erin whatever")
         self.assertTrue(reply.startswith("-ERR auth-failed"), reply)
+
+    def test_login_before_register_does_not_lock_out_the_address(self):
+        # A script's habit: try /login, /register when that fails.
+        for i in range(10):
+            client = self.world.connect("10.0.0.5")
+            self.assertTrue(client.command(f"/login new{i} pw").startswith("-ERR auth"))
+            self.assertTrue(client.command(f"/register new{i} pw").startswith("+OK"))
 
     def test_unknown_and_known_names_fail_the_same_way(self):
         def attempt(name, host):

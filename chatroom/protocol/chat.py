@@ -244,8 +244,8 @@ class ChatProtocol(ChatLineReceiver):
             queued=queued,
             limit=self._output.hard,
         )
-        self._output = None
-        self.transport.unregisterProducer()
+        output, self._output = self._output, None
+        output.detach()
         self.transport.abortConnection()
 
     def _hang_up(self) -> None:
@@ -253,7 +253,7 @@ class ChatProtocol(ChatLineReceiver):
         output, self._output = self._output, None
         if output is not None:
             # A registered producer would keep the transport open.
-            self.transport.unregisterProducer()
+            output.detach()
             if output.backed_up and self.connected:
                 self._set_timer(CLOSE_GRACE, self.transport.abortConnection)
         self.transport.loseConnection()

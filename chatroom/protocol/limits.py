@@ -42,7 +42,7 @@ class Limits:
     ping_timeout: float = 120.0
     # Connections open at once: in all, and from one address.
     max_connections: int = 1000
-    max_per_address: int = 20
+    max_per_address: int = 100
 
 
 class TokenBucket:
@@ -103,7 +103,15 @@ class OutputQueue:
     @ivar backed_up: the transport's buffer is past the soft limit.
     """
 
-    __slots__ = ("soft", "hard", "queued", "backed_up", "_on_full", "_on_change")
+    __slots__ = (
+        "soft",
+        "hard",
+        "queued",
+        "backed_up",
+        "transport",
+        "_on_full",
+        "_on_change",
+    )
 
     def __init__(
         self,
@@ -116,14 +124,25 @@ class OutputQueue:
         self.hard = hard
         self.queued = 0
         self.backed_up = False
+        self.transport = None
         self._on_change = on_change
         self._on_full = on_full
 
     def attach(self, transport) -> None:
         """Register with the transport; the soft limit becomes its buffer size."""
+        # Under TLS, count what TCP queues: the TLS layer pauses its producer
+        # while the handshake is pending, which would stop us reading the
+        # handshake itself.
+        while hasattr(transport, "wrappedProtocol") and transport.transport:
+            transport = transport.transport
         if hasattr(transport, "bufferSize"):
             transport.bufferSize = self.soft
         transport.registerProducer(self, True)
+        self.transport = transport
+
+    def detach(self) -> None:
+        """Unregister: a transport with a producer does not close."""
+        self.transport.unregisterProducer()
 
     def wrote(self, size: int) -> None:
         """Called for each write while L{backed_up}: the hot path stays cheap."""

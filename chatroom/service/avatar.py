@@ -23,8 +23,8 @@ from chatroom.errors import (
 from chatroom.names import (
     RESERVED_NAMES,
     check_name,
+    check_new_room_name,
     check_password,
-    check_room_name,
     check_text,
     name_key,
 )
@@ -89,7 +89,7 @@ class Session:
         target = self._default_room() if room is None else self._member_room(room)
         text = check_text(text)
         service, account = self.service, self.account
-        seq = target.next_seq()
+        seq = await service.next_seq(target)
         at = service.now()
         stored = service.store.store_room_message(
             target.id, seq, account.id, account.name, text, at
@@ -99,7 +99,10 @@ class Session:
         )
         message = RoomMessage(target.name, seq, account.name, text, at)
         await stored
-        service.fanout.publish(target.channel, message, exclude=self.mind)
+        handed = service.fanout.publish(target.channel, message, exclude=self.mind)
+        if handed is not None:
+            # Across nodes, handed over means the message bus has it.
+            await handed
 
     async def send_private(self, recipient: str, text: str) -> None:
         check_name(recipient)
@@ -122,10 +125,12 @@ class Session:
             account.id, account.name, "private", f"to {recipient}", LogLevel.debug
         )
         if online:
-            service.fanout.publish(
+            handed = service.fanout.publish(
                 ("user", target_id), PrivateMessage(account.name, text, at), self.mind
             )
-        elif service.is_online(target_id):
+            if handed is not None:
+                await handed
+        elif target_id in service.online:
             # They logged in while this was being stored: hand it over now.
             for session in service.online[target_id].sessions:
                 await session.deliver_kept_private()
@@ -133,7 +138,7 @@ class Session:
     # Rooms
 
     async def create_room(self, room: str) -> str:
-        name = check_room_name(room)
+        name = check_new_room_name(room)
         if name_key(name) in self.service.rooms.by_key:
             raise RoomExists(f"#{name} already exists")
         service, account = self.service, self.account
@@ -181,9 +186,9 @@ class Session:
 
     def who(self, room: str) -> list[tuple[str, bool]]:
         target = self._member_room(room)
-        online = self.service.online
+        is_online = self.service.is_online
         return sorted(
-            (name, user_id in online) for user_id, name in target.members.items()
+            (name, is_online(user_id)) for user_id, name in target.members.items()
         )
 
     async def history(self, room: str | None, count: int | None):
@@ -220,8 +225,8 @@ class Session:
     async def all_users(self) -> list[tuple[str, bool, bool]]:
         self._require_admin()
         users = await self.service.store.list_users()
-        online = self.service.online
-        return [(name, user_id in online, admin) for user_id, name, admin in users]
+        is_online = self.service.is_online
+        return [(name, is_online(user_id), admin) for user_id, name, admin in users]
 
     # The account
 

@@ -7,7 +7,10 @@ address (up to a cap).  The failure's reply waits out the delay, and any
 attempt on the same name or from the same address before it ends is refused
 without checking the password, so parallel connections gain nothing.  The
 name is counted whether or not an account has it, so unknown and known names
-(the admin included) fail the same way.
+(the admin included) fail the same way.  The address counts only guesses at
+existing accounts: a script that tries /login before /register must not lock
+out its own address, and which names exist is public anyway (the bare-name
+prompt says so).
 """
 
 from __future__ import annotations
@@ -66,13 +69,18 @@ class LoginThrottle:
         ]
         return max([0.0, *waits])
 
-    def failed(self, name: str, address: str) -> float:
-        """Count a failed login; return how long its reply should wait."""
+    def failed(self, name: str, address: str, known: bool = True) -> float:
+        """
+        Count a failed login; return how long its reply should wait.
+
+        @param known: an account has this name; only then does the address count.
+        """
         now = self.clock.seconds()
         self._forget_old(now)
         delay = 0.0
-        counts = []
-        for key in self._keys(name, address):
+        counts = [0, 0]
+        keys = self._keys(name, address)
+        for index, key in enumerate(keys if known else keys[:1]):
             entry = self._failures.pop(key, None)
             if entry is None:
                 entry = _Failures(0, now, now)
@@ -82,7 +90,7 @@ class LoginThrottle:
             entry.not_before = now + entry_delay
             self._failures[key] = entry
             delay = max(delay, entry_delay)
-            counts.append(entry.count)
+            counts[index] = entry.count
         self.log.warn(
             "failed login for {name} from {address} (failures: {name_count} for"
             " the name, {address_count} from the address); next try in {delay}s",
