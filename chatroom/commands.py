@@ -7,14 +7,16 @@ L{ChatError}.  Nothing here knows about bytes.
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from twisted.cred.credentials import UsernamePassword
+from twisted.cred.credentials import IUsernamePassword, UsernamePassword
 from twisted.cred.error import UnauthorizedLogin
+from twisted.internet import task
 
 from chatroom.auth import NewAccount
 from chatroom.errors import (
@@ -25,6 +27,7 @@ from chatroom.errors import (
     NameTaken,
     NotLoggedIn,
     PermissionDenied,
+    RateLimited,
 )
 from chatroom.names import RESERVED_NAMES, check_name, name_key
 from chatroom.service.interfaces import IUser
@@ -47,6 +50,7 @@ class Connection(Protocol):
     avatar: IUser | None
     peer: str
     accounts: object  # IAccounts, plus record_failed_login
+    throttle: object  # LoginThrottle: failed logins slow down
 
     async def login(self, credentials) -> IUser: ...
 
@@ -131,7 +135,9 @@ def _room_and_count(args: str, usage: str) -> tuple[str | None, int | None]:
     words = args.split()
     if len(words) > 2:
         raise BadArguments(f"usage: {usage}")
-    if words and words[-1].isdigit() and not (len(words) == 1 and words[0][0] == "#"):
+    # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
+    is_count = bool(words) and words[-1].isascii() and words[-1].isdigit()
+    if is_count and not (len(words) == 1 and words[0][0] == "#"):
         return (words[0] if len(words) == 2 else None), int(words[-1])
     if len(words) == 2:
         raise BadArguments(f"usage: {usage}")
@@ -146,13 +152,35 @@ def _timestamp(ms: int) -> str:
 
 
 async def _login_with(conn: Connection, credentials, name: str) -> Reply:
+    checks_password = IUsernamePassword.providedBy(credentials)
+    if checks_password:
+        _check_throttle(conn, name)
     try:
         avatar = await conn.login(credentials)
     except UnauthorizedLogin:
         # Recorded before the reply, so whoever reads the log next sees it.
         await conn.accounts.record_failed_login(name, conn.peer)
+        await _slow_down(conn, name)
         raise AuthFailed() from None
+    if checks_password:
+        conn.throttle.succeeded(name)
     return Reply(f"welcome, {avatar.name}", then=avatar.logged_in)
+
+
+def _check_throttle(conn: Connection, name: str) -> None:
+    """Refuse, unchecked, a password try on a name or from an address that
+    failed too recently: parallel tries gain nothing."""
+    wait = conn.throttle.wait_time(name, conn.peer)
+    if wait > 0:
+        raise RateLimited(f"too many failed logins: try again in {math.ceil(wait)} s")
+
+
+async def _slow_down(conn: Connection, name: str) -> None:
+    """Count a wrong password and hold its reply for the growing delay."""
+    known = await conn.accounts.find_user(name_key(name)) is not None
+    delay = conn.throttle.failed(name, conn.peer, known)
+    if delay > 0:
+        await task.deferLater(conn.throttle.clock, delay)
 
 
 @command("/register NAME PASSWORD", "create an account and log in", before_login=True)
@@ -168,6 +196,8 @@ async def login(conn: Connection, args: str) -> Reply:
     if conn.avatar is not None:
         raise AlreadyLoggedIn()
     name, password = _words(args, 2, "/login NAME PASSWORD")
+    # No account has an invalid name; refusing it keeps junk out of the logs.
+    check_name(name)
     return await _login_with(conn, UsernamePassword(name, password), name)
 
 
@@ -326,17 +356,23 @@ async def rename(conn: Connection, args: str) -> Reply:
 @command("/p OLD NEW", "change your password (or /p alone, then two lines)")
 async def password(conn: Connection, args: str) -> Reply:
     avatar = conn.avatar
-    if args:
-        old, new = _words(args, 2, "/p OLD NEW")
-        await avatar.change_password(old, new)
+
+    async def change(old: str, new: str) -> Reply:
+        # The current password is a password check like a login: throttled.
+        _check_throttle(conn, avatar.name)
+        try:
+            await avatar.change_password(old, new)
+        except AuthFailed:
+            await _slow_down(conn, avatar.name)
+            raise
         return Reply("password changed")
 
-    async def new_password(old: str) -> Reply:
-        async def change(new: str) -> Reply:
-            await avatar.change_password(old, new)
-            return Reply("password changed")
+    if args:
+        old, new = _words(args, 2, "/p OLD NEW")
+        return await change(old, new)
 
-        conn.expect(change)
+    async def new_password(old: str) -> Reply:
+        conn.expect(lambda new: change(old, new))
         return Reply("type the new password")
 
     conn.expect(new_password)

@@ -19,8 +19,10 @@ from twisted.python import usage
 
 from chatroom.auth import PRODUCTION_ROUNDS, PasswordHasher
 from chatroom.protocol.chat import ChatFactory
+from chatroom.protocol.limits import Limits
 from chatroom.service.chat import HISTORY_DEFAULT, ChatService
 from chatroom.service.realm import chat_portal
+from chatroom.service.throttle import LoginThrottle
 from chatroom.storage.pool import Database, describe, open_database
 from chatroom.storage.schema import migrate
 from chatroom.storage.store import ChatStore
@@ -53,6 +55,114 @@ def _rounds(value: str) -> int:
 
 
 _rounds.coerceDoc = "From 4 to 31; each step doubles the time of a login."
+
+
+def _count(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise ValueError("must be 0 (off) or more")
+    return number
+
+
+_count.coerceDoc = "A whole number; 0 turns the limit off."
+
+
+def _seconds(value: str) -> float:
+    seconds = float(value)
+    if not 0 <= seconds < 1e9:
+        raise ValueError("must be 0 (off) or more")
+    return seconds
+
+
+_seconds.coerceDoc = "Seconds; 0 turns it off."
+
+
+def _per_second(value: str) -> float:
+    return _seconds(value)
+
+
+_per_second.coerceDoc = "Per second; 0 turns the limit off."
+
+_LIMITS = Limits()
+
+# Hardening: what one client may cost.  The bench raises these.
+LIMIT_PARAMETERS = [
+    ["rate", None, _LIMITS.rate, "Lines a client may send per second.", _per_second],
+    ["burst", None, _LIMITS.burst, "Lines a client may send at once.", _positive],
+    [
+        "flood-strikes",
+        None,
+        _LIMITS.flood_strikes,
+        "Rate-limited lines (recovering one a second) before a disconnect.",
+        _positive,
+    ],
+    [
+        "output-soft",
+        None,
+        _LIMITS.output_soft,
+        "Bytes queued for a client past which its commands are not read.",
+        _positive,
+    ],
+    [
+        "output-hard",
+        None,
+        _LIMITS.output_hard,
+        "Bytes queued for a client at which it is disconnected.",
+        _count,
+    ],
+    [
+        "login-timeout",
+        None,
+        _LIMITS.login_timeout,
+        "Seconds a connection may take to log in.",
+        _seconds,
+    ],
+    [
+        "ping-interval",
+        None,
+        _LIMITS.ping_interval,
+        "Seconds of silence after which a logged-in client gets '* ping'.",
+        _seconds,
+    ],
+    [
+        "ping-timeout",
+        None,
+        _LIMITS.ping_timeout,
+        "Seconds unacknowledged data may wait before a peer counts as dead.",
+        _seconds,
+    ],
+    [
+        "max-connections",
+        None,
+        _LIMITS.max_connections,
+        "Connections open at once (keep under the open-files limit).",
+        _count,
+    ],
+    [
+        "max-per-address",
+        None,
+        _LIMITS.max_per_address,
+        "Connections open at once from one IP address.",
+        _count,
+    ],
+    [
+        "login-delay-max",
+        None,
+        60.0,
+        "Longest delay after repeated failed logins (per name and address).",
+        _seconds,
+    ],
+]
+
+
+def limits_from(config: usage.Options) -> Limits:
+    return Limits(
+        **{
+            field.replace("-", "_"): config[field]
+            for field, *_ in LIMIT_PARAMETERS
+            if field != "login-delay-max"
+        }
+    )
 
 
 def endpoint_description(port: str) -> str:
@@ -117,6 +227,7 @@ class Options(usage.Options):
             "Seconds before a dead node's users go offline.",
             _positive,
         ],
+        *LIMIT_PARAMETERS,
     ]
 
     optFlags = [
@@ -168,6 +279,8 @@ class Options(usage.Options):
             # Parsing may also read files (ssl: keys): any failure is a bad --port.
             except Exception as e:
                 raise usage.UsageError(f"bad --port {description!r}: {e}") from e
+        if 0 < self["output-hard"] <= self["output-soft"]:
+            raise usage.UsageError("--output-hard must be above --output-soft")
         if self["db"] is None:
             self["db"] = str(Path(self["data-dir"]) / "chatroom.sqlite3")
         self["admin-password"] = self._admin_password()
@@ -244,9 +357,8 @@ class ChatServer(service.MultiService):
         for port in self.ports:
             await port.stopListening()
         self.ports.clear()
-        for account in list(self.chat.online.values()):
-            for session in list(account.sessions):
-                session.mind.disconnect("the server is shutting down")
+        # Every connection, logged in or not, hears why it is closed.
+        self.factory.disconnect_all("the server is shutting down")
         await self.database.close()
         self.chat.hasher.stop()
 
@@ -295,7 +407,12 @@ def makeService(config: Options, reactor: IReactorCore | None = None) -> ChatSer
         chat = cluster.chat_service(
             ChatStore(database), hasher, history_default=config["history"]
         )
-    factory = ChatFactory(chat, chat_portal(chat))
+    factory = ChatFactory(
+        chat,
+        chat_portal(chat),
+        limits_from(config),
+        LoginThrottle(reactor, cap=config["login-delay-max"]),
+    )
     listen_on = [
         endpoints.serverFromString(reactor, description)
         for description in config["ports"] + _tls_descriptions(config)
