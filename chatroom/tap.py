@@ -358,7 +358,7 @@ class ChatServer(service.MultiService):
             await port.stopListening()
         self.ports.clear()
         # Every connection, logged in or not, hears why it is closed.
-        self.factory.disconnect_all("the server is shutting down")
+        await self.factory.disconnect_all("the server is shutting down")
         await self.database.close()
         self.chat.hasher.stop()
 

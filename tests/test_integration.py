@@ -168,3 +168,22 @@ class ReservedRoomTests(unittest.TestCase):
         reply, _ = await alice.send("/c #Private")
         self.assertTrue(reply.startswith("-ERR bad-name"), reply)
         self.assertEqual(await alice.ok("/rooms"), ["lobby (default)"])
+
+
+class ShutdownTests(unittest.TestCase):
+    @in_deferred
+    async def test_shutdown_records_every_logout_before_storage_closes(self):
+        data_dir = Path(self.mktemp())
+        first = RunningServer(self, data_dir)
+        await first.start()
+        clients = [await first.client(name) for name in ("alice", "bob", "carol")]
+        await first.server.stopService()
+        for client in clients:
+            self.assertIn("* the server is shutting down", client.pushed)
+
+        second = RunningServer(self, data_dir)
+        await second.start()
+        admin = await second.client("admin", ADMIN_PASSWORD)
+        for name in ("alice", "bob", "carol"):
+            log = await admin.ok(f"/log {name}")
+            self.assertEqual(log[-1].split()[1:3], ["logout", name], log)

@@ -189,11 +189,13 @@ class ChatProtocol(ChatLineReceiver):
         self._timer = None
         # The transport stops its producer itself.
         self._output = None
-        self.factory.closed(self)
         if self._logout is not None:
             logout, self._logout = self._logout, None
             logout()
         self.avatar = None
+        # Last: at shutdown this may let storage close, so the logout's
+        # record must already be queued.
+        self.factory.closed(self)
 
     # What the service delivers (IChatClient)
 
@@ -347,6 +349,7 @@ class ChatFactory(Factory):
         self.throttle = throttle if throttle is not None else LoginThrottle(self.clock)
         self.clients: set[ChatProtocol] = set()
         self.per_address: Counter[str] = Counter()
+        self._all_closed: list[defer.Deferred] = []
 
     def buildProtocol(self, addr) -> Protocol:
         limits, address = self.limits, address_of(addr)
@@ -379,8 +382,31 @@ class ChatFactory(Factory):
             self.per_address[client.peer] -= 1
             if not self.per_address[client.peer]:
                 del self.per_address[client.peer]
+        if not self.clients:
+            waiting, self._all_closed = self._all_closed, []
+            for d in waiting:
+                d.callback(None)
 
-    def disconnect_all(self, reason: str) -> None:
-        """Tell every connection C{reason} and close it."""
+    def disconnect_all(self, reason: str, grace: float = 5.0) -> defer.Deferred:
+        """
+        Tell every connection C{reason} and close it; fires once all are
+        closed, so their logouts are recorded before storage shuts.  After
+        C{grace} seconds, connections still flushing to a peer that does not
+        read are aborted.
+        """
         for client in list(self.clients):
             client.disconnect(reason)
+        if not self.clients:
+            return defer.succeed(None)
+        d: defer.Deferred = defer.Deferred()
+        self._all_closed.append(d)
+
+        def abort_stragglers(failure):
+            failure.trap(defer.TimeoutError)
+            self.log.warn(
+                "aborting {count} connections at shutdown", count=len(self.clients)
+            )
+            for client in list(self.clients):
+                client.transport.abortConnection()
+
+        return d.addTimeout(grace, self.clock).addErrback(abort_stragglers)

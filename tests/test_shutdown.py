@@ -1,0 +1,71 @@
+"""Shutdown waits for every connection to close before storage does."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+
+from twisted.internet.address import IPv4Address
+from twisted.internet.error import ConnectionDone
+from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
+from twisted.trial import unittest
+
+from tests.helpers import ServerTestCase, async_test, sqlite_file, start_server
+
+
+class DisconnectAllTests(ServerTestCase):
+    def open(self, port: int):
+        protocol = self.server.factory.buildProtocol(
+            IPv4Address("TCP", "127.0.0.1", port)
+        )
+        # A StringTransport only marks itself disconnecting: the connection
+        # is lost when the test says so, as a real one is a turn or more later.
+        protocol.makeConnection(StringTransport())
+        self.addCleanup(self.lose, protocol)
+        return protocol
+
+    def lose(self, protocol) -> None:
+        if protocol.connected:
+            protocol.connectionLost(Failure(ConnectionDone()))
+
+    @async_test
+    async def test_waits_for_each_connection_to_be_lost(self):
+        first, second = self.open(40001), self.open(40002)
+        closed = self.server.factory.disconnect_all("bye")
+        self.assertTrue(first.transport.disconnecting)
+        self.assertFalse(closed.called)
+        first.connectionLost(Failure(ConnectionDone()))
+        self.assertFalse(closed.called)
+        second.connectionLost(Failure(ConnectionDone()))
+        self.assertTrue(closed.called)
+
+    @async_test
+    async def test_aborts_connections_still_open_after_the_grace_period(self):
+        stuck = self.open(40003)
+        closed = self.server.factory.disconnect_all("bye", grace=5)
+        self.server.clock.advance(4.9)
+        self.assertFalse(closed.called)
+        self.server.clock.advance(0.2)
+        self.assertTrue(closed.called)
+        self.assertTrue(stuck.transport.disconnected or stuck.transport.disconnecting)
+
+
+class ShutdownRecordsTests(unittest.TestCase):
+    @async_test
+    async def test_every_logout_is_stored_before_storage_closes(self):
+        location = sqlite_file(self)
+        server = await start_server(self, location)
+        for name in ("alice", "bob"):
+            await server.register(name)
+        await server.stop()
+        with closing(sqlite3.connect(location)) as db:
+            last_events = db.execute(
+                "SELECT actor, event FROM activity WHERE id IN"
+                " (SELECT MAX(id) FROM activity GROUP BY user_id)"
+                " AND user_id IS NOT NULL ORDER BY actor"
+            ).fetchall()
+        self.assertEqual(
+            [row for row in last_events if row[0] != "admin"],
+            [("alice", "logout"), ("bob", "logout")],
+        )
