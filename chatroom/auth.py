@@ -1,0 +1,151 @@
+"""
+Passwords and the twisted.cred pieces: hashing, the checkers, the credentials.
+
+bcrypt runs in a small thread pool of its own so it never blocks the reactor
+and never starves the reactor's shared pool (which also resolves names).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+
+import bcrypt
+from twisted.cred import credentials, error
+from twisted.cred.checkers import ICredentialsChecker
+from twisted.internet import defer, threads
+from twisted.internet.interfaces import IReactorFromThreads
+from twisted.python.threadpool import ThreadPool
+from zope.interface import Attribute, Interface, implementer
+
+from chatroom.names import name_key
+
+PRODUCTION_ROUNDS = 12
+
+# Stored hashes carry their scheme, so a later scheme can sit beside this one.
+# bcrypt reads at most 72 bytes (bcrypt 5 raises past that), so the password
+# is first reduced to a fixed 44-byte SHA-256 digest in base64 (no NUL bytes):
+# every password of any length counts in full.
+SCHEME = "bcrypt-sha256$"
+
+
+def _prehash(password: str) -> bytes:
+    return base64.b64encode(hashlib.sha256(password.encode("utf-8")).digest())
+
+
+def hash_password(password: str, rounds: int = PRODUCTION_ROUNDS) -> str:
+    """Hash a password for storage.  Slow on purpose: call it in a thread."""
+    hashed = bcrypt.hashpw(_prehash(password), bcrypt.gensalt(rounds))
+    return SCHEME + hashed.decode("ascii")
+
+
+def verify_password(password: str, stored: str) -> bool:
+    """Check a password against a stored hash.  Slow: call it in a thread."""
+    if not stored.startswith(SCHEME):
+        return False
+    return bcrypt.checkpw(_prehash(password), stored[len(SCHEME) :].encode("ascii"))
+
+
+class PasswordHasher:
+    """Hashes and verifies passwords in a bounded pool of worker threads."""
+
+    def __init__(
+        self,
+        reactor: IReactorFromThreads,
+        rounds: int = PRODUCTION_ROUNDS,
+        threads: int | None = None,
+    ) -> None:
+        self.reactor = reactor
+        self.rounds = rounds
+        # One thread per core: bcrypt releases the GIL, so that is all the
+        # parallelism there is; more threads only queue in the kernel.
+        size = threads or os.cpu_count() or 1
+        self.pool = ThreadPool(minthreads=0, maxthreads=size, name="bcrypt")
+        # A hash of the same cost to check unknown names against, so they fail
+        # as slowly as known ones and timing does not tell which names exist.
+        # A fresh salt and a digest no password produces: nothing to compute.
+        self._decoy = SCHEME + (bcrypt.gensalt(rounds) + b"." * 31).decode("ascii")
+
+    def start(self) -> None:
+        self.pool.start()
+
+    def stop(self) -> None:
+        self.pool.stop()
+
+    def hash(self, password: str) -> defer.Deferred[str]:
+        return threads.deferToThreadPool(
+            self.reactor, self.pool, hash_password, password, self.rounds
+        )
+
+    def verify(self, password: str, stored: str | None) -> defer.Deferred[bool]:
+        """Check C{password}; with no stored hash, spend the same time and fail."""
+        if stored is None:
+            d = threads.deferToThreadPool(
+                self.reactor, self.pool, verify_password, password, self._decoy
+            )
+            return d.addCallback(lambda _: False)
+        return threads.deferToThreadPool(
+            self.reactor, self.pool, verify_password, password, stored
+        )
+
+
+class INewAccount(credentials.ICredentials):
+    """A request to create an account, and to log in to it."""
+
+    username = Attribute("The name asked for.")
+    password = Attribute("The first password.")
+
+
+@implementer(INewAccount)
+class NewAccount:
+    def __init__(self, username: str, password: str) -> None:
+        self.username = username
+        self.password = password
+
+
+class IAccounts(Interface):
+    """What the checkers need from the chat service."""
+
+    def find_user(key):
+        """Fire with the UserRecord named by C{key}, or None."""
+
+    def register(name, password):
+        """Create an account; fire with its UserRecord, or fail with NameTaken."""
+
+
+@implementer(ICredentialsChecker)
+class BcryptChecker:
+    """Checks a name and password against the stored bcrypt hash."""
+
+    credentialInterfaces = (credentials.IUsernamePassword,)
+
+    def __init__(self, accounts: IAccounts, hasher: PasswordHasher) -> None:
+        self.accounts = accounts
+        self.hasher = hasher
+
+    def requestAvatarId(self, creds) -> defer.Deferred[int]:
+        return defer.ensureDeferred(self._check(creds.username, creds.password))
+
+    async def _check(self, username: str, password: str) -> int:
+        user = await self.accounts.find_user(name_key(username))
+        matched = await self.hasher.verify(
+            password, user.password_hash if user else None
+        )
+        if not matched:
+            raise error.UnauthorizedLogin()
+        return user.id
+
+
+@implementer(ICredentialsChecker)
+class RegistrationChecker:
+    """Creates the account it is asked for, and names it as the avatar."""
+
+    credentialInterfaces = (INewAccount,)
+
+    def __init__(self, accounts: IAccounts) -> None:
+        self.accounts = accounts
+
+    def requestAvatarId(self, creds: NewAccount) -> defer.Deferred[int]:
+        d = defer.ensureDeferred(self.accounts.register(creds.username, creds.password))
+        return d.addCallback(lambda user: user.id)

@@ -1,0 +1,331 @@
+"""
+The command table: every command's name, aliases, usage, help and handler in
+one place.  Handlers parse their arguments, call the avatar (or, before
+login, the connection's login), and return a L{Reply}; failures raise
+L{ChatError}.  Nothing here knows about bytes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from twisted.cred.credentials import UsernamePassword
+from twisted.cred.error import UnauthorizedLogin
+
+from chatroom.auth import NewAccount
+from chatroom.errors import (
+    AlreadyLoggedIn,
+    AuthFailed,
+    BadArguments,
+    BadCommand,
+    NotLoggedIn,
+    PermissionDenied,
+)
+from chatroom.names import check_name, name_key
+from chatroom.service.interfaces import IUser
+
+
+@dataclass
+class Reply:
+    """The final C{+OK} text, the data lines before it, and what comes after."""
+
+    text: str = ""
+    data: list[str] = field(default_factory=list)
+    close: bool = False
+    # Runs once the reply is on its way (deliver kept messages after +OK).
+    then: Callable[[], Awaitable[None]] | None = None
+
+
+class Connection(Protocol):
+    """What a front end offers the command handlers."""
+
+    avatar: IUser | None
+    peer: str
+    accounts: object  # IAccounts, plus record_failed_login
+
+    async def login(self, credentials) -> IUser: ...
+
+    def expect(self, handler: Callable[[str], Awaitable[Reply]]) -> None:
+        """Hand the next line, whatever it is, to C{handler}."""
+
+
+Handler = Callable[[Connection, str], Awaitable[Reply]]
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    usage: str
+    help: str
+    handler: Handler
+    aliases: tuple[str, ...] = ()
+    before_login: bool = False
+    admin: bool = False
+
+
+COMMANDS: dict[str, Command] = {}
+
+
+def command(usage: str, help: str, aliases=(), before_login=False, admin=False):
+    def register(handler: Handler) -> Handler:
+        name = usage.split()[0][1:]
+        cmd = Command(name, usage, help, handler, tuple(aliases), before_login, admin)
+        for word in (name, *aliases):
+            COMMANDS[word] = cmd
+        return handler
+
+    return register
+
+
+async def dispatch(conn: Connection, line: str) -> Reply:
+    """Run one line from a client; return its reply or raise L{ChatError}."""
+    if not line.startswith("/") or line.startswith("//"):
+        if conn.avatar is None:
+            return await _bare_name(conn, line)
+        # "//text" sends "/text": a way to start a message with a slash.
+        await conn.avatar.say(None, line[1:] if line.startswith("//") else line)
+        return Reply()
+    word, _, args = line[1:].partition(" ")
+    cmd = COMMANDS.get(word.lower())
+    if cmd is None:
+        raise BadCommand(f"unknown command /{word}; try /help")
+    if conn.avatar is None and not cmd.before_login:
+        raise NotLoggedIn()
+    if cmd.admin and not conn.avatar.is_admin:
+        raise PermissionDenied(f"/{cmd.name} is for the admin")
+    return await cmd.handler(conn, args.strip())
+
+
+# Argument parsing
+
+
+def _words(args: str, count: int, usage: str) -> list[str]:
+    """Split off exactly C{count} words, the last taking the rest of the line."""
+    words = args.split(None, count - 1) if args else []
+    if len(words) != count:
+        raise BadArguments(f"usage: {usage}")
+    return words
+
+
+def _target(word: str) -> str:
+    """The original chatroom wrote targets in angle brackets: <room>."""
+    if len(word) > 2 and word.startswith("<") and word.endswith(">"):
+        return word[1:-1]
+    return word
+
+
+def _room_and_count(args: str, usage: str) -> tuple[str | None, int | None]:
+    """Parse C{[ROOM] [N]}; a lone number is N (write #5 for a room named 5)."""
+    words = args.split()
+    if len(words) > 2:
+        raise BadArguments(f"usage: {usage}")
+    if words and words[-1].isdigit() and not (len(words) == 1 and words[0][0] == "#"):
+        return (words[0] if len(words) == 2 else None), int(words[-1])
+    if len(words) == 2:
+        raise BadArguments(f"usage: {usage}")
+    return (words[0] if words else None), None
+
+
+def _timestamp(ms: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))
+
+
+# Before login
+
+
+async def _login_with(conn: Connection, credentials, name: str) -> Reply:
+    try:
+        avatar = await conn.login(credentials)
+    except UnauthorizedLogin:
+        conn.accounts.record_failed_login(name, conn.peer)
+        raise AuthFailed() from None
+    return Reply(f"welcome, {avatar.name}", then=avatar.logged_in)
+
+
+@command("/register NAME PASSWORD", "create an account and log in", before_login=True)
+async def register(conn: Connection, args: str) -> Reply:
+    if conn.avatar is not None:
+        raise AlreadyLoggedIn()
+    name, password = _words(args, 2, "/register NAME PASSWORD")
+    return await _login_with(conn, NewAccount(name, password), name)
+
+
+@command("/login NAME PASSWORD", "log in", before_login=True)
+async def login(conn: Connection, args: str) -> Reply:
+    if conn.avatar is not None:
+        raise AlreadyLoggedIn()
+    name, password = _words(args, 2, "/login NAME PASSWORD")
+    return await _login_with(conn, UsernamePassword(name, password), name)
+
+
+async def _bare_name(conn: Connection, line: str) -> Reply:
+    """The interactive login: a bare name, then its password on the next line."""
+    if len(line.split()) != 1:
+        raise NotLoggedIn()
+    name = check_name(line.strip())
+    if await conn.accounts.find_user(name_key(name)) is None:
+        conn.expect(
+            lambda password: _login_with(conn, NewAccount(name, password), name)
+        )
+        return Reply(f"{name} is new: type a password to create the account")
+    conn.expect(
+        lambda password: _login_with(conn, UsernamePassword(name, password), name)
+    )
+    return Reply(f"{name} is known: type your password")
+
+
+@command("/help", "this list", before_login=True)
+async def help_(conn: Connection, args: str) -> Reply:
+    is_admin = conn.avatar is not None and conn.avatar.is_admin
+    seen = []
+    for cmd in COMMANDS.values():
+        if cmd not in seen and (is_admin or not cmd.admin):
+            seen.append(cmd)
+    lines = [
+        f"{cmd.usage:<28} {cmd.help}"
+        + (f" (also /{', /'.join(cmd.aliases)})" if cmd.aliases else "")
+        for cmd in seen
+    ]
+    lines.append(f"{'TEXT':<28} a message to your default room")
+    return Reply("end of help", lines)
+
+
+@command("/ping", "check the connection", before_login=True)
+async def ping(conn: Connection, args: str) -> Reply:
+    return Reply("pong")
+
+
+@command("/logout", "leave the chat", aliases=("quit",), before_login=True)
+async def logout(conn: Connection, args: str) -> Reply:
+    return Reply("bye", close=True)
+
+
+# Messages
+
+
+@command("/public ROOM TEXT", "send TEXT to ROOM, a room you are in")
+async def public(conn: Connection, args: str) -> Reply:
+    room, text = _words(args, 2, "/public ROOM TEXT")
+    await conn.avatar.say(_target(room), text)
+    return Reply()
+
+
+@command("/private USER TEXT", "send TEXT to USER only", aliases=("msg",))
+async def private(conn: Connection, args: str) -> Reply:
+    user, text = _words(args, 2, "/private USER TEXT")
+    await conn.avatar.send_private(_target(user), text)
+    return Reply()
+
+
+# Rooms
+
+
+@command("/c ROOM", "create ROOM and join it", aliases=("create",))
+async def create(conn: Connection, args: str) -> Reply:
+    (room,) = _words(args, 1, "/c ROOM")
+    return Reply(f"created #{await conn.avatar.create_room(room)}")
+
+
+@command("/j ROOM", "join ROOM", aliases=("join",))
+async def join(conn: Connection, args: str) -> Reply:
+    (room,) = _words(args, 1, "/j ROOM")
+    return Reply(f"joined #{await conn.avatar.join(room)}")
+
+
+@command("/l ROOM", "leave ROOM", aliases=("leave",))
+async def leave(conn: Connection, args: str) -> Reply:
+    (room,) = _words(args, 1, "/l ROOM")
+    return Reply(f"left #{await conn.avatar.leave(room)}")
+
+
+@command("/cd ROOM", "make ROOM your default room")
+async def change_default(conn: Connection, args: str) -> Reply:
+    (room,) = _words(args, 1, "/cd ROOM")
+    return Reply(f"default room is #{await conn.avatar.set_default(room)}")
+
+
+@command("/rooms", "the rooms you are in")
+async def rooms(conn: Connection, args: str) -> Reply:
+    lines = [
+        f"{name} (default)" if default else name
+        for name, default in conn.avatar.rooms()
+    ]
+    return Reply(f"{len(lines)} rooms", lines)
+
+
+@command("/who ROOM", "the members of ROOM")
+async def who(conn: Connection, args: str) -> Reply:
+    (room,) = _words(args, 1, "/who ROOM")
+    members = conn.avatar.who(room)
+    lines = [f"{name} (online)" if online else name for name, online in members]
+    return Reply(f"{len(lines)} members", lines)
+
+
+@command("/history [ROOM] [N]", "the last N messages of ROOM")
+async def history(conn: Connection, args: str) -> Reply:
+    room, count = _room_and_count(args, "/history [ROOM] [N]")
+    name, messages = await conn.avatar.history(room, count)
+    lines = [
+        f"{_timestamp(m.created_at)} [{name}] {m.sender}: {m.text}" for m in messages
+    ]
+    return Reply(f"{len(lines)} messages", lines)
+
+
+@command("/log [USER] [N]", "your activity log (the admin may name any USER)")
+async def log(conn: Connection, args: str) -> Reply:
+    user, count = _room_and_count(args, "/log [USER] [N]")
+    entries = await conn.avatar.activity(user, count)
+    lines = [
+        f"{_timestamp(e.at)} {e.event} {e.actor} {e.detail}".rstrip() for e in entries
+    ]
+    return Reply(f"{len(lines)} entries", lines)
+
+
+# Admin
+
+
+@command("/list", "every room on the server", admin=True)
+async def list_rooms(conn: Connection, args: str) -> Reply:
+    lines = [f"{name} {count} members" for name, count in conn.avatar.all_rooms()]
+    return Reply(f"{len(lines)} rooms", lines)
+
+
+@command("/users", "every user, online or not", admin=True)
+async def users(conn: Connection, args: str) -> Reply:
+    lines = [
+        name + (" (online)" if online else "") + (" (admin)" if admin else "")
+        for name, online, admin in await conn.avatar.all_users()
+    ]
+    return Reply(f"{len(lines)} users", lines)
+
+
+# The account
+
+
+@command("/u NAME", "change your username", aliases=("nick",))
+async def rename(conn: Connection, args: str) -> Reply:
+    (name,) = _words(args, 1, "/u NAME")
+    return Reply(f"you are now {await conn.avatar.rename(name)}")
+
+
+@command("/p OLD NEW", "change your password (or /p alone, then two lines)")
+async def password(conn: Connection, args: str) -> Reply:
+    avatar = conn.avatar
+    if args:
+        old, new = _words(args, 2, "/p OLD NEW")
+        await avatar.change_password(old, new)
+        return Reply("password changed")
+
+    async def new_password(old: str) -> Reply:
+        async def change(new: str) -> Reply:
+            await avatar.change_password(old, new)
+            return Reply("password changed")
+
+        conn.expect(change)
+        return Reply("type the new password")
+
+    conn.expect(new_password)
+    return Reply("type your current password")

@@ -1,0 +1,70 @@
+"""
+Line framing for the chat: LF or CRLF in, CRLF out, UTF-8 decoded a whole
+line at a time, and an over-long line refused without dropping the client.
+"""
+
+from twisted.protocols.basic import LineReceiver
+
+from chatroom.errors import BadEncoding, ChatError, LineTooLong
+
+MAX_LINE = 4096
+
+
+class ChatLineReceiver(LineReceiver):
+    """
+    Splits on LF (so C{openssl s_client} and C{nc} work without C{-crlf}) and
+    drops a trailing CR.  Subclasses implement L{textReceived} and
+    L{textRefused}.
+    """
+
+    delimiter = b"\n"
+    # The contract's limit is on the text; allow for the CR before the LF.
+    MAX_LENGTH = MAX_LINE + 1
+    # Inside an over-long line: discard until its newline arrives.
+    _discarding = False
+    # An over-long line ended LineReceiver's loop with lines still buffered.
+    _carry_on = False
+
+    def dataReceived(self, data: bytes) -> None:
+        if self._discarding:
+            end = data.find(b"\n")
+            if end < 0:
+                return
+            self._discarding = False
+            data = data[end + 1 :]
+        super().dataReceived(data)
+        while self._carry_on:
+            self._carry_on = False
+            super().dataReceived(b"")
+
+    def lineLengthExceeded(self, line: bytes) -> None:
+        # LineReceiver hands over the whole buffer: the long line and maybe
+        # more lines after it.  Refuse the long one, keep the rest.
+        self.textRefused(LineTooLong())
+        _, newline, rest = line.partition(b"\n")
+        if not newline:
+            self._discarding = True
+        elif rest:
+            # LineReceiver.dataReceived returns after this call; put the rest
+            # back and let our dataReceived go on with it.
+            self._buffer = rest + self._buffer
+            self._carry_on = True
+
+    def lineReceived(self, line: bytes) -> None:
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        if len(line) > MAX_LINE:
+            self.textRefused(LineTooLong())
+            return
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError:
+            self.textRefused(BadEncoding())
+            return
+        self.textReceived(text)
+
+    def textReceived(self, text: str) -> None:
+        raise NotImplementedError
+
+    def textRefused(self, error: ChatError) -> None:
+        raise NotImplementedError

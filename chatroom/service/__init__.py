@@ -1,0 +1,1 @@
+"""The chat itself: accounts online, rooms, membership, fan-out, the realm."""

@@ -1,0 +1,286 @@
+"""
+The avatar: one logged-in session, and the rules of every command a user
+runs.  Each method checks everything before it changes anything, so a
+refused command leaves no trace; state changes in memory only once storage
+has committed them.
+"""
+
+from __future__ import annotations
+
+from twisted.internet import defer
+from twisted.logger import Logger, LogLevel
+from zope.interface import implementer
+
+from chatroom.errors import (
+    AlreadyMember,
+    AuthFailed,
+    NameTaken,
+    NoSuchUser,
+    NotMember,
+    PermissionDenied,
+    RoomExists,
+)
+from chatroom.names import (
+    RESERVED_NAMES,
+    check_name,
+    check_password,
+    check_room_name,
+    check_text,
+    name_key,
+)
+from chatroom.service.chat import Account, ChatService
+from chatroom.service.events import PrivateMessage, RoomMessage
+from chatroom.service.interfaces import IChatClient, IUser
+from chatroom.service.rooms import Room
+from chatroom.storage.store import ActivityEntry, StoredMessage
+
+HISTORY_MAX = 1000
+ACTIVITY_DEFAULT = 50
+
+
+@implementer(IUser)
+class Session:
+    """One connection's view of its account."""
+
+    log = Logger()
+
+    def __init__(self, service: ChatService, mind: IChatClient, peer: str) -> None:
+        self.service = service
+        self.mind = mind
+        self.peer = peer
+        self.account: Account | None = None
+        # Delivery of kept private messages runs once at a time per session.
+        self._delivering = defer.DeferredLock()
+
+    @property
+    def name(self) -> str:
+        return self.account.name
+
+    @property
+    def is_admin(self) -> bool:
+        return self.account.is_admin
+
+    async def attach(self, user_id: int) -> Session:
+        self.account = await self.service.connect(user_id, self)
+        return self
+
+    def logout(self) -> None:
+        if self.account is not None:
+            self.service.disconnect(self)
+
+    async def logged_in(self) -> None:
+        await self.deliver_kept_private()
+
+    async def deliver_kept_private(self) -> None:
+        """Deliver private messages kept while the account was offline."""
+        store = self.service.store
+        async with self._delivering:
+            kept = await store.undelivered_private(self.account.id)
+            for message in kept:
+                self.mind.private_message(
+                    PrivateMessage(message.sender, message.text, message.created_at)
+                )
+            if kept:
+                await store.mark_delivered([m.id for m in kept], self.service.now())
+
+    # Messages
+
+    async def say(self, room: str | None, text: str) -> None:
+        target = self._default_room() if room is None else self._member_room(room)
+        text = check_text(text)
+        service, account = self.service, self.account
+        seq = target.next_seq()
+        at = service.now()
+        stored = service.store.store_room_message(
+            target.id, seq, account.id, account.name, text, at
+        )
+        service.record(
+            account.id, account.name, "message", f"#{target.name} {seq}", LogLevel.debug
+        )
+        message = RoomMessage(target.name, seq, account.name, text, at)
+        await stored
+        service.fanout.publish(target.channel, message, exclude=self.mind)
+
+    async def send_private(self, recipient: str, text: str) -> None:
+        check_name(recipient)
+        text = check_text(text)
+        service, account = self.service, self.account
+        target = service.online_by_key.get(name_key(recipient))
+        if target is not None:
+            target_id = target.id
+        else:
+            record = await service.store.find_user(name_key(recipient))
+            if record is None:
+                raise NoSuchUser(f"there is no user called {recipient}")
+            target_id = record.id
+        at = service.now()
+        online = service.is_online(target_id)
+        await service.store.store_private(
+            account.id, account.name, target_id, text, at, delivered=online
+        )
+        service.record(
+            account.id, account.name, "private", f"to {recipient}", LogLevel.debug
+        )
+        if online:
+            service.fanout.publish(
+                ("user", target_id), PrivateMessage(account.name, text, at), self.mind
+            )
+        elif service.is_online(target_id):
+            # They logged in while this was being stored: hand it over now.
+            for session in service.online[target_id].sessions:
+                await session.deliver_kept_private()
+
+    # Rooms
+
+    async def create_room(self, room: str) -> str:
+        name = check_room_name(room)
+        if name_key(name) in self.service.rooms.by_key:
+            raise RoomExists(f"#{name} already exists")
+        service, account = self.service, self.account
+        room_id = await service.store.create_room(
+            name, name_key(name), account.id, service.now()
+        )
+        created = service.rooms.add_room(Room(room_id, name))
+        service.joined(account, created)
+        service.record(account.id, account.name, "create", f"#{name}")
+        return name
+
+    async def join(self, room: str) -> str:
+        target = self.service.rooms.find(room)
+        service, account = self.service, self.account
+        if account.id in target.members:
+            raise AlreadyMember(f"you are already in #{target.name}")
+        await service.store.add_member(target.id, account.id, service.now())
+        service.joined(account, target)
+        service.record(account.id, account.name, "join", f"#{target.name}")
+        service.announce(target, f"{account.name} joined #{target.name}", self.mind)
+        return target.name
+
+    async def leave(self, room: str) -> str:
+        target = self._member_room(room)
+        service, account = self.service, self.account
+        await service.store.remove_member(target.id, account.id)
+        service.left(account, target)
+        if account.default_room_id == target.id:
+            await self._set_default(self._fallback_default())
+        service.record(account.id, account.name, "leave", f"#{target.name}")
+        service.announce(target, f"{account.name} left #{target.name}")
+        return target.name
+
+    async def set_default(self, room: str) -> str:
+        target = self._member_room(room)
+        await self._set_default(target)
+        return target.name
+
+    def rooms(self) -> list[tuple[str, bool]]:
+        default = self.account.default_room_id
+        return sorted(
+            (room.name, room.id == default)
+            for room in self.service.rooms.rooms_of(self.account.id)
+        )
+
+    def who(self, room: str) -> list[tuple[str, bool]]:
+        target = self._member_room(room)
+        online = self.service.online
+        return sorted(
+            (name, user_id in online) for user_id, name in target.members.items()
+        )
+
+    async def history(self, room: str | None, count: int | None):
+        target = self._default_room() if room is None else self._member_room(room)
+        count = self.service.history_default if count is None else count
+        messages: list[StoredMessage] = await self.service.store.room_history(
+            target.id, max(1, min(count, HISTORY_MAX))
+        )
+        return target.name, messages
+
+    async def activity(
+        self, user: str | None, count: int | None
+    ) -> list[ActivityEntry]:
+        account = self.account
+        user_id = account.id
+        if user is not None and name_key(user) != account.key:
+            if not account.is_admin:
+                raise PermissionDenied("only the admin may read another user's log")
+            record = await self.service.store.find_user(name_key(check_name(user)))
+            if record is None:
+                raise NoSuchUser(f"there is no user called {user}")
+            user_id = record.id
+        count = ACTIVITY_DEFAULT if count is None else max(1, min(count, HISTORY_MAX))
+        return await self.service.store.activity_of(user_id, count)
+
+    # Admin
+
+    def all_rooms(self) -> list[tuple[str, int]]:
+        self._require_admin()
+        return sorted(
+            (room.name, len(room.members)) for room in self.service.rooms.by_id.values()
+        )
+
+    async def all_users(self) -> list[tuple[str, bool, bool]]:
+        self._require_admin()
+        users = await self.service.store.list_users()
+        online = self.service.online
+        return [(name, user_id in online, admin) for user_id, name, admin in users]
+
+    # The account
+
+    async def rename(self, name: str) -> str:
+        check_name(name)
+        service, account = self.service, self.account
+        key = name_key(name)
+        if key in RESERVED_NAMES and key != account.key:
+            raise NameTaken(f"{name} is reserved")
+        await service.store.rename_user(account.id, name, key)
+        old_name = service.renamed(account, name)
+        service.record(account.id, name, "rename", f"from {old_name}")
+        for room in service.rooms.rooms_of(account.id):
+            service.announce(
+                room, f"#{room.name}: {old_name} is now known as {name}", self.mind
+            )
+        return name
+
+    async def change_password(self, old: str, new: str) -> None:
+        check_password(new)
+        service, account = self.service, self.account
+        record = await service.store.get_user(account.id)
+        if not await service.hasher.verify(old, record.password_hash):
+            service.record(account.id, account.name, "password-change-failed")
+            raise AuthFailed("the current password is wrong")
+        await service.store.set_password_hash(
+            account.id, await service.hasher.hash(new)
+        )
+        service.record(account.id, account.name, "password-change")
+
+    # Helpers
+
+    def _member_room(self, room: str) -> Room:
+        target = self.service.rooms.find(room)
+        if self.account.id not in target.members:
+            raise NotMember(f"you are not in #{target.name}")
+        return target
+
+    def _default_room(self) -> Room:
+        room = self.service.rooms.by_id.get(self.account.default_room_id)
+        if room is None or self.account.id not in room.members:
+            raise NotMember("you have no default room: /j a room, then /cd ROOM")
+        return room
+
+    def _fallback_default(self) -> Room | None:
+        lobby = self.service.rooms.lobby
+        if self.account.id in lobby.members:
+            return lobby
+        rooms = self.service.rooms.rooms_of(self.account.id)
+        return min(rooms, key=lambda r: r.key) if rooms else None
+
+    async def _set_default(self, room: Room | None) -> None:
+        room_id = room.id if room is not None else None
+        service, account = self.service, self.account
+        await service.store.set_default_room(account.id, room_id)
+        account.default_room_id = room_id
+        if room is not None:
+            service.record(account.id, account.name, "default", f"#{room.name}")
+
+    def _require_admin(self) -> None:
+        if not self.account.is_admin:
+            raise PermissionDenied("that command is for the admin")

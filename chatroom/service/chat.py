@@ -1,0 +1,214 @@
+"""
+The chat service: rooms, the accounts online, and the rules that touch more
+than one session.  It owns the store and the fan-out; avatars call into it.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from twisted.application import service
+from twisted.internet import defer
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger, LogLevel
+
+from chatroom.auth import PasswordHasher
+from chatroom.errors import NameTaken
+from chatroom.names import RESERVED_NAMES, check_name, check_password, name_key
+from chatroom.service.events import Notice
+from chatroom.service.fanout import LocalFanout
+from chatroom.service.interfaces import IFanout
+from chatroom.service.rooms import Room, RoomDirectory
+from chatroom.storage.store import ChatStore, UserRecord
+
+ADMIN = "admin"
+HISTORY_DEFAULT = 20
+
+
+class Account:
+    """An account with at least one session online; its sessions share it."""
+
+    __slots__ = ("id", "name", "key", "is_admin", "default_room_id", "sessions")
+
+    def __init__(self, record: UserRecord) -> None:
+        self.id = record.id
+        self.name = record.name
+        self.key = name_key(record.name)
+        self.is_admin = record.is_admin
+        self.default_room_id = record.default_room_id
+        self.sessions: set = set()
+
+    @property
+    def channel(self) -> tuple[str, int]:
+        return ("user", self.id)
+
+
+class ChatService(service.Service):
+    """State shared by every session, and the operations that change it."""
+
+    log = Logger()
+
+    def __init__(
+        self,
+        store: ChatStore,
+        hasher: PasswordHasher,
+        clock: IReactorTime,
+        fanout: IFanout | None = None,
+        history_default: int = HISTORY_DEFAULT,
+    ) -> None:
+        self.store = store
+        self.hasher = hasher
+        self.clock = clock
+        self.fanout = fanout if fanout is not None else LocalFanout()
+        self.history_default = history_default
+        self.rooms = RoomDirectory()
+        self.online: dict[int, Account] = {}
+        self.online_by_key: dict[str, Account] = {}
+
+    def now(self) -> int:
+        """Milliseconds since the epoch, from the injected clock."""
+        return int(self.clock.seconds() * 1000)
+
+    async def load(self) -> None:
+        """Read rooms and memberships into memory."""
+        for record in await self.store.load_rooms():
+            self.rooms.add_room(Room(record.id, record.name, record.last_seq))
+        for room_id, user_id, user_name in await self.store.load_memberships():
+            self.rooms.add_member(self.rooms.by_id[room_id], user_id, user_name)
+        self.log.info(
+            "loaded {rooms} rooms, {members} memberships",
+            rooms=len(self.rooms.by_id),
+            members=sum(len(r.members) for r in self.rooms.by_id.values()),
+        )
+
+    # Accounts (IAccounts, for the cred checkers)
+
+    def find_user(self, key: str) -> defer.Deferred[UserRecord | None]:
+        return self.store.find_user(key)
+
+    async def register(self, name: str, password: str) -> UserRecord:
+        check_name(name)
+        check_password(password)
+        if name_key(name) in RESERVED_NAMES:
+            raise NameTaken(f"{name} is reserved")
+        password_hash = await self.hasher.hash(password)
+        record = await self.store.create_user(
+            name, name_key(name), password_hash, self.now()
+        )
+        self.rooms.add_member(self.rooms.lobby, record.id, record.name)
+        self.record(record.id, record.name, "register")
+        return record
+
+    async def ensure_admin(self, password: str | None) -> None:
+        """
+        Make sure the admin account exists; set its password when one is given.
+        With none given on a first start, generate one and log it once.
+        """
+        admin = await self.store.find_user(ADMIN)
+        if password is None and admin is not None:
+            return
+        generated = password is None
+        if generated:
+            password = secrets.token_urlsafe(18)
+        password_hash = await self.hasher.hash(password)
+        if admin is None:
+            admin = await self.store.create_user(
+                ADMIN, ADMIN, password_hash, self.now(), is_admin=True
+            )
+            self.rooms.add_member(self.rooms.lobby, admin.id, ADMIN)
+        else:
+            await self.store.set_password_hash(admin.id, password_hash)
+        if generated:
+            # The one time a password is logged: nobody could have typed it.
+            self.log.warn(
+                "generated the admin password: {password} (set one with"
+                " --admin-password-file or CHATROOM_ADMIN_PASSWORD)",
+                password=password,
+            )
+
+    def record_failed_login(self, name: str, peer: str) -> None:
+        def record(user: UserRecord | None) -> None:
+            self.record(user.id if user else None, name, "login-failed", peer)
+
+        d = self.store.find_user(name_key(name))
+        d.addCallback(record)
+        d.addErrback(lambda f: self.log.failure("recording a failed login", f))
+
+    # Sessions
+
+    async def connect(self, user_id: int, session) -> Account:
+        """Bring C{session} of the account C{user_id} online."""
+        account = self.online.get(user_id)
+        if account is None:
+            record = await self.store.get_user(user_id)
+            # A session of the same account may have come online meanwhile.
+            account = self.online.get(user_id) or Account(record)
+            self.online[user_id] = account
+            self.online_by_key[account.key] = account
+        account.sessions.add(session)
+        self.fanout.subscribe(account.channel, session.mind)
+        for room in self.rooms.rooms_of(user_id):
+            self.fanout.subscribe(room.channel, session.mind)
+        self.record(user_id, account.name, "login", session.peer)
+        return account
+
+    def disconnect(self, session) -> None:
+        account = session.account
+        self.fanout.unsubscribe(account.channel, session.mind)
+        for room in self.rooms.rooms_of(account.id):
+            self.fanout.unsubscribe(room.channel, session.mind)
+        account.sessions.discard(session)
+        if not account.sessions:
+            self.online.pop(account.id, None)
+            self.online_by_key.pop(account.key, None)
+        self.record(account.id, account.name, "logout", session.peer)
+
+    def is_online(self, user_id: int) -> bool:
+        return user_id in self.online
+
+    # Membership, applied in memory once storage has it
+
+    def joined(self, account: Account, room: Room) -> None:
+        self.rooms.add_member(room, account.id, account.name)
+        for session in account.sessions:
+            self.fanout.subscribe(room.channel, session.mind)
+
+    def left(self, account: Account, room: Room) -> None:
+        self.rooms.remove_member(room, account.id)
+        for session in account.sessions:
+            self.fanout.unsubscribe(room.channel, session.mind)
+
+    def renamed(self, account: Account, new_name: str) -> str:
+        old_name = account.name
+        self.online_by_key.pop(account.key, None)
+        account.name, account.key = new_name, name_key(new_name)
+        self.online_by_key[account.key] = account
+        self.rooms.rename_member(account.id, new_name)
+        return old_name
+
+    def announce(self, room: Room, text: str, exclude=None) -> None:
+        self.fanout.publish(room.channel, Notice(text), exclude)
+
+    # The activity log
+
+    def record(
+        self,
+        user_id: int | None,
+        actor: str,
+        event: str,
+        detail: str = "",
+        level: LogLevel = LogLevel.info,
+    ) -> defer.Deferred:
+        """Append to the activity table and to the structured log."""
+        self.log.emit(
+            level,
+            "{event} by {actor} {detail}",
+            event=event,
+            actor=actor,
+            detail=detail,
+        )
+        d = self.store.record_activity(self.now(), user_id, actor, event, detail)
+        d.addErrback(
+            lambda f: self.log.failure("recording {event} failed", f, event=event)
+        )
+        return d

@@ -1,0 +1,106 @@
+"""
+The roles of the chat service, after twisted.words: a front end logs in
+through the portal and gets an L{IUser} avatar to call; the service calls
+back into the front end's L{IChatClient} (the mind).  Rooms and users only
+know avatars and minds, never bytes.
+"""
+
+from zope.interface import Attribute, Interface
+
+
+class IChatClient(Interface):
+    """A connection the service delivers to: the mind of twisted.cred."""
+
+    def room_message(message):
+        """Deliver a L{RoomMessage} from someone else in a room we are in."""
+
+    def private_message(message):
+        """Deliver a L{PrivateMessage} addressed to us."""
+
+    def notice(text):
+        """Deliver a notice: someone joined or left, server news."""
+
+    def disconnect(reason):
+        """Close the connection after telling the client C{reason}."""
+
+
+class IUser(Interface):
+    """
+    The avatar: one logged-in session of an account.  Each method does one
+    command; failures raise L{chatroom.errors.ChatError}.  Methods that touch
+    storage are coroutines.
+    """
+
+    name = Attribute("The account's current name.")
+    is_admin = Attribute("Whether the account may run admin commands.")
+
+    def logged_in():
+        """The front end has confirmed the login: deliver what was kept."""
+
+    def say(room, text):
+        """Send C{text} to C{room}, or the default room if C{room} is None."""
+
+    def send_private(recipient, text):
+        """Send C{text} to the user named C{recipient}, online or not."""
+
+    def create_room(room):
+        """Create C{room} and join it."""
+
+    def join(room):
+        """Join C{room}."""
+
+    def leave(room):
+        """Leave C{room}."""
+
+    def set_default(room):
+        """Make C{room}, which we are in, the default room."""
+
+    def rooms():
+        """The (name, is_default) of the rooms we are in."""
+
+    def who(room):
+        """The (name, online) of the members of C{room}, which we are in."""
+
+    def history(room, count):
+        """The last C{count} messages of C{room}, which we are in."""
+
+    def activity(user, count):
+        """The last C{count} activity entries of C{user} (None for our own)."""
+
+    def all_rooms():
+        """Admin: (name, member count) of every room."""
+
+    def all_users():
+        """Admin: (name, online, is_admin) of every account."""
+
+    def rename(name):
+        """Change the account's name."""
+
+    def change_password(old, new):
+        """Change the account's password after checking the old one."""
+
+    def logout():
+        """End this session."""
+
+
+class IFanout(Interface):
+    """
+    Delivery to the sessions listening on a channel: a room, or one user's
+    sessions.  In-process today; a Redis-backed one spreads it over nodes.
+    Channels are hashable keys: C{("room", room_id)} or C{("user", user_id)}.
+    """
+
+    def subscribe(channel, client):
+        """Deliver what is published on C{channel} to the L{IChatClient}."""
+
+    def unsubscribe(channel, client):
+        """Stop delivering C{channel} to C{client}."""
+
+    def publish(channel, event, exclude=None):
+        """
+        Hand C{event} (it has C{deliver(client)}) to every subscriber of
+        C{channel} but C{exclude}; fires (or returns) once handed over.
+        """
+
+    def subscribers(channel):
+        """The local subscribers of C{channel}."""

@@ -1,0 +1,73 @@
+"""Rooms and who is in them: the in-memory directory the service keeps."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from chatroom.errors import NoSuchRoom
+from chatroom.names import check_room_name, name_key
+from chatroom.storage.store import LOBBY
+
+
+class Room:
+    """A room: its members by user id, and the last sequence number it used."""
+
+    __slots__ = ("id", "name", "key", "members", "last_seq")
+
+    def __init__(self, room_id: int, name: str, last_seq: int = 0) -> None:
+        self.id = room_id
+        self.name = name
+        self.key = name_key(name)
+        self.members: dict[int, str] = {}
+        self.last_seq = last_seq
+
+    @property
+    def channel(self) -> tuple[str, int]:
+        return ("room", self.id)
+
+    def next_seq(self) -> int:
+        self.last_seq += 1
+        return self.last_seq
+
+
+class RoomDirectory:
+    """Every room by id and by name, and every user's rooms."""
+
+    def __init__(self) -> None:
+        self.by_id: dict[int, Room] = {}
+        self.by_key: dict[str, Room] = {}
+        self.of_user: defaultdict[int, set[int]] = defaultdict(set)
+
+    def add_room(self, room: Room) -> Room:
+        self.by_id[room.id] = room
+        self.by_key[room.key] = room
+        return room
+
+    @property
+    def lobby(self) -> Room:
+        return self.by_key[LOBBY]
+
+    def find(self, name: str) -> Room:
+        """The room called C{name} (a leading C{#} allowed), or L{NoSuchRoom}."""
+        room = self.by_key.get(name_key(check_room_name(name)))
+        if room is None:
+            raise NoSuchRoom(f"there is no room called {name}")
+        return room
+
+    def add_member(self, room: Room, user_id: int, user_name: str) -> None:
+        room.members[user_id] = user_name
+        self.of_user[user_id].add(room.id)
+
+    def remove_member(self, room: Room, user_id: int) -> None:
+        room.members.pop(user_id, None)
+        self.of_user[user_id].discard(room.id)
+
+    def rooms_of(self, user_id: int) -> list[Room]:
+        return [self.by_id[room_id] for room_id in self.of_user.get(user_id, ())]
+
+    def is_member(self, room: Room, user_id: int) -> bool:
+        return user_id in room.members
+
+    def rename_member(self, user_id: int, new_name: str) -> None:
+        for room in self.rooms_of(user_id):
+            room.members[user_id] = new_name

@@ -1,0 +1,1 @@
+"""Persistence: the database pool wrapper, the schema, and every SQL statement."""

@@ -1,0 +1,97 @@
+"""
+The versioned schema.  Each migration is a list of statements; the database
+records the version it has reached, and start-up applies what is missing.
+
+DDL is written once; C{{id_pk}} and C{{bigint}} are filled in per engine.
+Append new migrations; never edit one that has shipped.
+"""
+
+from chatroom.storage.pool import Cursor, Database
+
+MIGRATIONS: list[list[str]] = [
+    [
+        """CREATE TABLE users (
+            id {id_pk},
+            name TEXT NOT NULL,
+            name_key TEXT NOT NULL UNIQUE,
+            password_hash TEXT NOT NULL,
+            is_admin INTEGER NOT NULL DEFAULT 0,
+            default_room_id {bigint},
+            created_at {bigint} NOT NULL
+        )""",
+        """CREATE TABLE rooms (
+            id {id_pk},
+            name TEXT NOT NULL,
+            name_key TEXT NOT NULL UNIQUE,
+            created_by {bigint},
+            created_at {bigint} NOT NULL
+        )""",
+        """CREATE TABLE memberships (
+            room_id {bigint} NOT NULL REFERENCES rooms (id),
+            user_id {bigint} NOT NULL REFERENCES users (id),
+            joined_at {bigint} NOT NULL,
+            PRIMARY KEY (room_id, user_id)
+        )""",
+        "CREATE INDEX memberships_by_user ON memberships (user_id)",
+        """CREATE TABLE messages (
+            id {id_pk},
+            room_id {bigint} NOT NULL REFERENCES rooms (id),
+            seq {bigint} NOT NULL,
+            sender_id {bigint},
+            sender TEXT NOT NULL,
+            text TEXT NOT NULL,
+            created_at {bigint} NOT NULL,
+            UNIQUE (room_id, seq)
+        )""",
+        """CREATE TABLE private_messages (
+            id {id_pk},
+            sender_id {bigint},
+            sender TEXT NOT NULL,
+            recipient_id {bigint} NOT NULL REFERENCES users (id),
+            text TEXT NOT NULL,
+            created_at {bigint} NOT NULL,
+            delivered_at {bigint}
+        )""",
+        """CREATE INDEX private_undelivered ON private_messages (recipient_id, id)
+            WHERE delivered_at IS NULL""",
+        """CREATE TABLE activity (
+            id {id_pk},
+            at {bigint} NOT NULL,
+            user_id {bigint},
+            actor TEXT NOT NULL,
+            event TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT ''
+        )""",
+        "CREATE INDEX activity_by_user ON activity (user_id, id)",
+        "INSERT INTO rooms (name, name_key, created_at) VALUES ('lobby', 'lobby', 0)",
+    ],
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _migrate(cursor: Cursor, ddl: dict[str, str]) -> int:
+    cursor.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"
+    )
+    row = cursor.execute("SELECT version FROM schema_version").fetchone()
+    if row is None:
+        cursor.execute("INSERT INTO schema_version (version) VALUES (0)")
+        current = 0
+    else:
+        current = row[0]
+    if current > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"database schema is version {current}, newer than this server's "
+            f"{SCHEMA_VERSION}: upgrade chatroom"
+        )
+    for statements in MIGRATIONS[current:]:
+        for statement in statements:
+            cursor.execute(statement.format(**ddl))
+    cursor.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
+    return SCHEMA_VERSION
+
+
+def migrate(database: Database):
+    """Bring the schema up to date in one transaction; fires with the version."""
+    return database.write(lambda cursor: _migrate(cursor, database.engine.ddl))
