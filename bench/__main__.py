@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 import time
+import traceback
 
 from bench import scenarios, servers
 from bench.measure import machine_description, raise_open_files_limit
@@ -110,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             try:
                 data, scenario_rows = scenarios.SCENARIOS[name](ctx)
-            except RuntimeError as error:  # one broken scenario spoils no other
+            except Exception as error:  # one broken scenario spoils no other
+                traceback.print_exc()
                 data, scenario_rows = (
                     {"error": str(error)},
                     [Row(name, "FAILED", str(error)[:100], "", "", "", "")],

@@ -27,6 +27,9 @@ PASSWORD = "bench-pass-1"
 LOBBY = "lobby"
 P99_LIMIT_MS = 100.0  # a load step with a higher p99 is not sustainable
 MODERATE_DELIVERIES = 200_000  # the fixed "moderate" load of the targets
+# The chat during the login storm: moderate in messages, so the figure shows
+# whether bcrypt blocks or starves the reactor, not whether the chat saturates.
+STORM_CHAT_MESSAGES_PER_S = 200
 HIGH_DELIVERIES = 500_000
 CHAT_BCRYPT_ROUNDS = 4  # where logins are not what is measured
 PRODUCTION_BCRYPT_ROUNDS = 12
@@ -565,7 +568,7 @@ def scenario_storm(ctx: Context) -> tuple[dict, list[Row]]:
                 connect_concurrency=100,
             ) as storm:
                 pool.start_chat(
-                    MODERATE_DELIVERIES / (members - 1),
+                    STORM_CHAT_MESSAGES_PER_S,
                     warmup_s=sizes.warmup_s,
                     window_s=3600,
                     drain_s=sizes.drain_s,
@@ -575,14 +578,16 @@ def scenario_storm(ctx: Context) -> tuple[dict, list[Row]]:
                 window_start = time.monotonic()
                 ctx.progress.show(
                     f"{title}: storming during a chat at "
-                    f"{rate(MODERATE_DELIVERIES)} deliveries/s"
+                    f"{STORM_CHAT_MESSAGES_PER_S} messages/s"
                 )
                 logins = storm.login()
                 # However fast the storm, the chat is measured for a full window.
                 time.sleep(max(0.0, window_start + sizes.window_s - time.monotonic()))
                 pool.stop_chat()
                 chat = summarize_step(
-                    pool.finish_chat(), chat_clients, MODERATE_DELIVERIES
+                    pool.finish_chat(),
+                    chat_clients,
+                    STORM_CHAT_MESSAGES_PER_S * (members - 1),
                 )
             latencies = percentiles(logins["login_latencies_ns"])
             return {
@@ -611,7 +616,8 @@ def scenario_storm(ctx: Context) -> tuple[dict, list[Row]]:
     rows = [
         Row(
             scenario,
-            f"chat p99 ms during storm (N={members}, {rate(MODERATE_DELIVERIES)}/s)",
+            f"chat p99 ms during storm (N={members}, "
+            f"{STORM_CHAT_MESSAGES_PER_S} msgs/s)",
             number(bare["chat"]["p99_ms"], 1),
             number(chat_p99, 1),
             "",
@@ -680,8 +686,8 @@ def scenario_persistence(ctx: Context) -> tuple[dict, list[Row]]:
             "-",
             rate(file_messages),
             "",
-            ">>1k/s",
-            verdict(file_messages > 1000),
+            "(one room: few msgs, many deliveries)",
+            "",
         ),
     ]
     return {"sqlite_file": on_file, "in_memory": in_memory}, rows
