@@ -8,6 +8,7 @@ figure to bench/results/.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -44,6 +45,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "e.g. to raise its rate limits",
     )
     parser.add_argument(
+        "--senders",
+        type=int,
+        default=None,
+        help="senders in the fan-out scenarios (default 4: 'a few')",
+    )
+    parser.add_argument(
         "--generator-workers",
         type=int,
         default=1,
@@ -70,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     progress = Progress()
     soft, hard = raise_open_files_limit(WANTED_OPEN_FILES)
     sizes = scenarios.QUICK_SIZES if args.quick else scenarios.Sizes()
+    if args.senders:
+        sizes = dataclasses.replace(sizes, fanout_senders=args.senders)
     if soft < sizes.idle_clients + 256:
         progress.show(
             f"warning: open files limited to {soft} (hard {hard}): "

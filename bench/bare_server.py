@@ -31,6 +31,11 @@ class BareChatProtocol(LineReceiver):
         self.default_room = DEFAULT_ROOM
         self.joined: list[str] = []
 
+    def connectionMade(self) -> None:
+        # Without it, Nagle holds a small write until the client's delayed ACK
+        # (up to 40 ms): a chat server sends small lines and wants them out now.
+        self.transport.setTcpNoDelay(True)
+
     def connectionLost(self, reason: object = None) -> None:
         for room in self.joined:
             self.rooms[room].discard(self)

@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 
-from bench.measure import cpu_seconds, raise_open_files_limit
+from bench.measure import cpu_seconds, machine_busy_seconds, raise_open_files_limit
 
 RECV_BUFFER = 256 * 1024
 IDLE_POLL_S = 0.05
@@ -231,7 +231,7 @@ class Generator:
         self.window_ns = (window_start, window_end)
         next_due = float(start)
         turn = skipped = throttled = 0
-        server_cpu = gen_cpu = (0.0, 0.0)
+        server_cpu = gen_cpu = busy = (0.0, 0.0)
         last_read = start
         stopped_at = None
         while True:
@@ -260,10 +260,12 @@ class Generator:
                 self.counting = True
                 server_cpu = (self._server_cpu(), 0.0)
                 gen_cpu = (time.process_time(), 0.0)
+                busy = (machine_busy_seconds(), 0.0)
             elif self.counting and now >= window_end:
                 self.counting = False
                 server_cpu = (server_cpu[0], self._server_cpu())
                 gen_cpu = (gen_cpu[0], time.process_time())
+                busy = (busy[0], machine_busy_seconds())
                 window_end = now
             if now >= window_end:
                 all_acked = all(s.acks + s.errors >= s.sent for s in senders)
@@ -296,6 +298,7 @@ class Generator:
             "last_error": next((s.last_error for s in senders if s.last_error), ""),
             "server_cpu_s": server_cpu[1] - server_cpu[0],
             "generator_cpu_s": gen_cpu[1] - gen_cpu[0],
+            "machine_busy_s": busy[1] - busy[0],
             "lost_connections": self.lost,
         }
 

@@ -19,6 +19,16 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def machine_busy_seconds() -> float:
+    """CPU time all cores spent not idle since boot (/proc/stat): with the
+    server's and generator's own, it shows how much else ran in a window."""
+    with open("/proc/stat") as stat:
+        fields = [int(field) for field in stat.readline().split()[1:]]
+    idle, iowait = fields[3], fields[4]
+    # guest time is already counted in user time
+    return (sum(fields[:8]) - idle - iowait) / CLOCK_TICKS
+
+
 def rss_bytes(pid: int) -> int:
     with open(f"/proc/{pid}/status") as status:
         for line in status:

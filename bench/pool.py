@@ -131,6 +131,7 @@ class GeneratorPool:
         merged = {
             "window_s": replies[0]["window_s"],
             "server_cpu_s": replies[0]["server_cpu_s"],
+            "machine_busy_s": replies[0]["machine_busy_s"],
             "sent_in_window": {},
             "latencies_ns": [],
             "last_error": next(

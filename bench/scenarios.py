@@ -188,6 +188,13 @@ def summarize_step(raw: dict, clients: Sequence[ClientSpec], requested: float) -
         ),
         "server_cpu_share": raw["server_cpu_s"] / window,
         "generator_cpu_share": raw["generator_cpu_s"] / window,
+        # Whatever else ran on the machine meanwhile (other users, the kernel's
+        # own threads): a step with a high share is a disturbed figure.
+        "other_cpu_share": max(
+            0.0,
+            (raw["machine_busy_s"] - raw["server_cpu_s"] - raw["generator_cpu_s"])
+            / window,
+        ),
         "generator_cpu_us_per_delivery": (
             raw["generator_cpu_s"] / delivered * 1e6 if delivered > 0 else math.nan
         ),
@@ -240,9 +247,11 @@ def run_ladder(
             ended_by = "server died"
             break
         if not step["sustainable"]:
+            p99 = step["p99_ms"]
             ended_by = (
-                f"at {rate(requested)}: p99 {number(step['p99_ms'], 1)} ms, "
-                f"delivered {rate(step['delivered_per_s'])}/s"
+                f"at {rate(requested)}: p99 "
+                + (f"{p99:.1f} ms" if math.isfinite(p99) else ">1% undelivered")
+                + f", delivered {rate(step['delivered_per_s'])}/s"
                 + (f", {step['last_error']}" if step["last_error"] else "")
             )
             break
@@ -256,6 +265,7 @@ def run_ladder(
         "sustainable_deliveries_per_s": max(
             (s["delivered_per_s"] for s in good), default=0.0
         ),
+        "max_other_cpu_share": max((s["other_cpu_share"] for s in steps), default=0),
     }
 
 
@@ -390,6 +400,12 @@ def ladder_rows(scenario: str, runs: dict[str, dict], judged: bool) -> list[Row]
         ),
         Row(
             scenario,
+            "  other CPU meanwhile, max (cores; noise)",
+            number(bare["max_other_cpu_share"]),
+            number(real["max_other_cpu_share"]) if real else "-",
+        ),
+        Row(
+            scenario,
             f"server CPU us/delivery @{rate(common)}/s",
             number(cpu_bare),
             number(cpu_real),
@@ -405,7 +421,7 @@ def ladder_rows(scenario: str, runs: dict[str, dict], judged: bool) -> list[Row]
             cells.append(
                 "/".join(number(step[k], 1) for k in ("p50_ms", "p99_ms", "p999_ms"))
                 if step
-                else "-"
+                else ("not reached" if run else "-")
             )
         target = load == MODERATE_DELIVERIES and judged
         rows.append(
