@@ -31,6 +31,10 @@ MODERATE_DELIVERIES = 200_000  # the fixed "moderate" load of the targets
 # whether bcrypt blocks or starves the reactor, not whether the chat saturates.
 STORM_CHAT_MESSAGES_PER_S = 200
 HIGH_DELIVERIES = 500_000
+# A step that fails while other processes took this much CPU (in cores) is
+# run again: on a shared machine a neighbour's burst is not our limit.
+DISTURBED_SHARE = 0.25
+DISTURBED_ATTEMPTS = 3
 CHAT_BCRYPT_ROUNDS = 4  # where logins are not what is measured
 PRODUCTION_BCRYPT_ROUNDS = 12
 
@@ -234,14 +238,25 @@ def run_ladder(
     steps = []
     ended_by = "top of the ladder"
     for requested in ctx.sizes.ladder:
-        ctx.progress.show(f"{title}: {rate(requested)} deliveries/s offered")
-        raw = pool.chat(
-            requested / per_message,
-            warmup_s=ctx.sizes.warmup_s,
-            window_s=ctx.sizes.window_s,
-            drain_s=ctx.sizes.drain_s,
-        )
-        step = summarize_step(raw, clients, requested)
+        for attempt in range(1, DISTURBED_ATTEMPTS + 1):
+            ctx.progress.show(
+                f"{title}: {rate(requested)} deliveries/s offered"
+                + (
+                    f" (attempt {attempt}: the last was disturbed)"
+                    if attempt > 1
+                    else ""
+                )
+            )
+            raw = pool.chat(
+                requested / per_message,
+                warmup_s=ctx.sizes.warmup_s,
+                window_s=ctx.sizes.window_s,
+                drain_s=ctx.sizes.drain_s,
+            )
+            step = summarize_step(raw, clients, requested)
+            step["attempt"] = attempt
+            if step["sustainable"] or step["other_cpu_share"] < DISTURBED_SHARE:
+                break
         steps.append(step)
         if not server.alive():
             ended_by = "server died"
@@ -809,7 +824,7 @@ def scenario_history(ctx: Context) -> tuple[dict, list[Row]]:
 def generator_check(ctx: Context) -> tuple[dict, list[Row]]:
     """Offer far more than any server can take to the null server: what the
     generator sends at most; its receive cost per delivery comes from the
-    bare fan-out (generator CPU per delivery at bare's best step)."""
+    bare fan-out (generator CPU per delivery at bare's busiest step)."""
     sizes = ctx.sizes
     members = sizes.target_members
     clients = fanout_clients(members, sizes.fanout_senders, sizes.sampled_receivers)
@@ -830,20 +845,16 @@ def generator_check(ctx: Context) -> tuple[dict, list[Row]]:
 
     null = with_server_and_clients(ctx, servers.null_spec(), clients, title, flood)
     bare = ctx.ladders.get(("bare", f"fanout-{members}"))
-    best = (
-        max(
-            (s for s in bare["steps"] if s["sustainable"]),
-            key=lambda s: s["delivered_per_s"],
-            default=None,
-        )
-        if bare
-        else None
+    # Per-delivery cost falls with load (more lines per recv): take the step
+    # that delivered most.
+    busiest = max(bare["steps"], key=lambda s: s["delivered_per_s"]) if bare else None
+    receive_ceiling = (
+        1e6 / busiest["generator_cpu_us_per_delivery"] if busiest else None
     )
-    receive_ceiling = 1e6 / best["generator_cpu_us_per_delivery"] if best else None
     data = {
         "null_send_messages_per_s": null["messages_per_s"],
         "null_send_cpu_share": null["generator_cpu_share"],
-        "bare_best_step": best,
+        "bare_busiest_step": busiest,
         "receive_ceiling_deliveries_per_s": receive_ceiling,
     }
     rows = [
@@ -852,29 +863,21 @@ def generator_check(ctx: Context) -> tuple[dict, list[Row]]:
             "max messages/s sent (null server)",
             rate(null["messages_per_s"]),
             "",
-            "",
-            "",
-            "",
         ),
         Row(
             "generator",
             f"receive ceiling deliveries/s per core (N={members})",
-            rate(receive_ceiling) if best else "(needs the fanout scenario)",
-            "",
-            "",
-            "",
+            rate(receive_ceiling) if busiest else "(needs the fanout scenario)",
             "",
         ),
     ]
-    if best:
+    if busiest:
         rows.append(
             Row(
                 "generator",
-                "CPU share at bare's best step (1.0 = a core)",
-                number(best["generator_cpu_share"]),
-                "",
-                "",
-                "",
+                "its CPU share at bare's busiest step "
+                f"({rate(busiest['delivered_per_s'])}/s)",
+                number(busiest["generator_cpu_share"]),
                 "",
             )
         )
