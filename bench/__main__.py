@@ -14,7 +14,7 @@ import sys
 import time
 import traceback
 
-from bench import scenarios, servers
+from bench import plan, scenarios, servers
 from bench.measure import machine_description, raise_open_files_limit
 from bench.report import Progress, Row, render_table, write_results
 
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     progress = Progress()
     soft, hard = raise_open_files_limit(WANTED_OPEN_FILES)
-    sizes = scenarios.QUICK_SIZES if args.quick else scenarios.Sizes()
+    sizes = plan.QUICK_SIZES if args.quick else plan.Sizes()
     if args.senders:
         sizes = dataclasses.replace(sizes, fanout_senders=args.senders)
     if soft < sizes.idle_clients + 256:
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         progress.show(
             "real server gets extra arguments: " + " ".join(servers.EXTRA_CHATROOM_ARGS)
         )
-    ctx = scenarios.Context(
+    ctx = plan.Context(
         sizes=sizes,
         server_cores=server_cores,
         generator_cores=generator_cores,
@@ -136,8 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         f"chatroom bench{' --quick' if args.quick else ''}: server on cores "
         f"{server_cores}, generator on {generator_cores}; "
         f"{results['seconds']:.0f}s; chat logins at bcrypt cost "
-        f"{scenarios.CHAT_BCRYPT_ROUNDS}, storm at "
-        f"{scenarios.PRODUCTION_BCRYPT_ROUNDS}"
+        f"{plan.CHAT_BCRYPT_ROUNDS}, storm at "
+        f"{plan.PRODUCTION_BCRYPT_ROUNDS}"
         + ("" if with_chatroom else "; real server not in this checkout")
     )
     path = write_results(results, header + "\n\n" + table)

@@ -176,6 +176,8 @@ class Generator:
                 if time.monotonic_ns() > deadline:
                     break
                 self._pump(0.01)
+            if queue or in_flight:  # timed out: later waves would fail too
+                break
         self.on_replied = self._noop
         ready = sum(c.state is READY for c in self.clients)
         failed = [c for c in self.clients if c.errors or c.state is not READY]

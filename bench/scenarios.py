@@ -10,319 +10,37 @@ from __future__ import annotations
 import math
 import os
 import socket
+import tempfile
 import time
-from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import replace
 
 from bench import servers
 from bench.generator import ClientSpec
 from bench.history_fill import fill_history
+from bench.ladder import (
+    ladder_rows,
+    run_ladder,
+    summarize_step,
+    with_server_and_clients,
+)
 from bench.measure import percentiles, rss_bytes, socket_memory, socket_slab_bytes
+from bench.plan import (
+    CHAT_BCRYPT_ROUNDS,
+    LOBBY,
+    PASSWORD,
+    PRODUCTION_BCRYPT_ROUNDS,
+    Context,
+    fanout_clients,
+    room_clients,
+)
 from bench.pool import GeneratorPool
-from bench.report import Progress, Row, number, rate, ratio, verdict
+from bench.report import Row, number, rate, ratio, verdict
 from bench.servers import ServerProcess, ServerSpec
 
-PASSWORD = "bench-pass-1"
-LOBBY = "lobby"
-P99_LIMIT_MS = 100.0  # a load step with a higher p99 is not sustainable
-MODERATE_DELIVERIES = 200_000  # the fixed "moderate" load of the targets
 # The chat during the login storm: moderate in messages, so the figure shows
 # whether bcrypt blocks or starves the reactor, not whether the chat saturates.
 STORM_CHAT_MESSAGES_PER_S = 200
-HIGH_DELIVERIES = 500_000
-# A step that fails while other processes took this much CPU (in cores) is
-# run again: on a shared machine a neighbour's burst is not our limit.
-DISTURBED_SHARE = 0.25
-DISTURBED_ATTEMPTS = 3
-CHAT_BCRYPT_ROUNDS = 4  # where logins are not what is measured
-PRODUCTION_BCRYPT_ROUNDS = 12
-
-
-@dataclass(frozen=True)
-class Sizes:
-    """How big and how long; ``QUICK_SIZES`` is the CI smoke test."""
-
-    fanout_members: tuple[int, ...] = (100, 500, 2000)
-    target_members: int = 500  # the N the fan-out targets are judged at
-    fanout_senders: int = 4
-    sampled_receivers: int = 16
-    ladder: tuple[int, ...] = (
-        50_000,
-        100_000,
-        200_000,
-        350_000,
-        500_000,
-        750_000,
-        1_000_000,
-        1_250_000,
-        1_500_000,
-        2_000_000,
-    )
-    warmup_s: float = 0.5
-    window_s: float = 2.0
-    drain_s: float = 2.0
-    rooms: int = 200
-    room_size: int = 10
-    idle_clients: int = 10_000
-    storm_logins: int = 500
-    storm_members: int = 100
-    history_messages: int = 1_000_000
-    history_probes: int = 200
-
-
-QUICK_SIZES = Sizes(
-    fanout_members=(100,),
-    target_members=100,
-    sampled_receivers=8,
-    ladder=(50_000, 200_000),
-    warmup_s=0.3,
-    window_s=1.0,
-    drain_s=1.0,
-    rooms=20,
-    idle_clients=500,
-    storm_logins=6,
-    storm_members=20,
-    history_messages=20_000,
-    history_probes=50,
-)
-
-
-@dataclass
-class Context:
-    sizes: Sizes
-    server_cores: tuple[int, ...]
-    generator_cores: tuple[int, ...]
-    with_chatroom: bool
-    progress: Progress
-    generator_workers: int = 1
-    # Ladders already run, by (server label, scenario key): scenario 5 reuses
-    # scenario 1's run on the SQLite file.
-    ladders: dict[tuple[str, str], dict] = field(default_factory=dict)
-
-    def compared_specs(self, **chatroom_options: object) -> list[ServerSpec]:
-        specs = [servers.bare_spec()]
-        if self.with_chatroom:
-            specs.append(servers.chatroom_spec(**chatroom_options))
-        return specs
-
-
-# -- clients ------------------------------------------------------------------
-
-
-def spread(count: int, among: int, offset: int = 0) -> set[int]:
-    """``count`` indexes spread evenly over ``range(among)``."""
-    count = min(count, among)
-    return {offset + (i * among) // count for i in range(count)} if count else set()
-
-
-def fanout_clients(members: int, senders: int, sampled: int) -> list[ClientSpec]:
-    """One room: every new account starts in lobby, its default room."""
-    sending = spread(senders, members)
-    receivers = [i for i in range(members) if i not in sending]
-    sampling = {receivers[i] for i in spread(sampled, len(receivers))}
-    return [
-        ClientSpec(
-            name=f"u{i:05d}",
-            room=LOBBY,
-            login_lines=(f"/register u{i:05d} {PASSWORD}",),
-            sender=i in sending,
-            sampled=i in sampling,
-        )
-        for i in range(members)
-    ]
-
-
-def room_clients(
-    rooms: int, room_size: int, chatting: bool, prefix: str = "m"
-) -> list[ClientSpec]:
-    """``rooms`` rooms of ``room_size``; the first member creates the room
-    (wave 0) before the others join it (wave 1). Chatting members make it their
-    default room and all send; one per room parses timestamps."""
-    clients = []
-    for r in range(rooms):
-        room = f"room{r:04d}"
-        for m in range(room_size):
-            name = f"{prefix}{r:04d}x{m:02d}"
-            lines = [
-                f"/register {name} {PASSWORD}",
-                f"/c {room}" if m == 0 else f"/j {room}",
-            ]
-            if chatting:
-                lines.append(f"/cd {room}")
-            clients.append(
-                ClientSpec(
-                    name=name,
-                    room=room if chatting else LOBBY,
-                    login_lines=tuple(lines),
-                    wave=0 if m == 0 else 1,
-                    sender=chatting,
-                    sampled=chatting and m == 1,
-                )
-            )
-    return clients
-
-
-# -- one measured load step ----------------------------------------------------
-
-
-def summarize_step(raw: dict, clients: Sequence[ClientSpec], requested: float) -> dict:
-    """Turn a chat phase's counts into rates, latency percentiles and CPU cost."""
-    members = Counter(c.room for c in clients)
-    sampled = Counter(c.room for c in clients if c.sampled)
-    offered = expected_samples = sent = 0
-    for index, count in raw["sent_in_window"].items():
-        client = clients[index]
-        sent += count
-        offered += count * (members[client.room] - 1)
-        expected_samples += count * (sampled[client.room] - client.sampled)
-    window = raw["window_s"] or math.nan
-    samples = raw["latencies_ns"]
-    delivered = raw["window_lines"] - raw["window_acks"]
-    step = {
-        "requested_deliveries_per_s": requested,
-        "offered_deliveries_per_s": offered / window,
-        "delivered_per_s": delivered / window,
-        "messages_per_s": sent / window,
-        **percentiles(samples, missing=max(0, expected_samples - len(samples))),
-        "latency_samples": len(samples),
-        "missing_samples": max(0, expected_samples - len(samples)),
-        "server_cpu_us_per_delivery": (
-            raw["server_cpu_s"] / delivered * 1e6 if delivered > 0 else math.nan
-        ),
-        "server_cpu_share": raw["server_cpu_s"] / window,
-        "generator_cpu_share": raw["generator_cpu_s"] / window,
-        # Whatever else ran on the machine meanwhile (other users, the kernel's
-        # own threads): a step with a high share is a disturbed figure.
-        "other_cpu_share": max(
-            0.0,
-            (raw["machine_busy_s"] - raw["server_cpu_s"] - raw["generator_cpu_s"])
-            / window,
-        ),
-        "generator_cpu_us_per_delivery": (
-            raw["generator_cpu_s"] / delivered * 1e6 if delivered > 0 else math.nan
-        ),
-        **{
-            key: raw[key]
-            for key in (
-                "window_s",
-                "skipped",
-                "throttled",
-                "unacked",
-                "errors",
-                "last_error",
-                "lost_connections",
-            )
-        },
-    }
-    step["generator_limited"] = step["offered_deliveries_per_s"] < 0.9 * requested
-    step["sustainable"] = (
-        step["p99_ms"] <= P99_LIMIT_MS
-        and step["delivered_per_s"] >= 0.9 * step["offered_deliveries_per_s"]
-        and not (raw["errors"] or raw["throttled"] or raw["lost_connections"])
-    )
-    return step
-
-
-def run_ladder(
-    ctx: Context,
-    server: ServerProcess,
-    pool: GeneratorPool,
-    clients: Sequence[ClientSpec],
-    per_message: int,
-    title: str,
-) -> dict:
-    """Raise the offered deliveries/s step by step until a step is not
-    sustainable (p99 over 100 ms, deliveries falling behind, errors) or the
-    generator cannot offer more."""
-    steps = []
-    ended_by = "top of the ladder"
-    for requested in ctx.sizes.ladder:
-        for attempt in range(1, DISTURBED_ATTEMPTS + 1):
-            ctx.progress.show(
-                f"{title}: {rate(requested)} deliveries/s offered"
-                + (
-                    f" (attempt {attempt}: the last was disturbed)"
-                    if attempt > 1
-                    else ""
-                )
-            )
-            raw = pool.chat(
-                requested / per_message,
-                warmup_s=ctx.sizes.warmup_s,
-                window_s=ctx.sizes.window_s,
-                drain_s=ctx.sizes.drain_s,
-            )
-            step = summarize_step(raw, clients, requested)
-            step["attempt"] = attempt
-            if step["sustainable"] or step["other_cpu_share"] < DISTURBED_SHARE:
-                break
-        steps.append(step)
-        if not server.alive():
-            ended_by = "server died"
-            break
-        if not step["sustainable"]:
-            p99 = step["p99_ms"]
-            ended_by = (
-                f"at {rate(requested)}: p99 "
-                + (f"{p99:.1f} ms" if math.isfinite(p99) else ">1% undelivered")
-                + f", delivered {rate(step['delivered_per_s'])}/s"
-                + (f", {step['last_error']}" if step["last_error"] else "")
-            )
-            break
-        if step["generator_limited"]:
-            ended_by = f"generator could not offer {rate(requested)}/s"
-            break
-    good = [s for s in steps if s["sustainable"]]
-    return {
-        "steps": steps,
-        "ended_by": ended_by,
-        "sustainable_deliveries_per_s": max(
-            (s["delivered_per_s"] for s in good), default=0.0
-        ),
-        "max_other_cpu_share": max((s["other_cpu_share"] for s in steps), default=0),
-    }
-
-
-def step_at(run: dict | None, load: int) -> dict | None:
-    """The ladder step that offered ``load`` deliveries/s, if it got there."""
-    steps = run["steps"] if run else ()
-    return next((s for s in steps if s["requested_deliveries_per_s"] == load), None)
-
-
-def with_server_and_clients(
-    ctx: Context,
-    spec: ServerSpec,
-    clients: Sequence[ClientSpec],
-    title: str,
-    body: Callable[[ServerProcess, GeneratorPool], dict],
-    server_cores: tuple[int, ...] | None = None,
-) -> dict:
-    """Start ``spec``, log ``clients`` in, run ``body``, stop everything."""
-    ctx.progress.show(
-        f"{title}: starting {spec.label}, logging in {len(clients)} clients"
-    )
-    with (
-        ServerProcess(spec, server_cores or ctx.server_cores) as server,
-        GeneratorPool(
-            server.port,
-            clients,
-            server.pid,
-            ctx.generator_cores,
-            workers=ctx.generator_workers,
-        ) as pool,
-    ):
-        login = pool.login()
-        if login["failed"]:
-            raise RuntimeError(
-                f"{title}: {login['failed']} of {len(clients)} "
-                f"logins failed on {spec.label}: "
-                f"{login['first_errors']}"
-            )
-        result = body(server, pool)
-        result["login_seconds"] = login["seconds"]
-        result["server"] = spec.label
-        return result
 
 
 # -- scenario 1: fan-out -----------------------------------------------------------
@@ -356,100 +74,6 @@ def scenario_fanout(ctx: Context) -> tuple[dict, list[Row]]:
         judged = members == ctx.sizes.target_members
         rows += ladder_rows(f"1 fan-out N={members}", runs, judged)
     return data, rows
-
-
-def ladder_rows(scenario: str, runs: dict[str, dict], judged: bool) -> list[Row]:
-    """Rows for a ladder on bare and (if run) chatroom, with the issue's
-    targets when ``judged``."""
-    bare = runs["bare"]
-    real = next((run for label, run in runs.items() if label != "bare"), None)
-
-    def figure(run: dict | None, load: int, key: str) -> float | None:
-        step = step_at(run, load)
-        return step[key] if step else None
-
-    sustainable = ratio(
-        real and real["sustainable_deliveries_per_s"],
-        bare["sustainable_deliveries_per_s"],
-    )
-    # CPU per delivery falls as load rises (more lines per send() call), so
-    # compare at one load: the highest that both servers sustained.
-    common = max(
-        (
-            s["requested_deliveries_per_s"]
-            for s in bare["steps"]
-            if s["sustainable"]
-            and (
-                real is None
-                or (
-                    (step := step_at(real, s["requested_deliveries_per_s"]))
-                    and step["sustainable"]
-                )
-            )
-        ),
-        default=MODERATE_DELIVERIES,
-    )
-    cpu_bare = figure(bare, common, "server_cpu_us_per_delivery")
-    cpu_real = figure(real, common, "server_cpu_us_per_delivery")
-    cpu_ratio = ratio(cpu_real, cpu_bare)
-    p99_moderate = figure(real, MODERATE_DELIVERIES, "p99_ms")
-
-    def judge(met: bool) -> str:
-        return verdict(met if real else None) if judged else ""
-
-    rows = [
-        Row(
-            scenario,
-            "sustainable deliveries/s (p99<=100ms)",
-            rate(bare["sustainable_deliveries_per_s"]),
-            rate(real["sustainable_deliveries_per_s"]) if real else "-",
-            number(sustainable),
-            ">=0.7x bare" if judged else "",
-            judge(bool(sustainable and sustainable >= 0.7)),
-        ),
-        Row(
-            scenario,
-            "  ladder ended by",
-            bare["ended_by"],
-            real["ended_by"] if real else "-",
-        ),
-        Row(
-            scenario,
-            "  other CPU meanwhile, max (cores; noise)",
-            number(bare["max_other_cpu_share"]),
-            number(real["max_other_cpu_share"]) if real else "-",
-        ),
-        Row(
-            scenario,
-            f"server CPU us/delivery @{rate(common)}/s",
-            number(cpu_bare),
-            number(cpu_real),
-            number(cpu_ratio),
-            "<=1.5x bare" if judged else "",
-            judge(bool(cpu_ratio and cpu_ratio <= 1.5)),
-        ),
-    ]
-    for load in (MODERATE_DELIVERIES, HIGH_DELIVERIES):
-        cells = []
-        for run in (bare, real):
-            step = step_at(run, load)
-            cells.append(
-                "/".join(number(step[k], 1) for k in ("p50_ms", "p99_ms", "p999_ms"))
-                if step
-                else ("not reached" if run else "-")
-            )
-        target = load == MODERATE_DELIVERIES and judged
-        rows.append(
-            Row(
-                scenario,
-                f"p50/p99/p99.9 ms @{rate(load)}/s",
-                *cells,
-                "",
-                "p99<20ms" if target else "",
-                judge(p99_moderate is not None and p99_moderate < 20) if target else "",
-            )
-        )
-    return rows
 
 
 # -- scenario 2: many rooms ---------------------------------------------------------
@@ -755,8 +379,6 @@ def scenario_history(ctx: Context) -> tuple[dict, list[Row]]:
             Row(scenario, "start to first login (s)", "-", "-", "", "<2s", "n/a"),
             Row(scenario, "/history p99 (ms)", "-", "-", "", "<10ms", "n/a"),
         ]
-    import tempfile
-
     reader = ClientSpec(
         name="reader",
         room="history",

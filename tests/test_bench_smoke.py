@@ -6,9 +6,10 @@ import os
 from twisted.trial import unittest
 
 from bench import servers
+from bench.ladder import summarize_step
 from bench.measure import cpu_seconds, percentiles
+from bench.plan import fanout_clients, room_clients
 from bench.pool import GeneratorPool
-from bench.scenarios import fanout_clients, room_clients, summarize_step
 
 
 class PercentilesTests(unittest.TestCase):
