@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import signal
 import sys
 import time
 import traceback
@@ -72,8 +73,20 @@ def split_cores() -> tuple[tuple[int, ...], tuple[int, ...]]:
     return (cores[0],), tuple(cores[1:] or cores)
 
 
+def stop_on_signals() -> None:
+    """Ctrl-C and SIGTERM unwind the stack, so every server and generator
+    process is stopped by the context manager that started it."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGINT, interrupt)  # even where the shell ignored it
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    stop_on_signals()
     progress = Progress()
     soft, hard = raise_open_files_limit(WANTED_OPEN_FILES)
     sizes = plan.QUICK_SIZES if args.quick else plan.Sizes()
@@ -115,9 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     started = time.monotonic()
     try:
-        for name in ORDER:
-            if name not in args.only:
-                continue
+        chosen = [name for name in ORDER if name in args.only]
+        for number, name in enumerate(chosen, 1):
+            progress.stage = f"{number}/{len(chosen)} {name}"
             try:
                 data, scenario_rows = scenarios.SCENARIOS[name](ctx)
             except Exception as error:  # one broken scenario spoils no other
@@ -146,4 +159,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt as stop:
+        sys.exit(f"interrupted ({stop}): every server and generator was stopped")

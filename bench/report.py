@@ -99,10 +99,11 @@ class Progress:
         self.stream = stream
         self.started = time.monotonic()
         self.in_place = stream.isatty()
+        self.stage = ""  # which scenario of how many, e.g. "2/7 rooms"
 
     def show(self, text: str) -> None:
         elapsed = time.monotonic() - self.started
-        line = f"[{elapsed:6.1f}s] {text}"
+        line = f"[{elapsed:6.1f}s {self.stage}] {text}"
         if self.in_place:
             self.stream.write("\r\x1b[2K" + line)
         else:
