@@ -7,13 +7,16 @@ L{ChatError}.  Nothing here knows about bytes.
 
 from __future__ import annotations
 
+import math
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from twisted.cred.credentials import UsernamePassword
+from twisted.cred.credentials import IUsernamePassword, UsernamePassword
 from twisted.cred.error import UnauthorizedLogin
+from twisted.internet import task
 
 from chatroom.auth import NewAccount
 from chatroom.errors import (
@@ -21,10 +24,12 @@ from chatroom.errors import (
     AuthFailed,
     BadArguments,
     BadCommand,
+    NameTaken,
     NotLoggedIn,
     PermissionDenied,
+    RateLimited,
 )
-from chatroom.names import check_name, name_key
+from chatroom.names import RESERVED_NAMES, check_name, name_key
 from chatroom.service.interfaces import IUser
 
 
@@ -45,6 +50,7 @@ class Connection(Protocol):
     avatar: IUser | None
     peer: str
     accounts: object  # IAccounts, plus record_failed_login
+    throttle: object  # LoginThrottle: failed logins slow down
 
     async def login(self, credentials) -> IUser: ...
 
@@ -68,6 +74,8 @@ class Command:
 
 COMMANDS: dict[str, Command] = {}
 
+_COMMAND_WORD = re.compile(r"[A-Za-z0-9_-]{1,32}\Z")
+
 
 def command(usage: str, help: str, aliases=(), before_login=False, admin=False):
     def register(handler: Handler) -> Handler:
@@ -90,10 +98,15 @@ async def dispatch(conn: Connection, line: str) -> Reply:
         return Reply()
     word, _, args = line[1:].partition(" ")
     cmd = COMMANDS.get(word.lower())
-    if cmd is None:
-        raise BadCommand(f"unknown command /{word}; try /help")
-    if conn.avatar is None and not cmd.before_login:
+    # The contract: before login, anything but the login commands is
+    # not-logged-in, an unknown command included.
+    if conn.avatar is None and (cmd is None or not cmd.before_login):
         raise NotLoggedIn()
+    if cmd is None:
+        # Echo the word only if it is plainly a word: never send back bytes
+        # that could drive a terminal.
+        shown = f"/{word}" if _COMMAND_WORD.match(word) else "that command"
+        raise BadCommand(f"unknown command {shown}; try /help")
     if cmd.admin and not conn.avatar.is_admin:
         raise PermissionDenied(f"/{cmd.name} is for the admin")
     return await cmd.handler(conn, args.strip())
@@ -122,7 +135,9 @@ def _room_and_count(args: str, usage: str) -> tuple[str | None, int | None]:
     words = args.split()
     if len(words) > 2:
         raise BadArguments(f"usage: {usage}")
-    if words and words[-1].isdigit() and not (len(words) == 1 and words[0][0] == "#"):
+    # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
+    is_count = bool(words) and words[-1].isascii() and words[-1].isdigit()
+    if is_count and not (len(words) == 1 and words[0][0] == "#"):
         return (words[0] if len(words) == 2 else None), int(words[-1])
     if len(words) == 2:
         raise BadArguments(f"usage: {usage}")
@@ -137,12 +152,35 @@ def _timestamp(ms: int) -> str:
 
 
 async def _login_with(conn: Connection, credentials, name: str) -> Reply:
+    checks_password = IUsernamePassword.providedBy(credentials)
+    if checks_password:
+        _check_throttle(conn, name)
     try:
         avatar = await conn.login(credentials)
     except UnauthorizedLogin:
-        conn.accounts.record_failed_login(name, conn.peer)
+        # Recorded before the reply, so whoever reads the log next sees it.
+        await conn.accounts.record_failed_login(name, conn.peer)
+        await _slow_down(conn, name)
         raise AuthFailed() from None
+    if checks_password:
+        conn.throttle.succeeded(name)
     return Reply(f"welcome, {avatar.name}", then=avatar.logged_in)
+
+
+def _check_throttle(conn: Connection, name: str) -> None:
+    """Refuse, unchecked, a password try on a name or from an address that
+    failed too recently: parallel tries gain nothing."""
+    wait = conn.throttle.wait_time(name, conn.peer)
+    if wait > 0:
+        raise RateLimited(f"too many failed logins: try again in {math.ceil(wait)} s")
+
+
+async def _slow_down(conn: Connection, name: str) -> None:
+    """Count a wrong password and hold its reply for the growing delay."""
+    known = await conn.accounts.find_user(name_key(name)) is not None
+    delay = conn.throttle.failed(name, conn.peer, known)
+    if delay > 0:
+        await task.deferLater(conn.throttle.clock, delay)
 
 
 @command("/register NAME PASSWORD", "create an account and log in", before_login=True)
@@ -158,6 +196,8 @@ async def login(conn: Connection, args: str) -> Reply:
     if conn.avatar is not None:
         raise AlreadyLoggedIn()
     name, password = _words(args, 2, "/login NAME PASSWORD")
+    # No account has an invalid name; refusing it keeps junk out of the logs.
+    check_name(name)
     return await _login_with(conn, UsernamePassword(name, password), name)
 
 
@@ -167,6 +207,8 @@ async def _bare_name(conn: Connection, line: str) -> Reply:
         raise NotLoggedIn()
     name = check_name(line.strip())
     if await conn.accounts.find_user(name_key(name)) is None:
+        if name_key(name) in RESERVED_NAMES:
+            raise NameTaken(f"{name} is reserved")
         conn.expect(
             lambda password: _login_with(conn, NewAccount(name, password), name)
         )
@@ -314,17 +356,23 @@ async def rename(conn: Connection, args: str) -> Reply:
 @command("/p OLD NEW", "change your password (or /p alone, then two lines)")
 async def password(conn: Connection, args: str) -> Reply:
     avatar = conn.avatar
-    if args:
-        old, new = _words(args, 2, "/p OLD NEW")
-        await avatar.change_password(old, new)
+
+    async def change(old: str, new: str) -> Reply:
+        # The current password is a password check like a login: throttled.
+        _check_throttle(conn, avatar.name)
+        try:
+            await avatar.change_password(old, new)
+        except AuthFailed:
+            await _slow_down(conn, avatar.name)
+            raise
         return Reply("password changed")
 
-    async def new_password(old: str) -> Reply:
-        async def change(new: str) -> Reply:
-            await avatar.change_password(old, new)
-            return Reply("password changed")
+    if args:
+        old, new = _words(args, 2, "/p OLD NEW")
+        return await change(old, new)
 
-        conn.expect(change)
+    async def new_password(old: str) -> Reply:
+        conn.expect(lambda new: change(old, new))
         return Reply("type the new password")
 
     conn.expect(new_password)

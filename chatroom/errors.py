@@ -56,4 +56,7 @@ BadPassword = _error(
 LineTooLong = _error("LineTooLong", "line-too-long", "lines are at most 4096 bytes")
 BadEncoding = _error("BadEncoding", "bad-encoding", "lines must be valid UTF-8")
 RateLimited = _error("RateLimited", "rate-limited", "slow down")
+WrongProtocol = _error(
+    "WrongProtocol", "wrong-protocol", "this port speaks chatroom's line protocol"
+)
 ServerError = _error("ServerError", "server-error", "the server could not do that now")

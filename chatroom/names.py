@@ -21,6 +21,8 @@ _FORBIDDEN_TEXT = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u
 
 # Names nobody may register or rename to; compared by name key.
 RESERVED_NAMES = frozenset({"admin", "server", "system", "private", "root"})
+# "[private] x: ..." marks a private message: no room may be called that.
+RESERVED_ROOM_NAMES = frozenset({"private"})
 
 
 def name_key(name: str) -> str:
@@ -38,6 +40,14 @@ def check_name(name: str) -> str:
 def check_room_name(name: str) -> str:
     """Like L{check_name}, but a leading C{#} is allowed and dropped."""
     return check_name(name[1:] if name.startswith("#") else name)
+
+
+def check_new_room_name(name: str) -> str:
+    """A name a room may be created with: valid and not reserved."""
+    name = check_room_name(name)
+    if name_key(name) in RESERVED_ROOM_NAMES:
+        raise BadName(f"#{name} is reserved")
+    return name
 
 
 def check_password(password: str) -> str:

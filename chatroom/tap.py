@@ -7,23 +7,33 @@ The twistd plugin's body: command-line options and the service tree.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
-from twisted.application import service, strports
-from twisted.internet import defer
-from twisted.internet.interfaces import IReactorCore
+from twisted.application import service
+from twisted.internet import defer, endpoints
+from twisted.internet.interfaces import IListeningPort, IReactorCore
+from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from twisted.python import usage
 
 from chatroom.auth import PRODUCTION_ROUNDS, PasswordHasher
 from chatroom.protocol.chat import ChatFactory
+from chatroom.protocol.limits import Limits
 from chatroom.service.chat import HISTORY_DEFAULT, ChatService
 from chatroom.service.realm import chat_portal
+from chatroom.service.throttle import LoginThrottle
 from chatroom.storage.pool import Database, describe, open_database
 from chatroom.storage.schema import migrate
 from chatroom.storage.store import ChatStore
+from chatroom.tls import (
+    fingerprint_sha256,
+    load_or_create_certificate,
+    server_endpoint_description,
+)
 
 DEFAULT_PORT = "tcp:5000"
+_TLS_PORT = re.compile(r"(\d+)(?::interface=([^:]+))?\Z")
 ADMIN_PASSWORD_ENV = "CHATROOM_ADMIN_PASSWORD"
 
 
@@ -47,6 +57,114 @@ def _rounds(value: str) -> int:
 _rounds.coerceDoc = "From 4 to 31; each step doubles the time of a login."
 
 
+def _count(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise ValueError("must be 0 (off) or more")
+    return number
+
+
+_count.coerceDoc = "A whole number; 0 turns the limit off."
+
+
+def _seconds(value: str) -> float:
+    seconds = float(value)
+    if not 0 <= seconds < 1e9:
+        raise ValueError("must be 0 (off) or more")
+    return seconds
+
+
+_seconds.coerceDoc = "Seconds; 0 turns it off."
+
+
+def _per_second(value: str) -> float:
+    return _seconds(value)
+
+
+_per_second.coerceDoc = "Per second; 0 turns the limit off."
+
+_LIMITS = Limits()
+
+# Hardening: what one client may cost.  The bench raises these.
+LIMIT_PARAMETERS = [
+    ["rate", None, _LIMITS.rate, "Lines a client may send per second.", _per_second],
+    ["burst", None, _LIMITS.burst, "Lines a client may send at once.", _positive],
+    [
+        "flood-strikes",
+        None,
+        _LIMITS.flood_strikes,
+        "Rate-limited lines (recovering one a second) before a disconnect.",
+        _positive,
+    ],
+    [
+        "output-soft",
+        None,
+        _LIMITS.output_soft,
+        "Bytes queued for a client past which its commands are not read.",
+        _positive,
+    ],
+    [
+        "output-hard",
+        None,
+        _LIMITS.output_hard,
+        "Bytes queued for a client at which it is disconnected.",
+        _count,
+    ],
+    [
+        "login-timeout",
+        None,
+        _LIMITS.login_timeout,
+        "Seconds a connection may take to log in.",
+        _seconds,
+    ],
+    [
+        "ping-interval",
+        None,
+        _LIMITS.ping_interval,
+        "Seconds of silence after which a logged-in client gets '* ping'.",
+        _seconds,
+    ],
+    [
+        "ping-timeout",
+        None,
+        _LIMITS.ping_timeout,
+        "Seconds unacknowledged data may wait before a peer counts as dead.",
+        _seconds,
+    ],
+    [
+        "max-connections",
+        None,
+        _LIMITS.max_connections,
+        "Connections open at once (keep under the open-files limit).",
+        _count,
+    ],
+    [
+        "max-per-address",
+        None,
+        _LIMITS.max_per_address,
+        "Connections open at once from one IP address.",
+        _count,
+    ],
+    [
+        "login-delay-max",
+        None,
+        60.0,
+        "Longest delay after repeated failed logins (per name and address).",
+        _seconds,
+    ],
+]
+
+
+def limits_from(config: usage.Options) -> Limits:
+    return Limits(
+        **{
+            field.replace("-", "_"): config[field]
+            for field, *_ in LIMIT_PARAMETERS
+            if field != "login-delay-max"
+        }
+    )
+
+
 def endpoint_description(port: str) -> str:
     """A bare number means TCP on every interface; anything else is a strport."""
     return f"tcp:{port}" if port.isdigit() else port
@@ -55,7 +173,8 @@ def endpoint_description(port: str) -> str:
 class Options(usage.Options):
     synopsis = "[options]"
     longdesc = (
-        "Run the chatroom server. With no --port it listens on TCP port 5000. "
+        "Run the chatroom server. With no --port and no --tls-port it listens on "
+        "TCP port 5000; with only --tls-port it serves TLS alone. "
         "Data (SQLite database) goes to --data-dir unless --db names another place. "
         "The admin password comes from --admin-password-file or the environment "
         f"variable {ADMIN_PASSWORD_ENV}; on a first start with neither, one is "
@@ -70,6 +189,14 @@ class Options(usage.Options):
             "Database: a SQLite file path, :memory:, or a postgresql:// URL "
             "[default: DATA-DIR/chatroom.sqlite3].",
         ],
+        [
+            "cert",
+            None,
+            None,
+            "PEM certificate (chain) for --tls-port "
+            "[default: generated once, self-signed, in DATA-DIR].",
+        ],
+        ["key", None, None, "PEM private key of --cert."],
         [
             "admin-password-file",
             None,
@@ -90,29 +217,70 @@ class Options(usage.Options):
             "bcrypt cost of new hashes; lower it only for tests and benchmarks.",
             _rounds,
         ],
+        # Several nodes (docs/deployment.md): PostgreSQL in --db, and Redis.
+        ["redis", None, None, "Join a cluster through redis://HOST:PORT/N."],
+        ["node", None, None, "This node's name in the cluster [default: host-pid]."],
+        [
+            "presence-timeout",
+            None,
+            15,
+            "Seconds before a dead node's users go offline.",
+            _positive,
+        ],
+        *LIMIT_PARAMETERS,
+    ]
+
+    optFlags = [
+        ["no-plain", None, "Serve no plain-text TCP port: TLS endpoints only."],
     ]
 
     def __init__(self) -> None:
         super().__init__()
+        # Docstrings of opt_ methods keep their indentation; --help wants prose.
+        self.docs = {
+            name: " ".join((doc or "").split()) for name, doc in self.docs.items()
+        }
         self["ports"] = []
+        self["tls-ports"] = []
 
     def opt_port(self, port: str) -> None:
         """
         Listen here: a TCP port number, or a Twisted endpoint description such
         as tcp:5000:interface=127.0.0.1. May be given several times.
         """
+        if port.isdigit() and int(port) > 65535:
+            raise usage.UsageError(f"--port {port}: TCP ports go up to 65535")
         self["ports"].append(endpoint_description(port))
 
     opt_p = opt_port
 
+    def opt_tls_port(self, port: str) -> None:
+        """
+        Serve TLS on this port (N, or N:interface=ADDR) with --cert and --key,
+        or with a self-signed certificate made in --data-dir on the first
+        start. May be given several times.
+        """
+        if not _TLS_PORT.match(port):
+            raise usage.UsageError(f"bad --tls-port {port!r}: N or N:interface=ADDR")
+        self["tls-ports"].append(port)
+
     def postOptions(self) -> None:
-        if not self["ports"]:
+        if not self["ports"] and not self["tls-ports"]:
             self["ports"] = [DEFAULT_PORT]
+        if self["no-plain"]:
+            self["ports"] = [p for p in self["ports"] if p.startswith("ssl:")]
+        if not self["ports"] and not self["tls-ports"]:
+            raise usage.UsageError("--no-plain leaves nothing to listen on")
+        if (self["cert"] is None) != (self["key"] is None):
+            raise usage.UsageError("--cert and --key go together")
         for description in self["ports"]:
             try:
-                strports.service(description, None)
-            except (ValueError, KeyError, TypeError) as e:
+                endpoints.serverFromString(_reactor(), description)
+            # Parsing may also read files (ssl: keys): any failure is a bad --port.
+            except Exception as e:
                 raise usage.UsageError(f"bad --port {description!r}: {e}") from e
+        if 0 < self["output-hard"] <= self["output-soft"]:
+            raise usage.UsageError("--output-hard must be above --output-soft")
         if self["db"] is None:
             self["db"] = str(Path(self["data-dir"]) / "chatroom.sqlite3")
         self["admin-password"] = self._admin_password()
@@ -130,6 +298,12 @@ class Options(usage.Options):
         return lines[0]
 
 
+def _reactor() -> IReactorCore:
+    from twisted.internet import reactor
+
+    return reactor
+
+
 class ChatServer(service.MultiService):
     """
     Opens storage and loads the chat before it listens; on stop, it stops
@@ -143,15 +317,18 @@ class ChatServer(service.MultiService):
         database: Database,
         chat: ChatService,
         admin_password: str | None,
-        listeners: list[service.Service],
+        factory: Factory,
+        endpoints: list,
         reactor: IReactorCore,
     ) -> None:
         super().__init__()
         self.database = database
         self.chat = chat
         self.admin_password = admin_password
-        self.listeners = listeners
+        self.factory = factory
+        self.endpoints = endpoints
         self.reactor = reactor
+        self.ports: list[IListeningPort] = []
         self.ready: defer.Deferred | None = None
 
     def startService(self) -> None:
@@ -166,18 +343,22 @@ class ChatServer(service.MultiService):
         self.log.info("database ready (schema {version})", version=version)
         await self.chat.load()
         await self.chat.ensure_admin(self.admin_password)
-        for listener in self.listeners:
-            listener.setServiceParent(self)
+        for endpoint in self.endpoints:
+            self.ports.append(await endpoint.listen(self.factory))
 
     def _failed_to_start(self, failure) -> None:
         self.log.failure("chatroom could not start", failure)
         self.reactor.stop()
 
     async def _close(self) -> None:
+        if self.ready is not None and not self.ready.called:
+            self.ready.cancel()
         await super().stopService()
-        for account in list(self.chat.online.values()):
-            for session in list(account.sessions):
-                session.mind.disconnect("the server is shutting down")
+        for port in self.ports:
+            await port.stopListening()
+        self.ports.clear()
+        # Every connection, logged in or not, hears why it is closed.
+        self.factory.disconnect_all("the server is shutting down")
         await self.database.close()
         self.chat.hasher.stop()
 
@@ -185,22 +366,65 @@ class ChatServer(service.MultiService):
         return defer.ensureDeferred(self._close())
 
 
+def _tls_descriptions(config: Options) -> list[str]:
+    """C{ssl:} endpoints for --tls-port, making a certificate if none was given."""
+    if not config["tls-ports"]:
+        return []
+    if config["cert"] is not None:
+        cert, key = Path(config["cert"]), Path(config["key"])
+    else:
+        cert, key = load_or_create_certificate(config["data-dir"])
+    Logger().info(
+        "TLS certificate {path}, SHA-256 fingerprint {fingerprint}",
+        path=str(cert),
+        fingerprint=fingerprint_sha256(cert.read_bytes()),
+    )
+    descriptions = []
+    for port in config["tls-ports"]:
+        number, interface = _TLS_PORT.match(port).groups()
+        descriptions.append(
+            server_endpoint_description(int(number), cert, key, interface)
+        )
+    return descriptions
+
+
 def makeService(config: Options, reactor: IReactorCore | None = None) -> ChatServer:
     if reactor is None:
-        from twisted.internet import reactor
+        reactor = _reactor()
     database = open_database(config["db"], reactor)
     hasher = PasswordHasher(reactor, rounds=config["bcrypt-rounds"])
-    chat = ChatService(
-        ChatStore(database), hasher, reactor, history_default=config["history"]
+    cluster = None
+    if config["redis"] is None:
+        chat = ChatService(
+            ChatStore(database), hasher, reactor, history_default=config["history"]
+        )
+    else:
+        from chatroom.cluster.service import ClusterNode
+
+        cluster = ClusterNode(
+            config["redis"], reactor, config["node"], config["presence-timeout"]
+        )
+        chat = cluster.chat_service(
+            ChatStore(database), hasher, history_default=config["history"]
+        )
+    factory = ChatFactory(
+        chat,
+        chat_portal(chat),
+        limits_from(config),
+        LoginThrottle(reactor, cap=config["login-delay-max"]),
     )
-    factory = ChatFactory(chat, chat_portal(chat))
-    listeners = [
-        strports.service(description, factory, reactor=reactor)
-        for description in config["ports"]
+    listen_on = [
+        endpoints.serverFromString(reactor, description)
+        for description in config["ports"] + _tls_descriptions(config)
     ]
     Logger().info(
         "chatroom on {ports}, database {db}",
         ports=", ".join(config["ports"]),
         db=describe(config["db"]),
     )
-    return ChatServer(database, chat, config["admin-password"], listeners, reactor)
+    server = ChatServer(
+        database, chat, config["admin-password"], factory, listen_on, reactor
+    )
+    if cluster is not None:
+        cluster.setServiceParent(server)
+    return server

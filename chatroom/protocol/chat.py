@@ -7,26 +7,45 @@ L{chatroom.commands} and the avatar.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Awaitable, Callable
 
 from twisted.cred.portal import Portal
 from twisted.internet import defer
-from twisted.internet.protocol import Factory
+from twisted.internet.interfaces import IDelayedCall
+from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from zope.interface import implementer
 
 from chatroom import commands
-from chatroom.errors import ChatError, ServerError
+from chatroom.errors import ChatError, RateLimited, ServerError, WrongProtocol
 from chatroom.protocol import wire
+from chatroom.protocol.limits import (
+    FloodGate,
+    Limits,
+    OutputQueue,
+    looks_like_http,
+    looks_like_tls,
+    set_user_timeout,
+)
 from chatroom.protocol.lines import ChatLineReceiver
 from chatroom.service.chat import ChatService
 from chatroom.service.events import PrivateMessage, RoomMessage
 from chatroom.service.interfaces import IChatClient, IUser
+from chatroom.service.throttle import LoginThrottle
 
 GREETING = (
     "welcome to chatroom: /register NAME PASSWORD, /login NAME PASSWORD,"
     " or type your name; /help lists every command"
 )
+PING = "ping"
+# Seconds a closing connection may take to send what is queued for it.
+CLOSE_GRACE = 10.0
+
+
+def address_of(addr) -> str:
+    """What connections are counted by: the IP address, whatever the port."""
+    return getattr(addr, "host", None) or str(addr)
 
 
 @implementer(IChatClient)
@@ -39,12 +58,25 @@ class ChatProtocol(ChatLineReceiver):
         self._expecting: Callable[[str], Awaitable[commands.Reply]] | None = None
         self.peer = "?"
         self.connected = False
+        self._gate: FloodGate | None = None
+        self._output: OutputQueue | None = None
+        # The login timeout before login, the idle check after.
+        self._timer: IDelayedCall | None = None
+        # Nothing sent or received since the idle check last looked.
+        self._quiet = True
+        # The first bytes are checked for HTTP and TLS.
+        self._sniffing = True
+        self._first_line = True
 
     # The connection, as the command handlers see it
 
     @property
     def accounts(self) -> ChatService:
         return self.factory.service
+
+    @property
+    def throttle(self) -> LoginThrottle:
+        return self.factory.throttle
 
     async def login(self, credentials) -> IUser:
         _, avatar, logout = await self.factory.portal.login(credentials, self, IUser)
@@ -53,6 +85,8 @@ class ChatProtocol(ChatLineReceiver):
             logout()
             raise ServerError("connection closed")
         self.avatar, self._logout = avatar, logout
+        if not self.transport.disconnecting:
+            self._start_idle_checks()
         return avatar
 
     def expect(self, handler: Callable[[str], Awaitable[commands.Reply]]) -> None:
@@ -61,21 +95,62 @@ class ChatProtocol(ChatLineReceiver):
     # Lines in
 
     def connectionMade(self) -> None:
-        peer = self.transport.getPeer()
-        self.peer = getattr(peer, "host", str(peer))
-        self.factory.service.record(None, self.peer, "connect")
-        self.transport.write(wire.notice(GREETING))
+        self.peer = address_of(self.transport.getPeer())
+        factory = self.factory
+        factory.opened(self)
+        limits, clock = factory.limits, factory.clock
+        if limits.rate:
+            self._gate = FloodGate(limits, clock)
+        if limits.output_hard:
+            self._output = OutputQueue(
+                limits.output_soft, limits.output_hard, self._backed_up, self._overflow
+            )
+            self._output.attach(self.transport)
+        if limits.login_timeout:
+            self._timer = clock.callLater(limits.login_timeout, self._login_timed_out)
+        if limits.ping_interval:
+            set_user_timeout(self.transport, limits.ping_timeout)
+        factory.service.record(None, self.peer, "connect")
+        self._send(wire.notice(GREETING))
+
+    def dataReceived(self, data: bytes) -> None:
+        if self._sniffing:
+            prefix = self._buffer + data
+            if len(prefix) >= 2 or b"\n" in prefix:
+                self._sniffing = False
+                if looks_like_tls(prefix):
+                    self._refuse_protocol("TLS")
+                    return
+        super().dataReceived(data)
+
+    def lineReceived(self, line: bytes) -> None:
+        self._quiet = False
+        if self._first_line:
+            self._first_line = False
+            if looks_like_http(line):
+                self._refuse_protocol("HTTP")
+                return
+        gate = self._gate
+        if gate is not None:
+            verdict = gate.admit()
+            if verdict != "ok":
+                if verdict == "refuse":
+                    self.textRefused(RateLimited())
+                else:
+                    self._flooded()
+                return
+        super().lineReceived(line)
 
     def textReceived(self, text: str) -> None:
         d = defer.ensureDeferred(self._run(text))
         if not d.called:
             # One command at a time: replies stay in order, and a client that
             # floods commands waits on its own socket, not in our memory.
-            self.pauseProducing()
+            self.stop_reading("command")
             d.addBoth(self._resume)
 
     def textRefused(self, error: ChatError) -> None:
-        self.transport.write(wire.err(error.code, error.message))
+        self._send(wire.err(error.code, error.message))
 
     async def _run(self, text: str) -> None:
         handler, self._expecting = self._expecting, None
@@ -85,18 +160,18 @@ class ChatProtocol(ChatLineReceiver):
             else:
                 reply = await commands.dispatch(self, text)
         except ChatError as e:
-            self.transport.write(wire.err(e.code, e.message))
+            self._send(wire.err(e.code, e.message))
             return
         except Exception:
             self.log.failure("command from {peer} failed", peer=self.peer)
             error = ServerError()
-            self.transport.write(wire.err(error.code, error.message))
+            self._send(wire.err(error.code, error.message))
             return
         out = [wire.data(line) for line in reply.data]
         out.append(wire.ok(reply.text))
-        self.transport.writeSequence(out)
+        self._send(b"".join(out))
         if reply.close:
-            self.transport.loseConnection()
+            self._hang_up()
         elif reply.then is not None:
             try:
                 await reply.then()
@@ -105,10 +180,16 @@ class ChatProtocol(ChatLineReceiver):
 
     def _resume(self, result: object) -> None:
         if self.connected:
-            self.resumeProducing()
+            self.resume_reading("command")
 
     def connectionLost(self, reason) -> None:
         self.connected = False
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+        # The transport stops its producer itself.
+        self._output = None
+        self.factory.closed(self)
         if self._logout is not None:
             logout, self._logout = self._logout, None
             logout()
@@ -122,25 +203,184 @@ class ChatProtocol(ChatLineReceiver):
             line = message.wire = wire.room_message(
                 message.room, message.sender, message.text
             )
-        self.transport.write(line)
+        self._send(line)
 
     def private_message(self, message: PrivateMessage) -> None:
         line = message.wire
         if line is None:
             line = message.wire = wire.private_message(message.sender, message.text)
-        self.transport.write(line)
+        self._send(line)
 
     def notice(self, text: str) -> None:
-        self.transport.write(wire.notice(text))
+        self._send(wire.notice(text))
 
     def disconnect(self, reason: str) -> None:
-        self.transport.write(wire.notice(reason))
+        self._send(wire.notice(reason))
+        self._hang_up()
+
+    # Lines out, and what they cost
+
+    def _send(self, data: bytes) -> None:
+        """Every write goes here: the hot path of fan-out, so it stays short."""
+        self.transport.write(data)
+        self._quiet = False
+        output = self._output
+        if output is not None and output.backed_up:
+            output.wrote(len(data))
+
+    def _backed_up(self, backed_up: bool) -> None:
+        # Past the soft limit: read no more commands until the client catches up.
+        if backed_up:
+            self.stop_reading("output")
+        else:
+            self.resume_reading("output")
+
+    def _overflow(self, queued: int) -> None:
+        self.log.warn(
+            "disconnecting {peer} ({user}): not reading, {queued} bytes queued"
+            " passed the limit of {limit}",
+            peer=self.peer,
+            user=self.avatar.name if self.avatar is not None else "-",
+            queued=queued,
+            limit=self._output.hard,
+        )
+        output, self._output = self._output, None
+        output.detach()
+        self.transport.abortConnection()
+
+    def _hang_up(self) -> None:
+        """Close once what is queued is sent, or after a grace period if stuck."""
+        output, self._output = self._output, None
+        if output is not None:
+            # A registered producer would keep the transport open.
+            output.detach()
+            if output.backed_up and self.connected:
+                self._set_timer(CLOSE_GRACE, self.transport.abortConnection)
+        self.transport.loseConnection()
+
+    def _refuse_protocol(self, spoken: str) -> None:
+        self.log.info(
+            "{peer} spoke {spoken} to the line port", peer=self.peer, spoken=spoken
+        )
+        advice = {
+            "TLS": "this port is plain text: connect without TLS, or to the TLS port",
+            "HTTP": "this is a chat server, not a web server: use telnet or the"
+            " chatroom client",
+        }[spoken]
+        error = WrongProtocol(advice)
+        self._send(wire.err(error.code, error.message))
+        self._hang_up()
+
+    def _flooded(self) -> None:
+        self.log.warn(
+            "disconnecting {peer} ({user}): kept sending faster than the rate limit",
+            peer=self.peer,
+            user=self.avatar.name if self.avatar is not None else "-",
+        )
+        self.disconnect("disconnected: too many lines too fast")
+
+    # Timers: the login timeout, then the idle ping
+
+    def _set_timer(self, delay: float, call: Callable[[], object]) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = self.factory.clock.callLater(delay, call)
+
+    def _login_timed_out(self) -> None:
+        self._timer = None
+        if self.avatar is None and self.connected:
+            self.log.info("{peer} did not log in in time", peer=self.peer)
+            self.disconnect(
+                f"login timed out after {self.factory.limits.login_timeout:g} s"
+            )
+
+    def _start_idle_checks(self) -> None:
+        interval = self.factory.limits.ping_interval
+        if interval:
+            self._quiet = True
+            self._set_timer(interval, self._idle_check)
+        elif self._timer is not None and self._timer.active():
+            self._timer.cancel()
+
+    def _idle_check(self) -> None:
+        # Silence both ways for a whole interval: send something, so a dead
+        # peer shows (the kernel's user timeout) and NAT keeps the mapping.
+        if self._quiet:
+            self._send(wire.notice(PING))
+        self._quiet = True
+        self._timer = self.factory.clock.callLater(
+            self.factory.limits.ping_interval, self._idle_check
+        )
+
+
+class Refusal(Protocol):
+    """A connection over a limit: one notice saying why, then the close."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def connectionMade(self) -> None:
+        self.transport.write(wire.notice(self.reason))
         self.transport.loseConnection()
 
 
 class ChatFactory(Factory):
-    protocol = ChatProtocol
+    """
+    Builds a L{ChatProtocol} per connection within the L{Limits}, and knows
+    every connection open (to count them per address and to say goodbye).
+    """
 
-    def __init__(self, service: ChatService, portal: Portal) -> None:
+    protocol = ChatProtocol
+    log = Logger()
+
+    def __init__(
+        self,
+        service: ChatService,
+        portal: Portal,
+        limits: Limits | None = None,
+        throttle: LoginThrottle | None = None,
+    ) -> None:
         self.service = service
         self.portal = portal
+        self.clock = service.clock
+        self.limits = limits if limits is not None else Limits()
+        self.throttle = throttle if throttle is not None else LoginThrottle(self.clock)
+        self.clients: set[ChatProtocol] = set()
+        self.per_address: Counter[str] = Counter()
+
+    def buildProtocol(self, addr) -> Protocol:
+        limits, address = self.limits, address_of(addr)
+        if limits.max_connections and len(self.clients) >= limits.max_connections:
+            self.log.warn(
+                "refused {address}: {count} connections open",
+                address=address,
+                count=len(self.clients),
+            )
+            return Refusal("the server is full: try again later")
+        if (
+            limits.max_per_address
+            and self.per_address[address] >= limits.max_per_address
+        ):
+            self.log.warn(
+                "refused {address}: {count} connections from it already",
+                address=address,
+                count=self.per_address[address],
+            )
+            return Refusal("too many connections from your address")
+        return super().buildProtocol(addr)
+
+    def opened(self, client: ChatProtocol) -> None:
+        self.clients.add(client)
+        self.per_address[client.peer] += 1
+
+    def closed(self, client: ChatProtocol) -> None:
+        if client in self.clients:
+            self.clients.discard(client)
+            self.per_address[client.peer] -= 1
+            if not self.per_address[client.peer]:
+                del self.per_address[client.peer]
+
+    def disconnect_all(self, reason: str) -> None:
+        """Tell every connection C{reason} and close it."""
+        for client in list(self.clients):
+            client.disconnect(reason)

@@ -24,6 +24,22 @@ class ChatLineReceiver(LineReceiver):
     _discarding = False
     # An over-long line ended LineReceiver's loop with lines still buffered.
     _carry_on = False
+    # Why reading is stopped ("command", "output"): it resumes when none is left.
+    _stopped_for: frozenset[str] = frozenset()
+
+    def stop_reading(self, reason: str) -> None:
+        """Read no more lines until L{resume_reading} is called with C{reason}."""
+        if not self._stopped_for and not self.transport.disconnecting:
+            self.pauseProducing()
+        self._stopped_for |= {reason}
+
+    def resume_reading(self, reason: str) -> None:
+        """Drop C{reason}; read again (buffered lines first) once none is left."""
+        if reason not in self._stopped_for:
+            return
+        self._stopped_for -= {reason}
+        if not self._stopped_for and self.paused and not self.transport.disconnecting:
+            self.resumeProducing()
 
     def dataReceived(self, data: bytes) -> None:
         if self._discarding:

@@ -23,18 +23,24 @@ from chatroom.errors import (
 from chatroom.names import (
     RESERVED_NAMES,
     check_name,
+    check_new_room_name,
     check_password,
-    check_room_name,
     check_text,
     name_key,
 )
-from chatroom.service.chat import Account, ChatService
+from chatroom.service.chat import ADMIN, Account, ChatService
 from chatroom.service.events import PrivateMessage, RoomMessage
 from chatroom.service.interfaces import IChatClient, IUser
 from chatroom.service.rooms import Room
 from chatroom.storage.store import ActivityEntry, StoredMessage
 
 HISTORY_MAX = 1000
+
+
+def _by_key(room: Room) -> str:
+    return room.key
+
+
 ACTIVITY_DEFAULT = 50
 
 
@@ -49,6 +55,7 @@ class Session:
         self.mind = mind
         self.peer = peer
         self.account: Account | None = None
+        self.ended = False
         # Delivery of kept private messages runs once at a time per session.
         self._delivering = defer.DeferredLock()
 
@@ -65,6 +72,7 @@ class Session:
         return self
 
     def logout(self) -> None:
+        self.ended = True
         if self.account is not None:
             self.service.disconnect(self)
 
@@ -76,6 +84,9 @@ class Session:
         store = self.service.store
         async with self._delivering:
             kept = await store.undelivered_private(self.account.id)
+            if self.ended:
+                # Gone while we read: keep them for the next login.
+                return
             for message in kept:
                 self.mind.private_message(
                     PrivateMessage(message.sender, message.text, message.created_at)
@@ -89,7 +100,7 @@ class Session:
         target = self._default_room() if room is None else self._member_room(room)
         text = check_text(text)
         service, account = self.service, self.account
-        seq = target.next_seq()
+        seq = await service.next_seq(target)
         at = service.now()
         stored = service.store.store_room_message(
             target.id, seq, account.id, account.name, text, at
@@ -99,7 +110,10 @@ class Session:
         )
         message = RoomMessage(target.name, seq, account.name, text, at)
         await stored
-        service.fanout.publish(target.channel, message, exclude=self.mind)
+        handed = service.fanout.publish(target.channel, message, exclude=self.mind)
+        if handed is not None:
+            # Across nodes, handed over means the message bus has it.
+            await handed
 
     async def send_private(self, recipient: str, text: str) -> None:
         check_name(recipient)
@@ -122,10 +136,12 @@ class Session:
             account.id, account.name, "private", f"to {recipient}", LogLevel.debug
         )
         if online:
-            service.fanout.publish(
+            handed = service.fanout.publish(
                 ("user", target_id), PrivateMessage(account.name, text, at), self.mind
             )
-        elif service.is_online(target_id):
+            if handed is not None:
+                await handed
+        elif target_id in service.online:
             # They logged in while this was being stored: hand it over now.
             for session in service.online[target_id].sessions:
                 await session.deliver_kept_private()
@@ -133,7 +149,7 @@ class Session:
     # Rooms
 
     async def create_room(self, room: str) -> str:
-        name = check_room_name(room)
+        name = check_new_room_name(room)
         if name_key(name) in self.service.rooms.by_key:
             raise RoomExists(f"#{name} already exists")
         service, account = self.service, self.account
@@ -160,6 +176,9 @@ class Session:
         target = self._member_room(room)
         service, account = self.service, self.account
         await service.store.remove_member(target.id, account.id)
+        if account.id not in target.members:
+            # Another session of the account left it meanwhile.
+            raise NotMember(f"you are not in #{target.name}")
         service.left(account, target)
         if account.default_room_id == target.id:
             await self._set_default(self._fallback_default())
@@ -174,17 +193,14 @@ class Session:
 
     def rooms(self) -> list[tuple[str, bool]]:
         default = self.account.default_room_id
-        return sorted(
-            (room.name, room.id == default)
-            for room in self.service.rooms.rooms_of(self.account.id)
-        )
+        rooms = sorted(self.service.rooms.rooms_of(self.account.id), key=_by_key)
+        return [(room.name, room.id == default) for room in rooms]
 
     def who(self, room: str) -> list[tuple[str, bool]]:
         target = self._member_room(room)
-        online = self.service.online
-        return sorted(
-            (name, user_id in online) for user_id, name in target.members.items()
-        )
+        is_online = self.service.is_online
+        members = sorted(target.members.items(), key=lambda member: member[1].lower())
+        return [(name, is_online(user_id)) for user_id, name in members]
 
     async def history(self, room: str | None, count: int | None):
         target = self._default_room() if room is None else self._member_room(room)
@@ -213,15 +229,14 @@ class Session:
 
     def all_rooms(self) -> list[tuple[str, int]]:
         self._require_admin()
-        return sorted(
-            (room.name, len(room.members)) for room in self.service.rooms.by_id.values()
-        )
+        rooms = sorted(self.service.rooms.by_id.values(), key=_by_key)
+        return [(room.name, len(room.members)) for room in rooms]
 
     async def all_users(self) -> list[tuple[str, bool, bool]]:
         self._require_admin()
         users = await self.service.store.list_users()
-        online = self.service.online
-        return [(name, user_id in online, admin) for user_id, name, admin in users]
+        is_online = self.service.is_online
+        return [(name, is_online(user_id), admin) for user_id, name, admin in users]
 
     # The account
 
@@ -229,6 +244,9 @@ class Session:
         check_name(name)
         service, account = self.service, self.account
         key = name_key(name)
+        if account.is_admin and key != ADMIN:
+            # Start-up finds the admin by this name; renamed, it would get a twin.
+            raise PermissionDenied("the admin account keeps its name")
         if key in RESERVED_NAMES and key != account.key:
             raise NameTaken(f"{name} is reserved")
         await service.store.rename_user(account.id, name, key)
@@ -271,7 +289,7 @@ class Session:
         if self.account.id in lobby.members:
             return lobby
         rooms = self.service.rooms.rooms_of(self.account.id)
-        return min(rooms, key=lambda r: r.key) if rooms else None
+        return min(rooms, key=_by_key) if rooms else None
 
     async def _set_default(self, room: Room | None) -> None:
         room_id = room.id if room is not None else None

@@ -126,13 +126,16 @@ class ChatService(service.Service):
                 password=password,
             )
 
-    def record_failed_login(self, name: str, peer: str) -> None:
-        def record(user: UserRecord | None) -> None:
-            self.record(user.id if user else None, name, "login-failed", peer)
+    def record_failed_login(self, name: str, peer: str) -> defer.Deferred[None]:
+        """Record a failed login; fires once it is stored, and never fails."""
+
+        def record(user: UserRecord | None) -> defer.Deferred:
+            return self.record(user.id if user else None, name, "login-failed", peer)
 
         d = self.store.find_user(name_key(name))
         d.addCallback(record)
         d.addErrback(lambda f: self.log.failure("recording a failed login", f))
+        return d
 
     # Sessions
 
@@ -165,6 +168,11 @@ class ChatService(service.Service):
 
     def is_online(self, user_id: int) -> bool:
         return user_id in self.online
+
+    def next_seq(self, room: Room) -> defer.Deferred[int]:
+        """The sequence number of the room's next message."""
+        # One process: the room counts in memory.  Several assign it elsewhere.
+        return defer.succeed(room.next_seq())
 
     # Membership, applied in memory once storage has it
 

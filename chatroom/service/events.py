@@ -1,8 +1,11 @@
 """
 What the service hands to minds.  Each event is built once per fan-out; the
 C{wire} slot lets the first front end that encodes it share the bytes with
-every other recipient.
+every other recipient.  C{to_dict} and L{event_from_dict} carry an event
+between server processes (the Redis fan-out) as plain data.
 """
+
+from __future__ import annotations
 
 
 class RoomMessage:
@@ -19,6 +22,16 @@ class RoomMessage:
     def deliver(self, client) -> None:
         client.room_message(self)
 
+    def to_dict(self) -> dict:
+        return {
+            "kind": "room",
+            "room": self.room,
+            "seq": self.seq,
+            "sender": self.sender,
+            "text": self.text,
+            "at": self.at,
+        }
+
 
 class PrivateMessage:
     __slots__ = ("sender", "text", "at", "wire")
@@ -32,6 +45,14 @@ class PrivateMessage:
     def deliver(self, client) -> None:
         client.private_message(self)
 
+    def to_dict(self) -> dict:
+        return {
+            "kind": "private",
+            "sender": self.sender,
+            "text": self.text,
+            "at": self.at,
+        }
+
 
 class Notice:
     __slots__ = ("text",)
@@ -41,3 +62,20 @@ class Notice:
 
     def deliver(self, client) -> None:
         client.notice(self.text)
+
+    def to_dict(self) -> dict:
+        return {"kind": "notice", "text": self.text}
+
+
+def event_from_dict(data: dict) -> RoomMessage | PrivateMessage | Notice:
+    """The event that C{to_dict} described."""
+    kind = data["kind"]
+    if kind == "room":
+        return RoomMessage(
+            data["room"], data["seq"], data["sender"], data["text"], data["at"]
+        )
+    if kind == "private":
+        return PrivateMessage(data["sender"], data["text"], data["at"])
+    if kind == "notice":
+        return Notice(data["text"])
+    raise ValueError(f"unknown event kind {kind!r}")

@@ -40,6 +40,8 @@ class Engine:
     ddl: dict[str, str] = field(default_factory=dict)
     # Statement that opens a write transaction, where the driver does not.
     begin: str | None = None
+    # Statement that makes concurrent migrations (several nodes) wait in turn.
+    schema_lock: str | None = None
 
     def sql(self, statement: str) -> str:
         return _convert(statement, self.placeholder)

@@ -94,4 +94,11 @@ def _migrate(cursor: Cursor, ddl: dict[str, str]) -> int:
 
 def migrate(database: Database):
     """Bring the schema up to date in one transaction; fires with the version."""
-    return database.write(lambda cursor: _migrate(cursor, database.engine.ddl))
+    engine = database.engine
+
+    def run(cursor: Cursor) -> int:
+        if engine.schema_lock:
+            cursor.execute(engine.schema_lock)
+        return _migrate(cursor, engine.ddl)
+
+    return database.write(run)

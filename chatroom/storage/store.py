@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from twisted.internet import defer
 
-from chatroom.errors import NameTaken, RoomExists
+from chatroom.errors import AlreadyMember, NameTaken, RoomExists
 from chatroom.storage.pool import Cursor, Database, Operation
 
 LOBBY = "lobby"
@@ -197,7 +197,10 @@ class ChatStore:
         return self._guarded(create, RoomExists)
 
     def add_member(self, room_id: int, user_id: int, at: int) -> defer.Deferred:
-        return self.db.write(lambda cursor: _add_member(cursor, room_id, user_id, at))
+        """Fails with L{AlreadyMember} if the user is in the room already."""
+        return self._guarded(
+            lambda cursor: _add_member(cursor, room_id, user_id, at), AlreadyMember
+        )
 
     def remove_member(self, room_id: int, user_id: int) -> defer.Deferred:
         return self.db.write(
@@ -285,7 +288,11 @@ class ChatStore:
         )
 
     def activity_of(self, user_id: int, limit: int):
-        """The last C{limit} entries of a user's activity, oldest first."""
+        """
+        The last C{limit} entries of a user's activity, oldest first,
+        including any still queued: activity is recorded without waiting for
+        its commit, and a user's log must show what they have just done.
+        """
 
         def activity(cursor: Cursor) -> list[ActivityEntry]:
             cursor.execute(
@@ -295,7 +302,8 @@ class ChatStore:
             )
             return [ActivityEntry(*row) for row in reversed(cursor.fetchall())]
 
-        return self.db.read(activity)
+        # A failed batch was logged where it failed; read what did commit.
+        return self.db.flushed().addBoth(lambda _: self.db.read(activity))
 
     def _guarded(self, operation, conflict: type[Exception]) -> defer.Deferred:
         """

@@ -1,0 +1,126 @@
+"""
+The wire format as the client sees it: each server line parsed into its kind
+(see PROTOCOL.md), and the user's own lines recognised as messages.
+"""
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Ok:
+    """C{+OK}: the request succeeded."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Err:
+    """C{-ERR code text}: the request failed."""
+
+    code: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Data:
+    """C{= text}: one data line of the reply being built."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class RoomMessage:
+    """C{[room] sender: text}: someone else's message in a room."""
+
+    room: str
+    sender: str
+    text: str
+
+
+@dataclass(frozen=True)
+class PrivateMessage:
+    """C{[private] sender: text}: a private message to this user."""
+
+    sender: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Notice:
+    """C{* text}: greeting, joins and leaves, server news."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Unrecognised:
+    """A line of no known kind, shown as it is (after sanitising)."""
+
+    text: str
+
+
+ServerLine = Ok | Err | Data | RoomMessage | PrivateMessage | Notice | Unrecognised
+Final = Ok | Err
+
+_MESSAGE = re.compile(r"\[(?P<where>[^\]\s]+)\] (?P<sender>[^:\s]+): (?P<text>.*)")
+PRIVATE = "private"
+
+
+def parse_line(line: str) -> ServerLine:
+    """Tell the kind of one server line, without its line ending."""
+    if line == "+OK" or line.startswith("+OK "):
+        return Ok(line[4:])
+    if line == "-ERR" or line.startswith("-ERR "):
+        code, _, text = line[5:].partition(" ")
+        return Err(code, text)
+    if line == "=" or line.startswith("= "):
+        return Data(line[2:])
+    if line == "*" or line.startswith("* "):
+        return Notice(line[2:])
+    match = _MESSAGE.fullmatch(line)
+    if match is None:
+        return Unrecognised(line)
+    if match["where"] == PRIVATE:
+        return PrivateMessage(match["sender"], match["text"])
+    return RoomMessage(match["where"], match["sender"], match["text"])
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    """
+    A line the user typed that is a message, not a command: C{target} is
+    L{None} for the default room; C{private} marks C{/private} and C{/msg}.
+    """
+
+    text: str
+    target: str | None = None
+    private: bool = False
+
+
+_TARGETED = re.compile(
+    r"/(?P<command>public|private|msg) +(?P<target>\S+) (?P<text>.*)"
+)
+
+
+def classify_outgoing(line: str) -> SentMessage | None:
+    """The message a typed line sends, or L{None} if it is a command."""
+    if not line.startswith("/"):
+        return SentMessage(line)
+    match = _TARGETED.fullmatch(line)
+    if match is None:
+        return None
+    target = match["target"].removeprefix("<").removesuffix(">")
+    return SentMessage(match["text"], target, private=match["command"] != "public")
+
+
+_NEW = re.compile(r"\bnew\b", re.IGNORECASE)
+
+
+def says_name_is_new(reply_text: str) -> bool:
+    """
+    Whether the C{+OK} reply to a bare name says the account is new (so the
+    password is chosen, and asked twice) rather than known. The wording is
+    the server's; the client relies only on the word "new" appearing.
+    """
+    return _NEW.search(reply_text) is not None

@@ -1,0 +1,119 @@
+"""
+What reaches the screen: every server line made harmless by L{sanitize} and
+styled by kind, in colour only where the terminal wants it.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from chatroom.client.lines import (
+    Data,
+    Err,
+    Notice,
+    Ok,
+    PrivateMessage,
+    RoomMessage,
+    SentMessage,
+    ServerLine,
+    Unrecognised,
+)
+
+# Bidirectional controls can make text display in an order other than the
+# one it was sent in ("Trojan Source"); line and paragraph separators can
+# start a new line on some terminals.
+_INVISIBLE_FORMATTING = (
+    [0x061C, 0x200E, 0x200F, 0x2028, 0x2029]
+    + list(range(0x202A, 0x202F))
+    + list(range(0x2066, 0x206A))
+)
+
+_VISIBLE: dict[int, str] = {code: f"^{chr(code + 0x40)}" for code in range(0x20)}
+del _VISIBLE[ord("\t")]
+_VISIBLE[0x7F] = "^?"
+_VISIBLE.update({code: f"\\x{code:02x}" for code in range(0x80, 0xA0)})
+_VISIBLE.update({code: f"<U+{code:04X}>" for code in _INVISIBLE_FORMATTING})
+
+
+def sanitize(text: str) -> str:
+    """
+    Make every control character visible so that no text from the network
+    can drive the terminal: C0 controls but TAB as C{^X} (ESC as C{^[}, so
+    CSI and OSC sequences print as text), DEL as C{^?}, C1 as C{\\x9b}, and
+    bidi controls and line separators as C{<U+202E>}.
+    """
+    return text.translate(_VISIBLE)
+
+
+BOLD, DIM = "1", "2"
+RED, GREEN, YELLOW, BLUE, MAGENTA, CYAN = "31", "32", "33", "34", "35", "36"
+
+
+def use_colour(is_terminal: bool, environ: Mapping[str, str]) -> bool:
+    """Colour for a terminal, unless NO_COLOR is set non-empty or TERM=dumb."""
+    return (
+        is_terminal
+        and not environ.get("NO_COLOR")
+        and environ.get("TERM", "") != "dumb"
+    )
+
+
+@dataclass(frozen=True)
+class Style:
+    """Turns lines into display text, with ANSI colour if C{colour}."""
+
+    colour: bool
+
+    def paint(self, text: str, *attributes: str) -> str:
+        if not self.colour:
+            return text
+        return f"\x1b[{';'.join(attributes)}m{text}\x1b[0m"
+
+    def server_line(self, line: ServerLine) -> str:
+        """One line from the server, sanitized and styled by its kind."""
+        match line:
+            case RoomMessage(room, sender, text):
+                return (
+                    f"{self.paint(f'[{sanitize(room)}]', CYAN)} "
+                    f"{self.paint(sanitize(sender), BOLD)}: {sanitize(text)}"
+                )
+            case PrivateMessage(sender, text):
+                return (
+                    f"{self.paint('[private]', MAGENTA, BOLD)} "
+                    f"{self.paint(sanitize(sender), MAGENTA, BOLD)}: {sanitize(text)}"
+                )
+            case Notice(text):
+                return self.paint(f"* {sanitize(text)}", YELLOW)
+            case Err(code, text):
+                return self.paint(f"error {sanitize(code)}: {sanitize(text)}", RED)
+            case Ok(text):
+                return self.paint(sanitize(text), GREEN)
+            case Data(text):
+                return f"  {sanitize(text)}"
+            case Unrecognised(text):
+                return sanitize(text)
+
+    def sent(self, message: SentMessage) -> str:
+        """The user's own message, shown once the server confirmed it."""
+        if message.target is None:
+            where = ""
+        elif message.private:
+            where = self.paint(f"[private to {sanitize(message.target)}]", MAGENTA)
+            where += " "
+        else:
+            where = self.paint(f"[{sanitize(message.target)}]", CYAN) + " "
+        mark = self.paint("✓", GREEN)
+        return f"{mark} {where}{self.paint('you', BOLD)}: {sanitize(message.text)}"
+
+    def info(self, text: str) -> str:
+        """A message from the client itself."""
+        return self.paint(f"-- {_sanitize_lines(text)}", BLUE)
+
+    def warning(self, text: str) -> str:
+        """A message from the client that must not be missed."""
+        return self.paint(_sanitize_lines(text), RED, BOLD)
+
+
+def _sanitize_lines(text: str) -> str:
+    # The client's own messages may quote the network (an error naming the
+    # certificate's host names), yet may span lines.
+    return "\n".join(sanitize(line) for line in text.split("\n"))

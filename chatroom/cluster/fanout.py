@@ -1,0 +1,178 @@
+"""
+Fan-out across nodes: publish on the Redis bus, deliver from it.
+
+Every event goes out through Redis, the publishing node's own sessions
+included, so all nodes deliver from the same stream.  Room messages carry a
+sequence number assigned in one place (L{chatroom.cluster.service}); a node
+holds a message that arrives ahead of its predecessor (its sender's node was
+still storing the earlier one) and delivers in sequence order.  A number that
+never arrives (its node died between numbering and publishing) is skipped
+after C{gap_timeout} seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from itertools import count
+
+from twisted.internet import defer
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from chatroom.cluster.bus import RedisBus
+from chatroom.service.events import RoomMessage, event_from_dict
+from chatroom.service.fanout import LocalFanout
+from chatroom.service.interfaces import IFanout
+
+GAP_TIMEOUT = 2.0
+
+
+class _RoomOrder:
+    """The next sequence number to deliver in one room, and what waits for it."""
+
+    __slots__ = ("next", "held", "timer")
+
+    def __init__(self, next_seq: int | None) -> None:
+        self.next = next_seq
+        self.held: dict[int, tuple] = {}
+        self.timer: IDelayedCall | None = None
+
+
+@implementer(IFanout)
+class RedisFanout:
+    """L{IFanout} over the bus; local subscribers are kept by a L{LocalFanout}."""
+
+    log = Logger()
+
+    def __init__(
+        self, node: str, clock: IReactorTime, gap_timeout: float = GAP_TIMEOUT
+    ) -> None:
+        self.node = node
+        self.clock = clock
+        self.gap_timeout = gap_timeout
+        self.bus: RedisBus | None = None
+        self.local = LocalFanout()
+        self._rooms: dict[int, _RoomOrder] = {}
+        # Our own publications come back from Redis: who to leave out then.
+        self._excluded: dict[int, object] = {}
+        self._tokens = count(1)
+
+    # IFanout
+
+    def subscribe(self, channel: Hashable, client) -> None:
+        self.local.subscribe(channel, client)
+
+    def unsubscribe(self, channel: Hashable, client) -> None:
+        self.local.unsubscribe(channel, client)
+
+    def subscribers(self, channel: Hashable) -> frozenset:
+        return self.local.subscribers(channel)
+
+    def publish(self, channel: Hashable, event, exclude=None) -> defer.Deferred:
+        token = None
+        if exclude is not None:
+            token = next(self._tokens)
+            self._excluded[token] = exclude
+        d = self.bus.publish(
+            {
+                "n": self.node,
+                "t": "event",
+                "c": list(channel),
+                "e": event.to_dict(),
+                "x": token,
+            }
+        )
+        if token is not None:
+            d.addErrback(self._unpublished, token)
+        return d
+
+    # Sequence numbers
+
+    def expect(self, room_id: int, last_seq: int) -> None:
+        """Room C{room_id} has delivered up to C{last_seq} (read at start-up)."""
+        order = self._rooms.setdefault(room_id, _RoomOrder(None))
+        if order.next is None or order.next <= last_seq:
+            order.next = last_seq + 1
+
+    def last_delivered(self, room_id: int) -> int:
+        order = self._rooms.get(room_id)
+        return 0 if order is None or order.next is None else order.next - 1
+
+    def restart_order(self) -> None:
+        """After a gap in the bus: deliver what is held, take the next as it comes."""
+        for room_id, order in list(self._rooms.items()):
+            self._release(room_id, order, everything=True)
+            order.next = None
+
+    # From the bus
+
+    def received(self, message: dict) -> None:
+        channel = tuple(message["c"])
+        event = event_from_dict(message["e"])
+        exclude = None
+        if message["n"] == self.node and message["x"] is not None:
+            exclude = self._excluded.pop(message["x"], None)
+        if isinstance(event, RoomMessage):
+            self._in_order(channel, event, exclude)
+        else:
+            self.local.publish(channel, event, exclude)
+
+    def _in_order(self, channel: tuple, event: RoomMessage, exclude) -> None:
+        room_id = channel[1]
+        order = self._rooms.get(room_id)
+        if order is None:
+            order = self._rooms[room_id] = _RoomOrder(None)
+        if order.next is None:
+            order.next = event.seq
+        if event.seq < order.next:
+            self.log.warn(
+                "dropped #{room} {seq}: it came after its gap was skipped",
+                room=event.room,
+                seq=event.seq,
+            )
+            return
+        order.held[event.seq] = (channel, event, exclude)
+        self._release(room_id, order)
+
+    def _release(self, room_id: int, order: _RoomOrder, everything=False) -> None:
+        while order.held:
+            item = order.held.pop(order.next, None)
+            if item is None:
+                if not everything:
+                    break
+                order.next = min(order.held)
+                continue
+            channel, event, exclude = item
+            order.next += 1
+            self.local.publish(channel, event, exclude)
+        if order.held and order.timer is None:
+            order.timer = self.clock.callLater(
+                self.gap_timeout, self._gap_expired, room_id, order
+            )
+        elif not order.held and order.timer is not None:
+            if order.timer.active():
+                order.timer.cancel()
+            order.timer = None
+
+    def _gap_expired(self, room_id: int, order: _RoomOrder) -> None:
+        order.timer = None
+        missing = order.next
+        order.next = min(order.held)
+        self.log.warn(
+            "skipped messages {first}-{last} of room {room}: never published",
+            first=missing,
+            last=order.next - 1,
+            room=room_id,
+        )
+        self._release(room_id, order)
+
+    def _unpublished(self, failure, token: int):
+        self._excluded.pop(token, None)
+        return failure
+
+    def stop(self) -> None:
+        for order in self._rooms.values():
+            if order.timer is not None and order.timer.active():
+                order.timer.cancel()
+            order.timer = None

@@ -1,0 +1,361 @@
+"""
+Three nodes in one process, sharing a real PostgreSQL schema and a Redis key
+prefix of their own, with clients spread over them on loopback TCP: they
+must behave as one chat server, and carry on when one of them dies.
+"""
+
+from __future__ import annotations
+
+from twisted.internet import defer, reactor, task
+from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+from twisted.protocols.basic import LineReceiver
+from twisted.trial import unittest
+
+from chatroom.tap import Options, makeService
+from tests.cluster_helpers import (
+    REDIS_URL,
+    Schema,
+    drop_redis_keys,
+    postgres_unavailable,
+    redis_unavailable,
+    unique_name,
+)
+
+PRESENCE_TIMEOUT = 1  # seconds: a dead node's users go offline within ~1.4 s
+
+
+class Client(LineReceiver):
+    """A scripted user: sends a line, waits for its final reply, keeps the rest."""
+
+    delimiter = b"\r\n"
+
+    def __init__(self) -> None:
+        self.pushed: list[str] = []
+        self._replies: list[defer.Deferred] = []
+        self._data: list[str] = []
+        self._waiting: list[tuple] = []
+        self.closed = defer.Deferred()
+
+    def lineReceived(self, line: bytes) -> None:
+        text = line.decode("utf-8")
+        if text.startswith(("+OK", "-ERR")):
+            data, self._data = self._data, []
+            self._replies.pop(0).callback((text, data))
+        elif text.startswith("= "):
+            self._data.append(text[2:])
+        else:
+            self.pushed.append(text)
+            for entry in list(self._waiting):
+                if entry[0](self.pushed):
+                    self._waiting.remove(entry)
+                    entry[1].callback(self.pushed)
+
+    def send(self, line: str) -> defer.Deferred[tuple[str, list[str]]]:
+        d: defer.Deferred = defer.Deferred()
+        self._replies.append(d)
+        self.sendLine(line.encode("utf-8"))
+        return d
+
+    @defer.inlineCallbacks
+    def ok(self, line: str):
+        reply, data = yield self.send(line)
+        if not reply.startswith("+OK"):
+            raise AssertionError(f"{line!r} got {reply!r}")
+        return data
+
+    def until(self, predicate, timeout: float = 5.0) -> defer.Deferred:
+        """Fires once the pushed lines satisfy C{predicate}."""
+        if predicate(self.pushed):
+            return defer.succeed(self.pushed)
+        d: defer.Deferred = defer.Deferred()
+        self._waiting.append((predicate, d))
+        return d.addTimeout(timeout, reactor)
+
+    def messages(self) -> list[str]:
+        return [line for line in self.pushed if line.startswith("[")]
+
+    def connectionLost(self, reason) -> None:
+        self.closed.callback(None)
+
+
+def count_of(n: int, prefix: str = "["):
+    return lambda lines: sum(line.startswith(prefix) for line in lines) >= n
+
+
+class ClusterTestCase(unittest.TestCase):
+    """Nodes in C{self.nodes} (by name), one database and Redis namespace each run."""
+
+    skip = postgres_unavailable() or redis_unavailable()
+    timeout = 60
+
+    def setUp(self):
+        self.schema = Schema()
+        self.addCleanup(self.schema.drop)
+        prefix = unique_name("chatroom_test")
+        self.redis_url = f"{REDIS_URL}?prefix={prefix}"
+        self.addCleanup(drop_redis_keys, prefix)
+        self.nodes: dict = {}
+
+    @defer.inlineCallbacks
+    def start_node(self, name: str):
+        options = Options()
+        options.parseOptions(
+            [
+                "--db", self.schema.url,
+                "--redis", self.redis_url,
+                "--node", name,
+                "--presence-timeout", str(PRESENCE_TIMEOUT),
+                "--port", "tcp:0:interface=127.0.0.1",
+                "--bcrypt-rounds", "4",
+                "--admin-password-file", self._admin_password_file(),
+            ]
+        )  # fmt: skip
+        server = makeService(options, reactor)
+        server.startService()
+        self.nodes[name] = server
+        self.addCleanup(self.stop_node, name)
+        yield server.ready
+        server.port = server.ports[0].getHost().port
+        return server
+
+    def _admin_password_file(self) -> str:
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write("admin-secret\n")
+        return path
+
+    def stop_node(self, name: str):
+        server = self.nodes.pop(name, None)
+        if server is None or not server.running:
+            return None
+        return server.stopService()
+
+    @defer.inlineCallbacks
+    def crash_node(self, name: str):
+        """Kill a node as a crash would: no goodbye, connections cut."""
+        server = self.nodes.pop(name)
+        cluster = server.chat.node
+        cluster.presence._beat.stop()
+        for factory in (cluster.bus._subscriber, cluster.bus._commands):
+            for slot in factory.slots:
+                slot.reconnect = False
+            for connection in list(factory.pool):
+                connection.transport.abortConnection()
+        for port in server.ports:
+            yield port.stopListening()
+        server.ports.clear()
+        for account in list(server.chat.online.values()):
+            for session in list(account.sessions):
+                session.mind.transport.abortConnection()
+        yield server.database.close()
+        server.chat.hasher.stop()
+        yield cluster.bus.stop()
+        cluster.fanout.stop()
+
+    @defer.inlineCallbacks
+    def client(self, node: str, name: str | None = None) -> Client:
+        endpoint = TCP4ClientEndpoint(reactor, "127.0.0.1", self.nodes[node].port)
+        client = yield connectProtocol(endpoint, Client())
+        self.addCleanup(self._close, client)
+        yield client.until(count_of(1, "* welcome"))
+        if name is not None:
+            yield client.ok(f"/register {name} pw-{name}")
+        return client
+
+    def _close(self, client: Client):
+        if client.transport.connected:
+            client.transport.loseConnection()
+            return client.closed
+        return None
+
+    @defer.inlineCallbacks
+    def three_nodes(self):
+        yield defer.gatherResults([self.start_node(n) for n in ("a", "b", "c")])
+
+
+def wait(seconds: float) -> defer.Deferred:
+    return task.deferLater(reactor, seconds, lambda: None)
+
+
+class RoomTests(ClusterTestCase):
+    @defer.inlineCallbacks
+    def test_a_room_message_reaches_members_on_every_node_once(self):
+        yield self.three_nodes()
+        ann = yield self.client("a", "ann")
+        bob = yield self.client("b", "bob")
+        cat = yield self.client("c", "cat")
+        yield ann.ok("hello from a")
+        yield bob.until(count_of(1))
+        yield cat.until(count_of(1))
+        yield wait(0.2)
+        self.assertEqual(bob.messages(), ["[lobby] ann: hello from a"])
+        self.assertEqual(cat.messages(), ["[lobby] ann: hello from a"])
+        self.assertEqual(ann.messages(), [])
+
+    @defer.inlineCallbacks
+    def test_every_node_delivers_a_room_in_the_same_order(self):
+        yield self.three_nodes()
+        senders = []
+        for node in ("a", "b", "c"):
+            senders.append((yield self.client(node, f"s{node}")))
+        listeners = []
+        for node in ("a", "b", "c"):
+            listeners.append((yield self.client(node, f"l{node}")))
+        per_sender = 20
+        # Everyone talks at once: numbering, storing and publishing interleave.
+        yield defer.gatherResults(
+            [
+                sender.ok(f"{i} from {n}")
+                for i in range(per_sender)
+                for n, sender in enumerate(senders)
+            ]
+        )
+        total = per_sender * len(senders)
+        yield defer.gatherResults(
+            [listener.until(count_of(total)) for listener in listeners]
+        )
+        orders = [listener.messages() for listener in listeners]
+        self.assertEqual(orders[0], orders[1])
+        self.assertEqual(orders[0], orders[2])
+        self.assertEqual(len(set(orders[0])), total)
+        history = yield listeners[0].ok(f"/history lobby {total}")
+        self.assertEqual([line.split(" ", 1)[1] for line in history], orders[0])
+
+    @defer.inlineCallbacks
+    def test_a_room_created_on_one_node_is_joined_on_another(self):
+        yield self.three_nodes()
+        ann = yield self.client("a", "ann")
+        bob = yield self.client("b", "bob")
+        yield ann.ok("/c den")
+        yield wait(0.1)
+        yield bob.ok("/j den")
+        yield ann.until(count_of(1, "* bob joined"))
+        yield ann.ok("/public den psst")
+        yield bob.until(lambda lines: "[den] ann: psst" in lines)
+        members = yield bob.ok("/who den")
+        self.assertEqual(members, ["ann (online)", "bob (online)"])
+        yield bob.ok("/l den")
+        yield ann.until(count_of(1, "* bob left"))
+        members = yield ann.ok("/who den")
+        self.assertEqual(members, ["ann (online)"])
+
+    @defer.inlineCallbacks
+    def test_a_rename_is_seen_on_every_node(self):
+        yield self.three_nodes()
+        ann = yield self.client("a", "ann")
+        bob = yield self.client("b", "bob")
+        yield ann.ok("/u anne")
+        yield bob.until(count_of(1, "* #lobby: ann is now known as anne"))
+        members = yield bob.ok("/who lobby")
+        self.assertIn("anne (online)", members)
+
+
+class PrivateAndPresenceTests(ClusterTestCase):
+    @defer.inlineCallbacks
+    def test_private_message_to_a_user_on_another_node(self):
+        yield self.three_nodes()
+        ann = yield self.client("a", "ann")
+        bob = yield self.client("c", "bob")
+        yield wait(0.1)
+        yield ann.ok("/msg bob hi bob")
+        yield bob.until(lambda lines: "[private] ann: hi bob" in lines)
+
+    @defer.inlineCallbacks
+    def test_private_message_to_an_offline_user_waits_for_their_login(self):
+        yield self.three_nodes()
+        bob = yield self.client("b", "bob")
+        yield bob.ok("/logout")
+        ann = yield self.client("a", "ann")
+        yield wait(0.1)
+        yield ann.ok("/msg bob while you were out")
+        bob = yield self.client("c")
+        yield bob.ok("/login bob pw-bob")
+        yield bob.until(lambda lines: "[private] ann: while you were out" in lines)
+
+    @defer.inlineCallbacks
+    def test_who_and_users_see_every_node(self):
+        yield self.three_nodes()
+        yield self.client("a", "ann")
+        yield self.client("b", "bob")
+        admin = yield self.client("c")
+        yield admin.ok("/login admin admin-secret")
+        yield wait(0.1)
+        members = yield admin.ok("/who lobby")
+        self.assertEqual(members, ["admin (online)", "ann (online)", "bob (online)"])
+        users = yield admin.ok("/users")
+        self.assertEqual(
+            users, ["admin (online) (admin)", "ann (online)", "bob (online)"]
+        )
+
+    @defer.inlineCallbacks
+    def test_two_sessions_on_two_nodes_both_receive(self):
+        yield self.three_nodes()
+        ann_a = yield self.client("a", "ann")
+        ann_b = yield self.client("b")
+        yield ann_b.ok("/login ann pw-ann")
+        bob = yield self.client("c", "bob")
+        yield bob.ok("to the lobby")
+        yield bob.ok("/msg ann to you")
+        for session in (ann_a, ann_b):
+            yield session.until(
+                lambda lines: (
+                    "[lobby] bob: to the lobby" in lines
+                    and "[private] bob: to you" in lines
+                )
+            )
+        yield ann_a.ok("/logout")
+        yield wait(0.2)
+        members = yield bob.ok("/who lobby")
+        self.assertIn("ann (online)", members)
+
+
+class NodeFailureTests(ClusterTestCase):
+    @defer.inlineCallbacks
+    def test_a_node_killed_mid_chat_leaves_the_others_chatting(self):
+        yield self.three_nodes()
+        ann = yield self.client("a", "ann")
+        bob = yield self.client("b", "bob")
+        cat = yield self.client("c", "cat")
+        talk = [ann.ok(f"before {i}") for i in range(5)]
+        yield self.crash_node("b")
+        yield defer.gatherResults(talk)
+        yield bob.closed
+        yield ann.ok("after the crash")
+        yield cat.until(lambda lines: "[lobby] ann: after the crash" in lines)
+        self.assertEqual(
+            [line for line in cat.messages()],
+            [f"[lobby] ann: before {i}" for i in range(5)]
+            + ["[lobby] ann: after the crash"],
+        )
+        yield cat.ok("still here")
+        yield ann.until(lambda lines: "[lobby] cat: still here" in lines)
+
+    @defer.inlineCallbacks
+    def test_users_of_a_dead_node_go_offline_within_the_timeout(self):
+        yield self.three_nodes()
+        yield self.client("b", "bob")
+        ann = yield self.client("a", "ann")
+        yield wait(0.1)
+        self.assertIn("bob (online)", (yield ann.ok("/who lobby")))
+        yield self.crash_node("b")
+        yield wait(PRESENCE_TIMEOUT * 1.5 + 0.3)
+        self.assertIn("bob", (yield ann.ok("/who lobby")))
+
+    @defer.inlineCallbacks
+    def test_a_restarted_node_rejoins(self):
+        yield self.three_nodes()
+        ann = yield self.client("a", "ann")
+        bob = yield self.client("b", "bob")
+        yield self.crash_node("b")
+        yield bob.closed
+        yield ann.ok("while b was down")
+        yield self.start_node("b")
+        bob = yield self.client("b")
+        yield bob.ok("/login bob pw-bob")
+        history = yield bob.ok("/history lobby 1")
+        self.assertTrue(history[0].endswith("[lobby] ann: while b was down"))
+        yield ann.ok("b is back")
+        yield bob.until(lambda lines: "[lobby] ann: b is back" in lines)
+        yield bob.ok("hello again")
+        yield ann.until(lambda lines: "[lobby] bob: hello again" in lines)
+        self.assertIn("bob (online)", (yield ann.ok("/who lobby")))

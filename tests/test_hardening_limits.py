@@ -1,0 +1,219 @@
+"""
+Floods, connection caps, the login timeout and the idle ping: every limit
+with the clock under the test's control.
+"""
+
+import socket
+
+from twisted.internet import defer, protocol, reactor, task
+from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.testing import StringTransport
+from twisted.trial import unittest
+
+from chatroom.protocol.limits import Limits, TokenBucket, set_user_timeout
+from tests.hardening_helpers import RELAXED, ChatWorld, final_replies
+
+
+def limits(**changes) -> Limits:
+    return Limits(**{**RELAXED.__dict__, **changes})
+
+
+class TokenBucketTests(unittest.TestCase):
+    def test_burst_then_rate(self):
+        clock = task.Clock()
+        bucket = TokenBucket(2.0, 3, clock)
+        self.assertEqual([bucket.take() for _ in range(4)], [True] * 3 + [False])
+        clock.advance(0.5)
+        self.assertEqual([bucket.take(), bucket.take()], [True, False])
+        clock.advance(100)
+        self.assertEqual(sum(bucket.take() for _ in range(10)), 3)
+
+
+class FloodTests(unittest.TestCase):
+    def setUp(self):
+        self.world = ChatWorld(limits(rate=5, burst=10, flood_strikes=5))
+        self.alice = self.world.user("alice")
+        self.bob = self.world.user("bob")
+        self.world.clock.advance(10)  # the buckets refill after registering
+
+    def test_lines_over_the_rate_get_rate_limited_and_are_dropped(self):
+        self.alice.send_bytes(b"".join(b"msg %d\n" % i for i in range(12)))
+        replies = final_replies(self.alice.lines())
+        self.assertEqual(replies[:10], ["+OK"] * 10)
+        self.assertEqual(
+            [r.split()[:2] for r in replies[10:]], [["-ERR", "rate-limited"]] * 2
+        )
+        received = self.bob.lines()
+        self.assertEqual(len(received), 10)
+        self.assertNotIn("[lobby] alice: msg 10", received)
+        self.assertFalse(self.alice.closing)
+
+    def test_the_rate_recovers_with_time(self):
+        self.alice.send_bytes(b"/ping\n" * 10)
+        self.assertTrue(self.alice.command("/ping").startswith("-ERR rate-limited"))
+        self.world.clock.advance(1)
+        self.assertEqual(self.alice.command("/ping"), "+OK pong")
+
+    def test_sustained_abuse_disconnects(self):
+        self.alice.send_bytes(b"/ping\n" * 100)
+        lines = self.alice.lines()
+        # Every line read got its one reply, then a notice, then the close.
+        self.assertEqual(
+            final_replies(lines),
+            ["+OK pong"] * 10 + ["-ERR rate-limited slow down"] * 5,
+        )
+        self.assertEqual(lines[-1], "* disconnected: too many lines too fast")
+        self.assertTrue(self.alice.closing)
+
+    def test_a_steady_client_under_the_rate_is_never_refused(self):
+        for _ in range(100):
+            self.assertEqual(self.alice.command("/ping"), "+OK pong")
+            self.world.clock.advance(0.2)
+
+    def test_rate_zero_turns_the_limit_off(self):
+        world = ChatWorld(limits(rate=0))
+        client = world.user("carol")
+        client.send_bytes(b"/ping\n" * 1000)
+        self.assertEqual(final_replies(client.lines()), ["+OK pong"] * 1000)
+
+
+class ConnectionCapTests(unittest.TestCase):
+    def test_connections_per_address_are_capped(self):
+        world = ChatWorld(limits(max_per_address=3))
+        clients = [world.connect("10.0.0.7", 1000 + i) for i in range(3)]
+        refused = world.connect("10.0.0.7", 2000)
+        self.assertEqual(refused.lines(), ["* too many connections from your address"])
+        self.assertTrue(refused.closing)
+        # Other addresses are not affected; a closed connection frees its place.
+        self.assertFalse(world.connect("10.0.0.8").closing)
+        clients[0].close()
+        self.assertFalse(world.connect("10.0.0.7", 3000).closing)
+
+    def test_ipv4_addresses_are_counted_by_host_not_by_port(self):
+        world = ChatWorld(limits(max_per_address=1))
+        factory = world.factory
+        first = IPv4Address("TCP", "10.0.0.9", 1)
+        factory.buildProtocol(first).makeConnection(StringTransport(peerAddress=first))
+        refusal = factory.buildProtocol(IPv4Address("TCP", "10.0.0.9", 2))
+        self.assertEqual(type(refusal).__name__, "Refusal")
+        self.assertNotEqual(
+            type(factory.buildProtocol(IPv6Address("TCP", "::1", 2))).__name__,
+            "Refusal",
+        )
+
+    def test_total_connections_are_capped(self):
+        world = ChatWorld(limits(max_connections=4))
+        for i in range(4):
+            world.connect(f"10.0.1.{i}")
+        refused = world.connect("10.0.2.1")
+        self.assertEqual(refused.lines(), ["* the server is full: try again later"])
+        self.assertTrue(refused.closing)
+        self.assertEqual(len(world.factory.clients), 4)
+
+
+class LoginTimeoutTests(unittest.TestCase):
+    def setUp(self):
+        self.world = ChatWorld(limits(login_timeout=30))
+
+    def test_a_connection_that_does_not_log_in_is_closed(self):
+        client = self.world.connect()
+        client.lines()
+        self.world.clock.advance(29)
+        self.assertFalse(client.closing)
+        self.world.clock.advance(1)
+        self.assertEqual(client.lines(), ["* login timed out after 30 s"])
+        self.assertTrue(client.closing)
+
+    def test_commands_before_login_do_not_extend_it(self):
+        client = self.world.connect()
+        for _ in range(6):
+            client.command("/ping")
+            self.world.clock.advance(5)
+        self.assertTrue(client.closing)
+
+    def test_a_logged_in_connection_is_kept(self):
+        client = self.world.user("alice")
+        self.world.clock.advance(3600)
+        self.assertFalse(client.closing)
+
+    def test_a_closed_connection_leaves_no_timer(self):
+        client = self.world.connect()
+        client.close()
+        self.assertEqual(self.world.clock.getDelayedCalls(), [])
+
+
+class IdlePingTests(unittest.TestCase):
+    def setUp(self):
+        self.world = ChatWorld(limits(ping_interval=60, ping_timeout=30))
+        self.alice = self.world.user("alice")
+
+    def test_a_silent_connection_gets_a_ping_notice_each_interval(self):
+        # The login's +OK was traffic: silence is checked interval by interval,
+        # so the first ping comes after one to two intervals.
+        self.world.clock.advance(60)
+        self.assertEqual(self.alice.lines(), [])
+        self.world.clock.advance(60)
+        self.assertEqual(self.alice.lines(), ["* ping"])
+        self.world.clock.advance(60)
+        self.assertEqual(self.alice.lines(), ["* ping"])
+        self.assertFalse(self.alice.closing)
+
+    def test_traffic_either_way_counts_as_activity(self):
+        bob = self.world.user("bob")
+        for _ in range(5):
+            self.world.clock.advance(30)
+            bob.command("hello")  # alice receives, so is not idle
+        self.assertNotIn("* ping", self.alice.lines())
+        self.world.clock.advance(30)
+        self.alice.command("/ping")  # alice sends
+        self.world.clock.advance(30)
+        self.assertNotIn("* ping", self.alice.lines())
+
+    def test_not_logged_in_connections_get_no_ping(self):
+        client = self.world.connect()
+        client.lines()
+        self.world.clock.advance(600)
+        self.assertEqual(client.lines(), [])
+
+    def test_logout_stops_the_pings(self):
+        self.alice.command("/logout")
+        self.alice.close()
+        self.assertEqual(self.world.clock.getDelayedCalls(), [])
+
+
+class Idle(protocol.Protocol):
+    pass
+
+
+class UserTimeoutTests(unittest.TestCase):
+    """A dead peer is found by the kernel: the ping stays unacknowledged."""
+
+    @defer.inlineCallbacks
+    def test_sockets_ask_the_kernel_to_drop_peers_that_stop_acknowledging(self):
+        if not hasattr(socket, "TCP_USER_TIMEOUT"):
+            raise unittest.SkipTest("TCP_USER_TIMEOUT is Linux only")
+        world = ChatWorld(limits(ping_interval=60, ping_timeout=45))
+        accepted = []
+        original = world.factory.buildProtocol
+
+        def build(addr):
+            proto = original(addr)
+            accepted.append(proto)
+            return proto
+
+        world.factory.buildProtocol = build
+        port = reactor.listenTCP(0, world.factory, interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        client = yield protocol.ClientCreator(reactor, Idle).connectTCP(
+            "127.0.0.1", port.getHost().port
+        )
+        self.addCleanup(client.transport.loseConnection)
+        while not accepted:
+            yield task.deferLater(reactor, 0.01, lambda: None)
+        handle = accepted[0].transport.getHandle()
+        option = handle.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT)
+        self.assertEqual(option, 45000)
+        accepted[0].transport.loseConnection()
+
+    def test_transports_without_a_tcp_socket_are_left_alone(self):
+        self.assertFalse(set_user_timeout(StringTransport(), 10))

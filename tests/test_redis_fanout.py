@@ -1,0 +1,97 @@
+"""
+The cluster fan-out's ordering, without Redis: what arrives from the bus is
+delivered to local subscribers in room sequence order, once.
+"""
+
+from __future__ import annotations
+
+from twisted.internet import task
+from twisted.trial import unittest
+
+from chatroom.service.events import Notice, RoomMessage, event_from_dict
+
+try:
+    from chatroom.cluster.fanout import RedisFanout
+except ImportError:  # txredisapi missing
+    RedisFanout = None
+
+
+class Mind:
+    def __init__(self) -> None:
+        self.got: list[str] = []
+
+    def room_message(self, message: RoomMessage) -> None:
+        self.got.append(f"{message.room} {message.seq} {message.text}")
+
+    def notice(self, text: str) -> None:
+        self.got.append(f"* {text}")
+
+
+def from_bus(seq: int, node: str = "other", token=None) -> dict:
+    event = RoomMessage("den", seq, "ann", f"m{seq}", 0)
+    return {"n": node, "t": "event", "c": ["room", 7], "e": event.to_dict(), "x": token}
+
+
+class EventsTests(unittest.TestCase):
+    def test_events_survive_the_trip_as_plain_data(self):
+        message = RoomMessage("den", 3, "ann", "hi", 1234)
+        copy = event_from_dict(message.to_dict())
+        self.assertEqual(
+            (copy.room, copy.seq, copy.sender, copy.text, copy.at),
+            ("den", 3, "ann", "hi", 1234),
+        )
+        self.assertEqual(event_from_dict(Notice("x").to_dict()).text, "x")
+
+
+class OrderTests(unittest.TestCase):
+    skip = None if RedisFanout is not None else "txredisapi is not installed"
+
+    def setUp(self):
+        self.clock = task.Clock()
+        self.fanout = RedisFanout("here", self.clock, gap_timeout=2.0)
+        self.mind = Mind()
+        self.fanout.subscribe(("room", 7), self.mind)
+        self.fanout.expect(7, 4)
+
+    def test_in_order_messages_go_straight_through(self):
+        for seq in (5, 6, 7):
+            self.fanout.received(from_bus(seq))
+        self.assertEqual(self.mind.got, ["den 5 m5", "den 6 m6", "den 7 m7"])
+
+    def test_a_message_that_overtakes_its_predecessor_waits_for_it(self):
+        self.fanout.received(from_bus(6))
+        self.fanout.received(from_bus(7))
+        self.assertEqual(self.mind.got, [])
+        self.fanout.received(from_bus(5))
+        self.assertEqual(self.mind.got, ["den 5 m5", "den 6 m6", "den 7 m7"])
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_a_number_never_published_is_skipped_after_the_timeout(self):
+        self.fanout.received(from_bus(6))
+        self.clock.advance(1.9)
+        self.assertEqual(self.mind.got, [])
+        self.clock.advance(0.2)
+        self.assertEqual(self.mind.got, ["den 6 m6"])
+        self.fanout.received(from_bus(5))
+        self.assertEqual(self.mind.got, ["den 6 m6"])
+
+    def test_old_numbers_are_not_delivered_twice(self):
+        self.fanout.received(from_bus(4))
+        self.fanout.received(from_bus(5))
+        self.fanout.received(from_bus(5))
+        self.assertEqual(self.mind.got, ["den 5 m5"])
+
+    def test_notices_are_not_held_behind_a_gap(self):
+        self.fanout.received(from_bus(6))
+        notice = {"n": "x", "t": "event", "c": ["room", 7], "x": None,
+                  "e": Notice("bob joined #den").to_dict()}  # fmt: skip
+        self.fanout.received(notice)
+        self.assertEqual(self.mind.got, ["* bob joined #den"])
+
+    def test_our_own_sender_is_left_out_when_the_message_comes_back(self):
+        sender = Mind()
+        self.fanout.subscribe(("room", 7), sender)
+        self.fanout._excluded[1] = sender
+        self.fanout.received(from_bus(5, node="here", token=1))
+        self.assertEqual(sender.got, [])
+        self.assertEqual(self.mind.got, ["den 5 m5"])

@@ -1,0 +1,333 @@
+"""
+Storage alone: the pool wrapper's group commit, the migrations, and the
+store's statements.  The tests are written once in L{DatabaseTestsMixin};
+each engine subclasses it with L{open_database}.
+"""
+
+from twisted.internet import defer, reactor
+from twisted.trial import unittest
+
+from chatroom.errors import AlreadyMember, NameTaken, RoomExists
+from chatroom.storage import pool as pool_module
+from chatroom.storage import schema
+from chatroom.storage.pool import Database, open_database
+from chatroom.storage.schema import SCHEMA_VERSION, migrate
+from chatroom.storage.store import LOBBY, ChatStore
+from tests.cluster_helpers import Schema, postgres_unavailable
+from tests.helpers import async_test, sqlite_file
+
+
+class _Boom(Exception):
+    """An operation failing on purpose."""
+
+
+def _insert_activity(detail: str):
+    def insert(cursor):
+        cursor.execute(
+            "INSERT INTO activity (at, user_id, actor, event, detail)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (0, None, "test", "test", detail),
+        )
+        return detail
+
+    return insert
+
+
+def _activity_details(cursor) -> list[str]:
+    cursor.execute("SELECT detail FROM activity WHERE event = 'test' ORDER BY id")
+    return [row[0] for row in cursor.fetchall()]
+
+
+class DatabaseTestsMixin:
+    """
+    The storage contract, for any engine.  Subclasses implement
+    L{open_database}, and each call must reach the same, initially empty,
+    database for the duration of one test.
+    """
+
+    timeout = 20
+
+    def open_database(self) -> Database:
+        """Open (and start) a new connection pool on this test's database."""
+        raise NotImplementedError
+
+    def setUp(self) -> defer.Deferred:
+        self.db = self._open()
+        self.store = ChatStore(self.db)
+        return migrate(self.db)
+
+    def _open(self) -> Database:
+        db = self.open_database()
+        self.addCleanup(lambda: db.close() if db.pool.running else None)
+        return db
+
+    def _count_batches(self) -> list[int]:
+        """Record the size of every batch the database commits from now on."""
+        sizes: list[int] = []
+        run_batch = self.db._run_batch
+
+        def counting(transaction, batch):
+            sizes.append(len(batch))
+            return run_batch(transaction, batch)
+
+        self.patch(self.db, "_run_batch", counting)
+        return sizes
+
+    # Migrations
+
+    @async_test
+    async def test_migrating_again_changes_nothing(self):
+        self.assertEqual(await migrate(self.db), SCHEMA_VERSION)
+        reopened = self._open()
+        self.assertEqual(await migrate(reopened), SCHEMA_VERSION)
+        rooms = await ChatStore(reopened).load_rooms()
+        self.assertEqual([room.name for room in rooms], [LOBBY])
+
+    @async_test
+    async def test_migration_applies_only_what_is_missing(self):
+        applied = SCHEMA_VERSION + 1
+        self.patch(
+            schema,
+            "MIGRATIONS",
+            [*schema.MIGRATIONS, ["CREATE TABLE added_later (id {id_pk})"]],
+        )
+        self.patch(schema, "SCHEMA_VERSION", applied)
+        self.assertEqual(await migrate(self.db), applied)
+
+        def tables(cursor):
+            cursor.execute("SELECT COUNT(*) FROM added_later")
+            return cursor.fetchone()[0]
+
+        self.assertEqual(await self.db.read(tables), 0)
+        # Were the first migration run again, the lobby would clash.
+        self.assertEqual(len(await self.store.load_rooms()), 1)
+
+    @async_test
+    async def test_database_newer_than_the_server_is_refused(self):
+        await self.db.write(
+            lambda cursor: cursor.execute(
+                "UPDATE schema_version SET version = ?", (SCHEMA_VERSION + 1,)
+            )
+        )
+        with self.assertRaises(RuntimeError):
+            await migrate(self._open())
+        self.flushLoggedErrors(RuntimeError)
+
+    # Group commit
+
+    @async_test
+    async def test_writes_submitted_together_share_a_few_commits(self):
+        sizes = self._count_batches()
+        writes = [self.db.write(_insert_activity(str(i))) for i in range(100)]
+        fired: list[str] = []
+        for d in writes:
+            d.addCallback(fired.append)
+        await defer.gatherResults(writes)
+        self.assertLessEqual(len(sizes), 2)
+        self.assertEqual(sum(sizes), 100)
+        # Each Deferred fires with its own operation's result, in order.
+        self.assertEqual(fired, [str(i) for i in range(100)])
+        self.assertEqual(
+            await self.db.read(_activity_details), [str(i) for i in range(100)]
+        )
+
+    @async_test
+    async def test_batches_are_bounded(self):
+        self.patch(pool_module, "MAX_BATCH", 10)
+        sizes = self._count_batches()
+        await defer.gatherResults(
+            [self.db.write(_insert_activity(str(i))) for i in range(25)]
+        )
+        self.assertEqual(sizes, [1, 10, 10, 4])
+
+    @async_test
+    async def test_failing_guarded_write_does_not_undo_its_batch_mates(self):
+        sizes = self._count_batches()
+        self.db.write(_insert_activity("first"))
+
+        def insert_then_fail(cursor):
+            _insert_activity("undone")(cursor)
+            raise _Boom()
+
+        before = self.db.write(_insert_activity("before"))
+        failing = self.db.write(insert_then_fail, guarded=True)
+        after = self.db.write(_insert_activity("after"))
+        self.assertEqual(await before, "before")
+        await self.assertFailure(failing, _Boom)
+        self.assertEqual(await after, "after")
+        self.assertEqual(sizes, [1, 3])
+        self.assertEqual(
+            await self.db.read(_activity_details), ["first", "before", "after"]
+        )
+
+    @async_test
+    async def test_failing_batch_fails_every_write_in_it_and_commits_none(self):
+        sizes = self._count_batches()
+        self.db.write(_insert_activity("first"))
+
+        def fail(cursor):
+            raise _Boom()
+
+        batch = [
+            self.db.write(_insert_activity("lost")),
+            self.db.write(fail),
+            self.db.write(_insert_activity("lost too")),
+        ]
+        for d in batch:
+            await self.assertFailure(d, _Boom)
+        self.assertEqual(sizes, [1, 3])
+        self.flushLoggedErrors(_Boom)
+        # The database goes on: the next write commits.
+        self.assertEqual(await self.db.write(_insert_activity("next")), "next")
+        self.assertEqual(await self.db.read(_activity_details), ["first", "next"])
+
+    @async_test
+    async def test_flushed_waits_for_every_write_queued_so_far(self):
+        for i in range(5):
+            self.db.write(_insert_activity(str(i)))
+        await self.db.flushed()
+        self.assertEqual(len(await self.db.read(_activity_details)), 5)
+
+    @async_test
+    async def test_close_commits_queued_writes_first(self):
+        for i in range(5):
+            self.db.write(_insert_activity(str(i)))
+        await self.db.close()
+        self.assertEqual(len(await self._open().read(_activity_details)), 5)
+
+    # Users
+
+    @async_test
+    async def test_new_user_is_in_the_lobby_with_it_as_default(self):
+        user = await self.store.create_user("Alice", "alice", "hash", 0)
+        lobby = (await self.store.load_rooms())[0]
+        self.assertEqual(user.default_room_id, lobby.id)
+        self.assertEqual(
+            await self.store.load_memberships(), [(lobby.id, user.id, "Alice")]
+        )
+        self.assertEqual(await self.store.find_user("alice"), user)
+        self.assertEqual(await self.store.get_user(user.id), user)
+
+    @async_test
+    async def test_user_names_are_unique_by_name_key(self):
+        await self.store.create_user("Alice", "alice", "hash", 0)
+        await self.assertFailure(
+            self.store.create_user("ALICE", "alice", "hash", 0), NameTaken
+        )
+        self.assertEqual(len(await self.store.list_users()), 1)
+
+    @async_test
+    async def test_same_name_twice_in_one_batch_creates_one_user(self):
+        self.db.write(lambda cursor: None)
+        first = self.store.create_user("bob", "bob", "hash", 0)
+        second = self.store.create_user("Bob", "bob", "hash", 0)
+        self.assertEqual((await first).name, "bob")
+        await self.assertFailure(second, NameTaken)
+
+    @async_test
+    async def test_rename_to_another_users_name_key_is_refused(self):
+        alice = await self.store.create_user("alice", "alice", "hash", 0)
+        await self.store.create_user("bob", "bob", "hash", 0)
+        await self.assertFailure(
+            self.store.rename_user(alice.id, "BOB", "bob"), NameTaken
+        )
+        await self.store.rename_user(alice.id, "Alice", "alice")
+        self.assertEqual((await self.store.get_user(alice.id)).name, "Alice")
+
+    # Rooms
+
+    @async_test
+    async def test_room_names_are_unique_by_name_key(self):
+        alice = await self.store.create_user("alice", "alice", "hash", 0)
+        room_id = await self.store.create_room("Dev", "dev", alice.id, 0)
+        await self.assertFailure(
+            self.store.create_room("DEV", "dev", alice.id, 0), RoomExists
+        )
+        memberships = await self.store.load_memberships()
+        self.assertIn((room_id, alice.id, "alice"), memberships)
+
+    @async_test
+    async def test_joining_twice_in_one_batch_fails_only_the_second_join(self):
+        alice = await self.store.create_user("alice", "alice", "hash", 0)
+        room_id = await self.store.create_room("dev", "dev", alice.id, 0)
+        bob = await self.store.create_user("bob", "bob", "hash", 0)
+        self.db.write(lambda cursor: None)
+        first = self.store.add_member(room_id, bob.id, 0)
+        second = self.store.add_member(room_id, bob.id, 0)
+        mate = self.db.write(_insert_activity("batch-mate"))
+        await first
+        await self.assertFailure(second, AlreadyMember)
+        self.assertEqual(await mate, "batch-mate")
+        self.assertIn((room_id, bob.id, "bob"), await self.store.load_memberships())
+
+    @async_test
+    async def test_history_is_the_last_messages_oldest_first(self):
+        alice = await self.store.create_user("alice", "alice", "hash", 0)
+        lobby = (await self.store.load_rooms())[0]
+        for seq in range(1, 6):
+            await self.store.store_room_message(
+                lobby.id, seq, alice.id, "alice", f"m{seq}", seq
+            )
+        history = await self.store.room_history(lobby.id, 3)
+        self.assertEqual([m.text for m in history], ["m3", "m4", "m5"])
+        self.assertEqual((await self.store.load_rooms())[0].last_seq, 5)
+
+    @async_test
+    async def test_kept_private_messages_until_marked_delivered(self):
+        alice = await self.store.create_user("alice", "alice", "hash", 0)
+        bob = await self.store.create_user("bob", "bob", "hash", 0)
+        for text, delivered in (("one", False), ("seen", True), ("two", False)):
+            await self.store.store_private(
+                alice.id, "alice", bob.id, text, 0, delivered
+            )
+        kept = await self.store.undelivered_private(bob.id)
+        self.assertEqual([m.text for m in kept], ["one", "two"])
+        await self.store.mark_delivered([m.id for m in kept], 1)
+        self.assertEqual(await self.store.undelivered_private(bob.id), [])
+
+    @async_test
+    async def test_activity_includes_entries_still_queued(self):
+        alice = await self.store.create_user("alice", "alice", "hash", 0)
+        self.db.write(lambda cursor: None)
+        self.store.record_activity(5, alice.id, "alice", "join", "#dev")
+        [entry] = await self.store.activity_of(alice.id, 10)
+        self.assertEqual((entry.at, entry.event, entry.detail), (5, "join", "#dev"))
+
+
+class SQLiteTests(DatabaseTestsMixin, unittest.TestCase):
+    """The storage contract on a SQLite file in the test's directory."""
+
+    def setUp(self) -> defer.Deferred:
+        self.location = sqlite_file(self)
+        return super().setUp()
+
+    def open_database(self) -> Database:
+        return open_database(self.location, reactor)
+
+
+class PostgresTests(DatabaseTestsMixin, unittest.TestCase):
+    """The same contract on PostgreSQL, in a throwaway schema per test."""
+
+    skip = postgres_unavailable()
+
+    def setUp(self) -> defer.Deferred:
+        self.schema = Schema()
+        self.addCleanup(self.schema.drop)
+        return super().setUp()
+
+    def open_database(self) -> Database:
+        database = open_database(self.schema.url, reactor)
+        database.start()
+        return database
+
+
+class SQLiteMemoryTests(unittest.TestCase):
+    """C{:memory:} is one connection, so it is one database, as tests need."""
+
+    @async_test
+    async def test_memory_database_keeps_what_was_written(self):
+        db = open_database(":memory:", reactor)
+        self.addCleanup(db.close)
+        await migrate(db)
+        await ChatStore(db).create_user("alice", "alice", "hash", 0)
+        self.assertIsNotNone(await ChatStore(db).find_user("alice"))

@@ -1,0 +1,231 @@
+"""
+The twistd plugin: command-line options, and the service makeService builds,
+started on the real reactor with listeners on loopback port 0.  (That twistd
+finds the plugin is in test_plugin.)
+"""
+
+import os
+
+from twisted.internet import reactor
+from twisted.logger import globalLogPublisher
+from twisted.python import usage
+from twisted.trial import unittest
+
+from chatroom.tap import ADMIN_PASSWORD_ENV, ChatServer, Options, makeService
+from tests.helpers import Client, async_test
+
+LOOPBACK = "tcp:0:interface=127.0.0.1"
+
+
+def _parse(*args: str) -> Options:
+    options = Options()
+    options.parseOptions(list(args))
+    return options
+
+
+class _Environment:
+    """Set or clear one environment variable for the length of a test."""
+
+    @staticmethod
+    def set(testcase, name: str, value: str | None) -> None:
+        old = os.environ.get(name)
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+        def restore():
+            if old is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = old
+
+        testcase.addCleanup(restore)
+
+
+class OptionsTests(unittest.TestCase):
+    def setUp(self):
+        _Environment.set(self, ADMIN_PASSWORD_ENV, None)
+
+    def test_default_port_is_tcp_5000(self):
+        self.assertEqual(_parse()["ports"], ["tcp:5000"])
+
+    def test_port_number_means_tcp_on_every_interface(self):
+        self.assertEqual(_parse("--port", "5001")["ports"], ["tcp:5001"])
+
+    def test_port_may_be_an_endpoint_description(self):
+        self.assertEqual(
+            _parse("--port", "tcp:5000:interface=127.0.0.1")["ports"],
+            ["tcp:5000:interface=127.0.0.1"],
+        )
+
+    def test_port_may_be_given_several_times(self):
+        self.assertEqual(
+            _parse("--port", "5000", "-p", "tcp6:5001")["ports"],
+            ["tcp:5000", "tcp6:5001"],
+        )
+
+    def test_bad_port_is_a_usage_error(self):
+        for port in ("nonsense:1", "tcp:abc", "-1", "", "70000"):
+            self.assertRaises(usage.UsageError, _parse, "--port", port)
+
+    def test_endpoint_whose_files_are_missing_is_a_usage_error(self):
+        missing = os.path.join(self.mktemp(), "server.pem")
+        self.assertRaises(
+            usage.UsageError, _parse, "--port", f"ssl:5000:privateKey={missing}"
+        )
+
+    def test_history_must_be_a_positive_number(self):
+        self.assertEqual(_parse("--history", "5")["history"], 5)
+        for value in ("0", "-3", "many"):
+            self.assertRaises(usage.UsageError, _parse, "--history", value)
+
+    def test_bcrypt_rounds_must_be_from_4_to_31(self):
+        self.assertEqual(_parse("--bcrypt-rounds", "4")["bcrypt-rounds"], 4)
+        for value in ("3", "32", "x"):
+            self.assertRaises(usage.UsageError, _parse, "--bcrypt-rounds", value)
+
+    def test_database_goes_in_the_data_directory_unless_named(self):
+        self.assertEqual(
+            _parse("--data-dir", "/srv/chat")["db"], "/srv/chat/chatroom.sqlite3"
+        )
+        self.assertEqual(
+            _parse("--data-dir", "/srv/chat", "--db", "/tmp/x.db")["db"], "/tmp/x.db"
+        )
+
+    def test_admin_password_is_the_first_line_of_its_file(self):
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write("s3cret pass\nignored\n")
+        options = _parse("--admin-password-file", path)
+        self.assertEqual(options["admin-password"], "s3cret pass")
+
+    def test_missing_or_empty_admin_password_file_is_a_usage_error(self):
+        empty = self.mktemp()
+        open(empty, "w").close()
+        for path in (empty, self.mktemp()):
+            self.assertRaises(usage.UsageError, _parse, "--admin-password-file", path)
+
+    def test_admin_password_may_come_from_the_environment(self):
+        _Environment.set(self, ADMIN_PASSWORD_ENV, "from-env")
+        self.assertEqual(_parse()["admin-password"], "from-env")
+
+    def test_admin_password_file_wins_over_the_environment(self):
+        _Environment.set(self, ADMIN_PASSWORD_ENV, "from-env")
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write("from-file\n")
+        options = _parse("--admin-password-file", path)
+        self.assertEqual(options["admin-password"], "from-file")
+
+    def test_no_admin_password_given(self):
+        self.assertIsNone(_parse()["admin-password"])
+
+    def test_help_explains_every_option(self):
+        text = str(Options())
+        for option in (
+            "--port",
+            "--data-dir",
+            "--db",
+            "--admin-password-file",
+            "--history",
+        ):
+            self.assertIn(option, text)
+        self.assertIn(ADMIN_PASSWORD_ENV, text)
+
+    def test_help_descriptions_have_no_gaps(self):
+        # usage.Options keeps a docstring's line breaks and indentation.
+        for line in str(Options()).splitlines():
+            description = line[30:]
+            self.assertNotRegex(description, r"\S {2,}\S", line)
+
+
+class MakeServiceTests(unittest.TestCase):
+    timeout = 30
+
+    def setUp(self):
+        _Environment.set(self, ADMIN_PASSWORD_ENV, None)
+        self.db = os.path.join(self.mktemp(), "chat.sqlite3")
+        self.events: list[dict] = []
+        globalLogPublisher.addObserver(self.events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, self.events.append)
+
+    async def _start(self, *args: str) -> ChatServer:
+        options = _parse(
+            "--db", self.db, "--bcrypt-rounds", "4", "--port", LOOPBACK, *args
+        )
+        server = makeService(options, reactor)
+        self.addCleanup(lambda: server.stopService() if server.running else None)
+        server.startService()
+        await server.ready
+        return server
+
+    def _generated_passwords(self) -> list[str]:
+        return [
+            event["password"]
+            for event in self.events
+            if "generated the admin password" in event.get("log_format", "")
+        ]
+
+    async def _admin_login(self, server: ChatServer, password: str) -> list[str]:
+        return await Client(server.factory).send(f"/login admin {password}")
+
+    def test_make_service_opens_nothing_until_started(self):
+        options = _parse("--db", self.db, "--port", LOOPBACK)
+        server = makeService(options, reactor)
+        self.addCleanup(server.database.close)
+        self.addCleanup(server.chat.hasher.stop)
+        self.assertFalse(os.path.exists(self.db))
+        self.assertEqual(server.ports, [])
+
+    @async_test
+    async def test_start_opens_the_database_and_listens(self):
+        server = await self._start("--port", LOOPBACK)
+        self.assertTrue(os.path.exists(self.db))
+        self.assertEqual(len(server.ports), 2)
+        for port in server.ports:
+            self.assertEqual(port.getHost().host, "127.0.0.1")
+        self.assertIsNotNone(await server.chat.store.find_user("admin"))
+
+    @async_test
+    async def test_first_start_without_a_password_generates_and_logs_one(self):
+        server = await self._start()
+        [password] = self._generated_passwords()
+        self.assertEqual(
+            await self._admin_login(server, password), ["+OK welcome, admin"]
+        )
+
+    @async_test
+    async def test_later_start_without_a_password_keeps_the_generated_one(self):
+        first = await self._start()
+        [password] = self._generated_passwords()
+        await first.stopService()
+        second = await self._start()
+        self.assertEqual(self._generated_passwords(), [password])
+        self.assertEqual(
+            await self._admin_login(second, password), ["+OK welcome, admin"]
+        )
+
+    @async_test
+    async def test_admin_logs_in_with_the_password_from_the_file(self):
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write("file-password\n")
+        server = await self._start("--admin-password-file", path)
+        self.assertEqual(self._generated_passwords(), [])
+        self.assertEqual(
+            await self._admin_login(server, "file-password"), ["+OK welcome, admin"]
+        )
+
+    @async_test
+    async def test_admin_password_from_the_environment_replaces_the_old_one(self):
+        first = await self._start()
+        [generated] = self._generated_passwords()
+        await first.stopService()
+        _Environment.set(self, ADMIN_PASSWORD_ENV, "env-password")
+        second = await self._start()
+        self.assertEqual(
+            await self._admin_login(second, "env-password"), ["+OK welcome, admin"]
+        )
+        reply = await self._admin_login(second, generated)
+        self.assertTrue(reply[-1].startswith("-ERR auth-failed"), reply)
