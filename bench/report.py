@@ -103,7 +103,7 @@ class Progress:
 
     def show(self, text: str) -> None:
         elapsed = time.monotonic() - self.started
-        line = f"[{elapsed:6.1f}s {self.stage}] {text}"
+        line = f"[{elapsed:6.1f}s{' ' + self.stage if self.stage else ''}] {text}"
         if self.in_place:
             self.stream.write("\r\x1b[2K" + line)
         else:
