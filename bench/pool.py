@@ -165,4 +165,6 @@ class GeneratorPool:
         self.pipes[0].send(
             ("probe", {"line": line, "count": count, "timeout_s": timeout_s})
         )
+        if not self.pipes[0].poll(timeout_s + 10):
+            raise RuntimeError(f"generator {self.pids[0]} did not answer the probe")
         return self.pipes[0].recv()
