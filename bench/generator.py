@@ -236,6 +236,7 @@ class Generator:
         server_cpu = gen_cpu = busy = (0.0, 0.0)
         last_read = start
         stopped_at = None
+        lost_before = self.lost
         while True:
             now = time.monotonic_ns()
             if now < window_end and interval_ns is not None:
@@ -276,7 +277,8 @@ class Generator:
                     break
             if p.until_stopped and stopped_at is None and self.conn.poll():
                 name, _ = self.conn.recv()
-                assert name == "stop", name
+                if name != "stop":
+                    raise RuntimeError(f"{name!r} sent during a chat")
                 stopped_at = now
                 window_end = max(now, window_start + 1)
             if interval_ns is not None and now < window_end:
@@ -301,7 +303,7 @@ class Generator:
             "server_cpu_s": server_cpu[1] - server_cpu[0],
             "generator_cpu_s": gen_cpu[1] - gen_cpu[0],
             "machine_busy_s": busy[1] - busy[0],
-            "lost_connections": self.lost,
+            "lost_connections": self.lost - lost_before,
         }
 
     def _server_cpu(self) -> float:

@@ -47,6 +47,8 @@ STORM_CHAT_MESSAGES_PER_S = 200
 
 
 def fanout_ladder(ctx: Context, spec: ServerSpec, members: int) -> dict:
+    """Scenario 1's ladder for one server and room size, run once per harness
+    run: scenario 5 reuses it."""
     key = (spec.label, f"fanout-{members}")
     if key not in ctx.ladders:
         sizes = ctx.sizes
