@@ -14,6 +14,7 @@ import signal
 import sys
 import time
 import traceback
+from pathlib import Path
 
 from bench import plan, scenarios, servers
 from bench.measure import machine_description, raise_open_files_limit
@@ -44,6 +45,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=[],
         help="extra argument for the real server (repeatable), "
         "e.g. to raise its rate limits",
+    )
+    parser.add_argument(
+        "--profile-server",
+        metavar="DIR",
+        type=Path,
+        help="profile every real-server run with cProfile into DIR/*.pstats "
+        "(slows the server: its figures are then not comparable)",
     )
     parser.add_argument(
         "--senders",
@@ -100,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     server_cores, generator_cores = split_cores()
     with_chatroom = servers.chatroom_available() and not args.no_chatroom
     servers.EXTRA_CHATROOM_ARGS.extend(args.server_arg)
+    if args.profile_server:
+        args.profile_server.mkdir(parents=True, exist_ok=True)
+        servers.PROFILE_DIR = args.profile_server.resolve()
     if with_chatroom and servers.EXTRA_CHATROOM_ARGS:
         progress.show(
             "real server gets extra arguments: " + " ".join(servers.EXTRA_CHATROOM_ARGS)

@@ -31,6 +31,8 @@ EXTRA_CHATROOM_ARGS: list[str] = [
     "--max-connections", "0",
     "--max-per-address", "0",
 ]  # fmt: skip
+# Where each real-server run writes its cProfile statistics (--profile-server).
+PROFILE_DIR: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -64,17 +66,19 @@ def chatroom_available() -> bool:
     return (ROOT / "chatroom" / "tap.py").exists()
 
 
-def chatroom_spec(
-    db: str = "", bcrypt_rounds: int = 4, extra_args: tuple[str, ...] = ()
-) -> ServerSpec:
+def chatroom_spec(db: str = "", bcrypt_rounds: int = 4) -> ServerSpec:
     """The real server under twistd. ``db`` empty means the default SQLite file
     in the data dir; ``:memory:`` keeps storage in memory."""
     twistd = Path(sys.executable).with_name("twistd")
-    argv = [
-        str(twistd),
-        "-n",
-        "--pidfile=",
-        "--logfile={data_dir}/server.log",
+    argv = [str(twistd), "-n", "--pidfile=", "--logfile={data_dir}/server.log"]
+    if PROFILE_DIR is not None:
+        # twistd's own profiler: pstats of the reactor thread, saved at stop.
+        argv += [
+            f"--profile={PROFILE_DIR}/chatroom-{{port}}.pstats",
+            "--profiler=cprofile",
+            "--savestats",
+        ]
+    argv += [
         "chatroom",
         "--port",
         f"tcp:{{port}}:interface={HOST}",
@@ -85,7 +89,7 @@ def chatroom_spec(
     ]
     if db:
         argv += ["--db", db]
-    argv += [*EXTRA_CHATROOM_ARGS, *extra_args]
+    argv += EXTRA_CHATROOM_ARGS
     storage = "in memory" if db == ":memory:" else "SQLite file"
     return ServerSpec(
         f"chatroom ({storage}, bcrypt {bcrypt_rounds})",
