@@ -16,9 +16,9 @@ from bench.servers import ServerProcess, ServerSpec
 
 P99_LIMIT_MS = 100.0  # a load step with a higher p99 is not sustainable
 # A step that fails while other processes took this much CPU (in cores) is
-# run again: on a shared machine a neighbour's burst is not our limit.
+# run again (Sizes.disturbed_attempts): on a shared machine a neighbour's burst
+# is not our limit.
 DISTURBED_SHARE = 0.25
-DISTURBED_ATTEMPTS = 3
 
 
 def summarize_step(raw: dict, clients: Sequence[ClientSpec], requested: float) -> dict:
@@ -93,7 +93,7 @@ def run_ladder(
     steps = []
     ended_by = "top of the ladder"
     for requested in ctx.sizes.ladder:
-        for attempt in range(1, DISTURBED_ATTEMPTS + 1):
+        for attempt in range(1, ctx.sizes.disturbed_attempts + 1):
             ctx.progress.show(
                 f"{title}: {rate(requested)} deliveries/s offered"
                 + (

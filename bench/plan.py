@@ -40,6 +40,7 @@ class Sizes:
     warmup_s: float = 0.5
     window_s: float = 2.0
     drain_s: float = 2.0
+    disturbed_attempts: int = 3  # tries of a step that others' load disturbed
     rooms: int = 200
     room_size: int = 10
     idle_clients: int = 10_000
@@ -57,6 +58,7 @@ QUICK_SIZES = Sizes(
     warmup_s=0.3,
     window_s=1.0,
     drain_s=1.0,
+    disturbed_attempts=1,
     rooms=20,
     idle_clients=500,
     storm_logins=6,
