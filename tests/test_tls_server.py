@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import shutil
+import socket
 from pathlib import Path
 
 from service_identity import VerificationError
 from twisted.internet import defer, error, protocol, reactor
 from twisted.trial import unittest
 
+from chatroom.protocol.limits import tcp_socket
 from chatroom.tap import Options
 from chatroom.tls import CERTIFICATE_FILE, KEY_FILE
 from tests.netclient import connect, connect_tls
@@ -159,3 +161,33 @@ class OpenSSLClientTests(unittest.TestCase):
             ["+OK", "+OK", "+OK", "+OK", "+OK"],
         )
         self.assertIn("+OK bye", replies)
+
+
+class NoDelayTests(unittest.TestCase):
+    """Chat lines are small writes: Nagle must not hold them back."""
+
+    @in_deferred
+    async def test_plain_and_tls_connections_set_tcp_nodelay(self):
+        data_dir = Path(self.mktemp())
+        running = RunningServer(
+            self,
+            data_dir,
+            ("--port", "tcp:0:interface=127.0.0.1", "--tls-port", LOOPBACK_TLS),
+        )
+        await running.start()
+        certificate = (data_dir / CERTIFICATE_FILE).read_bytes()
+        clients = [
+            await running.log_in(await connect(running.port(0)), "plain"),
+            await running.log_in(
+                await connect_tls(running.port(1), certificate), "secure"
+            ),
+        ]
+        for client in clients:
+            await client.ok("/ping")
+        servers = list(running.server.factory.clients)
+        self.assertEqual(len(servers), 2)
+        for server_side in servers:
+            handle = tcp_socket(server_side.transport)
+            self.assertEqual(
+                handle.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY), 1
+            )

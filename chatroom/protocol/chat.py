@@ -31,6 +31,7 @@ from chatroom.protocol.limits import (
     OutputQueue,
     looks_like_http,
     looks_like_tls,
+    set_no_delay,
     set_user_timeout,
 )
 from chatroom.protocol.lines import ChatLineReceiver
@@ -125,6 +126,7 @@ class ChatProtocol(ChatLineReceiver):
             self._timer = clock.callLater(limits.login_timeout, self._login_timed_out)
         if limits.ping_interval:
             set_user_timeout(self.transport, limits.ping_timeout)
+        set_no_delay(self.transport)
         factory.service.record(None, self.peer, "connect")
         self._send(wire.notice(GREETING))
 

@@ -168,22 +168,43 @@ class OutputQueue:
         self.backed_up = False
 
 
+def tcp_socket(transport) -> socket.socket | None:
+    """The TCP socket under C{transport}, looking through TLS; else None."""
+    while transport is not None:
+        handle = getattr(transport, "getHandle", lambda: None)()
+        if isinstance(handle, socket.socket):
+            if handle.family in (socket.AF_INET, socket.AF_INET6):
+                return handle
+            return None
+        transport = getattr(transport, "transport", None)
+    return None
+
+
 def set_user_timeout(transport, seconds: float) -> bool:
     """
     Ask the kernel to drop the connection once sent data stays unacknowledged
     for C{seconds} (Linux C{TCP_USER_TIMEOUT}): how a ping finds a dead peer.
-    Returns whether it could; TLS and non-TCP transports are looked through.
+    Returns whether it could.
     """
     option = getattr(socket, "TCP_USER_TIMEOUT", None)
-    while option is not None and transport is not None:
-        handle = getattr(transport, "getHandle", lambda: None)()
-        if isinstance(handle, socket.socket):
-            if handle.family not in (socket.AF_INET, socket.AF_INET6):
-                return False
-            handle.setsockopt(socket.IPPROTO_TCP, option, int(seconds * 1000))
-            return True
-        transport = getattr(transport, "transport", None)
-    return False
+    handle = tcp_socket(transport)
+    if option is None or handle is None:
+        return False
+    handle.setsockopt(socket.IPPROTO_TCP, option, int(seconds * 1000))
+    return True
+
+
+def set_no_delay(transport) -> bool:
+    """
+    Send small writes at once (C{TCP_NODELAY}): a chat line is one small
+    write, and Nagle's algorithm with the peer's delayed ACK would hold it
+    back for tens of milliseconds.  Returns whether it could.
+    """
+    handle = tcp_socket(transport)
+    if handle is None:
+        return False
+    handle.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return True
 
 
 # The first bytes of something that is not a telnet user.
