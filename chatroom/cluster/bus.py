@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import txredisapi
@@ -39,7 +39,8 @@ class RedisAddress:
     host: str
     port: int
     db: int
-    password: str | None
+    # Never in a repr, so never in a log line by accident.
+    password: str | None = field(repr=False)
     prefix: str
 
     @classmethod
