@@ -72,6 +72,9 @@ class Command:
     aliases: tuple[str, ...] = ()
     before_login: bool = False
     admin: bool = False
+    # Changes nothing a later line depends on until its reply: the next line
+    # may start before this one's reply (messages waiting on storage).
+    pipelined: bool = False
 
 
 COMMANDS: dict[str, Command] = {}
@@ -80,15 +83,32 @@ _log = Logger()
 _COMMAND_WORD = re.compile(r"[A-Za-z0-9_-]{1,32}\Z")
 
 
-def command(usage: str, help: str, aliases=(), before_login=False, admin=False):
+def command(
+    usage: str,
+    help: str,
+    aliases=(),
+    before_login=False,
+    admin=False,
+    pipelined=False,
+):
     def register(handler: Handler) -> Handler:
         name = usage.split()[0][1:]
-        cmd = Command(name, usage, help, handler, tuple(aliases), before_login, admin)
+        cmd = Command(
+            name, usage, help, handler, tuple(aliases), before_login, admin, pipelined
+        )
         for word in (name, *aliases):
             COMMANDS[word] = cmd
         return handler
 
     return register
+
+
+def is_pipelined(line: str) -> bool:
+    """Whether a logged-in client's line may start before earlier replies."""
+    if not line.startswith("/") or line.startswith("//"):
+        return True
+    cmd = COMMANDS.get(line[1:].partition(" ")[0].lower())
+    return cmd is not None and cmd.pipelined
 
 
 async def dispatch(conn: Connection, line: str) -> Reply:
@@ -275,14 +295,16 @@ async def logout(conn: Connection, args: str) -> Reply:
 # Messages
 
 
-@command("/public ROOM TEXT", "send TEXT to ROOM, a room you are in")
+@command("/public ROOM TEXT", "send TEXT to ROOM, a room you are in", pipelined=True)
 async def public(conn: Connection, args: str) -> Reply:
     room, text = _words(args, 2, "/public ROOM TEXT")
     await conn.avatar.say(_target(room), text)
     return Reply()
 
 
-@command("/private USER TEXT", "send TEXT to USER only", aliases=("msg",))
+@command(
+    "/private USER TEXT", "send TEXT to USER only", aliases=("msg",), pipelined=True
+)
 async def private(conn: Connection, args: str) -> Reply:
     user, text = _words(args, 2, "/private USER TEXT")
     await conn.avatar.send_private(_target(user), text)

@@ -138,10 +138,11 @@ class ReplyOrderTests(ServerTestCase):
 
     @async_test
     async def test_flooding_client_is_paused_while_its_command_runs(self):
+        # The line behind a running command waits in the client's socket.
         client = self.server.connect()
-        client.send("/register alice pw-alice")
+        replies = client.send_bytes(b"/register alice pw-alice\n/ping\n", replies=2)
         self.assertEqual(client.transport.producerState, "paused")
-        await client.send("/ping")
+        self.assertEqual((await replies)[-1], "+OK pong")
         self.assertEqual(client.transport.producerState, "producing")
 
     @async_test

@@ -1,8 +1,13 @@
 """
 The chat's line protocol, as telnet, C{openssl s_client} and the bundled
-client speak it.  It frames lines, runs one command at a time so replies come
-back in order, and writes what the service delivers.  The rules live in
-L{chatroom.commands} and the avatar.
+client speak it.  It frames lines, runs commands so that replies come back
+in the order of the lines, and writes what the service delivers.  The rules
+live in L{chatroom.commands} and the avatar.
+
+Ordering: each line's reply waits for the reply before it.  A command runs
+alone, except that messages (which only wait on storage) may overlap with
+the messages before them, up to L{MAX_PIPELINE}: a client that sends fast
+is not held to one storage commit per message.
 """
 
 from __future__ import annotations
@@ -42,6 +47,9 @@ GREETING = (
 PING = "ping"
 # Seconds a closing connection may take to send what is queued for it.
 CLOSE_GRACE = 10.0
+# Messages of one connection waiting on storage at once; past it, we stop
+# reading from that connection.
+MAX_PIPELINE = 64
 
 
 def address_of(addr) -> str:
@@ -70,6 +78,13 @@ class ChatProtocol(ChatLineReceiver):
         # The first bytes are checked for HTTP and TLS.
         self._sniffing = True
         self._first_line = True
+        # Lines started and not yet answered, and whether all are messages.
+        self._in_flight = 0
+        self._only_messages = True
+        # Fires once the reply of the last line started has been written.
+        self._last_reply: defer.Deferred | None = None
+        # A line that must wait for the ones in flight before it starts.
+        self._held: str | None = None
 
     # The connection, as the command handlers see it
 
@@ -149,17 +164,74 @@ class ChatProtocol(ChatLineReceiver):
         super().lineReceived(line)
 
     def textReceived(self, text: str) -> None:
-        d = defer.ensureDeferred(self._run(text))
-        if not d.called:
-            # One command at a time: replies stay in order, and a client that
-            # floods commands waits on its own socket, not in our memory.
+        if self._may_start(text):
+            self._start(
+                self._answer(text),
+                pipelined=self._in_flight > 0 or self._pipelined(text),
+            )
+        else:
+            # It waits for what is in flight; so do the lines behind it, in
+            # the socket, not in our memory.
+            self._held = text
             self.stop_reading("command")
-            d.addBoth(self._resume)
 
     def textRefused(self, error: ChatError) -> None:
-        self._send(wire.err(error.code, error.message))
+        self._start(self._refusal(error), pipelined=True)
 
-    async def _run(self, text: str) -> None:
+    def _pipelined(self, text: str) -> bool:
+        return (
+            self.avatar is not None
+            and self._expecting is None
+            and commands.is_pipelined(text)
+        )
+
+    def _may_start(self, text: str) -> bool:
+        if not self._in_flight:
+            return True
+        return (
+            self._only_messages
+            and self._in_flight < MAX_PIPELINE
+            and self._pipelined(text)
+        )
+
+    def _start(self, answer, pipelined: bool) -> None:
+        """Run C{answer}; its reply goes out after the reply before it."""
+        before, written = self._last_reply, defer.Deferred()
+        self._last_reply = written
+        self._in_flight += 1
+        self._only_messages = self._only_messages and pipelined
+        defer.ensureDeferred(self._reply_in_turn(answer, before, written))
+
+    async def _reply_in_turn(self, answer, before, written) -> None:
+        try:
+            reply, then = await answer
+            if before is not None:
+                await before
+            self._send(reply)
+            if then is not None:
+                await then()
+        except Exception:
+            self.log.failure("answering {peer}", peer=self.peer)
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._last_reply, self._only_messages = None, True
+            written.callback(None)
+            self._start_held()
+
+    def _start_held(self) -> None:
+        held = self._held
+        if held is not None and self.connected and self._may_start(held):
+            self._held = None
+            self.textReceived(held)
+            if self._held is None:
+                self.resume_reading("command")
+
+    async def _refusal(self, error: ChatError):
+        return wire.err(error.code, error.message), None
+
+    async def _answer(self, text: str):
+        """The reply to C{text} as bytes, and what to do once it is sent."""
         handler, self._expecting = self._expecting, None
         try:
             if handler is not None:
@@ -167,27 +239,19 @@ class ChatProtocol(ChatLineReceiver):
             else:
                 reply = await commands.dispatch(self, text)
         except ChatError as e:
-            self._send(wire.err(e.code, e.message))
-            return
+            return wire.err(e.code, e.message), None
         except Exception:
             self.log.failure("command from {peer} failed", peer=self.peer)
             error = ServerError()
-            self._send(wire.err(error.code, error.message))
-            return
+            return wire.err(error.code, error.message), None
         out = [wire.data(line) for line in reply.data]
         out.append(wire.ok(reply.text))
-        self._send(b"".join(out))
         if reply.close:
-            self._hang_up()
-        elif reply.then is not None:
-            try:
-                await reply.then()
-            except Exception:
-                self.log.failure("after the reply to {peer}", peer=self.peer)
+            return b"".join(out), self._hang_up_after_reply
+        return b"".join(out), reply.then
 
-    def _resume(self, result: object) -> None:
-        if self.connected:
-            self.resume_reading("command")
+    async def _hang_up_after_reply(self) -> None:
+        self._hang_up()
 
     def connectionLost(self, reason) -> None:
         self.connected = False

@@ -1,0 +1,97 @@
+"""
+Messages from one connection overlap while they wait on storage; every
+reply still comes back in the order of the lines.
+"""
+
+from __future__ import annotations
+
+from twisted.internet import defer
+
+from chatroom.protocol.chat import MAX_PIPELINE
+from tests.helpers import ServerTestCase, async_test
+
+
+class HeldStorage:
+    """Stands in for the store's room-message write: fires when told."""
+
+    def __init__(self, testcase: ServerTestCase) -> None:
+        store = testcase.server.store
+        self.real = store.store_room_message
+        self.writes: list[tuple[defer.Deferred, tuple]] = []
+        testcase.patch(store, "store_room_message", self.hold)
+
+    def hold(self, *args) -> defer.Deferred:
+        d: defer.Deferred = defer.Deferred()
+        self.writes.append((d, args))
+        return d
+
+    async def commit(self, index: int) -> None:
+        d, args = self.writes[index]
+        await self.real(*args)
+        d.callback(None)
+
+
+class PipelineTests(ServerTestCase):
+    @async_test
+    async def test_messages_start_before_earlier_ones_are_stored(self):
+        alice = await self.server.register("alice")
+        storage = HeldStorage(self)
+        alice.send_bytes(b"one\ntwo\nthree\n", replies=3)
+        self.assertEqual(len(storage.writes), 3)
+        self.assertEqual(alice.transport.producerState, "producing")
+
+    @async_test
+    async def test_replies_keep_the_order_of_the_lines(self):
+        alice = await self.server.register("alice")
+        bob = await self.server.register("bob")
+        storage = HeldStorage(self)
+        replies = alice.send_bytes(b"one\n/public lobby two\n/msg bob three\n", 2)
+        await storage.commit(1)
+        self.assertEqual(alice.take(), [])
+        await storage.commit(0)
+        self.assertEqual(await replies, ["+OK", "+OK"])
+        # The private message did not wait on room storage.  (Real storage
+        # commits in submission order, so rooms see one, two; this stand-in
+        # committed two first.)
+        received = bob.take()
+        self.assertEqual(received[0], "[private] alice: three")
+        self.assertEqual(
+            sorted(received[1:]), ["[lobby] alice: one", "[lobby] alice: two"]
+        )
+
+    @async_test
+    async def test_a_command_waits_for_the_messages_before_it(self):
+        alice = await self.server.register("alice")
+        storage = HeldStorage(self)
+        replies = alice.send_bytes(b"kept\n/c dev\n/rooms\n", replies=3)
+        self.assertEqual(alice.transport.producerState, "paused")
+        self.assertNotIn("dev", self.server.chat.rooms.by_key)
+        await storage.commit(0)
+        self.assertEqual(
+            await replies,
+            ["+OK", "+OK created #dev", "= dev", "= lobby (default)", "+OK 2 rooms"],
+        )
+
+    @async_test
+    async def test_a_refused_line_is_answered_in_its_turn(self):
+        alice = await self.server.register("alice")
+        storage = HeldStorage(self)
+        replies = alice.send_bytes(b"first\n" + b"x" * 5000 + b"\n", replies=2)
+        self.assertEqual(alice.take(), [])
+        await storage.commit(0)
+        reply = await replies
+        self.assertEqual(reply[0], "+OK")
+        self.assertTrue(reply[1].startswith("-ERR line-too-long"), reply)
+
+    @async_test
+    async def test_reading_stops_when_too_many_messages_wait(self):
+        alice = await self.server.register("alice")
+        storage = HeldStorage(self)
+        lines = b"".join(b"m%d\n" % i for i in range(MAX_PIPELINE + 5))
+        replies = alice.send_bytes(lines, replies=MAX_PIPELINE + 5)
+        self.assertEqual(len(storage.writes), MAX_PIPELINE)
+        self.assertEqual(alice.transport.producerState, "paused")
+        for index in range(MAX_PIPELINE + 5):
+            await storage.commit(index)
+        self.assertEqual(await replies, ["+OK"] * (MAX_PIPELINE + 5))
+        self.assertEqual(alice.transport.producerState, "producing")
