@@ -113,6 +113,9 @@ class IAccounts(Interface):
     def register(name, password):
         """Create an account; fire with its UserRecord, or fail with NameTaken."""
 
+    def check_new_account(name, password):
+        """Fail as L{register} would for these, without hashing anything."""
+
 
 @implementer(ICredentialsChecker)
 class BcryptChecker:

@@ -17,6 +17,7 @@ from typing import Protocol
 from twisted.cred.credentials import IUsernamePassword, UsernamePassword
 from twisted.cred.error import UnauthorizedLogin
 from twisted.internet import task
+from twisted.logger import Logger
 
 from chatroom.auth import NewAccount
 from chatroom.errors import (
@@ -51,6 +52,7 @@ class Connection(Protocol):
     peer: str
     accounts: object  # IAccounts, plus record_failed_login
     throttle: object  # LoginThrottle: failed logins slow down
+    registrations: object  # RegistrationLimit, or None: new accounts per address
 
     async def login(self, credentials) -> IUser: ...
 
@@ -76,6 +78,7 @@ class Command:
 
 
 COMMANDS: dict[str, Command] = {}
+_log = Logger()
 
 _COMMAND_WORD = re.compile(r"[A-Za-z0-9_-]{1,32}\Z")
 
@@ -203,12 +206,36 @@ async def _slow_down(conn: Connection, name: str) -> None:
         await task.deferLater(conn.throttle.clock, delay)
 
 
+def _check_registration_rate(conn: Connection, spend: bool) -> None:
+    """
+    Refuse a new account, before it costs a hash, from an address that has
+    made too many lately; with C{spend}, count this one.
+    """
+    limit = conn.registrations
+    if limit is None:
+        return
+    wait = limit.take(conn.peer) if spend else limit.wait_time(conn.peer)
+    if wait > 0:
+        _log.warn("refused a new account from {peer}: too many", peer=conn.peer)
+        raise RateLimited(
+            f"too many new accounts from your address: try again in {math.ceil(wait)} s"
+        )
+
+
+async def _register(conn: Connection, name: str, password: str) -> Reply:
+    # What costs nothing is checked first: a typo or a taken name spends no
+    # registration of the address.
+    await conn.accounts.check_new_account(name, password)
+    _check_registration_rate(conn, spend=True)
+    return await _login_with(conn, NewAccount(name, password), name)
+
+
 @command("/register NAME PASSWORD", "create an account and log in", before_login=True)
 async def register(conn: Connection, args: str) -> Reply:
     if conn.avatar is not None:
         raise AlreadyLoggedIn()
     name, password = _words(args, 2, "/register NAME PASSWORD")
-    return await _login_with(conn, NewAccount(name, password), name)
+    return await _register(conn, name, password)
 
 
 @command("/login NAME PASSWORD", "log in", before_login=True)
@@ -229,9 +256,9 @@ async def _bare_name(conn: Connection, line: str) -> Reply:
     if await conn.accounts.find_user(name_key(name)) is None:
         if name_key(name) in RESERVED_NAMES:
             raise NameTaken(f"{name} is reserved")
-        conn.expect(
-            lambda password: _login_with(conn, NewAccount(name, password), name)
-        )
+        # Before asking for a password that could not be used.
+        _check_registration_rate(conn, spend=False)
+        conn.expect(lambda password: _register(conn, name, password))
         return Reply(f"{name} is new: type a password to create the account")
     conn.expect(
         lambda password: _login_with(conn, UsernamePassword(name, password), name)

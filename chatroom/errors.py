@@ -56,6 +56,14 @@ BadPassword = _error(
 LineTooLong = _error("LineTooLong", "line-too-long", "lines are at most 4096 bytes")
 BadEncoding = _error("BadEncoding", "bad-encoding", "lines must be valid UTF-8")
 RateLimited = _error("RateLimited", "rate-limited", "slow down")
+MailboxFull = _error(
+    "MailboxFull",
+    "mailbox-full",
+    "that user has too many messages waiting: try again once they have logged in",
+)
+TooManyRooms = _error(
+    "TooManyRooms", "too-many-rooms", "you are in as many rooms as one may be"
+)
 WrongProtocol = _error(
     "WrongProtocol", "wrong-protocol", "this port speaks chatroom's line protocol"
 )

@@ -6,6 +6,7 @@ The twistd plugin's body: command-line options and the service tree.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from pathlib import Path
@@ -20,7 +21,12 @@ from twisted.python import usage
 from chatroom.auth import PRODUCTION_ROUNDS, PasswordHasher
 from chatroom.protocol.chat import ChatFactory
 from chatroom.protocol.limits import Limits
-from chatroom.service.chat import HISTORY_DEFAULT, ChatService
+from chatroom.service.chat import (
+    HISTORY_DEFAULT,
+    MAILBOX_SIZE,
+    MAX_ROOMS,
+    ChatService,
+)
 from chatroom.service.realm import chat_portal
 from chatroom.service.throttle import LoginThrottle
 from chatroom.storage.pool import Database, describe, open_database
@@ -82,6 +88,13 @@ def _per_second(value: str) -> float:
 
 
 _per_second.coerceDoc = "Per second; 0 turns the limit off."
+
+
+def _per_minute(value: str) -> float:
+    return _seconds(value)
+
+
+_per_minute.coerceDoc = "Per minute; 0 turns the limit off."
 
 _LIMITS = Limits()
 
@@ -152,15 +165,43 @@ LIMIT_PARAMETERS = [
         "Longest delay after repeated failed logins (per name and address).",
         _seconds,
     ],
+    [
+        "register-rate",
+        None,
+        _LIMITS.register_rate,
+        "New accounts one IP address (IPv6: one /64) may create per minute.",
+        _per_minute,
+    ],
+    [
+        "register-burst",
+        None,
+        _LIMITS.register_burst,
+        "New accounts one IP address may create at once.",
+        _positive,
+    ],
+    [
+        "mailbox-size",
+        None,
+        MAILBOX_SIZE,
+        "Private messages kept for one offline user; more get -ERR mailbox-full.",
+        _count,
+    ],
+    [
+        "max-rooms",
+        None,
+        MAX_ROOMS,
+        "Rooms one user may be a member of; more get -ERR too-many-rooms.",
+        _count,
+    ],
 ]
 
 
 def limits_from(config: usage.Options) -> Limits:
+    """The L{Limits} among the options; the others go to the chat service."""
     return Limits(
         **{
-            field.replace("-", "_"): config[field]
-            for field, *_ in LIMIT_PARAMETERS
-            if field != "login-delay-max"
+            field.name: config[field.name.replace("_", "-")]
+            for field in dataclasses.fields(Limits)
         }
     )
 
@@ -394,19 +435,20 @@ def makeService(config: Options, reactor: IReactorCore | None = None) -> ChatSer
     database = open_database(config["db"], reactor)
     hasher = PasswordHasher(reactor, rounds=config["bcrypt-rounds"])
     cluster = None
+    rules = {
+        "history_default": config["history"],
+        "mailbox_size": config["mailbox-size"],
+        "max_rooms": config["max-rooms"],
+    }
     if config["redis"] is None:
-        chat = ChatService(
-            ChatStore(database), hasher, reactor, history_default=config["history"]
-        )
+        chat = ChatService(ChatStore(database), hasher, reactor, **rules)
     else:
         from chatroom.cluster.service import ClusterNode
 
         cluster = ClusterNode(
             config["redis"], reactor, config["node"], config["presence-timeout"]
         )
-        chat = cluster.chat_service(
-            ChatStore(database), hasher, history_default=config["history"]
-        )
+        chat = cluster.chat_service(ChatStore(database), hasher, **rules)
     factory = ChatFactory(
         chat,
         chat_portal(chat),

@@ -35,6 +35,7 @@ RELAXED = Limits(
     ping_interval=0,
     max_connections=0,
     max_per_address=0,
+    register_rate=0,
 )
 
 
@@ -70,6 +71,8 @@ class InlineHasher(PasswordHasher):
     def __init__(self) -> None:
         super().__init__(None, rounds=FAST_ROUNDS, threads=1)
         self.verified: list[str | None] = []
+        # Passwords hashed: what registrations cost.
+        self.hashed = 0
 
     def start(self) -> None:
         pass
@@ -78,6 +81,7 @@ class InlineHasher(PasswordHasher):
         pass
 
     def hash(self, password: str):
+        self.hashed += 1
         return defer.succeed(hash_password(password, self.rounds))
 
     def verify(self, password: str, stored: str | None):
@@ -106,13 +110,17 @@ class ChatWorld:
         limits: Limits = RELAXED,
         throttle: LoginThrottle | None = None,
         location: str = ":memory:",
+        **rules,
     ) -> None:
+        """C{rules} go to the L{ChatService}: C{mailbox_size}, C{max_rooms}."""
         self.clock = Clock()
         self.pool = SyncPool(location)
         self.database = Database(self.pool, SQLITE)
         fired(migrate(self.database))
         self.hasher = InlineHasher()
-        self.chat = ChatService(ChatStore(self.database), self.hasher, self.clock)
+        self.chat = ChatService(
+            ChatStore(self.database), self.hasher, self.clock, **rules
+        )
         fired(defer.ensureDeferred(self.chat.load()))
         fired(defer.ensureDeferred(self.chat.ensure_admin(ADMIN_PASSWORD)))
         self.factory = ChatFactory(self.chat, chat_portal(self.chat), limits, throttle)

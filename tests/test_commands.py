@@ -396,15 +396,15 @@ class MessageTests(ServerTestCase):
         store = self.server.store
         reading = defer.Deferred()
         undelivered = store.undelivered_private
-        self.patch(store, "undelivered_private", lambda user_id: reading)
+        self.patch(store, "undelivered_private", lambda user_id, limit: reading)
         bob = self.server.connect()
         await bob.send("/login bob pw-bob")
         # bob goes away while his kept messages are being read.
         bob.disconnect()
         bob_id = (await store.find_user("bob")).id
-        reading.callback(await undelivered(bob_id))
+        reading.callback(await undelivered(bob_id, 10))
         await self.server.database.flushed()
-        self.assertEqual([m.text for m in await undelivered(bob_id)], ["one"])
+        self.assertEqual([m.text for m in await undelivered(bob_id, 10)], ["one"])
 
     @async_test
     async def test_kept_private_messages_are_delivered_once(self):

@@ -93,10 +93,10 @@ class PostgresStoreTests(PostgresTestCase):
         bob = yield self.store.create_user("Bob", "bob", "hash", 1)
         yield self.store.store_private(ann.id, "Ann", bob.id, "hi", 5, False)
         yield self.store.store_private(ann.id, "Ann", bob.id, "seen", 6, True)
-        kept = yield self.store.undelivered_private(bob.id)
+        kept = yield self.store.undelivered_private(bob.id, 10)
         self.assertEqual([m.text for m in kept], ["hi"])
         yield self.store.mark_delivered([m.id for m in kept], 7)
-        self.assertEqual((yield self.store.undelivered_private(bob.id)), [])
+        self.assertEqual((yield self.store.undelivered_private(bob.id, 10)), [])
 
     @defer.inlineCallbacks
     def test_activity_log(self):

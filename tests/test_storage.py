@@ -280,10 +280,10 @@ class DatabaseTestsMixin:
             await self.store.store_private(
                 alice.id, "alice", bob.id, text, 0, delivered
             )
-        kept = await self.store.undelivered_private(bob.id)
+        kept = await self.store.undelivered_private(bob.id, 10)
         self.assertEqual([m.text for m in kept], ["one", "two"])
         await self.store.mark_delivered([m.id for m in kept], 1)
-        self.assertEqual(await self.store.undelivered_private(bob.id), [])
+        self.assertEqual(await self.store.undelivered_private(bob.id, 10), [])
 
     @async_test
     async def test_activity_includes_entries_still_queued(self):

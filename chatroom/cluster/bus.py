@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import txredisapi
@@ -26,6 +26,7 @@ from twisted.internet.endpoints import HostnameEndpoint
 from twisted.internet.interfaces import IReactorTCP
 from twisted.logger import Logger
 
+from chatroom.cluster.messages import BadMessage, decode
 from chatroom.errors import ServerError
 
 DEFAULT_PREFIX = "chatroom"
@@ -38,7 +39,8 @@ class RedisAddress:
     host: str
     port: int
     db: int
-    password: str | None
+    # Never in a repr, so never in a log line by accident.
+    password: str | None = field(repr=False)
     prefix: str
 
     @classmethod
@@ -195,16 +197,22 @@ class RedisBus:
         for d in ready:
             d.callback(None)
 
-    def _received(self, message: str) -> None:
+    def _received(self, message: object) -> None:
+        # Nothing may raise from here: it would drop the subscription.
         try:
-            decoded = json.loads(message)
-        except ValueError:
-            self.log.warn("not JSON on the bus: {message!r}", message=message[:200])
+            decoded = decode(message)
+        except BadMessage as e:
+            self.log.warn("dropped a malformed message from the bus: {why}", why=e)
             return
         try:
             self.on_message(decoded)
         except Exception:
-            self.log.failure("handling {message!r} from the bus", message=decoded)
+            # The kind and node only: a message may hold private text.
+            self.log.failure(
+                "handling a {kind} message from node {node}",
+                kind=decoded["t"],
+                node=decoded["n"],
+            )
 
     def _lost(self, protocol: _BusProtocol) -> None:
         if self._listening is protocol:

@@ -129,7 +129,8 @@ class Presence:
     def _refreshed(self, reply: list, seen: dict[str, int]) -> None:
         live = {}
         for i in range(0, len(reply or ()), 2):
-            live[str(reply[i])] = {int(user) for user in reply[i + 1]}
+            node = str(reply[i])
+            live[node] = self._user_ids(node, reply[i + 1])
         for node in set(self.remote) - set(live):
             self.log.info("node {node} left the cluster", node=node)
             self.remote.pop(node)
@@ -140,6 +141,20 @@ class Presence:
                 self.remote[node] = users
             else:
                 self.remote.setdefault(node, set())
+
+    def _user_ids(self, node: str, members: list) -> set[int]:
+        """A node's presence set; one bad entry must not stop the refresh."""
+        users = set()
+        for member in members:
+            try:
+                users.add(int(member))
+            except (TypeError, ValueError):
+                self.log.warn(
+                    "ignored {member!r} in the presence set of node {node}",
+                    member=str(member)[:40],
+                    node=node,
+                )
+        return users
 
     # From the bus
 

@@ -29,6 +29,7 @@ from chatroom.protocol.limits import (
     FloodGate,
     Limits,
     OutputQueue,
+    RegistrationLimit,
     looks_like_http,
     looks_like_tls,
     set_no_delay,
@@ -69,6 +70,8 @@ class ChatProtocol(ChatLineReceiver):
         self.connected = False
         self._gate: FloodGate | None = None
         self._output: OutputQueue | None = None
+        # Waiting for the output queue to drain (IChatClient.drained).
+        self._drain_waiters: list[defer.Deferred[bool]] = []
         # The login timeout before login, the idle check after.
         self._timer: IDelayedCall | None = None
         # Nothing sent or received since the idle check last looked.
@@ -93,6 +96,10 @@ class ChatProtocol(ChatLineReceiver):
     @property
     def throttle(self) -> LoginThrottle:
         return self.factory.throttle
+
+    @property
+    def registrations(self) -> RegistrationLimit | None:
+        return self.factory.registrations
 
     async def login(self, credentials) -> IUser:
         _, avatar, logout = await self.factory.portal.login(credentials, self, IUser)
@@ -259,6 +266,7 @@ class ChatProtocol(ChatLineReceiver):
             logout, self._logout = self._logout, None
             logout()
         self.avatar = None
+        self._drain_waiters_fire(False)
         # Last: at shutdown this may let storage close, so the logout's
         # record must already be queued.
         self.factory.closed(self)
@@ -286,6 +294,21 @@ class ChatProtocol(ChatLineReceiver):
         self._send(wire.notice(reason))
         self._hang_up()
 
+    def drained(self) -> defer.Deferred[bool]:
+        if not self.connected or self.transport.disconnecting:
+            return defer.succeed(False)
+        output = self._output
+        if output is None or not output.backed_up:
+            return defer.succeed(True)
+        d: defer.Deferred[bool] = defer.Deferred()
+        self._drain_waiters.append(d)
+        return d
+
+    def _drain_waiters_fire(self, drained: bool) -> None:
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for d in waiters:
+            d.callback(drained)
+
     # Lines out, and what they cost
 
     def _send(self, data: bytes) -> None:
@@ -302,6 +325,7 @@ class ChatProtocol(ChatLineReceiver):
             self.stop_reading("output")
         else:
             self.resume_reading("output")
+            self._drain_waiters_fire(True)
 
     def _overflow(self, queued: int) -> None:
         self.log.warn(
@@ -315,9 +339,12 @@ class ChatProtocol(ChatLineReceiver):
         output, self._output = self._output, None
         output.detach()
         self.transport.abortConnection()
+        self._drain_waiters_fire(False)
 
     def _hang_up(self) -> None:
         """Close once what is queued is sent, or after a grace period if stuck."""
+        # What is still queued may never arrive: nobody may count it delivered.
+        self._drain_waiters_fire(False)
         output, self._output = self._output, None
         if output is not None:
             # A registered producer would keep the transport open.
@@ -413,6 +440,11 @@ class ChatFactory(Factory):
         self.clock = service.clock
         self.limits = limits if limits is not None else Limits()
         self.throttle = throttle if throttle is not None else LoginThrottle(self.clock)
+        self.registrations = None
+        if self.limits.register_rate:
+            self.registrations = RegistrationLimit(
+                self.clock, self.limits.register_rate, self.limits.register_burst
+            )
         self.clients: set[ChatProtocol] = set()
         self.per_address: Counter[str] = Counter()
         self._all_closed: list[defer.Deferred] = []

@@ -6,7 +6,9 @@ L{Limits} they are built from.
 
 from __future__ import annotations
 
+import ipaddress
 import socket
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -43,6 +45,10 @@ class Limits:
     # Connections open at once: in all, and from one address.
     max_connections: int = 1000
     max_per_address: int = 100
+    # New accounts one address may create per minute, and at once: each
+    # costs a bcrypt hash.
+    register_rate: float = 3.0
+    register_burst: int = 10
 
 
 class TokenBucket:
@@ -62,14 +68,24 @@ class TokenBucket:
 
     def take(self) -> bool:
         """Spend a token if there is one; say whether there was."""
-        now = self.clock.seconds()
-        tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
+        tokens = self._refill()
         if tokens < 1:
-            self.tokens = tokens
             return False
         self.tokens = tokens - 1
         return True
+
+    def wait_time(self) -> float:
+        """Seconds until a token is there; 0 if one is now."""
+        return max(0.0, (1 - self._refill()) / self.rate)
+
+    def full(self) -> bool:
+        return self._refill() >= self.capacity
+
+    def _refill(self) -> float:
+        now = self.clock.seconds()
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        return self.tokens
 
 
 class FloodGate:
@@ -89,6 +105,69 @@ class FloodGate:
         if self.lines.take():
             return "ok"
         return "refuse" if self.patience.take() else "drop"
+
+
+def address_block(address: str) -> str:
+    """
+    What one party is counted by: the IPv4 address, or the IPv6 /64 (one
+    customer's network, where every address is theirs to use).
+    """
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if ip.version == 4:
+        return str(ip)
+    if ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+
+
+class RegistrationLimit:
+    """
+    New accounts per address (L{address_block}): a token bucket each,
+    C{per_minute} refilled, C{burst} deep.  Buckets that have refilled are
+    forgotten, and at most C{tracked} are kept.
+    """
+
+    def __init__(
+        self,
+        clock: IReactorTime,
+        per_minute: float,
+        burst: int,
+        tracked: int = 100_000,
+    ) -> None:
+        self.clock = clock
+        self.rate = per_minute / 60
+        self.burst = burst
+        self.tracked = tracked
+        self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
+
+    def wait_time(self, address: str) -> float:
+        """Seconds until C{address} may register; 0 if now."""
+        bucket = self._buckets.get(address_block(address))
+        return 0.0 if bucket is None else bucket.wait_time()
+
+    def take(self, address: str) -> float:
+        """
+        Count a registration from C{address} if it may make one now (0), or
+        say in how many seconds it may.
+        """
+        self._forget_old()
+        block = address_block(address)
+        bucket = self._buckets.pop(block, None)
+        if bucket is None:
+            bucket = TokenBucket(self.rate, self.burst, self.clock)
+        self._buckets[block] = bucket
+        return 0.0 if bucket.take() else bucket.wait_time()
+
+    def _forget_old(self) -> None:
+        buckets = self._buckets
+        while buckets:
+            oldest = next(iter(buckets.values()))
+            if len(buckets) < self.tracked and not oldest.full():
+                break
+            buckets.popitem(last=False)
 
 
 @implementer(IPushProducer)

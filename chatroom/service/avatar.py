@@ -35,6 +35,8 @@ from chatroom.service.rooms import Room
 from chatroom.storage.store import ActivityEntry, StoredMessage
 
 HISTORY_MAX = 1000
+# Kept private messages read, written and marked delivered at a time.
+KEPT_PAGE = 100
 
 
 def _by_key(room: Room) -> str:
@@ -80,19 +82,30 @@ class Session:
         await self.deliver_kept_private()
 
     async def deliver_kept_private(self) -> None:
-        """Deliver private messages kept while the account was offline."""
-        store = self.service.store
+        """
+        Deliver private messages kept while the account was offline, a page
+        at a time, as fast as the client reads them: a page is marked
+        delivered once the client has drained it, so a connection lost
+        meanwhile leaves the rest (that page included) for the next login.
+        """
+        store, mind = self.service.store, self.mind
         async with self._delivering:
-            kept = await store.undelivered_private(self.account.id)
-            if self.ended:
-                # Gone while we read: keep them for the next login.
-                return
-            for message in kept:
-                self.mind.private_message(
-                    PrivateMessage(message.sender, message.text, message.created_at)
-                )
-            if kept:
-                await store.mark_delivered([m.id for m in kept], self.service.now())
+            while not self.ended:
+                page = await store.undelivered_private(self.account.id, KEPT_PAGE)
+                if not page:
+                    return
+                for message in page:
+                    # Never more than one message past the soft limit.
+                    if self.ended or not await mind.drained():
+                        return
+                    mind.private_message(
+                        PrivateMessage(message.sender, message.text, message.created_at)
+                    )
+                if self.ended or not await mind.drained():
+                    return
+                await store.mark_delivered([m.id for m in page], self.service.now())
+                if len(page) < KEPT_PAGE:
+                    return
 
     # Messages
 
@@ -130,7 +143,13 @@ class Session:
         at = service.now()
         online = service.is_online(target_id)
         await service.store.store_private(
-            account.id, account.name, target_id, text, at, delivered=online
+            account.id,
+            account.name,
+            target_id,
+            text,
+            at,
+            delivered=online,
+            mailbox_size=service.mailbox_size,
         )
         service.record(
             account.id, account.name, "private", f"to {recipient}", LogLevel.debug
@@ -142,9 +161,12 @@ class Session:
             if handed is not None:
                 await handed
         elif target_id in service.online:
-            # They logged in while this was being stored: hand it over now.
+            # They logged in while this was being stored: their sessions hand
+            # it over at the pace they read, which this reply does not wait for.
             for session in service.online[target_id].sessions:
-                await session.deliver_kept_private()
+                defer.ensureDeferred(session.deliver_kept_private()).addErrback(
+                    lambda f: self.log.failure("delivering kept messages", f)
+                )
 
     # Rooms
 
@@ -154,7 +176,7 @@ class Session:
             raise RoomExists(f"#{name} already exists")
         service, account = self.service, self.account
         room_id = await service.store.create_room(
-            name, name_key(name), account.id, service.now()
+            name, name_key(name), account.id, service.now(), service.max_rooms
         )
         created = service.rooms.add_room(Room(room_id, name))
         service.joined(account, created)
@@ -166,7 +188,9 @@ class Session:
         service, account = self.service, self.account
         if account.id in target.members:
             raise AlreadyMember(f"you are already in #{target.name}")
-        await service.store.add_member(target.id, account.id, service.now())
+        await service.store.add_member(
+            target.id, account.id, service.now(), service.max_rooms
+        )
         service.joined(account, target)
         service.record(account.id, account.name, "join", f"#{target.name}")
         service.announce(target, f"{account.name} joined #{target.name}", self.mind)

@@ -23,6 +23,10 @@ from chatroom.storage.store import ChatStore, UserRecord
 
 ADMIN = "admin"
 HISTORY_DEFAULT = 20
+# Private messages kept for one offline account, at most.
+MAILBOX_SIZE = 1000
+# Rooms one account may be a member of, at most.
+MAX_ROOMS = 100
 
 
 class Account:
@@ -55,12 +59,22 @@ class ChatService(service.Service):
         clock: IReactorTime,
         fanout: IFanout | None = None,
         history_default: int = HISTORY_DEFAULT,
+        mailbox_size: int = MAILBOX_SIZE,
+        max_rooms: int = MAX_ROOMS,
     ) -> None:
+        """
+        @param mailbox_size: private messages kept for an offline account at
+            most; 0 for no limit.
+        @param max_rooms: rooms an account may be a member of at most; 0 for
+            no limit.
+        """
         self.store = store
         self.hasher = hasher
         self.clock = clock
         self.fanout = fanout if fanout is not None else LocalFanout()
         self.history_default = history_default
+        self.mailbox_size = mailbox_size
+        self.max_rooms = max_rooms
         self.rooms = RoomDirectory()
         self.online: dict[int, Account] = {}
         self.online_by_key: dict[str, Account] = {}
@@ -86,11 +100,18 @@ class ChatService(service.Service):
     def find_user(self, key: str) -> defer.Deferred[UserRecord | None]:
         return self.store.find_user(key)
 
-    async def register(self, name: str, password: str) -> UserRecord:
+    async def check_new_account(self, name: str, password: str) -> None:
+        """Raise what L{register} would, short of a race: it costs no hash."""
         check_name(name)
         check_password(password)
-        if name_key(name) in RESERVED_NAMES:
+        key = name_key(name)
+        if key in RESERVED_NAMES:
             raise NameTaken(f"{name} is reserved")
+        if await self.store.find_user(key) is not None:
+            raise NameTaken()
+
+    async def register(self, name: str, password: str) -> UserRecord:
+        await self.check_new_account(name, password)
         password_hash = await self.hasher.hash(password)
         record = await self.store.create_user(
             name, name_key(name), password_hash, self.now()

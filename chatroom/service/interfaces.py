@@ -23,6 +23,13 @@ class IChatClient(Interface):
     def disconnect(reason):
         """Close the connection after telling the client C{reason}."""
 
+    def drained():
+        """
+        A Deferred that fires with True once what is queued for the client is
+        below the soft limit (at once if it is), or with False if the
+        connection closes first: how the service paces what it sends.
+        """
+
 
 class IUser(Interface):
     """

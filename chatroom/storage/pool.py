@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from twisted.enterprise import adbapi
 from twisted.internet import defer
@@ -224,5 +224,18 @@ def open_database(location: str, reactor: IReactorCore) -> Database:
 
 
 def describe(location: str) -> str:
-    """The location with any password removed, for logs."""
-    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", location)
+    """
+    The location with any password removed, for logs: the one in the user
+    part of a URL (which may itself hold an C{@}), and a C{password=} query
+    parameter, which libpq also takes.
+    """
+    if "://" not in location:
+        return location  # a file
+    parts = urlsplit(location)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        if ":" in userinfo:
+            netloc = f"{userinfo.split(':', 1)[0]}:***@{host}"
+    query = re.sub(r"(?i)(^|&)(password=)[^&]*", r"\1\2***", parts.query)
+    return urlunsplit(parts._replace(netloc=netloc, query=query))

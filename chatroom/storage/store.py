@@ -10,7 +10,13 @@ from dataclasses import dataclass
 
 from twisted.internet import defer
 
-from chatroom.errors import AlreadyMember, NameTaken, RoomExists
+from chatroom.errors import (
+    AlreadyMember,
+    MailboxFull,
+    NameTaken,
+    RoomExists,
+    TooManyRooms,
+)
 from chatroom.storage.pool import Cursor, Database, Operation
 
 LOBBY = "lobby"
@@ -178,14 +184,21 @@ class ChatStore:
 
         return self.db.read(memberships)
 
-    def create_room(self, name: str, key: str, creator_id: int, at: int):
-        """Create a room with its creator as the first member; fires with its id."""
+    def create_room(
+        self, name: str, key: str, creator_id: int, at: int, max_rooms: int = 0
+    ):
+        """
+        Create a room with its creator as the first member; fires with its id.
+        Fails with L{TooManyRooms} if the creator is in C{max_rooms} rooms
+        already (0: no limit).
+        """
 
         def create(cursor: Cursor) -> int:
             if cursor.execute(
                 "SELECT 1 FROM rooms WHERE name_key = ?", (key,)
             ).fetchone():
                 raise RoomExists()
+            _check_room_count(cursor, creator_id, max_rooms)
             (room_id,) = cursor.execute(
                 "INSERT INTO rooms (name, name_key, created_by, created_at)"
                 " VALUES (?, ?, ?, ?) RETURNING id",
@@ -196,11 +209,19 @@ class ChatStore:
 
         return self._guarded(create, RoomExists)
 
-    def add_member(self, room_id: int, user_id: int, at: int) -> defer.Deferred:
-        """Fails with L{AlreadyMember} if the user is in the room already."""
-        return self._guarded(
-            lambda cursor: _add_member(cursor, room_id, user_id, at), AlreadyMember
-        )
+    def add_member(
+        self, room_id: int, user_id: int, at: int, max_rooms: int = 0
+    ) -> defer.Deferred:
+        """
+        Fails with L{AlreadyMember} if the user is in the room already, with
+        L{TooManyRooms} if in C{max_rooms} rooms already (0: no limit).
+        """
+
+        def add(cursor: Cursor) -> None:
+            _check_room_count(cursor, user_id, max_rooms)
+            _add_member(cursor, room_id, user_id, at)
+
+        return self._guarded(add, AlreadyMember)
 
     def remove_member(self, room_id: int, user_id: int) -> defer.Deferred:
         return self.db.write(
@@ -244,23 +265,41 @@ class ChatStore:
         text: str,
         at: int,
         delivered: bool,
+        mailbox_size: int = 0,
     ) -> defer.Deferred:
-        return self.db.write(
-            _run(
-                "INSERT INTO private_messages (sender_id, sender, recipient_id, text,"
-                " created_at, delivered_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (sender_id, sender, recipient_id, text, at, at if delivered else None),
-            )
+        """
+        Store a private message.  One kept for later (not C{delivered}) fails
+        with L{MailboxFull} if C{mailbox_size} are kept already (0: no limit).
+        """
+        insert = _run(
+            "INSERT INTO private_messages (sender_id, sender, recipient_id, text,"
+            " created_at, delivered_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (sender_id, sender, recipient_id, text, at, at if delivered else None),
         )
+        if delivered or not mailbox_size:
+            return self.db.write(insert)
 
-    def undelivered_private(self, recipient_id: int):
-        """Private messages kept for a user, oldest first."""
+        def keep(cursor: Cursor) -> None:
+            (kept,) = cursor.execute(
+                "SELECT COUNT(*) FROM private_messages"
+                " WHERE recipient_id = ? AND delivered_at IS NULL",
+                (recipient_id,),
+            ).fetchone()
+            if kept >= mailbox_size:
+                raise MailboxFull()
+            insert(cursor)
+
+        return self.db.write(keep, guarded=True)
+
+    def undelivered_private(self, recipient_id: int, limit: int):
+        """The first C{limit} private messages kept for a user, oldest first."""
 
         def undelivered(cursor: Cursor) -> list[StoredPrivate]:
             cursor.execute(
                 "SELECT id, sender, text, created_at FROM private_messages"
-                " WHERE recipient_id = ? AND delivered_at IS NULL ORDER BY id",
-                (recipient_id,),
+                " WHERE recipient_id = ? AND delivered_at IS NULL ORDER BY id"
+                " LIMIT ?",
+                (recipient_id, limit),
             )
             return [StoredPrivate(*row) for row in cursor.fetchall()]
 
@@ -326,6 +365,17 @@ def _run(statement: str, params: tuple) -> Operation[None]:
         cursor.execute(statement, params)
 
     return operation
+
+
+def _check_room_count(cursor: Cursor, user_id: int, max_rooms: int) -> None:
+    """Counted in the transaction that adds: racing joins cannot pass it."""
+    if not max_rooms:
+        return
+    (rooms,) = cursor.execute(
+        "SELECT COUNT(*) FROM memberships WHERE user_id = ?", (user_id,)
+    ).fetchone()
+    if rooms >= max_rooms:
+        raise TooManyRooms(f"you are in {rooms} rooms, the most one may be in")
 
 
 def _add_member(cursor: Cursor, room_id: int, user_id: int, at: int) -> None:
