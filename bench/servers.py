@@ -30,6 +30,8 @@ EXTRA_CHATROOM_ARGS: list[str] = [
     "--rate", "0",
     "--max-connections", "0",
     "--max-per-address", "0",
+    "--register-rate", "0",
+    "--max-rooms", "0",
 ]  # fmt: skip
 # Where each real-server run writes its cProfile statistics (--profile-server).
 PROFILE_DIR: Path | None = None
