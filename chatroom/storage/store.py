@@ -244,14 +244,18 @@ class ChatStore:
         text: str,
         at: int,
         delivered: bool,
-    ) -> defer.Deferred:
-        return self.db.write(
-            _run(
+    ) -> defer.Deferred[int]:
+        """Store a private message; fires with its id."""
+
+        def store(cursor: Cursor) -> int:
+            (message_id,) = cursor.execute(
                 "INSERT INTO private_messages (sender_id, sender, recipient_id, text,"
-                " created_at, delivered_at) VALUES (?, ?, ?, ?, ?, ?)",
+                " created_at, delivered_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
                 (sender_id, sender, recipient_id, text, at, at if delivered else None),
-            )
-        )
+            ).fetchone()
+            return message_id
+
+        return self.db.write(store)
 
     def undelivered_private(self, recipient_id: int):
         """Private messages kept for a user, oldest first."""
@@ -267,9 +271,11 @@ class ChatStore:
         return self.db.read(undelivered)
 
     def mark_delivered(self, message_ids: list[int], at: int) -> defer.Deferred:
+        # Several nodes may hand the same message to sessions: the first time stays.
         return self.db.write(
             lambda cursor: cursor.executemany(
-                "UPDATE private_messages SET delivered_at = ? WHERE id = ?",
+                "UPDATE private_messages SET delivered_at = ?"
+                " WHERE id = ? AND delivered_at IS NULL",
                 [(at, message_id) for message_id in message_ids],
             )
         )
