@@ -301,7 +301,7 @@ class RoomTests(ClusterTestCase):
         # The gap timeout is 2 s: the number that failed holds nobody up.
         for listener in (bob, dan):
             yield listener.until(
-                lambda lines: "[lobby] ann: next" in lines, timeout=1.0
+                lambda lines: "[lobby] ann: next" in lines, timeout=1.5
             )
         self.assertEqual(bob.messages(), ["[lobby] ann: next"])
 

@@ -77,11 +77,13 @@ class ClusterChatService(ChatService):
         # (room id, user id) and users renamed ("name", user id), newer than it.
         self._touched: set[tuple] | None = None
         self._reloading = defer.DeferredLock()
+        self._loaded = False
 
     async def load(self) -> None:
         # Listen first: what happens while we read the database is not lost.
         await self.node.bus.ready()
         await super().load()
+        self._loaded = True
         # Numbers handed out but never stored (a failed write, a dead node)
         # leave the counter ahead of the database: start after both.
         rooms = list(self.rooms.by_id.values())
@@ -98,6 +100,9 @@ class ClusterChatService(ChatService):
         local users the private messages kept for them meanwhile.  Changes
         heard or made while it reads are newer than what it read, and stay.
         """
+        if not self._loaded:
+            # Still starting: the first load reads after subscribing anyway.
+            return
         async with self._reloading:
             self._touched = touched = set()
             try:
