@@ -97,16 +97,18 @@ class ClusterTestCase(unittest.TestCase):
         self.nodes: dict = {}
 
     @defer.inlineCallbacks
-    def start_node(self, name: str):
+    def start_node(self, name: str, presence_timeout: int = PRESENCE_TIMEOUT):
         options = Options()
         options.parseOptions(
             [
                 "--db", self.schema.url,
                 "--redis", self.redis_url,
                 "--node", name,
-                "--presence-timeout", str(PRESENCE_TIMEOUT),
+                "--presence-timeout", str(presence_timeout),
                 "--port", "tcp:0:interface=127.0.0.1",
                 "--bcrypt-rounds", "4",
+                # Every test client registers from 127.0.0.1.
+                "--register-rate", "0",
                 "--admin-password-file", self._admin_password_file(),
             ]
         )  # fmt: skip
@@ -152,6 +154,23 @@ class ClusterTestCase(unittest.TestCase):
         yield cluster.bus.stop()
         cluster.fanout.stop()
 
+    def cut_bus(self, name: str):
+        """
+        Cut a node's subscription to the bus and keep it cut: its clients
+        stay, it hears nothing.  Returns what lets it reconnect.
+        """
+        factory = self.nodes[name].chat.node.bus._subscriber
+        [slot] = factory.slots
+        slot.reconnect = False
+        for connection in list(factory.pool):
+            connection.transport.abortConnection()
+
+        def reconnect() -> None:
+            slot.reconnect = True
+            slot.service.startService()
+
+        return reconnect
+
     @defer.inlineCallbacks
     def client(self, node: str, name: str | None = None) -> Client:
         endpoint = TCP4ClientEndpoint(reactor, "127.0.0.1", self.nodes[node].port)
@@ -175,6 +194,29 @@ class ClusterTestCase(unittest.TestCase):
 
 def wait(seconds: float) -> defer.Deferred:
     return task.deferLater(reactor, seconds, lambda: None)
+
+
+@defer.inlineCallbacks
+def poll(predicate, timeout: float = 5.0, every: float = 0.02):
+    """Fires once C{predicate()} is true; fails after C{timeout} seconds."""
+    deadline = reactor.seconds() + timeout
+    while not predicate():
+        if reactor.seconds() > deadline:
+            raise AssertionError(f"still not true after {timeout} s: {predicate}")
+        yield wait(every)
+
+
+@defer.inlineCallbacks
+def until_reply(client: Client, line: str, wanted: str, timeout: float = 5.0):
+    """Send C{line} until its data lines include C{wanted}; fires with them."""
+    deadline = reactor.seconds() + timeout
+    while True:
+        reply, data = yield client.send(line)
+        if wanted in data:
+            return data
+        if reactor.seconds() > deadline:
+            raise AssertionError(f"{line!r} still answers {reply!r} {data!r}")
+        yield wait(0.02)
 
 
 class RoomTests(ClusterTestCase):
@@ -240,6 +282,32 @@ class RoomTests(ClusterTestCase):
         self.assertEqual(members, ["ann (online)"])
 
     @defer.inlineCallbacks
+    def test_a_failed_write_does_not_stall_the_room(self):
+        yield self.start_node("a")
+        yield self.start_node("b")
+        ann = yield self.client("a", "ann")
+        dan = yield self.client("a", "dan")
+        bob = yield self.client("b", "bob")
+        store = self.nodes["a"].chat.store
+        write = store.store_room_message
+
+        def fail_once(*args):
+            store.store_room_message = write
+            return defer.fail(RuntimeError("the disk is full"))
+
+        store.store_room_message = fail_once
+        reply, _ = yield ann.send("lost")
+        self.assertTrue(reply.startswith("-ERR server-error"), reply)
+        self.flushLoggedErrors(RuntimeError)
+        yield ann.ok("next")
+        # The gap timeout is 2 s: the number that failed holds nobody up.
+        for listener in (bob, dan):
+            yield listener.until(
+                lambda lines: "[lobby] ann: next" in lines, timeout=1.5
+            )
+        self.assertEqual(bob.messages(), ["[lobby] ann: next"])
+
+    @defer.inlineCallbacks
     def test_a_rename_is_seen_on_every_node(self):
         yield self.three_nodes()
         ann = yield self.client("a", "ann")
@@ -271,6 +339,56 @@ class PrivateAndPresenceTests(ClusterTestCase):
         bob = yield self.client("c")
         yield bob.ok("/login bob pw-bob")
         yield bob.until(lambda lines: "[private] ann: while you were out" in lines)
+
+    @defer.inlineCallbacks
+    def test_private_message_stored_while_its_recipient_logs_in_elsewhere(self):
+        yield self.start_node("a")
+        yield self.start_node("b")
+        bob = yield self.client("b", "bob")
+        yield bob.ok("/logout")
+        ann = yield self.client("a", "ann")
+        store = self.nodes["a"].chat.store
+        write, gate, held = store.store_private, defer.Deferred(), []
+
+        def held_back(*args, **kwargs):
+            held.append(True)
+            return gate.addCallback(lambda _: write(*args, **kwargs))
+
+        store.store_private = held_back
+        sent = ann.ok("/msg bob are you there")
+        yield poll(lambda: held)
+        # bob logs in on b and has read his kept messages: none yet.
+        bob = yield self.client("b")
+        yield bob.ok("/login bob pw-bob")
+        yield wait(0.2)
+        gate.callback(None)
+        yield sent
+        yield bob.until(lambda lines: "[private] ann: are you there" in lines)
+        # Marked delivered by b: a later login does not show it again.
+        yield wait(0.2)
+        again = yield self.client("a")
+        yield again.ok("/login bob pw-bob")
+        yield again.ok("/ping")
+        yield wait(0.2)
+        self.assertEqual(again.messages(), [])
+        self.assertEqual(bob.messages(), ["[private] ann: are you there"])
+
+    @defer.inlineCallbacks
+    def test_default_room_changed_on_one_node_holds_on_the_other(self):
+        yield self.three_nodes()
+        ann_a = yield self.client("a", "ann")
+        ann_b = yield self.client("b")
+        yield ann_b.ok("/login ann pw-ann")
+        bob = yield self.client("c", "bob")
+        yield ann_a.ok("/c den")
+        yield until_reply(ann_b, "/rooms", "den")
+        yield poll(lambda: "den" in self.nodes["c"].chat.rooms.by_key)
+        yield bob.ok("/j den")
+        yield ann_a.ok("/cd den")
+        yield until_reply(ann_b, "/rooms", "den (default)")
+        yield ann_b.ok("said on b")
+        yield bob.until(lambda lines: "[den] ann: said on b" in lines)
+        self.assertNotIn("[lobby] ann: said on b", bob.messages())
 
     @defer.inlineCallbacks
     def test_who_and_users_see_every_node(self):
@@ -331,6 +449,22 @@ class NodeFailureTests(ClusterTestCase):
         yield ann.until(lambda lines: "[lobby] cat: still here" in lines)
 
     @defer.inlineCallbacks
+    def test_private_message_to_a_user_whose_node_just_died_is_kept(self):
+        # Presence takes 10 s to notice: the message is sent in that window.
+        for name in ("a", "b", "c"):
+            yield self.start_node(name, presence_timeout=10)
+        ann = yield self.client("a", "ann")
+        bob = yield self.client("b", "bob")
+        yield until_reply(ann, "/who lobby", "bob (online)")
+        yield self.crash_node("b")
+        yield bob.closed
+        self.assertIn("bob (online)", (yield ann.ok("/who lobby")))
+        yield ann.ok("/msg bob did you get this")
+        bob = yield self.client("c")
+        yield bob.ok("/login bob pw-bob")
+        yield bob.until(lambda lines: "[private] ann: did you get this" in lines)
+
+    @defer.inlineCallbacks
     def test_users_of_a_dead_node_go_offline_within_the_timeout(self):
         yield self.three_nodes()
         yield self.client("b", "bob")
@@ -359,3 +493,31 @@ class NodeFailureTests(ClusterTestCase):
         yield bob.ok("hello again")
         yield ann.until(lambda lines: "[lobby] bob: hello again" in lines)
         self.assertIn("bob (online)", (yield ann.ok("/who lobby")))
+
+
+class BusOutageTests(ClusterTestCase):
+    @defer.inlineCallbacks
+    def test_a_node_back_on_the_bus_sees_what_changed_meanwhile(self):
+        yield self.start_node("a")
+        yield self.start_node("b")
+        ann = yield self.client("a", "ann")
+        bob = yield self.client("b", "bob")
+        cat = yield self.client("b", "cat")
+        yield until_reply(ann, "/who lobby", "cat (online)")
+        reconnect = self.cut_bus("a")
+        yield poll(lambda: not self.nodes["a"].chat.node.bus.connected)
+        yield bob.ok("/c den")
+        yield bob.ok("/u bobby")
+        yield cat.ok("/l lobby")
+        yield bob.ok("/msg ann sent while you were cut off")
+        reconnect()
+        yield ann.until(
+            lambda lines: "[private] bobby: sent while you were cut off" in lines
+        )
+        yield ann.ok("/j den")
+        self.assertEqual((yield ann.ok("/who den")), ["ann (online)", "bobby (online)"])
+        lobby = yield ann.ok("/who lobby")
+        self.assertIn("bobby (online)", lobby)
+        self.assertNotIn("cat (online)", lobby)
+        yield ann.ok("/public den back")
+        yield bob.until(lambda lines: "[den] ann: back" in lines)

@@ -59,6 +59,11 @@ GOOD = [
     {"n": "other", "t": "join", "r": 7, "rn": "den", "u": 3, "un": "bob"},
     {"n": "other", "t": "leave", "r": 7, "u": 3},
     {"n": "other", "t": "rename", "u": 3, "un": "Bobby"},
+    {"n": "other", "t": "event", "c": ["user", 3], "x": 4,
+     "e": PrivateMessage("ann", "kept", 1000, kept_id=12).to_dict()},
+    {"n": "other", "t": "default", "u": 3, "r": 7},
+    {"n": "other", "t": "default", "u": 3, "r": None},
+    {"n": "other", "t": "skip", "r": 7, "s": 5},
 ]  # fmt: skip
 
 
@@ -113,6 +118,9 @@ def malformed() -> list[object]:
                     "un": "bob"}),
         json.dumps({"n": "other", "t": "leave", "r": None, "u": 3}),
         json.dumps({"n": "other", "t": "rename", "u": 3, "un": 7}),
+        json.dumps({"n": "other", "t": "default", "u": 3, "r": "den"}),
+        json.dumps({"n": "other", "t": "skip", "r": 7, "s": "5"}),
+        json.dumps({"n": "other", "t": "skip", "r": 7}),
     ]  # fmt: skip
 
 

@@ -1,6 +1,7 @@
 """
 The cluster fan-out's ordering, without Redis: what arrives from the bus is
-delivered to local subscribers in room sequence order, once.
+delivered to local subscribers in room sequence order, once; and a kept
+private message reaches a session once, by whichever way it comes first.
 """
 
 from __future__ import annotations
@@ -8,7 +9,13 @@ from __future__ import annotations
 from twisted.internet import task
 from twisted.trial import unittest
 
-from chatroom.service.events import Notice, RoomMessage, event_from_dict
+from chatroom.service.events import (
+    Notice,
+    PrivateMessage,
+    RoomMessage,
+    event_from_dict,
+)
+from tests.helpers import ServerTestCase, async_test
 
 try:
     from chatroom.cluster.fanout import RedisFanout
@@ -41,6 +48,10 @@ class EventsTests(unittest.TestCase):
             ("den", 3, "ann", "hi", 1234),
         )
         self.assertEqual(event_from_dict(Notice("x").to_dict()).text, "x")
+
+    def test_a_kept_private_message_keeps_its_id_on_the_trip(self):
+        copy = event_from_dict(PrivateMessage("ann", "hi", 5, kept_id=42).to_dict())
+        self.assertEqual((copy.sender, copy.text, copy.kept_id), ("ann", "hi", 42))
 
 
 class OrderTests(unittest.TestCase):
@@ -95,3 +106,62 @@ class OrderTests(unittest.TestCase):
         self.fanout.received(from_bus(5, node="here", token=1))
         self.assertEqual(sender.got, [])
         self.assertEqual(self.mind.got, ["den 5 m5"])
+
+    def test_a_number_whose_write_failed_holds_nothing_up(self):
+        self.fanout.received(from_bus(6))
+        self.fanout.skipped(7, 5)
+        self.assertEqual(self.mind.got, ["den 6 m6"])
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_a_skip_that_overtakes_the_message_before_it_waits_its_turn(self):
+        self.fanout.skipped(7, 6)
+        self.fanout.received(from_bus(7))
+        self.assertEqual(self.mind.got, [])
+        self.fanout.received(from_bus(5))
+        self.assertEqual(self.mind.got, ["den 5 m5", "den 7 m7"])
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_a_skip_of_a_number_already_passed_changes_nothing(self):
+        self.fanout.received(from_bus(5))
+        self.fanout.skipped(7, 5)
+        self.fanout.skipped(8, 1)
+        self.fanout.received(from_bus(6))
+        self.assertEqual(self.mind.got, ["den 5 m5", "den 6 m6"])
+
+    def test_a_kept_private_message_goes_to_the_chat_service(self):
+        arrived = []
+        self.fanout.on_kept_private = lambda *args: arrived.append(args)
+        event = PrivateMessage("ann", "hi", 0, kept_id=9)
+        self.fanout.received(
+            {"n": "x", "t": "event", "c": ["user", 3], "e": event.to_dict(), "x": None}
+        )
+        [(user_id, message, exclude)] = arrived
+        self.assertEqual((user_id, message.kept_id, exclude), (3, 9, None))
+
+
+class KeptPrivateTests(ServerTestCase):
+    """A kept private message may reach a session live and from its login."""
+
+    async def bob_with_one_kept(self):
+        bob = await self.server.register("bob")
+        [session] = self.server.chat.online_by_key["bob"].sessions
+        kept_id = await self.server.store.store_private(
+            None, "ann", session.account.id, "psst", 1, delivered=False
+        )
+        return bob, session, PrivateMessage("ann", "psst", 1, kept_id)
+
+    @async_test
+    async def test_handed_over_live_then_read_at_login_shows_once(self):
+        bob, session, message = await self.bob_with_one_kept()
+        session.hand_private(message)
+        await session.deliver_kept_private()
+        self.assertEqual(bob.take(), ["[private] ann: psst"])
+        kept = await self.server.store.undelivered_private(session.account.id, 10)
+        self.assertEqual(kept, [])
+
+    @async_test
+    async def test_read_at_login_then_handed_over_live_shows_once(self):
+        bob, session, message = await self.bob_with_one_kept()
+        await session.deliver_kept_private()
+        session.hand_private(message)
+        self.assertEqual(bob.take(), ["[private] ann: psst"])

@@ -5,14 +5,19 @@ Every event goes out through Redis, the publishing node's own sessions
 included, so all nodes deliver from the same stream.  Room messages carry a
 sequence number assigned in one place (L{chatroom.cluster.service}); a node
 holds a message that arrives ahead of its predecessor (its sender's node was
-still storing the earlier one) and delivers in sequence order.  A number that
-never arrives (its node died between numbering and publishing) is skipped
+still storing the earlier one) and delivers in sequence order.  A number whose
+write failed is announced as skipped by its node, and released at once; one
+that never arrives (its node died between numbering and publishing) is skipped
 after C{gap_timeout} seconds.
+
+A private message kept for its recipient (stored as not delivered, since no
+session of theirs was on the sender's node) goes to L{on_kept_private}, which
+marks it delivered once a session here has it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from itertools import count
 
 from twisted.internet import defer
@@ -21,11 +26,14 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from chatroom.cluster.bus import RedisBus
-from chatroom.service.events import RoomMessage, event_from_dict
+from chatroom.service.events import PrivateMessage, RoomMessage, event_from_dict
 from chatroom.service.fanout import LocalFanout
 from chatroom.service.interfaces import IFanout
 
 GAP_TIMEOUT = 2.0
+
+# Held in place of a message whose number its node gave up (its write failed).
+_SKIPPED = None
 
 
 class _RoomOrder:
@@ -57,6 +65,10 @@ class RedisFanout:
         # Our own publications come back from Redis: who to leave out then.
         self._excluded: dict[int, object] = {}
         self._tokens = count(1)
+        # (user id, kept message, excluded mind): set by the chat service.
+        self.on_kept_private: Callable[[int, PrivateMessage, object], None] | None = (
+            None
+        )
 
     # IFanout
 
@@ -99,6 +111,10 @@ class RedisFanout:
         order = self._rooms.get(room_id)
         return 0 if order is None or order.next is None else order.next - 1
 
+    def skip(self, room_id: int, seq: int) -> defer.Deferred[int]:
+        """Tell every node that number C{seq} of room C{room_id} carries nothing."""
+        return self.bus.publish({"n": self.node, "t": "skip", "r": room_id, "s": seq})
+
     def restart_order(self) -> None:
         """After a gap in the bus: deliver what is held, take the next as it comes."""
         for room_id, order in list(self._rooms.items()):
@@ -115,8 +131,23 @@ class RedisFanout:
             exclude = self._excluded.pop(message["x"], None)
         if isinstance(event, RoomMessage):
             self._in_order(channel, event, exclude)
+        elif (
+            isinstance(event, PrivateMessage)
+            and event.kept_id is not None
+            and self.on_kept_private is not None
+        ):
+            self.on_kept_private(channel[1], event, exclude)
         else:
             self.local.publish(channel, event, exclude)
+
+    def skipped(self, room_id: int, seq: int) -> None:
+        """Number C{seq} of room C{room_id} will never arrive: stop waiting for it."""
+        order = self._rooms.get(room_id)
+        if order is None or order.next is None or seq < order.next:
+            # Not waited for: the room's next message sets where it starts.
+            return
+        order.held[seq] = _SKIPPED
+        self._release(room_id, order)
 
     def _in_order(self, channel: tuple, event: RoomMessage, exclude) -> None:
         room_id = channel[1]
@@ -137,15 +168,16 @@ class RedisFanout:
 
     def _release(self, room_id: int, order: _RoomOrder, everything=False) -> None:
         while order.held:
-            item = order.held.pop(order.next, None)
-            if item is None:
+            if order.next not in order.held:
                 if not everything:
                     break
                 order.next = min(order.held)
                 continue
-            channel, event, exclude = item
+            item = order.held.pop(order.next)
             order.next += 1
-            self.local.publish(channel, event, exclude)
+            if item is not _SKIPPED:
+                channel, event, exclude = item
+                self.local.publish(channel, event, exclude)
         if order.held and order.timer is None:
             order.timer = self.clock.callLater(
                 self.gap_timeout, self._gap_expired, room_id, order

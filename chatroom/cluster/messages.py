@@ -65,6 +65,11 @@ def _id(data: dict, name: str) -> None:
         raise BadMessage(f"{name}: not an id")
 
 
+def _id_or_none(data: dict, name: str) -> None:
+    if data.get(name) is not None:
+        _id(data, name)
+
+
 def _time(data: dict, name: str) -> None:
     if _field(data, name, int) < 0:
         raise BadMessage(f"{name}: not a time")
@@ -98,7 +103,7 @@ def _channel(data: dict, name: str) -> None:
 
 _EVENTS = {
     "room": {"room": _name, "seq": _id, "sender": _name, "text": _text, "at": _time},
-    "private": {"sender": _name, "text": _text, "at": _time},
+    "private": {"sender": _name, "text": _text, "at": _time, "kept_id": _id_or_none},
     "notice": {"text": _text},
 }
 
@@ -121,4 +126,6 @@ _KINDS = {
     "join": {"r": _id, "rn": _name, "u": _id, "un": _name},
     "leave": {"r": _id, "u": _id},
     "rename": {"u": _id, "un": _name},
+    "default": {"u": _id, "r": _id_or_none},
+    "skip": {"r": _id, "s": _id},
 }

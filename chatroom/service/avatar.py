@@ -37,6 +37,8 @@ from chatroom.storage.store import ActivityEntry, StoredMessage
 HISTORY_MAX = 1000
 # Kept private messages read, written and marked delivered at a time.
 KEPT_PAGE = 100
+# Kept private messages a session remembers having shown (see hand_private).
+SHOWN_KEPT_MAX = 256
 
 
 def _by_key(room: Room) -> str:
@@ -60,6 +62,9 @@ class Session:
         self.ended = False
         # Delivery of kept private messages runs once at a time per session.
         self._delivering = defer.DeferredLock()
+        # Ids of kept private messages shown here, oldest first: one handed
+        # over live at login may also be among those the login reads.
+        self._shown_kept: dict[int, None] = {}
 
     @property
     def name(self) -> str:
@@ -98,14 +103,30 @@ class Session:
                     # Never more than one message past the soft limit.
                     if self.ended or not await mind.drained():
                         return
-                    mind.private_message(
-                        PrivateMessage(message.sender, message.text, message.created_at)
-                    )
+                    if self._first_showing(message.id):
+                        mind.private_message(
+                            PrivateMessage(
+                                message.sender, message.text, message.created_at
+                            )
+                        )
                 if self.ended or not await mind.drained():
                     return
                 await store.mark_delivered([m.id for m in page], self.service.now())
                 if len(page) < KEPT_PAGE:
                     return
+
+    def hand_private(self, message: PrivateMessage) -> None:
+        """Show a kept private message as it arrives from another node."""
+        if self._first_showing(message.kept_id):
+            self.mind.private_message(message)
+
+    def _first_showing(self, kept_id: int) -> bool:
+        if kept_id in self._shown_kept:
+            return False
+        self._shown_kept[kept_id] = None
+        if len(self._shown_kept) > SHOWN_KEPT_MAX:
+            del self._shown_kept[next(iter(self._shown_kept))]
+        return True
 
     # Messages
 
@@ -122,7 +143,11 @@ class Session:
             account.id, account.name, "message", f"#{target.name} {seq}", LogLevel.debug
         )
         message = RoomMessage(target.name, seq, account.name, text, at)
-        await stored
+        try:
+            await stored
+        except Exception:
+            service.seq_unused(target, seq)
+            raise
         handed = service.fanout.publish(target.channel, message, exclude=self.mind)
         if handed is not None:
             # Across nodes, handed over means the message bus has it.
@@ -141,32 +166,23 @@ class Session:
                 raise NoSuchUser(f"there is no user called {recipient}")
             target_id = record.id
         at = service.now()
-        online = service.is_online(target_id)
-        await service.store.store_private(
+        # Delivered at once only to sessions on this node; a session on
+        # another node gets it from there, which then marks it delivered.
+        here = target_id in service.online
+        message_id = await service.store.store_private(
             account.id,
             account.name,
             target_id,
             text,
             at,
-            delivered=online,
+            delivered=here,
             mailbox_size=service.mailbox_size,
         )
         service.record(
             account.id, account.name, "private", f"to {recipient}", LogLevel.debug
         )
-        if online:
-            handed = service.fanout.publish(
-                ("user", target_id), PrivateMessage(account.name, text, at), self.mind
-            )
-            if handed is not None:
-                await handed
-        elif target_id in service.online:
-            # They logged in while this was being stored: their sessions hand
-            # it over at the pace they read, which this reply does not wait for.
-            for session in service.online[target_id].sessions:
-                defer.ensureDeferred(session.deliver_kept_private()).addErrback(
-                    lambda f: self.log.failure("delivering kept messages", f)
-                )
+        message = PrivateMessage(account.name, text, at, None if here else message_id)
+        await service.hand_private(target_id, message, self.mind)
 
     # Rooms
 
@@ -319,7 +335,7 @@ class Session:
         room_id = room.id if room is not None else None
         service, account = self.service, self.account
         await service.store.set_default_room(account.id, room_id)
-        account.default_room_id = room_id
+        service.default_changed(account, room_id)
         if room is not None:
             service.record(account.id, account.name, "default", f"#{room.name}")
 

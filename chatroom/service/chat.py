@@ -15,7 +15,7 @@ from twisted.logger import Logger, LogLevel
 from chatroom.auth import PasswordHasher
 from chatroom.errors import NameTaken
 from chatroom.names import RESERVED_NAMES, check_name, check_password, name_key
-from chatroom.service.events import Notice
+from chatroom.service.events import Notice, PrivateMessage
 from chatroom.service.fanout import LocalFanout
 from chatroom.service.interfaces import IFanout
 from chatroom.service.rooms import Room, RoomDirectory
@@ -195,6 +195,28 @@ class ChatService(service.Service):
         # One process: the room counts in memory.  Several assign it elsewhere.
         return defer.succeed(room.next_seq())
 
+    def seq_unused(self, room: Room, seq: int) -> None:
+        """Number C{seq} of C{room} will carry no message: its write failed."""
+        # One process: a hole in the numbers holds nothing up.
+
+    async def hand_private(
+        self, recipient_id: int, message: PrivateMessage, exclude=None
+    ) -> None:
+        """
+        Hand a stored private message to its recipient's sessions.  One with
+        a C{kept_id} was stored as not delivered: the recipient had no session
+        here when it was sent.
+        """
+        if message.kept_id is None:
+            self.fanout.publish(("user", recipient_id), message, exclude)
+        elif recipient_id in self.online:
+            # They logged in while it was being stored: their sessions hand it
+            # over at the pace they read, which the sender does not wait for.
+            for session in list(self.online[recipient_id].sessions):
+                defer.ensureDeferred(session.deliver_kept_private()).addErrback(
+                    lambda f: self.log.failure("delivering kept messages", f)
+                )
+
     # Membership, applied in memory once storage has it
 
     def joined(self, account: Account, room: Room) -> None:
@@ -206,6 +228,9 @@ class ChatService(service.Service):
         self.rooms.remove_member(room, account.id)
         for session in account.sessions:
             self.fanout.unsubscribe(room.channel, session.mind)
+
+    def default_changed(self, account: Account, room_id: int | None) -> None:
+        account.default_room_id = room_id
 
     def renamed(self, account: Account, new_name: str) -> str:
         old_name = account.name

@@ -34,12 +34,20 @@ class RoomMessage:
 
 
 class PrivateMessage:
-    __slots__ = ("sender", "text", "at", "wire")
+    """
+    A private message; C{kept_id} is its stored id while it waits to be
+    marked delivered (no session of the recipient was on the sender's node).
+    """
 
-    def __init__(self, sender: str, text: str, at: int) -> None:
+    __slots__ = ("sender", "text", "at", "kept_id", "wire")
+
+    def __init__(
+        self, sender: str, text: str, at: int, kept_id: int | None = None
+    ) -> None:
         self.sender = sender
         self.text = text
         self.at = at
+        self.kept_id = kept_id
         self.wire: bytes | None = None
 
     def deliver(self, client) -> None:
@@ -51,6 +59,7 @@ class PrivateMessage:
             "sender": self.sender,
             "text": self.text,
             "at": self.at,
+            "kept_id": self.kept_id,
         }
 
 
@@ -75,7 +84,9 @@ def event_from_dict(data: dict) -> RoomMessage | PrivateMessage | Notice:
             data["room"], data["seq"], data["sender"], data["text"], data["at"]
         )
     if kind == "private":
-        return PrivateMessage(data["sender"], data["text"], data["at"])
+        return PrivateMessage(
+            data["sender"], data["text"], data["at"], data.get("kept_id")
+        )
     if kind == "notice":
         return Notice(data["text"])
     raise ValueError(f"unknown event kind {kind!r}")

@@ -266,30 +266,31 @@ class ChatStore:
         at: int,
         delivered: bool,
         mailbox_size: int = 0,
-    ) -> defer.Deferred:
+    ) -> defer.Deferred[int]:
         """
-        Store a private message.  One kept for later (not C{delivered}) fails
-        with L{MailboxFull} if C{mailbox_size} are kept already (0: no limit).
+        Store a private message; fires with its id.  One kept for later (not
+        C{delivered}) fails with L{MailboxFull} if C{mailbox_size} are kept
+        already (0: no limit).
         """
-        insert = _run(
-            "INSERT INTO private_messages (sender_id, sender, recipient_id, text,"
-            " created_at, delivered_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (sender_id, sender, recipient_id, text, at, at if delivered else None),
-        )
-        if delivered or not mailbox_size:
-            return self.db.write(insert)
+        capped = not delivered and mailbox_size > 0
 
-        def keep(cursor: Cursor) -> None:
-            (kept,) = cursor.execute(
-                "SELECT COUNT(*) FROM private_messages"
-                " WHERE recipient_id = ? AND delivered_at IS NULL",
-                (recipient_id,),
+        def store(cursor: Cursor) -> int:
+            if capped:
+                (kept,) = cursor.execute(
+                    "SELECT COUNT(*) FROM private_messages"
+                    " WHERE recipient_id = ? AND delivered_at IS NULL",
+                    (recipient_id,),
+                ).fetchone()
+                if kept >= mailbox_size:
+                    raise MailboxFull()
+            (message_id,) = cursor.execute(
+                "INSERT INTO private_messages (sender_id, sender, recipient_id, text,"
+                " created_at, delivered_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                (sender_id, sender, recipient_id, text, at, at if delivered else None),
             ).fetchone()
-            if kept >= mailbox_size:
-                raise MailboxFull()
-            insert(cursor)
+            return message_id
 
-        return self.db.write(keep, guarded=True)
+        return self.db.write(store, guarded=capped)
 
     def undelivered_private(self, recipient_id: int, limit: int):
         """The first C{limit} private messages kept for a user, oldest first."""
@@ -306,9 +307,11 @@ class ChatStore:
         return self.db.read(undelivered)
 
     def mark_delivered(self, message_ids: list[int], at: int) -> defer.Deferred:
+        # Several nodes may hand the same message to sessions: the first time stays.
         return self.db.write(
             lambda cursor: cursor.executemany(
-                "UPDATE private_messages SET delivered_at = ? WHERE id = ?",
+                "UPDATE private_messages SET delivered_at = ?"
+                " WHERE id = ? AND delivered_at IS NULL",
                 [(at, message_id) for message_id in message_ids],
             )
         )
