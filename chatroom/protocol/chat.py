@@ -12,11 +12,12 @@ is not held to one storage commit per message.
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from collections.abc import Awaitable, Callable
 
 from twisted.cred.portal import Portal
-from twisted.internet import defer
+from twisted.internet import defer, task
 from twisted.internet.interfaces import IDelayedCall
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
@@ -61,6 +62,27 @@ def address_of(addr) -> str:
 @implementer(IChatClient)
 class ChatProtocol(ChatLineReceiver):
     log = Logger()
+    # One per connection, most of them idle: slots keep each small (Twisted's
+    # own attributes still live in the instance dict).
+    __slots__ = (
+        "avatar",
+        "_logout",
+        "_expecting",
+        "peer",
+        "connected",
+        "_gate",
+        "_output",
+        "_drain_waiters",
+        "_timer",
+        "_quiet",
+        "watched_for_idle",
+        "_sniffing",
+        "_first_line",
+        "_in_flight",
+        "_only_messages",
+        "_last_reply",
+        "_held",
+    )
 
     def __init__(self) -> None:
         self.avatar: IUser | None = None
@@ -76,6 +98,8 @@ class ChatProtocol(ChatLineReceiver):
         self._timer: IDelayedCall | None = None
         # Nothing sent or received since the idle check last looked.
         self._quiet = True
+        # Logged in, so looked at by the factory's idle check.
+        self.watched_for_idle = False
         # The first bytes are checked for HTTP and TLS.
         self._sniffing = True
         self._first_line = True
@@ -118,7 +142,8 @@ class ChatProtocol(ChatLineReceiver):
     # Lines in
 
     def connectionMade(self) -> None:
-        self.peer = address_of(self.transport.getPeer())
+        # Interned: thousands of connections from one address share one string.
+        self.peer = sys.intern(address_of(self.transport.getPeer()))
         factory = self.factory
         factory.opened(self)
         limits, clock = factory.limits, factory.clock
@@ -260,6 +285,9 @@ class ChatProtocol(ChatLineReceiver):
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
+        if self.watched_for_idle:
+            self.watched_for_idle = False
+            self.factory.unwatch_idle()
         # The transport stops its producer itself.
         self._output = None
         if self._logout is not None:
@@ -390,22 +418,23 @@ class ChatProtocol(ChatLineReceiver):
             )
 
     def _start_idle_checks(self) -> None:
-        interval = self.factory.limits.ping_interval
-        if interval:
-            self._quiet = True
-            self._set_timer(interval, self._idle_check)
-        elif self._timer is not None and self._timer.active():
+        if self._timer is not None and self._timer.active():
             self._timer.cancel()
+        self._timer = None
+        if self.factory.limits.ping_interval and not self.watched_for_idle:
+            self._quiet = True
+            self.watched_for_idle = True
+            self.factory.watch_idle()
 
-    def _idle_check(self) -> None:
-        # Silence both ways for a whole interval: send something, so a dead
-        # peer shows (the kernel's user timeout) and NAT keeps the mapping.
+    def idle_check(self) -> None:
+        """
+        Called once per ping interval: after a whole interval of silence both
+        ways, send something, so a dead peer shows (the kernel's user
+        timeout) and NAT keeps the mapping.
+        """
         if self._quiet:
             self._send(wire.notice(PING))
         self._quiet = True
-        self._timer = self.factory.clock.callLater(
-            self.factory.limits.ping_interval, self._idle_check
-        )
 
 
 class Refusal(Protocol):
@@ -448,6 +477,11 @@ class ChatFactory(Factory):
         self.clients: set[ChatProtocol] = set()
         self.per_address: Counter[str] = Counter()
         self._all_closed: list[defer.Deferred] = []
+        # One idle check for every logged-in connection, not a timer each:
+        # an idle connection should cost as little memory as it can.
+        self._idle_check = task.LoopingCall(self._check_idle)
+        self._idle_check.clock = self.clock
+        self._idle_count = 0
 
     def buildProtocol(self, addr) -> Protocol:
         limits, address = self.limits, address_of(addr)
@@ -469,6 +503,21 @@ class ChatFactory(Factory):
             )
             return Refusal("too many connections from your address")
         return super().buildProtocol(addr)
+
+    def watch_idle(self) -> None:
+        self._idle_count += 1
+        if not self._idle_check.running:
+            self._idle_check.start(self.limits.ping_interval, now=False)
+
+    def unwatch_idle(self) -> None:
+        self._idle_count -= 1
+        if not self._idle_count and self._idle_check.running:
+            self._idle_check.stop()
+
+    def _check_idle(self) -> None:
+        for client in list(self.clients):
+            if client.watched_for_idle:
+                client.idle_check()
 
     def opened(self, client: ChatProtocol) -> None:
         self.clients.add(client)

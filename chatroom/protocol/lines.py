@@ -25,19 +25,20 @@ class ChatLineReceiver(LineReceiver):
     # An over-long line ended LineReceiver's loop with lines still buffered.
     _carry_on = False
     # Why reading is stopped ("command", "output"): it resumes when none is left.
-    _stopped_for: frozenset[str] = frozenset()
+    _stopped_for: tuple[str, ...] = ()
 
     def stop_reading(self, reason: str) -> None:
         """Read no more lines until L{resume_reading} is called with C{reason}."""
         if not self._stopped_for and not self.transport.disconnecting:
             self.pauseProducing()
-        self._stopped_for |= {reason}
+        if reason not in self._stopped_for:
+            self._stopped_for += (reason,)
 
     def resume_reading(self, reason: str) -> None:
         """Drop C{reason}; read again (buffered lines first) once none is left."""
         if reason not in self._stopped_for:
             return
-        self._stopped_for -= {reason}
+        self._stopped_for = tuple(r for r in self._stopped_for if r != reason)
         if not self._stopped_for and self.paused and not self.transport.disconnecting:
             self.resumeProducing()
 

@@ -53,6 +53,16 @@ class Session:
     """One connection's view of its account."""
 
     log = Logger()
+    # One per connection: slots keep an idle one small.
+    __slots__ = (
+        "service",
+        "mind",
+        "peer",
+        "account",
+        "ended",
+        "_delivering",
+        "_shown_kept",
+    )
 
     def __init__(self, service: ChatService, mind: IChatClient, peer: str) -> None:
         self.service = service
@@ -60,11 +70,12 @@ class Session:
         self.peer = peer
         self.account: Account | None = None
         self.ended = False
-        # Delivery of kept private messages runs once at a time per session.
-        self._delivering = defer.DeferredLock()
+        # Delivery of kept private messages runs once at a time per session;
+        # made when first needed, as most sessions never have any.
+        self._delivering: defer.DeferredLock | None = None
         # Ids of kept private messages shown here, oldest first: one handed
         # over live at login may also be among those the login reads.
-        self._shown_kept: dict[int, None] = {}
+        self._shown_kept: dict[int, None] | None = None
 
     @property
     def name(self) -> str:
@@ -94,6 +105,8 @@ class Session:
         meanwhile leaves the rest (that page included) for the next login.
         """
         store, mind = self.service.store, self.mind
+        if self._delivering is None:
+            self._delivering = defer.DeferredLock()
         async with self._delivering:
             while not self.ended:
                 page = await store.undelivered_private(self.account.id, KEPT_PAGE)
@@ -121,6 +134,8 @@ class Session:
             self.mind.private_message(message)
 
     def _first_showing(self, kept_id: int) -> bool:
+        if self._shown_kept is None:
+            self._shown_kept = {}
         if kept_id in self._shown_kept:
             return False
         self._shown_kept[kept_id] = None

@@ -40,7 +40,8 @@ class Account:
         self.key = name_key(record.name)
         self.is_admin = record.is_admin
         self.default_room_id = record.default_room_id
-        self.sessions: set = set()
+        # Almost always one: a list is a fraction of a set's size.
+        self.sessions: list = []
 
     @property
     def channel(self) -> tuple[str, int]:
@@ -169,7 +170,7 @@ class ChatService(service.Service):
             account = self.online.get(user_id) or Account(record)
             self.online[user_id] = account
             self.online_by_key[account.key] = account
-        account.sessions.add(session)
+        account.sessions.append(session)
         self.fanout.subscribe(account.channel, session.mind)
         for room in self.rooms.rooms_of(user_id):
             self.fanout.subscribe(room.channel, session.mind)
@@ -181,7 +182,8 @@ class ChatService(service.Service):
         self.fanout.unsubscribe(account.channel, session.mind)
         for room in self.rooms.rooms_of(account.id):
             self.fanout.unsubscribe(room.channel, session.mind)
-        account.sessions.discard(session)
+        if session in account.sessions:
+            account.sessions.remove(session)
         if not account.sessions:
             self.online.pop(account.id, None)
             self.online_by_key.pop(account.key, None)

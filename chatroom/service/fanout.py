@@ -1,6 +1,5 @@
 """In-process fan-out: every session lives in this process."""
 
-from collections import defaultdict
 from collections.abc import Hashable
 
 from twisted.logger import Logger
@@ -14,21 +13,36 @@ class LocalFanout:
     log = Logger()
 
     def __init__(self) -> None:
-        self._channels: defaultdict[Hashable, set] = defaultdict(set)
+        # A channel with one listener (a user's own, a room of one) holds the
+        # client itself rather than a set of one: most channels are like that,
+        # and an idle connection should cost little.
+        self._channels: dict[Hashable, object] = {}
 
     def subscribe(self, channel: Hashable, client) -> None:
-        self._channels[channel].add(client)
+        listeners = self._channels.get(channel)
+        if listeners is None:
+            self._channels[channel] = client
+        elif type(listeners) is set:
+            listeners.add(client)
+        elif listeners is not client:
+            self._channels[channel] = {listeners, client}
 
     def unsubscribe(self, channel: Hashable, client) -> None:
-        clients = self._channels.get(channel)
-        if clients is not None:
-            clients.discard(client)
-            if not clients:
-                del self._channels[channel]
+        listeners = self._channels.get(channel)
+        if listeners is client:
+            del self._channels[channel]
+        elif type(listeners) is set:
+            listeners.discard(client)
+            if len(listeners) == 1:
+                self._channels[channel] = listeners.pop()
 
     def publish(self, channel: Hashable, event, exclude=None) -> None:
+        listeners = self._channels.get(channel)
+        if listeners is None:
+            return
         # A copy: a delivery may disconnect a client, which unsubscribes it.
-        for client in tuple(self._channels.get(channel, ())):
+        clients = tuple(listeners) if type(listeners) is set else (listeners,)
+        for client in clients:
             if client is not exclude:
                 try:
                     event.deliver(client)
@@ -37,4 +51,9 @@ class LocalFanout:
                     self.log.failure("delivery to {client} failed", client=client)
 
     def subscribers(self, channel: Hashable) -> frozenset:
-        return frozenset(self._channels.get(channel, ()))
+        listeners = self._channels.get(channel)
+        if listeners is None:
+            return frozenset()
+        return (
+            frozenset(listeners) if type(listeners) is set else frozenset((listeners,))
+        )

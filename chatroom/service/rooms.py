@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 from chatroom.errors import NoSuchRoom
 from chatroom.names import check_room_name, name_key
 from chatroom.storage.store import LOBBY
@@ -36,7 +34,9 @@ class RoomDirectory:
     def __init__(self) -> None:
         self.by_id: dict[int, Room] = {}
         self.by_key: dict[str, Room] = {}
-        self.of_user: defaultdict[int, set[int]] = defaultdict(set)
+        # Room ids by user: a tuple, rebuilt on the rare join or leave, costs
+        # a fraction of a set for the two or three rooms most users are in.
+        self.of_user: dict[int, tuple[int, ...]] = {}
 
     def add_room(self, room: Room) -> Room:
         self.by_id[room.id] = room
@@ -56,11 +56,17 @@ class RoomDirectory:
 
     def add_member(self, room: Room, user_id: int, user_name: str) -> None:
         room.members[user_id] = user_name
-        self.of_user[user_id].add(room.id)
+        rooms = self.of_user.get(user_id, ())
+        if room.id not in rooms:
+            self.of_user[user_id] = (*rooms, room.id)
 
     def remove_member(self, room: Room, user_id: int) -> None:
         room.members.pop(user_id, None)
-        self.of_user[user_id].discard(room.id)
+        rooms = tuple(r for r in self.of_user.get(user_id, ()) if r != room.id)
+        if rooms:
+            self.of_user[user_id] = rooms
+        else:
+            self.of_user.pop(user_id, None)
 
     def rooms_of(self, user_id: int) -> list[Room]:
         return [self.by_id[room_id] for room_id in self.of_user.get(user_id, ())]
