@@ -27,7 +27,9 @@ RESERVED_ROOM_NAMES = frozenset({"private"})
 
 def name_key(name: str) -> str:
     """The case-insensitive identity of a name: what uniqueness is checked on."""
-    return name.lower()
+    key = name.lower()
+    # Most names are lowercase already: keep one string, not two equal ones.
+    return name if key == name else key
 
 
 def check_name(name: str) -> str:

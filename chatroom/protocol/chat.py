@@ -93,7 +93,7 @@ class ChatProtocol(ChatLineReceiver):
         self._gate: FloodGate | None = None
         self._output: OutputQueue | None = None
         # Waiting for the output queue to drain (IChatClient.drained).
-        self._drain_waiters: list[defer.Deferred[bool]] = []
+        self._drain_waiters: list[defer.Deferred[bool]] | None = None
         # The login timeout before login, the idle check after.
         self._timer: IDelayedCall | None = None
         # Nothing sent or received since the idle check last looked.
@@ -329,12 +329,14 @@ class ChatProtocol(ChatLineReceiver):
         if output is None or not output.backed_up:
             return defer.succeed(True)
         d: defer.Deferred[bool] = defer.Deferred()
+        if self._drain_waiters is None:
+            self._drain_waiters = []
         self._drain_waiters.append(d)
         return d
 
     def _drain_waiters_fire(self, drained: bool) -> None:
-        waiters, self._drain_waiters = self._drain_waiters, []
-        for d in waiters:
+        waiters, self._drain_waiters = self._drain_waiters, None
+        for d in waiters or ():
             d.callback(drained)
 
     # Lines out, and what they cost

@@ -95,15 +95,21 @@ class FloodGate:
     rate-limited and drop the line) or C{"drop"} (disconnect: sustained abuse).
     """
 
-    __slots__ = ("lines", "patience")
+    __slots__ = ("lines", "patience", "limits")
 
     def __init__(self, limits: Limits, clock: IReactorTime) -> None:
         self.lines = TokenBucket(limits.rate, limits.burst, clock)
-        self.patience = TokenBucket(1.0, limits.flood_strikes, clock)
+        # Made at the first refused line: most connections never see one.
+        self.patience: TokenBucket | None = None
+        self.limits = limits
 
     def admit(self) -> str:
         if self.lines.take():
             return "ok"
+        if self.patience is None:
+            self.patience = TokenBucket(
+                1.0, self.limits.flood_strikes, self.lines.clock
+            )
         return "refuse" if self.patience.take() else "drop"
 
 

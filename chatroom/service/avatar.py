@@ -104,29 +104,37 @@ class Session:
         delivered once the client has drained it, so a connection lost
         meanwhile leaves the rest (that page included) for the next login.
         """
+        # One delivery at a time per session; the lock is dropped when idle,
+        # as an idle connection should cost little.
+        lock = self._delivering
+        if lock is None:
+            lock = self._delivering = defer.DeferredLock()
+        try:
+            async with lock:
+                await self._deliver_kept_pages()
+        finally:
+            if not lock.locked and not lock.waiting and self._delivering is lock:
+                self._delivering = None
+
+    async def _deliver_kept_pages(self) -> None:
         store, mind = self.service.store, self.mind
-        if self._delivering is None:
-            self._delivering = defer.DeferredLock()
-        async with self._delivering:
-            while not self.ended:
-                page = await store.undelivered_private(self.account.id, KEPT_PAGE)
-                if not page:
-                    return
-                for message in page:
-                    # Never more than one message past the soft limit.
-                    if self.ended or not await mind.drained():
-                        return
-                    if self._first_showing(message.id):
-                        mind.private_message(
-                            PrivateMessage(
-                                message.sender, message.text, message.created_at
-                            )
-                        )
+        while not self.ended:
+            page = await store.undelivered_private(self.account.id, KEPT_PAGE)
+            if not page:
+                return
+            for message in page:
+                # Never more than one message past the soft limit.
                 if self.ended or not await mind.drained():
                     return
-                await store.mark_delivered([m.id for m in page], self.service.now())
-                if len(page) < KEPT_PAGE:
-                    return
+                if self._first_showing(message.id):
+                    mind.private_message(
+                        PrivateMessage(message.sender, message.text, message.created_at)
+                    )
+            if self.ended or not await mind.drained():
+                return
+            await store.mark_delivered([m.id for m in page], self.service.now())
+            if len(page) < KEPT_PAGE:
+                return
 
     def hand_private(self, message: PrivateMessage) -> None:
         """Show a kept private message as it arrives from another node."""

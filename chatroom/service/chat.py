@@ -6,6 +6,7 @@ than one session.  It owns the store and the fan-out; avatars call into it.
 from __future__ import annotations
 
 import secrets
+import sys
 
 from twisted.application import service
 from twisted.internet import defer
@@ -36,7 +37,7 @@ class Account:
 
     def __init__(self, record: UserRecord) -> None:
         self.id = record.id
-        self.name = record.name
+        self.name = sys.intern(record.name)
         self.key = name_key(record.name)
         self.is_admin = record.is_admin
         self.default_room_id = record.default_room_id
@@ -237,7 +238,8 @@ class ChatService(service.Service):
     def renamed(self, account: Account, new_name: str) -> str:
         old_name = account.name
         self.online_by_key.pop(account.key, None)
-        account.name, account.key = new_name, name_key(new_name)
+        account.name = sys.intern(new_name)
+        account.key = name_key(account.name)
         self.online_by_key[account.key] = account
         self.rooms.rename_member(account.id, new_name)
         return old_name

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from chatroom.errors import NoSuchRoom
 from chatroom.names import check_room_name, name_key
 from chatroom.storage.store import LOBBY
@@ -55,7 +57,8 @@ class RoomDirectory:
         return room
 
     def add_member(self, room: Room, user_id: int, user_name: str) -> None:
-        room.members[user_id] = user_name
+        # Interned: the account online and every room share one name string.
+        room.members[user_id] = sys.intern(user_name)
         rooms = self.of_user.get(user_id, ())
         if room.id not in rooms:
             self.of_user[user_id] = (*rooms, room.id)
@@ -75,5 +78,6 @@ class RoomDirectory:
         return user_id in room.members
 
     def rename_member(self, user_id: int, new_name: str) -> None:
+        new_name = sys.intern(new_name)
         for room in self.rooms_of(user_id):
             room.members[user_id] = new_name
