@@ -9,9 +9,7 @@ returns a Deferred for trial to wait on; the clock is a L{task.Clock}.
 
 from __future__ import annotations
 
-import functools
 import os
-from collections.abc import Callable
 
 from twisted.internet import defer, reactor, task
 from twisted.internet.address import IPv4Address
@@ -27,6 +25,9 @@ from chatroom.service.realm import chat_portal
 from chatroom.storage.pool import Database, open_database
 from chatroom.storage.store import ChatStore
 from chatroom.tap import ChatServer
+from tests.asynctest import async_test
+
+__all__ = ["async_test"]  # test modules take it from here with the rest
 
 BCRYPT_ROUNDS = 4
 ADMIN_PASSWORD = "admin-secret"
@@ -121,16 +122,6 @@ def sqlite_file(testcase) -> str:
     directory = testcase.mktemp()
     os.makedirs(directory)
     return os.path.join(directory, "chat.sqlite3")
-
-
-def async_test(test: Callable) -> Callable:
-    """Run an C{async def} test method under trial, which wants a Deferred."""
-
-    @functools.wraps(test)
-    def run(self):
-        return defer.ensureDeferred(test(self))
-
-    return run
 
 
 class _Transport(StringTransport):

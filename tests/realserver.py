@@ -7,23 +7,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from twisted.internet import defer
 from twisted.trial import unittest
 
 from chatroom.tap import ChatServer, Options, makeService
 from tests.netclient import LineClient, connect
 
 ADMIN_PASSWORD = "admin-secret"
-
-
-def in_deferred(test):
-    """Run an async test method as trial expects: a Deferred."""
-
-    def run(self):
-        return defer.ensureDeferred(test(self))
-
-    run.__name__ = test.__name__
-    return run
 
 
 class RunningServer:

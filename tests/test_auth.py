@@ -3,6 +3,7 @@ Passwords and the cred checkers: bcrypt with a SHA-256 pre-hash, off the
 reactor thread, and the same work for unknown names as for known ones.
 """
 
+import os
 import threading
 
 from twisted.cred.credentials import UsernamePassword
@@ -82,6 +83,14 @@ class PasswordHasherTests(unittest.TestCase):
             self.assertIsNot(thread, threading.main_thread())
             self.assertIn("bcrypt", thread.name)
         self.assertEqual((len(hashed), len(verified)), (1, 1))
+
+    @async_test
+    async def test_bcrypt_threads_run_below_the_reactor_threads_priority(self):
+        # PRIO_PROCESS with 0 reads the calling thread's nice value on Linux.
+        reactor_nice = os.getpriority(os.PRIO_PROCESS, 0)
+        worker_nice = await self.hasher.run(os.getpriority, os.PRIO_PROCESS, 0)
+        self.assertEqual(worker_nice, min(19, reactor_nice + auth.BCRYPT_NICENESS))
+        self.assertEqual(os.getpriority(os.PRIO_PROCESS, 0), reactor_nice)
 
     @async_test
     async def test_hashes_use_the_configured_cost(self):

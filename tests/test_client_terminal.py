@@ -7,8 +7,6 @@ of PROTOCOL.md.
 import os
 import sys
 import termios
-from collections.abc import Callable, Coroutine
-from functools import wraps
 from pathlib import Path
 from typing import Any
 
@@ -27,19 +25,10 @@ from twisted.trial.unittest import TestCase
 
 import chatroom
 from chatroom import tls
+from tests.asynctest import async_test
 
 EXPECT_TIMEOUT = 10
 ROOT = Path(chatroom.__file__).parent.parent
-
-
-def asynctest(
-    method: Callable[[Any], Coroutine[Any, Any, None]],
-) -> Callable[[Any], Deferred[None]]:
-    @wraps(method)
-    def run(self: Any) -> Deferred[None]:
-        return Deferred.fromCoroutine(method(self))
-
-    return run
 
 
 class FakeChatServer(LineReceiver):
@@ -209,7 +198,7 @@ class TerminalClientTests(TestCase):
     def stop(self, process: Any, terminal: Terminal) -> Deferred[None]:
         return Deferred.fromCoroutine(self._stop(process, terminal))
 
-    @asynctest
+    @async_test
     async def test_new_name_login_and_a_message_arriving_while_typing(self) -> None:
         await self.start()
         terminal = self.terminal
@@ -242,7 +231,7 @@ class TerminalClientTests(TestCase):
         terminal.type(b"/logout\r")
         self.assertEqual(await terminal.exit_code, 0)
 
-    @asynctest
+    @async_test
     async def test_known_name_asks_once_and_ctrl_d_exits_zero(self) -> None:
         await self.start("--user", "bob", name_reply="is known, password?")
         terminal = self.terminal
@@ -256,7 +245,7 @@ class TerminalClientTests(TestCase):
         self.assertEqual(self.servers[0].passwords, ["pw"])
         self.assertNotIn(b"name: ", terminal.output)
 
-    @asynctest
+    @async_test
     async def test_lost_connection_says_so_and_exits_non_zero(self) -> None:
         await self.start("--user", "bob", name_reply="is known")
         await self.terminal.expect(b"password: ")
@@ -266,7 +255,7 @@ class TerminalClientTests(TestCase):
         await self.terminal.expect(b"The server closed the connection.")
         self.assertEqual(await self.terminal.exit_code, 1)
 
-    @asynctest
+    @async_test
     async def test_tls_pins_on_first_use_and_refuses_a_changed_certificate(
         self,
     ) -> None:
@@ -292,7 +281,7 @@ class TerminalClientTests(TestCase):
         self.assertIn(b"known_hosts", terminal.output)
         self.assertEqual([server.passwords for server in self.servers], [[], []])
 
-    @asynctest
+    @async_test
     async def test_ctrl_d_while_connecting_gives_up_quietly(self) -> None:
         port = await self.listen(server=SilentServer)
         terminal = self.run_client(port, "--insecure")

@@ -4,11 +4,8 @@ connecting with pinning or --ca verification to a real TLS listener.
 """
 
 import datetime
-import functools
 import stat
-from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -28,19 +25,10 @@ from chatroom.client.connect import PinnedTLS, TrustPolicy, VerifiedTLS, connect
 from chatroom.client.lines import Notice, Ok, ServerLine
 from chatroom.client.pinning import KnownHosts, PinMismatch, default_known_hosts_path
 from chatroom.client.protocol import ChatClientProtocol
+from tests.asynctest import async_test
 
 FINGERPRINT_A = ":".join(["AA"] * 32)
 FINGERPRINT_B = ":".join(["BB"] * 32)
-
-
-def asynctest(
-    method: Callable[[Any], Coroutine[Any, Any, None]],
-) -> Callable[[Any], Deferred[None]]:
-    @functools.wraps(method)
-    def run(self: Any) -> Deferred[None]:
-        return Deferred.fromCoroutine(method(self))
-
-    return run
 
 
 class KnownHostsTests(TestCase):
@@ -188,7 +176,7 @@ class TLSConnectionTests(TestCase):
             return error
         self.fail(f"connecting did not raise {exception}")
 
-    @asynctest
+    @async_test
     async def test_first_connection_pins_and_shows_the_fingerprint(self) -> None:
         protocol, note = await self.connect(PinnedTLS(self.known_hosts))
         fingerprint = tls.fingerprint_sha256(self.cert_path.read_bytes())
@@ -198,7 +186,7 @@ class TLSConnectionTests(TestCase):
         reply = await protocol.request("/ping")
         self.assertEqual(reply.final, Ok("/ping"))
 
-    @asynctest
+    @async_test
     async def test_server_lines_wait_until_the_connection_is_accepted(self) -> None:
         protocol, _ = await self.connect(PinnedTLS(self.known_hosts))
         events: list[ServerLine] = []
@@ -206,7 +194,7 @@ class TLSConnectionTests(TestCase):
         protocol.deliver_events_to(events.append)
         self.assertEqual(events, [Notice("welcome to the test server")])
 
-    @asynctest
+    @async_test
     async def test_matching_pin_connects_quietly(self) -> None:
         fingerprint = tls.fingerprint_sha256(self.cert_path.read_bytes())
         self.known_hosts.check("127.0.0.1", self.port, fingerprint)
@@ -214,7 +202,7 @@ class TLSConnectionTests(TestCase):
         self.assertIsNone(note)
         self.assertEqual((await protocol.request("hi")).final, Ok("hi"))
 
-    @asynctest
+    @async_test
     async def test_mismatched_pin_is_refused_before_anything_is_sent(self) -> None:
         self.known_hosts.check("127.0.0.1", self.port, FINGERPRINT_A)
         error = await self.refused(PinnedTLS(self.known_hosts), PinMismatch)
@@ -223,7 +211,7 @@ class TLSConnectionTests(TestCase):
             error.offered, tls.fingerprint_sha256(self.cert_path.read_bytes())
         )
 
-    @asynctest
+    @async_test
     async def test_ca_verification_accepts_the_server_by_name_and_address(
         self,
     ) -> None:
@@ -234,14 +222,14 @@ class TLSConnectionTests(TestCase):
             self.assertEqual((await protocol.request("hi")).final, Ok("hi"))
             await self.disconnect(protocol)
 
-    @asynctest
+    @async_test
     async def test_ca_verification_refuses_a_certificate_from_another_ca(
         self,
     ) -> None:
         other_cert, _ = tls.load_or_create_certificate(self.mktemp())
         await self.refused(VerifiedTLS(other_cert.read_bytes()), TLSError)
 
-    @asynctest
+    @async_test
     async def test_ca_verification_refuses_a_certificate_for_another_host(
         self,
     ) -> None:

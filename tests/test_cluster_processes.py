@@ -14,18 +14,19 @@ import sys
 from pathlib import Path
 
 from twisted.internet import defer, reactor
-from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.trial import unittest
 
 from tests.cluster_helpers import (
     REDIS_URL,
+    NodeClients,
     Schema,
     drop_redis_keys,
+    poll,
     postgres_unavailable,
     redis_unavailable,
     unique_name,
+    until_reply,
 )
-from tests.test_cluster import Client, count_of, poll, until_reply
 
 PROJECT = Path(__file__).resolve().parent.parent
 PRESENCE_TIMEOUT = 1  # seconds; a beat every third of it
@@ -93,7 +94,7 @@ class Node:
             self.kill()
 
 
-class ProcessClusterTests(unittest.TestCase):
+class ProcessClusterTests(NodeClients, unittest.TestCase):
     skip = postgres_unavailable() or redis_unavailable()
     timeout = 30
 
@@ -117,22 +118,6 @@ class ProcessClusterTests(unittest.TestCase):
             self.addCleanup(node.stop)
             self.nodes[name] = node
         yield poll(lambda: all(node.listening() for node in self.nodes.values()), 15)
-
-    @defer.inlineCallbacks
-    def client(self, node: str, name: str | None = None):
-        endpoint = TCP4ClientEndpoint(reactor, "127.0.0.1", self.nodes[node].port)
-        client = yield connectProtocol(endpoint, Client())
-        self.addCleanup(self._close, client)
-        yield client.until(count_of(1, "* welcome"))
-        if name is not None:
-            yield client.ok(f"/register {name} pw-{name}")
-        return client
-
-    def _close(self, client: Client):
-        if client.transport.connected:
-            client.transport.loseConnection()
-            return client.closed
-        return None
 
     @defer.inlineCallbacks
     def test_a_node_killed_mid_chat_leaves_the_others_chatting(self):

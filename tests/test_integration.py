@@ -10,8 +10,9 @@ from pathlib import Path
 from twisted.internet import defer, reactor, task
 from twisted.trial import unittest
 
+from tests.asynctest import async_test
 from tests.netclient import LineClient
-from tests.realserver import ADMIN_PASSWORD, RunningServer, in_deferred
+from tests.realserver import ADMIN_PASSWORD, RunningServer
 
 
 class ManyClientsTests(unittest.TestCase):
@@ -19,7 +20,7 @@ class ManyClientsTests(unittest.TestCase):
         self.running = RunningServer(self, Path(self.mktemp()))
         return defer.ensureDeferred(self.running.start())
 
-    @in_deferred
+    @async_test
     async def test_room_message_reaches_every_other_member(self):
         alice, bob, carol = [
             await self.running.client(name) for name in ("alice", "bob", "carol")
@@ -33,7 +34,7 @@ class ManyClientsTests(unittest.TestCase):
             self.assertEqual(line, "[dev] alice: hello, dev")
         self.assertNotIn("[dev] alice: hello, dev", alice.pushed)
 
-    @in_deferred
+    @async_test
     async def test_private_message_reaches_only_its_recipient(self):
         alice, bob, carol = [
             await self.running.client(name) for name in ("alice", "bob", "carol")
@@ -45,7 +46,7 @@ class ManyClientsTests(unittest.TestCase):
         await carol.ok("/ping")
         self.assertFalse([line for line in carol.pushed if "just for you" in line])
 
-    @in_deferred
+    @async_test
     async def test_clients_talking_at_once_each_get_every_message_in_order(self):
         clients = [await self.running.client(f"user{i}") for i in range(8)]
         count = 20
@@ -77,7 +78,7 @@ class ManyClientsTests(unittest.TestCase):
                     ],
                 )
 
-    @in_deferred
+    @async_test
     async def test_failed_login_creates_no_user(self):
         stranger = await self.running.client()
         reply, _ = await stranger.send("/login ghost guess")
@@ -90,7 +91,7 @@ class ManyClientsTests(unittest.TestCase):
         log = await admin.ok("/log")
         self.assertTrue(log)
 
-    @in_deferred
+    @async_test
     async def test_many_clients_leaving_at_once_leave_the_server_up(self):
         crowd = [await self.running.client(f"crowd{i}") for i in range(30)]
         for client in crowd:
@@ -102,7 +103,7 @@ class ManyClientsTests(unittest.TestCase):
         online = self.running.server.chat.online.values()
         self.assertEqual([account.name for account in online], ["survivor"])
 
-    @in_deferred
+    @async_test
     async def test_a_silent_client_does_not_hold_up_the_others(self):
         silent = await self.running.client("silent")
         silent.transport.write(b"/public lobby half a li")  # and never more
@@ -114,7 +115,7 @@ class ManyClientsTests(unittest.TestCase):
 
 
 class RestartTests(unittest.TestCase):
-    @in_deferred
+    @async_test
     async def test_everything_survives_a_restart(self):
         data_dir = Path(self.mktemp())
         first = RunningServer(self, data_dir)
@@ -161,7 +162,7 @@ class ReservedRoomTests(unittest.TestCase):
         self.running = RunningServer(self, Path(self.mktemp()))
         return defer.ensureDeferred(self.running.start())
 
-    @in_deferred
+    @async_test
     async def test_no_room_can_be_called_private(self):
         # "[private] x: hi" must only ever mean a private message.
         alice = await self.running.client("alice")
@@ -171,7 +172,7 @@ class ReservedRoomTests(unittest.TestCase):
 
 
 class ShutdownTests(unittest.TestCase):
-    @in_deferred
+    @async_test
     async def test_shutdown_records_every_logout_before_storage_closes(self):
         data_dir = Path(self.mktemp())
         first = RunningServer(self, data_dir)

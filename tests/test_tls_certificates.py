@@ -4,12 +4,10 @@ server-side TLS endpoint, over real loopback sockets.
 """
 
 import datetime
-import functools
 import hashlib
 import ipaddress
 import os
 import stat
-from collections.abc import Callable, Coroutine
 from typing import Any
 
 from cryptography import x509
@@ -29,16 +27,7 @@ from twisted.protocols.basic import LineReceiver
 from twisted.trial.unittest import TestCase
 
 from chatroom import tls
-
-
-def asynctest(
-    method: Callable[[Any], Coroutine[Any, Any, None]],
-) -> Callable[[Any], Deferred[None]]:
-    @functools.wraps(method)
-    def run(self: Any) -> Deferred[None]:
-        return Deferred.fromCoroutine(method(self))
-
-    return run
+from tests.asynctest import async_test
 
 
 class Greeter(LineReceiver):
@@ -164,7 +153,7 @@ class ServerEndpointTests(TestCase):
         await greeters[0].lost
         return version
 
-    @asynctest
+    @async_test
     async def test_description_serves_tls_a_client_trusting_the_cert_accepts(
         self,
     ) -> None:
@@ -173,7 +162,7 @@ class ServerEndpointTests(TestCase):
         )
         await self._greeting_over_tls(serverFromString(reactor, description))
 
-    @asynctest
+    @async_test
     async def test_context_factory_negotiates_tls_1_2_or_later(self) -> None:
         context = tls.server_context_factory(self.cert_path, self.key_path)
         version = await self._greeting_over_tls(

@@ -13,8 +13,9 @@ from twisted.trial import unittest
 from chatroom.protocol.limits import tcp_socket
 from chatroom.tap import Options
 from chatroom.tls import CERTIFICATE_FILE, KEY_FILE
+from tests.asynctest import async_test
 from tests.netclient import connect, connect_tls
-from tests.realserver import RunningServer, in_deferred
+from tests.realserver import RunningServer
 
 LOOPBACK_TLS = "0:interface=127.0.0.1"
 
@@ -60,14 +61,14 @@ class TLSServerTests(unittest.TestCase):
     def certificate(self) -> bytes:
         return (self.data_dir / CERTIFICATE_FILE).read_bytes()
 
-    @in_deferred
+    @async_test
     async def test_first_start_generates_a_certificate_clients_can_verify(self):
         self.assertTrue((self.data_dir / KEY_FILE).exists())
         client = await connect_tls(self.running.port(1), self.certificate())
         await self.running.log_in(client, "alice")
         self.assertEqual(await client.ok("/ping"), [])
 
-    @in_deferred
+    @async_test
     async def test_plain_and_tls_clients_chat_with_each_other(self):
         secure = await self.running.log_in(
             await connect_tls(self.running.port(1), self.certificate()), "alice"
@@ -78,7 +79,7 @@ class TLSServerTests(unittest.TestCase):
         await plain.ok("/private alice over tcp")
         self.assertEqual(await secure.wait_for("over tcp"), "[private] bob: over tcp")
 
-    @in_deferred
+    @async_test
     async def test_a_client_expecting_another_host_name_is_refused(self):
         client = await connect_tls(
             self.running.port(1), self.certificate(), hostname="example.org"
@@ -86,7 +87,7 @@ class TLSServerTests(unittest.TestCase):
         with self.assertRaises(VerificationError):
             await client.send("/ping")
 
-    @in_deferred
+    @async_test
     async def test_restart_reuses_the_certificate(self):
         before = self.certificate()
         await self.running.stop()
@@ -119,7 +120,7 @@ class OpenSSLClientTests(unittest.TestCase):
         self.running = RunningServer(self, self.data_dir, ("--tls-port", LOOPBACK_TLS))
         return defer.ensureDeferred(self.running.start())
 
-    @in_deferred
+    @async_test
     async def test_openssl_s_client_logs_in_joins_and_chats(self):
         watcher = await self.running.log_in(
             await connect_tls(
@@ -166,7 +167,7 @@ class OpenSSLClientTests(unittest.TestCase):
 class NoDelayTests(unittest.TestCase):
     """Chat lines are small writes: Nagle must not hold them back."""
 
-    @in_deferred
+    @async_test
     async def test_plain_and_tls_connections_set_tcp_nodelay(self):
         data_dir = Path(self.mktemp())
         running = RunningServer(

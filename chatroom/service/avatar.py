@@ -39,13 +39,11 @@ HISTORY_MAX = 1000
 KEPT_PAGE = 100
 # Kept private messages a session remembers having shown (see hand_private).
 SHOWN_KEPT_MAX = 256
+ACTIVITY_DEFAULT = 50
 
 
 def _by_key(room: Room) -> str:
     return room.key
-
-
-ACTIVITY_DEFAULT = 50
 
 
 @implementer(IUser)
