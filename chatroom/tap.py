@@ -7,7 +7,6 @@ The twistd plugin's body: command-line options and the service tree.
 from __future__ import annotations
 
 import dataclasses
-import gc
 import os
 import re
 from pathlib import Path
@@ -50,11 +49,6 @@ from chatroom.tls import (
 DEFAULT_PORT = "tcp:5000"
 _TLS_PORT = re.compile(r"(\d+)(?::interface=([^:]+))?\Z")
 ADMIN_PASSWORD_ENV = "CHATROOM_ADMIN_PASSWORD"
-# Allocations between young-generation collections (CPython's default: 700).
-# Each message makes a few dozen short-lived objects (coroutines, Deferreds);
-# collected that often, those waiting on storage get promoted and then make
-# full collections, which walk every connection's objects, run every second.
-GC_YOUNG_THRESHOLD = 20_000
 
 
 def _positive(value: str) -> int:
@@ -403,12 +397,9 @@ class ChatServer(service.MultiService):
         self.reactor = reactor
         self.ports: list[IListeningPort] = []
         self.ready: defer.Deferred | None = None
-        self._gc_thresholds: tuple[int, ...] | None = None
 
     def startService(self) -> None:
         super().startService()
-        self._gc_thresholds = gc.get_threshold()
-        gc.set_threshold(GC_YOUNG_THRESHOLD, *self._gc_thresholds[1:])
         self.ready = defer.ensureDeferred(self._open())
         self.ready.addErrback(self._failed_to_start)
 
@@ -437,8 +428,6 @@ class ChatServer(service.MultiService):
         await self.factory.disconnect_all("the server is shutting down")
         await self.database.close()
         self.chat.hasher.stop()
-        if self._gc_thresholds is not None:
-            gc.set_threshold(*self._gc_thresholds)
 
     def stopService(self) -> defer.Deferred:
         return defer.ensureDeferred(self._close())

@@ -4,7 +4,6 @@ started on the real reactor with listeners on loopback port 0.  (That twistd
 finds the plugin is in test_plugin.)
 """
 
-import gc
 import os
 
 from twisted.internet import reactor
@@ -14,7 +13,6 @@ from twisted.trial import unittest
 
 from chatroom.tap import (
     ADMIN_PASSWORD_ENV,
-    GC_YOUNG_THRESHOLD,
     ChatServer,
     Options,
     activity_log_observer,
@@ -216,14 +214,6 @@ class MakeServiceTests(unittest.TestCase):
         for port in server.ports:
             self.assertEqual(port.getHost().host, "127.0.0.1")
         self.assertIsNotNone(await server.chat.store.find_user("admin"))
-
-    @async_test
-    async def test_young_objects_are_collected_less_often_while_running(self):
-        before = gc.get_threshold()
-        server = await self._start()
-        self.assertEqual(gc.get_threshold(), (GC_YOUNG_THRESHOLD, *before[1:]))
-        await server.stopService()
-        self.assertEqual(gc.get_threshold(), before)
 
     @async_test
     async def test_first_start_without_a_password_generates_and_logs_one(self):
