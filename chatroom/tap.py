@@ -15,7 +15,15 @@ from twisted.application import service
 from twisted.internet import defer, endpoints
 from twisted.internet.interfaces import IListeningPort, IReactorCore
 from twisted.internet.protocol import Factory
-from twisted.logger import Logger
+from twisted.logger import (
+    FilteringLogObserver,
+    ILogObserver,
+    InvalidLogLevelError,
+    Logger,
+    LogLevel,
+    LogLevelFilterPredicate,
+    globalLogPublisher,
+)
 from twisted.python import usage
 
 from chatroom.auth import PRODUCTION_ROUNDS, PasswordHasher
@@ -95,6 +103,16 @@ def _per_minute(value: str) -> float:
 
 
 _per_minute.coerceDoc = "Per minute; 0 turns the limit off."
+
+
+def _log_level(value: str) -> str:
+    try:
+        return LogLevel.levelWithName(value.lower()).name
+    except InvalidLogLevelError:
+        raise ValueError("one of debug, info, warn, error, critical") from None
+
+
+_log_level.coerceDoc = "debug, info, warn, error or critical."
 
 _LIMITS = Limits()
 
@@ -268,6 +286,14 @@ class Options(usage.Options):
             "Seconds before a dead node's users go offline.",
             _positive,
         ],
+        [
+            "log-level",
+            None,
+            "info",
+            "Least level of activity-log events written to the log; debug adds"
+            " one line per message sent.",
+            _log_level,
+        ],
         *LIMIT_PARAMETERS,
     ]
 
@@ -429,6 +455,15 @@ def _tls_descriptions(config: Options) -> list[str]:
     return descriptions
 
 
+def activity_log_observer(level: str) -> ILogObserver:
+    """
+    The activity log's way to the global log: events below C{level} stop
+    here, before twistd formats and writes them (at debug, one per message).
+    """
+    least = LogLevelFilterPredicate(LogLevel.levelWithName(level))
+    return FilteringLogObserver(globalLogPublisher, [least])
+
+
 def makeService(config: Options, reactor: IReactorCore | None = None) -> ChatServer:
     if reactor is None:
         reactor = _reactor()
@@ -439,6 +474,7 @@ def makeService(config: Options, reactor: IReactorCore | None = None) -> ChatSer
         "history_default": config["history"],
         "mailbox_size": config["mailbox-size"],
         "max_rooms": config["max-rooms"],
+        "log_observer": activity_log_observer(config["log-level"]),
     }
     if config["redis"] is None:
         chat = ChatService(ChatStore(database), hasher, reactor, **rules)

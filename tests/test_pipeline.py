@@ -95,3 +95,21 @@ class PipelineTests(ServerTestCase):
             await storage.commit(index)
         self.assertEqual(await replies, ["+OK"] * (MAX_PIPELINE + 5))
         self.assertEqual(alice.transport.producerState, "producing")
+
+    @async_test
+    async def test_reading_stops_when_too_many_lines_wait_on_all_connections(self):
+        alice = await self.server.register("alice")
+        bob = await self.server.register("bob")
+        storage = HeldStorage(self)
+        self.server.factory.max_in_flight = 3
+        alice_replies = alice.send_bytes(b"a1\na2\n", replies=2)
+        bob_replies = bob.send_bytes(b"b1\nb2\n", replies=2)
+        # Bob's first line starts anyway: one line each is never held back.
+        self.assertEqual(len(storage.writes), 3)
+        self.assertEqual(bob.transport.producerState, "paused")
+        for index in range(4):
+            await storage.commit(index)
+        for replies in (await alice_replies, await bob_replies):
+            self.assertEqual([r for r in replies if r.startswith("+")], ["+OK"] * 2)
+        self.assertEqual(bob.transport.producerState, "producing")
+        self.assertEqual(self.server.factory.in_flight, 0)

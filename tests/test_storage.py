@@ -182,6 +182,49 @@ class DatabaseTestsMixin:
         self.assertEqual(await self.db.read(_activity_details), ["first", "next"])
 
     @async_test
+    async def test_appended_rows_commit_in_order_one_executemany_per_statement(self):
+        statements: list[str] = []
+        executemany = pool_module.Cursor.executemany
+
+        def counting(cursor, statement, rows):
+            statements.append(statement)
+            return executemany(cursor, statement, rows)
+
+        self.patch(pool_module.Cursor, "executemany", counting)
+        sizes = self._count_batches()
+        self.db.write(_insert_activity("first"))
+        rows = [
+            self.db.append(
+                "INSERT INTO activity (at, user_id, actor, event, detail)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (0, None, "test", "test", str(i)),
+            )
+            for i in range(50)
+        ]
+        between = self.db.write(_insert_activity("an operation"))
+        self.assertEqual(await defer.gatherResults(rows), [None] * 50)
+        self.assertEqual(await between, "an operation")
+        self.assertEqual(sizes, [1, 51])
+        self.assertEqual(len(statements), 1)
+        # A batch runs its operations, then its rows, each table's in order.
+        self.assertEqual(
+            await self.db.read(_activity_details),
+            ["first", "an operation", *[str(i) for i in range(50)]],
+        )
+
+    @async_test
+    async def test_a_failing_row_fails_its_whole_batch(self):
+        self.db.write(_insert_activity("first"))
+        batch = [
+            self.db.write(_insert_activity("lost")),
+            self.db.append("INSERT INTO no_such_table VALUES (?)", (1,)),
+        ]
+        for d in batch:
+            await self.assertFailure(d, Exception)
+        self.flushLoggedErrors()
+        self.assertEqual(await self.db.read(_activity_details), ["first"])
+
+    @async_test
     async def test_flushed_waits_for_every_write_queued_so_far(self):
         for i in range(5):
             self.db.write(_insert_activity(str(i)))

@@ -7,11 +7,17 @@ finds the plugin is in test_plugin.)
 import os
 
 from twisted.internet import reactor
-from twisted.logger import globalLogPublisher
+from twisted.logger import Logger, globalLogPublisher
 from twisted.python import usage
 from twisted.trial import unittest
 
-from chatroom.tap import ADMIN_PASSWORD_ENV, ChatServer, Options, makeService
+from chatroom.tap import (
+    ADMIN_PASSWORD_ENV,
+    ChatServer,
+    Options,
+    activity_log_observer,
+    makeService,
+)
 from tests.helpers import Client, async_test
 
 LOOPBACK = "tcp:0:interface=127.0.0.1"
@@ -138,6 +144,28 @@ class OptionsTests(unittest.TestCase):
         for line in str(Options()).splitlines():
             description = line[30:]
             self.assertNotRegex(description, r"\S {2,}\S", line)
+
+
+class LogLevelTests(unittest.TestCase):
+    def setUp(self):
+        self.events: list[dict] = []
+        globalLogPublisher.addObserver(self.events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, self.events.append)
+
+    def _logged(self, *args: str) -> list[str]:
+        log = Logger(observer=activity_log_observer(_parse(*args)["log-level"]))
+        log.debug("{event}", event="message")
+        log.info("{event}", event="login")
+        return [event["event"] for event in self.events if "event" in event]
+
+    def test_message_events_are_not_logged_by_default(self):
+        self.assertEqual(self._logged(), ["login"])
+
+    def test_debug_logs_every_event(self):
+        self.assertEqual(self._logged("--log-level", "DEBUG"), ["message", "login"])
+
+    def test_unknown_level_is_refused(self):
+        self.assertRaises(usage.UsageError, _parse, "--log-level", "loud")
 
 
 class MakeServiceTests(unittest.TestCase):

@@ -52,6 +52,11 @@ CLOSE_GRACE = 10.0
 # Messages of one connection waiting on storage at once; past it, we stop
 # reading from that connection.
 MAX_PIPELINE = 64
+# Lines in flight on all connections at once past which a connection that
+# has one in flight already stops reading: a server behind on its work keeps
+# the backlog in socket buffers, not in Python objects that the garbage
+# collector walks again and again (which made an overloaded server collapse).
+MAX_IN_FLIGHT = 1000
 
 
 def address_of(addr) -> str:
@@ -218,6 +223,7 @@ class ChatProtocol(ChatLineReceiver):
         return (
             self._only_messages
             and self._in_flight < MAX_PIPELINE
+            and self.factory.in_flight < self.factory.max_in_flight
             and self._pipelined(text)
         )
 
@@ -226,6 +232,7 @@ class ChatProtocol(ChatLineReceiver):
         before, written = self._last_reply, defer.Deferred()
         self._last_reply = written
         self._in_flight += 1
+        self.factory.in_flight += 1
         self._only_messages = self._only_messages and pipelined
         defer.ensureDeferred(self._reply_in_turn(answer, before, written))
 
@@ -241,6 +248,7 @@ class ChatProtocol(ChatLineReceiver):
             self.log.failure("answering {peer}", peer=self.peer)
         finally:
             self._in_flight -= 1
+            self.factory.in_flight -= 1
             if not self._in_flight:
                 self._last_reply, self._only_messages = None, True
             written.callback(None)
@@ -458,6 +466,10 @@ class ChatFactory(Factory):
 
     protocol = ChatProtocol
     log = Logger()
+    # Lines started on every connection and not yet answered, and how many
+    # may be before pipelining stops (see MAX_IN_FLIGHT).
+    in_flight = 0
+    max_in_flight = MAX_IN_FLIGHT
 
     def __init__(
         self,

@@ -11,7 +11,7 @@ import sys
 from twisted.application import service
 from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
-from twisted.logger import Logger, LogLevel
+from twisted.logger import ILogObserver, Logger, LogLevel
 
 from chatroom.auth import PasswordHasher
 from chatroom.errors import NameTaken
@@ -63,12 +63,17 @@ class ChatService(service.Service):
         history_default: int = HISTORY_DEFAULT,
         mailbox_size: int = MAILBOX_SIZE,
         max_rooms: int = MAX_ROOMS,
+        log_observer: ILogObserver | None = None,
     ) -> None:
         """
         @param mailbox_size: private messages kept for an offline account at
             most; 0 for no limit.
         @param max_rooms: rooms an account may be a member of at most; 0 for
             no limit.
+        @param log_observer: where the activity log's events go
+            (L{record}); the global log publisher if not given.  The server
+            passes a level filter (C{--log-level}), so an event per message,
+            at debug level, is dropped before anything formats it.
         """
         self.store = store
         self.hasher = hasher
@@ -80,6 +85,10 @@ class ChatService(service.Service):
         self.rooms = RoomDirectory()
         self.online: dict[int, Account] = {}
         self.online_by_key: dict[str, Account] = {}
+        # Made once: a class-level Logger makes a new one at each access.
+        self.activity_log = Logger(
+            namespace=f"{__name__}.ChatService", source=self, observer=log_observer
+        )
 
     def now(self) -> int:
         """Milliseconds since the epoch, from the injected clock."""
@@ -258,7 +267,7 @@ class ChatService(service.Service):
         level: LogLevel = LogLevel.info,
     ) -> defer.Deferred:
         """Append to the activity table and to the structured log."""
-        self.log.emit(
+        self.activity_log.emit(
             level,
             "{event} by {actor} {detail}",
             event=event,

@@ -5,7 +5,9 @@ Callers write SQL once with C{?} placeholders; the engine converts it.  All
 writes go through L{Database.write}, which groups whatever arrives while a
 transaction is in flight into the next one (group commit): one commit per
 batch instead of one per message, and writes still land in the order they
-were submitted.
+were submitted.  Rows that no write reads back (room messages, activity) go
+through L{Database.append}: a batch writes all rows of one statement with one
+C{executemany}.
 """
 
 from __future__ import annotations
@@ -107,7 +109,9 @@ class Database:
     def __init__(self, pool: adbapi.ConnectionPool, engine: Engine) -> None:
         self.pool = pool
         self.engine = engine
-        self._pending: list[tuple[Operation, bool, defer.Deferred]] = []
+        # Queued writes, in order: (operation, guarded, done), or for a row
+        # (statement, row, done).
+        self._pending: list[tuple[Operation | str, Any, defer.Deferred]] = []
         self._in_flight: defer.Deferred | None = None
 
     def start(self) -> None:
@@ -144,6 +148,20 @@ class Database:
             self._flush()
         return d
 
+    def append(self, statement: str, row: tuple) -> defer.Deferred[None]:
+        """
+        Queue one row of an C{INSERT} that no write operation reads back (room
+        messages, activity); the Deferred fires once it has committed.  A
+        batch runs its operations first, then each statement once with
+        C{executemany} over its rows in the order they came: one call per
+        table per batch rather than one per row.
+        """
+        d: defer.Deferred = defer.Deferred()
+        self._pending.append((statement, row, d))
+        if self._in_flight is None:
+            self._flush()
+        return d
+
     def _flush(self) -> None:
         batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
         self._in_flight = self.pool.runInteraction(self._run_batch, batch)
@@ -157,7 +175,13 @@ class Database:
         if self.engine.begin:
             cursor.execute(self.engine.begin)
         outcomes: list = []
+        rows: dict[str, list[tuple]] = {}
         for operation, guarded, _ in batch:
+            if type(operation) is str:
+                # A statement and its row (see append).
+                rows.setdefault(operation, []).append(guarded)
+                outcomes.append(None)
+                continue
             if not guarded:
                 outcomes.append(operation(cursor))
                 continue
@@ -168,6 +192,8 @@ class Database:
                 cursor.savepoint("ROLLBACK TO SAVEPOINT")
                 outcomes.append(Failure(e))
             cursor.savepoint("RELEASE SAVEPOINT")
+        for statement, values in rows.items():
+            cursor.executemany(statement, values)
         return outcomes
 
     def _batch_done(self, outcomes: list | Failure, batch: list) -> None:

@@ -236,12 +236,10 @@ class ChatStore:
     def store_room_message(
         self, room_id: int, seq: int, sender_id: int, sender: str, text: str, at: int
     ) -> defer.Deferred:
-        return self.db.write(
-            _run(
-                "INSERT INTO messages (room_id, seq, sender_id, sender, text,"
-                " created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (room_id, seq, sender_id, sender, text, at),
-            )
+        return self.db.append(
+            "INSERT INTO messages (room_id, seq, sender_id, sender, text,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (room_id, seq, sender_id, sender, text, at),
         )
 
     def room_history(self, room_id: int, limit: int):
@@ -321,12 +319,10 @@ class ChatStore:
     def record_activity(
         self, at: int, user_id: int | None, actor: str, event: str, detail: str
     ) -> defer.Deferred:
-        return self.db.write(
-            _run(
-                "INSERT INTO activity (at, user_id, actor, event, detail)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (at, user_id, actor, event, detail),
-            )
+        return self.db.append(
+            "INSERT INTO activity (at, user_id, actor, event, detail)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (at, user_id, actor, event, detail),
         )
 
     def activity_of(self, user_id: int, limit: int):
