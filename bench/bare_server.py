@@ -80,8 +80,9 @@ class BareChatFactory(protocol.Factory):
         return BareChatProtocol(self.rooms)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def serve(description: str, factory: protocol.Factory) -> None:
+    """Parse --port/--interface and serve C{factory} on the epoll reactor."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--interface", default="127.0.0.1")
     args = parser.parse_args()
@@ -91,10 +92,12 @@ def main() -> None:
     from twisted.internet import reactor
 
     # A deep backlog so thousands of clients connecting at once are not dropped.
-    reactor.listenTCP(
-        args.port, BareChatFactory(), backlog=4096, interface=args.interface
-    )
+    reactor.listenTCP(args.port, factory, backlog=4096, interface=args.interface)
     reactor.run()
+
+
+def main() -> None:
+    serve(__doc__.splitlines()[0], BareChatFactory())
 
 
 if __name__ == "__main__":

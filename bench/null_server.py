@@ -6,9 +6,9 @@ nothing. Driving it shows what the load generator can offer on its own.
 
 from __future__ import annotations
 
-import argparse
-
 from twisted.internet import protocol
+
+from bench.bare_server import serve
 
 
 class NullProtocol(protocol.Protocol):
@@ -20,18 +20,7 @@ class NullProtocol(protocol.Protocol):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--interface", default="127.0.0.1")
-    args = parser.parse_args()
-    from twisted.internet import epollreactor
-
-    epollreactor.install()
-    from twisted.internet import reactor
-
-    factory = protocol.Factory.forProtocol(NullProtocol)
-    reactor.listenTCP(args.port, factory, backlog=4096, interface=args.interface)
-    reactor.run()
+    serve(__doc__.splitlines()[0], protocol.Factory.forProtocol(NullProtocol))
 
 
 if __name__ == "__main__":

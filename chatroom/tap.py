@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from twisted.application import service
@@ -51,58 +52,42 @@ _TLS_PORT = re.compile(r"(\d+)(?::interface=([^:]+))?\Z")
 ADMIN_PASSWORD_ENV = "CHATROOM_ADMIN_PASSWORD"
 
 
-def _positive(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise ValueError("must be at least 1")
-    return number
+def _number(
+    kind: type, low: float, high: float, complaint: str, doc: str
+) -> Callable[[str], float]:
+    """An option coercer: C{kind} from C{low} to C{high}, documented in --help."""
+
+    def coerce(value: str):
+        number = kind(value)
+        if not low <= number <= high:
+            raise ValueError(complaint)
+        return number
+
+    coerce.coerceDoc = doc
+    return coerce
 
 
-_positive.coerceDoc = "A whole number, at least 1."
-
-
-def _rounds(value: str) -> int:
-    rounds = int(value)
-    if not 4 <= rounds <= 31:
-        raise ValueError("bcrypt rounds go from 4 to 31")
-    return rounds
-
-
-_rounds.coerceDoc = "From 4 to 31; each step doubles the time of a login."
-
-
-def _count(value: str) -> int:
-    number = int(value)
-    if number < 0:
-        raise ValueError("must be 0 (off) or more")
-    return number
-
-
-_count.coerceDoc = "A whole number; 0 turns the limit off."
-
-
-def _seconds(value: str) -> float:
-    seconds = float(value)
-    if not 0 <= seconds < 1e9:
-        raise ValueError("must be 0 (off) or more")
-    return seconds
-
-
-_seconds.coerceDoc = "Seconds; 0 turns it off."
-
-
-def _per_second(value: str) -> float:
-    return _seconds(value)
-
-
-_per_second.coerceDoc = "Per second; 0 turns the limit off."
-
-
-def _per_minute(value: str) -> float:
-    return _seconds(value)
-
-
-_per_minute.coerceDoc = "Per minute; 0 turns the limit off."
+_MANY = 1e9
+_positive = _number(int, 1, _MANY, "must be at least 1", "A whole number, at least 1.")
+_rounds = _number(
+    int,
+    4,
+    31,
+    "bcrypt rounds go from 4 to 31",
+    "From 4 to 31; each step doubles the time of a login.",
+)
+_count = _number(
+    int, 0, _MANY, "must be 0 (off) or more", "A whole number; 0 turns the limit off."
+)
+_seconds = _number(
+    float, 0, _MANY, "must be 0 (off) or more", "Seconds; 0 turns it off."
+)
+_per_second = _number(
+    float, 0, _MANY, "must be 0 (off) or more", "Per second; 0 turns the limit off."
+)
+_per_minute = _number(
+    float, 0, _MANY, "must be 0 (off) or more", "Per minute; 0 turns the limit off."
+)
 
 
 def _log_level(value: str) -> str:
