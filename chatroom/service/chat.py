@@ -38,7 +38,7 @@ class Account:
     def __init__(self, record: UserRecord) -> None:
         self.id = record.id
         self.name = sys.intern(record.name)
-        self.key = name_key(record.name)
+        self.key = name_key(self.name)
         self.is_admin = record.is_admin
         self.default_room_id = record.default_room_id
         # Almost always one: a list is a fraction of a set's size.
