@@ -28,7 +28,7 @@ from twisted.logger import (
 from twisted.python import usage
 
 from chatroom.auth import PRODUCTION_ROUNDS, PasswordHasher
-from chatroom.protocol.chat import ChatFactory
+from chatroom.protocol.factory import ChatFactory
 from chatroom.protocol.limits import Limits
 from chatroom.service.chat import (
     HISTORY_DEFAULT,

@@ -17,7 +17,7 @@ from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
 from chatroom.auth import PasswordHasher, hash_password, verify_password
-from chatroom.protocol.chat import ChatFactory
+from chatroom.protocol.factory import ChatFactory
 from chatroom.protocol.limits import Limits
 from chatroom.service.chat import ChatService
 from chatroom.service.realm import chat_portal

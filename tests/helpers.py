@@ -19,7 +19,8 @@ from twisted.python.failure import Failure
 from twisted.trial import unittest
 
 from chatroom.auth import PasswordHasher
-from chatroom.protocol.chat import ChatFactory, ChatProtocol
+from chatroom.protocol.chat import ChatProtocol
+from chatroom.protocol.factory import ChatFactory
 from chatroom.service.chat import HISTORY_DEFAULT, ChatService
 from chatroom.service.realm import chat_portal
 from chatroom.storage.pool import Database, open_database

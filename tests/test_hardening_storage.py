@@ -9,7 +9,7 @@ import sqlite3
 from twisted.internet import defer, reactor, task
 from twisted.trial import unittest
 
-from chatroom.protocol.chat import ChatFactory
+from chatroom.protocol.factory import ChatFactory
 from chatroom.service.chat import ChatService
 from chatroom.service.realm import chat_portal
 from chatroom.storage.pool import open_database
