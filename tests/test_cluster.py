@@ -7,6 +7,7 @@ must behave as one chat server, and carry on when one of them dies.
 from __future__ import annotations
 
 from twisted.internet import defer, reactor
+from twisted.logger import globalLogPublisher
 from twisted.trial import unittest
 
 from chatroom.tap import Options, makeService
@@ -40,6 +41,20 @@ class ClusterTestCase(NodeClients, unittest.TestCase):
         self.redis_url = f"{REDIS_URL}?prefix={prefix}"
         self.addCleanup(drop_redis_keys, prefix)
         self.nodes: dict = {}
+        # Nodes only ever talk to each other here: any message one of them
+        # drops as malformed means the sender and the validator disagree.
+        self.dropped: list[dict] = []
+        globalLogPublisher.addObserver(self._watch_drops)
+        self.addCleanup(globalLogPublisher.removeObserver, self._watch_drops)
+        self.addCleanup(
+            lambda: self.assertEqual(
+                [event["why"] for event in self.dropped], [], "bus messages dropped"
+            )
+        )
+
+    def _watch_drops(self, event: dict) -> None:
+        if "malformed message from the bus" in event.get("log_format", ""):
+            self.dropped.append(event)
 
     @defer.inlineCallbacks
     def start_node(self, name: str, presence_timeout: int = PRESENCE_TIMEOUT):
