@@ -13,7 +13,7 @@ from chatroom.errors import BadName, BadPassword, BadText
 NAME_MAX = 32
 PASSWORD_MAX_BYTES = 1024
 
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,31}\Z")
+_NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_.\-]{{0,{NAME_MAX - 1}}}\Z")
 
 # C0 except TAB, DEL, C1, and the bidi embeddings/overrides/isolates that can
 # make text display in an order other than the one it was sent in.

@@ -44,7 +44,7 @@ def sanitize(text: str) -> str:
     return text.translate(_VISIBLE)
 
 
-BOLD, DIM = "1", "2"
+BOLD = "1"
 RED, GREEN, YELLOW, BLUE, MAGENTA, CYAN = "31", "32", "33", "34", "35", "36"
 
 
