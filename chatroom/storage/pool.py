@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from twisted.enterprise import adbapi
@@ -101,6 +101,13 @@ class Cursor:
 Operation = Callable[[Cursor], T]
 
 
+class _Row(NamedTuple):
+    """One row of an INSERT queued by L{Database.append}."""
+
+    statement: str
+    values: tuple
+
+
 class Database:
     """The pool, its engine, and a group-commit queue for writes."""
 
@@ -109,9 +116,8 @@ class Database:
     def __init__(self, pool: adbapi.ConnectionPool, engine: Engine) -> None:
         self.pool = pool
         self.engine = engine
-        # Queued writes, in order: (operation, guarded, done), or for a row
-        # (statement, row, done).
-        self._pending: list[tuple[Operation | str, Any, defer.Deferred]] = []
+        # Queued writes, in order: (operation or row, guarded, done).
+        self._pending: list[tuple[Operation | _Row, bool, defer.Deferred]] = []
         self._in_flight: defer.Deferred | None = None
 
     def start(self) -> None:
@@ -156,11 +162,7 @@ class Database:
         C{executemany} over its rows in the order they came: one call per
         table per batch rather than one per row.
         """
-        d: defer.Deferred = defer.Deferred()
-        self._pending.append((statement, row, d))
-        if self._in_flight is None:
-            self._flush()
-        return d
+        return self.write(_Row(statement, row))
 
     def _flush(self) -> None:
         batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
@@ -177,9 +179,8 @@ class Database:
         outcomes: list = []
         rows: dict[str, list[tuple]] = {}
         for operation, guarded, _ in batch:
-            if type(operation) is str:
-                # A statement and its row (see append).
-                rows.setdefault(operation, []).append(guarded)
+            if type(operation) is _Row:
+                rows.setdefault(operation.statement, []).append(operation.values)
                 outcomes.append(None)
                 continue
             if not guarded:
