@@ -130,17 +130,25 @@ class NewAccount:
         self.password = password
 
 
+class LoginFailed(error.UnauthorizedLogin):
+    """
+    A wrong name or password.  It says which account was tried, if any, so
+    whoever counts failures need not look the name up again.
+    """
+
+    def __init__(self, user_id: int | None) -> None:
+        super().__init__("wrong name or password")
+        self.user_id = user_id
+
+
 class IAccounts(Interface):
     """What the checkers need from the chat service."""
 
     def find_user(key):
         """Fire with the UserRecord named by C{key}, or None."""
 
-    def register(name, password):
+    def register(name, password_hash):
         """Create an account; fire with its UserRecord, or fail with NameTaken."""
-
-    def check_new_account(name, password):
-        """Fail as L{register} would for these, without hashing anything."""
 
 
 @implementer(ICredentialsChecker)
@@ -162,7 +170,7 @@ class BcryptChecker:
             password, user.password_hash if user else None
         )
         if not matched:
-            raise error.UnauthorizedLogin()
+            raise LoginFailed(user.id if user else None)
         return user.id
 
 
@@ -172,9 +180,14 @@ class RegistrationChecker:
 
     credentialInterfaces = (INewAccount,)
 
-    def __init__(self, accounts: IAccounts) -> None:
+    def __init__(self, accounts: IAccounts, hasher: PasswordHasher) -> None:
         self.accounts = accounts
+        self.hasher = hasher
 
     def requestAvatarId(self, creds: NewAccount) -> defer.Deferred[int]:
-        d = defer.ensureDeferred(self.accounts.register(creds.username, creds.password))
-        return d.addCallback(lambda user: user.id)
+        return defer.ensureDeferred(self._create(creds.username, creds.password))
+
+    async def _create(self, username: str, password: str) -> int:
+        password_hash = await self.hasher.hash(password)
+        user = await self.accounts.register(username, password_hash)
+        return user.id

@@ -2,8 +2,10 @@
 Every failure a client can be told about, in one place.
 
 Each error carries the lowercase code of the wire contract (``-ERR <code>``)
-and a human sentence.  Layers below the protocol raise these; the protocol
-turns them into one ``-ERR`` line.
+and a human sentence.  The service layer raises these; each front end turns
+them into its own syntax (the line protocol: one ``-ERR`` line).  A sentence
+that states a limit is written where the limit is known, so it always says
+the number in force.
 """
 
 
@@ -14,57 +16,119 @@ class ChatError(Exception):
     default_message = "something went wrong on the server"
 
     def __init__(self, message: str | None = None) -> None:
-        super().__init__(message or self.default_message)
         self.message = message or self.default_message
+        super().__init__(self.message)
 
 
-def _error(name: str, code: str, default_message: str) -> type[ChatError]:
-    return type(name, (ChatError,), {"code": code, "default_message": default_message})
+class AuthFailed(ChatError):
+    code = "auth-failed"
+    default_message = "wrong name or password"
 
 
-AuthFailed = _error("AuthFailed", "auth-failed", "wrong name or password")
-NameTaken = _error("NameTaken", "name-taken", "that name is taken")
-BadName = _error(
-    "BadName",
-    "bad-name",
-    "names are 1 to 32 letters, digits, _ - . starting with a letter or digit",
-)
-NoSuchRoom = _error("NoSuchRoom", "no-such-room", "there is no such room")
-NoSuchUser = _error("NoSuchUser", "no-such-user", "there is no such user")
-RoomExists = _error("RoomExists", "room-exists", "that room already exists")
-NotMember = _error("NotMember", "not-member", "you are not a member of that room")
-AlreadyMember = _error(
-    "AlreadyMember", "already-member", "you are already in that room"
-)
-PermissionDenied = _error(
-    "PermissionDenied", "permission-denied", "you are not allowed to do that"
-)
-NotLoggedIn = _error(
-    "NotLoggedIn", "not-logged-in", "log in first: /login or /register"
-)
-AlreadyLoggedIn = _error("AlreadyLoggedIn", "already-logged-in", "you are logged in")
-BadCommand = _error("BadCommand", "bad-command", "unknown command; try /help")
-BadArguments = _error("BadArguments", "bad-arguments", "wrong arguments; try /help")
-BadText = _error(
-    "BadText", "bad-text", "control characters are not allowed in messages"
-)
-BadPassword = _error(
-    "BadPassword",
-    "bad-password",
-    "passwords are 1 to 1024 bytes with no control characters",
-)
-LineTooLong = _error("LineTooLong", "line-too-long", "lines are at most 4096 bytes")
-BadEncoding = _error("BadEncoding", "bad-encoding", "lines must be valid UTF-8")
-RateLimited = _error("RateLimited", "rate-limited", "slow down")
-MailboxFull = _error(
-    "MailboxFull",
-    "mailbox-full",
-    "that user has too many messages waiting: try again once they have logged in",
-)
-TooManyRooms = _error(
-    "TooManyRooms", "too-many-rooms", "you are in as many rooms as one may be"
-)
-WrongProtocol = _error(
-    "WrongProtocol", "wrong-protocol", "this port speaks chatroom's line protocol"
-)
-ServerError = _error("ServerError", "server-error", "the server could not do that now")
+class NameTaken(ChatError):
+    code = "name-taken"
+    default_message = "that name is taken"
+
+
+class BadName(ChatError):
+    code = "bad-name"
+    default_message = "that is not a valid name"
+
+
+class NoSuchRoom(ChatError):
+    code = "no-such-room"
+    default_message = "there is no such room"
+
+
+class NoSuchUser(ChatError):
+    code = "no-such-user"
+    default_message = "there is no such user"
+
+
+class RoomExists(ChatError):
+    code = "room-exists"
+    default_message = "that room already exists"
+
+
+class NotMember(ChatError):
+    code = "not-member"
+    default_message = "you are not a member of that room"
+
+
+class AlreadyMember(ChatError):
+    code = "already-member"
+    default_message = "you are already in that room"
+
+
+class PermissionDenied(ChatError):
+    code = "permission-denied"
+    default_message = "you are not allowed to do that"
+
+
+class NotLoggedIn(ChatError):
+    code = "not-logged-in"
+    default_message = "log in first: /login or /register"
+
+
+class AlreadyLoggedIn(ChatError):
+    code = "already-logged-in"
+    default_message = "you are logged in"
+
+
+class BadCommand(ChatError):
+    code = "bad-command"
+    default_message = "unknown command; try /help"
+
+
+class BadArguments(ChatError):
+    code = "bad-arguments"
+    default_message = "wrong arguments; try /help"
+
+
+class BadText(ChatError):
+    code = "bad-text"
+    default_message = "control characters are not allowed in messages"
+
+
+class BadPassword(ChatError):
+    code = "bad-password"
+    default_message = "that password cannot be used"
+
+
+class LineTooLong(ChatError):
+    code = "line-too-long"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"lines are at most {limit} bytes")
+
+
+class BadEncoding(ChatError):
+    code = "bad-encoding"
+    default_message = "lines must be valid UTF-8"
+
+
+class RateLimited(ChatError):
+    code = "rate-limited"
+    default_message = "slow down"
+
+
+class MailboxFull(ChatError):
+    code = "mailbox-full"
+    default_message = (
+        "that user has too many messages waiting: try again once they have logged in"
+    )
+
+
+class TooManyRooms(ChatError):
+    code = "too-many-rooms"
+    default_message = "you are in as many rooms as one may be"
+
+
+class WrongProtocol(ChatError):
+    code = "wrong-protocol"
+    default_message = "this port speaks chatroom's line protocol"
+
+
+class ServerError(ChatError):
+    code = "server-error"
+    default_message = "the server could not do that now"

@@ -19,6 +19,13 @@ _NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_.\-]{{0,{NAME_MAX - 1}}}\Z")
 # make text display in an order other than the one it was sent in.
 _FORBIDDEN_TEXT = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
+NAME_RULE = (
+    f"names are 1 to {NAME_MAX} letters, digits, _ - . starting with a letter or digit"
+)
+PASSWORD_RULE = (
+    f"passwords are 1 to {PASSWORD_MAX_BYTES} bytes with no control characters"
+)
+
 # Names nobody may register or rename to; compared by name key.
 RESERVED_NAMES = frozenset({"admin", "server", "system", "private", "root"})
 # "[private] x: ..." marks a private message: no room may be called that.
@@ -35,7 +42,7 @@ def name_key(name: str) -> str:
 def check_name(name: str) -> str:
     """Return C{name} if it is a valid user or room name, else raise L{BadName}."""
     if not _NAME.match(name):
-        raise BadName()
+        raise BadName(NAME_RULE)
     return name
 
 
@@ -53,10 +60,10 @@ def check_new_room_name(name: str) -> str:
 
 
 def check_password(password: str) -> str:
-    """Passwords: 1 to 1024 bytes, no control characters."""
+    """Passwords: 1 to L{PASSWORD_MAX_BYTES} bytes, no control characters."""
     size = len(password.encode("utf-8"))
     if not 0 < size <= PASSWORD_MAX_BYTES or _FORBIDDEN_TEXT.search(password):
-        raise BadPassword()
+        raise BadPassword(PASSWORD_RULE)
     return password
 
 

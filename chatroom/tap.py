@@ -28,16 +28,16 @@ from twisted.logger import (
 from twisted.python import usage
 
 from chatroom.auth import PRODUCTION_ROUNDS, PasswordHasher
-from chatroom.protocol.factory import ChatFactory
 from chatroom.protocol.limits import Limits
+from chatroom.protocol.line.factory import LineFactory
+from chatroom.service.admission import Admission
 from chatroom.service.chat import (
     HISTORY_DEFAULT,
     MAILBOX_SIZE,
     MAX_ROOMS,
     ChatService,
 )
-from chatroom.service.realm import chat_portal
-from chatroom.service.throttle import LoginThrottle
+from chatroom.service.throttle import LoginThrottle, RegistrationLimit
 from chatroom.storage.pool import Database, describe, open_database
 from chatroom.storage.schema import migrate
 from chatroom.storage.store import ChatStore
@@ -470,12 +470,16 @@ def makeService(config: Options, reactor: IReactorCore | None = None) -> ChatSer
             config["redis"], reactor, config["node"], config["presence-timeout"]
         )
         chat = cluster.chat_service(ChatStore(database), hasher, **rules)
-    factory = ChatFactory(
-        chat,
-        chat_portal(chat),
-        limits_from(config),
-        LoginThrottle(reactor, cap=config["login-delay-max"]),
+    limits = limits_from(config)
+    registrations = None
+    if limits.register_rate:
+        registrations = RegistrationLimit(
+            reactor, limits.register_rate, limits.register_burst
+        )
+    admission = Admission(
+        chat, LoginThrottle(reactor, cap=config["login-delay-max"]), registrations
     )
+    factory = LineFactory(admission, limits)
     listen_on = [
         endpoints.serverFromString(reactor, description)
         for description in config["ports"] + _tls_descriptions(config)

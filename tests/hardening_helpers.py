@@ -17,11 +17,11 @@ from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
 from chatroom.auth import PasswordHasher, hash_password, verify_password
-from chatroom.protocol.factory import ChatFactory
 from chatroom.protocol.limits import Limits
+from chatroom.protocol.line.factory import LineFactory
+from chatroom.service.admission import Admission
 from chatroom.service.chat import ChatService
-from chatroom.service.realm import chat_portal
-from chatroom.service.throttle import LoginThrottle
+from chatroom.service.throttle import LoginThrottle, RegistrationLimit
 from chatroom.storage.pool import SQLITE, Database
 from chatroom.storage.schema import migrate
 from chatroom.storage.store import ChatStore
@@ -102,6 +102,18 @@ def fired(d: defer.Deferred):
     return results[0]
 
 
+def line_factory(
+    chat: ChatService, limits: Limits = RELAXED, throttle: LoginThrottle | None = None
+) -> LineFactory:
+    """A line-protocol factory on C{chat}, its gate built from C{limits}."""
+    registrations = None
+    if limits.register_rate:
+        registrations = RegistrationLimit(
+            chat.clock, limits.register_rate, limits.register_burst
+        )
+    return LineFactory(Admission(chat, throttle, registrations), limits)
+
+
 class ChatWorld:
     """The service, its factory, the clock and the database, in memory."""
 
@@ -123,7 +135,7 @@ class ChatWorld:
         )
         fired(defer.ensureDeferred(self.chat.load()))
         fired(defer.ensureDeferred(self.chat.ensure_admin(ADMIN_PASSWORD)))
-        self.factory = ChatFactory(self.chat, chat_portal(self.chat), limits, throttle)
+        self.factory = line_factory(self.chat, limits, throttle)
 
     def connect(self, host: str = "10.0.0.1", port: int = 40000) -> Client:
         return Client(self.factory, host, port)
@@ -178,7 +190,7 @@ class BufferedTransport(StringTransport):
 class Client:
     """One connection to the in-memory server, as a script would drive it."""
 
-    def __init__(self, factory: ChatFactory, host: str, port: int) -> None:
+    def __init__(self, factory: LineFactory, host: str, port: int) -> None:
         addr = IPv4Address("TCP", host, port)
         self.protocol = factory.buildProtocol(addr)
         self.transport = BufferedTransport(host, port)

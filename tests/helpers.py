@@ -19,10 +19,10 @@ from twisted.python.failure import Failure
 from twisted.trial import unittest
 
 from chatroom.auth import PasswordHasher
-from chatroom.protocol.chat import ChatProtocol
-from chatroom.protocol.factory import ChatFactory
+from chatroom.protocol.line.factory import LineFactory
+from chatroom.protocol.line.protocol import LineProtocol
+from chatroom.service.admission import Admission
 from chatroom.service.chat import HISTORY_DEFAULT, ChatService
-from chatroom.service.realm import chat_portal
 from chatroom.storage.pool import Database, open_database
 from chatroom.storage.store import ChatStore
 from chatroom.tap import ChatServer
@@ -52,7 +52,7 @@ class Server:
         self.chat: ChatService = server.chat
         self.store: ChatStore = server.chat.store
         self.database: Database = server.database
-        self.factory: ChatFactory = server.factory
+        self.factory: LineFactory = server.factory
 
     def connect(self, peer: str = "127.0.0.1") -> Client:
         return Client(self.factory, peer)
@@ -107,7 +107,7 @@ async def start_server(
     chat = ChatService(
         ChatStore(database), hasher, clock, history_default=history_default
     )
-    factory = ChatFactory(chat, chat_portal(chat))
+    factory = LineFactory(Admission(chat))
     server = Server(
         ChatServer(database, chat, admin_password, factory, [], _StartFailed()),
         clock,
@@ -170,9 +170,9 @@ class Client:
     arrived unasked (messages, notices) since the last read.
     """
 
-    def __init__(self, factory: ChatFactory, peer: str = "127.0.0.1") -> None:
+    def __init__(self, factory: LineFactory, peer: str = "127.0.0.1") -> None:
         self.transport = _Transport(self, peer)
-        self.protocol: ChatProtocol = factory.buildProtocol(self.transport.getPeer())
+        self.protocol: LineProtocol = factory.buildProtocol(self.transport.getPeer())
         self._read = 0
         # Final replies asked for so far: the contract gives one per line.
         self._expected = 0

@@ -122,10 +122,10 @@ class _Accounts:
     def find_user(self, key: str) -> defer.Deferred:
         return defer.succeed(self.alice if key == "alice" else None)
 
-    async def register(self, name: str, password: str) -> UserRecord:
+    async def register(self, name: str, password_hash: str) -> UserRecord:
         if name.lower() == "alice":
             raise NameTaken()
-        self.registered.append((name, password))
+        self.registered.append((name, verify_password("pw", password_hash)))
         return UserRecord(8, name, "hash", False, None)
 
 
@@ -169,13 +169,13 @@ class CheckerTests(unittest.TestCase):
 
     @async_test
     async def test_registration_creates_the_account_it_names(self):
-        checker = RegistrationChecker(self.accounts)
+        checker = RegistrationChecker(self.accounts, self.hasher)
         self.assertEqual(await checker.requestAvatarId(NewAccount("bob", "pw")), 8)
-        self.assertEqual(self.accounts.registered, [("bob", "pw")])
+        self.assertEqual(self.accounts.registered, [("bob", True)])
 
     @async_test
     async def test_registration_of_a_taken_name_fails_with_name_taken(self):
-        checker = RegistrationChecker(self.accounts)
+        checker = RegistrationChecker(self.accounts, self.hasher)
         await self.assertFailure(
             checker.requestAvatarId(NewAccount("alice", "pw")), NameTaken
         )

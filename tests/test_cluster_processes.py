@@ -30,7 +30,7 @@ from tests.cluster_helpers import (
 
 PROJECT = Path(__file__).resolve().parent.parent
 PRESENCE_TIMEOUT = 1  # seconds; a beat every third of it
-LISTENING = re.compile(r"ChatFactory starting on (\d+)")
+LISTENING = re.compile(r"LineFactory starting on (\d+)")
 # twistd's own entry point, whatever the installed script is called.
 TWISTD = [sys.executable, "-c", "from twisted.scripts.twistd import run; run()"]
 

@@ -5,7 +5,7 @@ driven through the real protocol against a whole server.
 
 from twisted.internet import defer
 
-from chatroom.commands import COMMANDS
+from chatroom.protocol.line.commands import COMMANDS
 from tests.helpers import ServerTestCase, async_test, data_lines
 
 # 2001-09-09T01:46:40Z is START_TIME, the fake clock's first reading.

@@ -7,7 +7,7 @@ and names that try to pass for someone else.
 from OpenSSL import SSL
 from twisted.trial import unittest
 
-from chatroom.protocol.lines import MAX_LINE
+from chatroom.protocol.framing import MAX_LINE
 from tests.hardening_helpers import ChatWorld, final_replies
 
 

@@ -10,7 +10,9 @@ from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.testing import StringTransport
 from twisted.trial import unittest
 
-from chatroom.protocol.limits import Limits, TokenBucket, set_user_timeout
+from chatroom.protocol.address import set_user_timeout
+from chatroom.protocol.limits import Limits
+from chatroom.service.throttle import TokenBucket
 from tests.hardening_helpers import RELAXED, ChatWorld, final_replies
 
 

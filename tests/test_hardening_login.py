@@ -81,7 +81,7 @@ class LoginSlowdownTests(unittest.TestCase):
 
     def setUp(self):
         self.world = ChatWorld(RELAXED)
-        self.world.factory.throttle = LoginThrottle(
+        self.world.factory.admission.throttle = LoginThrottle(
             self.world.clock, free=1, base=2, cap=16
         )
         self.world.user("bob", "right")

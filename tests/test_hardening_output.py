@@ -10,7 +10,8 @@ from twisted.internet import defer, protocol, reactor, task
 from twisted.logger import globalLogPublisher
 from twisted.trial import unittest
 
-from chatroom.protocol.limits import Limits, OutputQueue
+from chatroom.protocol.limits import Limits
+from chatroom.protocol.output import OutputQueue
 from chatroom.service.events import RoomMessage
 from tests.hardening_helpers import RELAXED, ChatWorld, fired
 

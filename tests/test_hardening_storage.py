@@ -9,13 +9,17 @@ import sqlite3
 from twisted.internet import defer, reactor, task
 from twisted.trial import unittest
 
-from chatroom.protocol.factory import ChatFactory
 from chatroom.service.chat import ChatService
-from chatroom.service.realm import chat_portal
 from chatroom.storage.pool import open_database
 from chatroom.storage.schema import migrate
 from chatroom.storage.store import ChatStore
-from tests.hardening_helpers import RELAXED, ChatWorld, Client, InlineHasher
+from tests.hardening_helpers import (
+    RELAXED,
+    ChatWorld,
+    Client,
+    InlineHasher,
+    line_factory,
+)
 
 SERVER_ERROR = "-ERR server-error the server could not do that now"
 
@@ -98,7 +102,7 @@ class ThreadedPoolFaultTests(unittest.TestCase):
         hasher = InlineHasher()
         chat = ChatService(ChatStore(database), hasher, task.Clock())
         yield defer.ensureDeferred(chat.load())
-        factory = ChatFactory(chat, chat_portal(chat), RELAXED)
+        factory = line_factory(chat, RELAXED)
         client = Client(factory, "10.0.0.1", 1)
         client.lines()
         client.send("/register alice pw")

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from twisted.internet import defer
 
-from chatroom.protocol.chat import MAX_PIPELINE
+from chatroom.protocol.line import commands
+from chatroom.protocol.line.pipeline import MAX_PIPELINE
 from tests.helpers import ServerTestCase, async_test
 
 
@@ -101,7 +102,7 @@ class PipelineTests(ServerTestCase):
         alice = await self.server.register("alice")
         bob = await self.server.register("bob")
         storage = HeldStorage(self)
-        self.server.factory.max_in_flight = 3
+        self.server.factory.in_flight.limit = 3
         alice_replies = alice.send_bytes(b"a1\na2\n", replies=2)
         bob_replies = bob.send_bytes(b"b1\nb2\n", replies=2)
         # Bob's first line starts anyway: one line each is never held back.
@@ -112,4 +113,23 @@ class PipelineTests(ServerTestCase):
         for replies in (await alice_replies, await bob_replies):
             self.assertEqual([r for r in replies if r.startswith("+")], ["+OK"] * 2)
         self.assertEqual(bob.transport.producerState, "producing")
-        self.assertEqual(self.server.factory.in_flight, 0)
+        self.assertEqual(self.server.factory.in_flight.count, 0)
+
+    @async_test
+    async def test_a_held_line_is_parsed_once(self):
+        alice = await self.server.register("alice")
+        storage = HeldStorage(self)
+        parsed: list[str] = []
+        parse = commands.parse
+
+        def counting(text):
+            parsed.append(text)
+            return parse(text)
+
+        self.patch(commands, "parse", counting)
+        # /rooms waits for the message before it, then runs as parsed.
+        replies = alice.send_bytes(b"hello\n/rooms\n", replies=2)
+        self.assertEqual(alice.transport.producerState, "paused")
+        await storage.commit(0)
+        self.assertEqual((await replies)[-1], "+OK 1 rooms")
+        self.assertEqual(parsed, ["hello", "/rooms"])

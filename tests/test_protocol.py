@@ -9,11 +9,11 @@ from twisted.internet.testing import StringTransport
 from twisted.trial import unittest
 
 from chatroom.errors import ChatError
-from chatroom.protocol.lines import MAX_LINE, ChatLineReceiver
+from chatroom.protocol.framing import MAX_LINE, LineFraming
 from tests.helpers import ServerTestCase, async_test
 
 
-class _Recorder(ChatLineReceiver):
+class _Recorder(LineFraming):
     """The framing layer alone: records what it hands up."""
 
     def __init__(self) -> None:
@@ -35,7 +35,7 @@ def _framed(*chunks: bytes) -> list[tuple[str, str]]:
 
 
 class FramingTests(unittest.TestCase):
-    """L{ChatLineReceiver}: bytes to lines of text, or refusals."""
+    """L{LineFraming}: bytes to lines of text, or refusals."""
 
     def test_lf_and_crlf_both_end_a_line(self):
         self.assertEqual(_framed(b"one\ntwo\r\n"), [("text", "one"), ("text", "two")])

@@ -30,14 +30,14 @@ class AccountTests(ServerTestCase):
 
     @async_test
     async def test_register_refuses_bad_input_and_stores_nothing(self):
-        chat = self.server.chat
+        chat, admission = self.server.chat, self.server.factory.admission
         for name, password, error in (
             ("-bad", "pw", BadName),
             ("alice", "", BadPassword),
             ("system", "pw", NameTaken),
         ):
             with self.assertRaises(error):
-                await chat.register(name, password)
+                await admission.register(name, password, None, "127.0.0.1")
         self.assertEqual(len(await self.server.store.list_users()), 1)
         self.assertEqual(len(chat.rooms.lobby.members), 1)
 

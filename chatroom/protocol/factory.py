@@ -1,67 +1,50 @@
 """
-The listening side: builds a L{ChatProtocol} per connection within the
-limits, counts connections (in all and per address), runs the one idle check
-for every logged-in connection, and says goodbye to all of them at shutdown.
+The listening side every front end shares: builds its protocol per
+connection within the limits, counts connections (in all and per address),
+runs the one idle check for every logged-in connection, and says goodbye to
+all of them at shutdown.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 
-from twisted.cred.portal import Portal
 from twisted.internet import defer, task
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 
-from chatroom.protocol import wire
-from chatroom.protocol.chat import MAX_IN_FLIGHT, ChatProtocol, address_of
-from chatroom.protocol.limits import Limits, RegistrationLimit
-from chatroom.service.chat import ChatService
-from chatroom.service.throttle import LoginThrottle
+from chatroom.protocol.address import address_of
+from chatroom.protocol.limits import Limits
+from chatroom.service.admission import Admission
 
 
 class Refusal(Protocol):
-    """A connection over a limit: one notice saying why, then the close."""
+    """A connection over a limit: one line saying why, then the close."""
 
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
+    def __init__(self, line: bytes) -> None:
+        self.line = line
 
     def connectionMade(self) -> None:
-        self.transport.write(wire.notice(self.reason))
+        self.transport.write(self.line)
         self.transport.loseConnection()
 
 
 class ChatFactory(Factory):
     """
-    Builds a L{ChatProtocol} per connection within the L{Limits}, and knows
-    every connection open (to count them per address and to say goodbye).
+    Builds a front end's protocol (the subclass's C{protocol}) per connection
+    within the L{Limits}, and knows every connection open (to count them per
+    address and to say goodbye).  The protocol reads C{admission}, C{chat},
+    C{limits} and C{clock} from here.
     """
 
-    protocol = ChatProtocol
     log = Logger()
-    # Lines started on every connection and not yet answered, and how many
-    # may be before pipelining stops (see MAX_IN_FLIGHT).
-    in_flight = 0
-    max_in_flight = MAX_IN_FLIGHT
 
-    def __init__(
-        self,
-        service: ChatService,
-        portal: Portal,
-        limits: Limits | None = None,
-        throttle: LoginThrottle | None = None,
-    ) -> None:
-        self.service = service
-        self.portal = portal
-        self.clock = service.clock
+    def __init__(self, admission: Admission, limits: Limits | None = None) -> None:
+        self.admission = admission
+        self.chat = admission.chat
+        self.clock = self.chat.clock
         self.limits = limits if limits is not None else Limits()
-        self.throttle = throttle if throttle is not None else LoginThrottle(self.clock)
-        self.registrations = None
-        if self.limits.register_rate:
-            self.registrations = RegistrationLimit(
-                self.clock, self.limits.register_rate, self.limits.register_burst
-            )
-        self.clients: set[ChatProtocol] = set()
+        self.clients: set[Protocol] = set()
         self.per_address: Counter[str] = Counter()
         self._all_closed: list[defer.Deferred] = []
         # One idle check for every logged-in connection, not a timer each:
@@ -69,6 +52,10 @@ class ChatFactory(Factory):
         self._idle_check = task.LoopingCall(self._check_idle)
         self._idle_check.clock = self.clock
         self._idle_count = 0
+
+    def refusal(self, reason: str) -> bytes:
+        """The line that tells a refused connection C{reason}, in our syntax."""
+        raise NotImplementedError
 
     def buildProtocol(self, addr) -> Protocol:
         limits, address = self.limits, address_of(addr)
@@ -78,7 +65,7 @@ class ChatFactory(Factory):
                 address=address,
                 count=len(self.clients),
             )
-            return Refusal("the server is full: try again later")
+            return Refusal(self.refusal("the server is full: try again later"))
         if (
             limits.max_per_address
             and self.per_address[address] >= limits.max_per_address
@@ -88,7 +75,7 @@ class ChatFactory(Factory):
                 address=address,
                 count=self.per_address[address],
             )
-            return Refusal("too many connections from your address")
+            return Refusal(self.refusal("too many connections from your address"))
         return super().buildProtocol(addr)
 
     def watch_idle(self) -> None:
@@ -106,11 +93,11 @@ class ChatFactory(Factory):
             if client.watched_for_idle:
                 client.idle_check()
 
-    def opened(self, client: ChatProtocol) -> None:
+    def opened(self, client: Protocol) -> None:
         self.clients.add(client)
         self.per_address[client.peer] += 1
 
-    def closed(self, client: ChatProtocol) -> None:
+    def closed(self, client: Protocol) -> None:
         if client in self.clients:
             self.clients.discard(client)
             self.per_address[client.peer] -= 1

@@ -1,11 +1,15 @@
 """
-The avatar: one logged-in session, and the rules of every command a user
-runs.  Each method checks everything before it changes anything, so a
-refused command leaves no trace; state changes in memory only once storage
-has committed them.
+The avatar: one logged-in session, and the chat actions every front end
+calls.  Each action checks everything before it changes anything, so a
+refused one leaves no trace, and returns a plain result (L{results}) or
+raises a L{ChatError} for the front end to render; state changes in memory
+only once storage has committed them.  Who may take which name or password
+is the admission gate's to say.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from twisted.internet import defer
 from twisted.logger import Logger, LogLevel
@@ -13,26 +17,27 @@ from zope.interface import implementer
 
 from chatroom.errors import (
     AlreadyMember,
-    AuthFailed,
-    NameTaken,
     NoSuchUser,
     NotMember,
     PermissionDenied,
     RoomExists,
 )
-from chatroom.names import (
-    RESERVED_NAMES,
-    check_name,
-    check_new_room_name,
-    check_password,
-    check_text,
-    name_key,
-)
-from chatroom.service.chat import ADMIN, Account, ChatService
+from chatroom.names import check_name, check_new_room_name, check_text, name_key
+from chatroom.service.chat import Account, ChatService
 from chatroom.service.events import PrivateMessage, RoomMessage
 from chatroom.service.interfaces import IChatClient, IUser
+from chatroom.service.results import (
+    History,
+    JoinedRoom,
+    Member,
+    RoomSummary,
+    UserSummary,
+)
 from chatroom.service.rooms import Room
-from chatroom.storage.store import ActivityEntry, StoredMessage
+from chatroom.storage.store import ActivityEntry
+
+if TYPE_CHECKING:
+    from chatroom.service.admission import Admission
 
 HISTORY_MAX = 1000
 # Kept private messages read, written and marked delivered at a time.
@@ -53,7 +58,8 @@ class Session:
     log = Logger()
     # One per connection: slots keep an idle one small.
     __slots__ = (
-        "service",
+        "chat",
+        "admission",
         "mind",
         "peer",
         "account",
@@ -62,8 +68,11 @@ class Session:
         "_shown_kept",
     )
 
-    def __init__(self, service: ChatService, mind: IChatClient, peer: str) -> None:
-        self.service = service
+    def __init__(
+        self, chat: ChatService, admission: Admission, mind: IChatClient, peer: str
+    ) -> None:
+        self.chat = chat
+        self.admission = admission
         self.mind = mind
         self.peer = peer
         self.account: Account | None = None
@@ -84,13 +93,13 @@ class Session:
         return self.account.is_admin
 
     async def attach(self, user_id: int) -> Session:
-        self.account = await self.service.connect(user_id, self)
+        self.account = await self.chat.connect(user_id, self)
         return self
 
     def logout(self) -> None:
         self.ended = True
         if self.account is not None:
-            self.service.disconnect(self)
+            self.chat.disconnect(self)
 
     async def logged_in(self) -> None:
         await self.deliver_kept_private()
@@ -115,7 +124,7 @@ class Session:
                 self._delivering = None
 
     async def _deliver_kept_pages(self) -> None:
-        store, mind = self.service.store, self.mind
+        store, mind = self.chat.store, self.mind
         while not self.ended:
             page = await store.undelivered_private(self.account.id, KEPT_PAGE)
             if not page:
@@ -130,7 +139,7 @@ class Session:
                     )
             if self.ended or not await mind.drained():
                 return
-            await store.mark_delivered([m.id for m in page], self.service.now())
+            await store.mark_delivered([m.id for m in page], self.chat.now())
             if len(page) < KEPT_PAGE:
                 return
 
@@ -151,100 +160,100 @@ class Session:
 
     # Messages
 
-    async def say(self, room: str | None, text: str) -> None:
+    async def say(self, room: str | None, text: str) -> RoomMessage:
         target = self._default_room() if room is None else self._member_room(room)
         text = check_text(text)
-        service, account = self.service, self.account
-        seq = await service.next_seq(target)
-        at = service.now()
-        stored = service.store.store_room_message(
+        chat, account = self.chat, self.account
+        seq = await chat.next_seq(target)
+        at = chat.now()
+        stored = chat.store.store_room_message(
             target.id, seq, account.id, account.name, text, at
         )
-        service.record(
+        chat.record(
             account.id, account.name, "message", f"#{target.name} {seq}", LogLevel.debug
         )
         message = RoomMessage(target.name, seq, account.name, text, at)
         try:
             await stored
         except Exception:
-            service.seq_unused(target, seq)
+            chat.seq_unused(target, seq)
             raise
-        handed = service.fanout.publish(target.channel, message, exclude=self.mind)
+        handed = chat.fanout.publish(target.channel, message, exclude=self.mind)
         if handed is not None:
             # Across nodes, handed over means the message bus has it.
             await handed
+        return message
 
-    async def send_private(self, recipient: str, text: str) -> None:
+    async def send_private(self, recipient: str, text: str) -> PrivateMessage:
         check_name(recipient)
         text = check_text(text)
-        service, account = self.service, self.account
-        target = service.online_by_key.get(name_key(recipient))
+        chat, account = self.chat, self.account
+        target = chat.online_by_key.get(name_key(recipient))
         if target is not None:
             target_id = target.id
         else:
-            record = await service.store.find_user(name_key(recipient))
+            record = await chat.store.find_user(name_key(recipient))
             if record is None:
                 raise NoSuchUser(f"there is no user called {recipient}")
             target_id = record.id
-        at = service.now()
+        at = chat.now()
         # Delivered at once only to sessions on this node; a session on
         # another node gets it from there, which then marks it delivered.
-        here = target_id in service.online
-        message_id = await service.store.store_private(
+        here = target_id in chat.online
+        message_id = await chat.store.store_private(
             account.id,
             account.name,
             target_id,
             text,
             at,
             delivered=here,
-            mailbox_size=service.mailbox_size,
+            mailbox_size=chat.mailbox_size,
         )
-        service.record(
+        chat.record(
             account.id, account.name, "private", f"to {recipient}", LogLevel.debug
         )
         message = PrivateMessage(account.name, text, at, None if here else message_id)
-        await service.hand_private(target_id, message, self.mind)
+        await chat.hand_private(target_id, message, self.mind)
+        return message
 
     # Rooms
 
     async def create_room(self, room: str) -> str:
         name = check_new_room_name(room)
-        if name_key(name) in self.service.rooms.by_key:
+        if name_key(name) in self.chat.rooms.by_key:
             raise RoomExists(f"#{name} already exists")
-        service, account = self.service, self.account
-        room_id = await service.store.create_room(
-            name, name_key(name), account.id, service.now(), service.max_rooms
+        chat, account = self.chat, self.account
+        room_id = await chat.store.create_room(
+            name, name_key(name), account.id, chat.now(), chat.max_rooms
         )
-        created = service.rooms.add_room(Room(room_id, name))
-        service.joined(account, created)
-        service.record(account.id, account.name, "create", f"#{name}")
+        created = chat.rooms.add_room(Room(room_id, name))
+        chat.joined(account, created)
+        chat.record(account.id, account.name, "create", f"#{name}")
         return name
 
     async def join(self, room: str) -> str:
-        target = self.service.rooms.find(room)
-        service, account = self.service, self.account
+        target = self.chat.rooms.find(room)
+        chat, account = self.chat, self.account
         if account.id in target.members:
             raise AlreadyMember(f"you are already in #{target.name}")
-        await service.store.add_member(
-            target.id, account.id, service.now(), service.max_rooms
-        )
-        service.joined(account, target)
-        service.record(account.id, account.name, "join", f"#{target.name}")
-        service.announce(target, f"{account.name} joined #{target.name}", self.mind)
+        await chat.store.add_member(target.id, account.id, chat.now(), chat.max_rooms)
+        chat.joined(account, target)
+        chat.record(account.id, account.name, "join", f"#{target.name}")
+        chat.announce(target, f"{account.name} joined #{target.name}", self.mind)
         return target.name
 
     async def leave(self, room: str) -> str:
         target = self._member_room(room)
-        service, account = self.service, self.account
-        await service.store.remove_member(target.id, account.id)
+        chat, account = self.chat, self.account
+        await chat.store.remove_member(target.id, account.id)
         if account.id not in target.members:
             # Another session of the account left it meanwhile.
             raise NotMember(f"you are not in #{target.name}")
-        service.left(account, target)
+        chat.left(account, target)
         if account.default_room_id == target.id:
             await self._set_default(self._fallback_default())
-        service.record(account.id, account.name, "leave", f"#{target.name}")
-        service.announce(target, f"{account.name} left #{target.name}")
+        chat.record(account.id, account.name, "leave", f"#{target.name}")
+        chat.announce(target, f"{account.name} left #{target.name}")
         return target.name
 
     async def set_default(self, room: str) -> str:
@@ -252,24 +261,24 @@ class Session:
         await self._set_default(target)
         return target.name
 
-    def rooms(self) -> list[tuple[str, bool]]:
+    def rooms(self) -> list[JoinedRoom]:
         default = self.account.default_room_id
-        rooms = sorted(self.service.rooms.rooms_of(self.account.id), key=_by_key)
-        return [(room.name, room.id == default) for room in rooms]
+        rooms = sorted(self.chat.rooms.rooms_of(self.account.id), key=_by_key)
+        return [JoinedRoom(room.name, room.id == default) for room in rooms]
 
-    def who(self, room: str) -> list[tuple[str, bool]]:
+    def who(self, room: str) -> list[Member]:
         target = self._member_room(room)
-        is_online = self.service.is_online
+        is_online = self.chat.is_online
         members = sorted(target.members.items(), key=lambda member: member[1].lower())
-        return [(name, is_online(user_id)) for user_id, name in members]
+        return [Member(name, is_online(user_id)) for user_id, name in members]
 
-    async def history(self, room: str | None, count: int | None):
+    async def history(self, room: str | None, count: int | None) -> History:
         target = self._default_room() if room is None else self._member_room(room)
-        count = self.service.history_default if count is None else count
-        messages: list[StoredMessage] = await self.service.store.room_history(
+        count = self.chat.history_default if count is None else count
+        messages = await self.chat.store.room_history(
             target.id, max(1, min(count, HISTORY_MAX))
         )
-        return target.name, messages
+        return History(target.name, messages)
 
     async def activity(
         self, user: str | None, count: int | None
@@ -279,86 +288,74 @@ class Session:
         if user is not None and name_key(user) != account.key:
             if not account.is_admin:
                 raise PermissionDenied("only the admin may read another user's log")
-            record = await self.service.store.find_user(name_key(check_name(user)))
+            record = await self.chat.store.find_user(name_key(check_name(user)))
             if record is None:
                 raise NoSuchUser(f"there is no user called {user}")
             user_id = record.id
         count = ACTIVITY_DEFAULT if count is None else max(1, min(count, HISTORY_MAX))
-        return await self.service.store.activity_of(user_id, count)
+        return await self.chat.store.activity_of(user_id, count)
 
     # Admin
 
-    def all_rooms(self) -> list[tuple[str, int]]:
+    def all_rooms(self) -> list[RoomSummary]:
         self._require_admin()
-        rooms = sorted(self.service.rooms.by_id.values(), key=_by_key)
-        return [(room.name, len(room.members)) for room in rooms]
+        rooms = sorted(self.chat.rooms.by_id.values(), key=_by_key)
+        return [RoomSummary(room.name, len(room.members)) for room in rooms]
 
-    async def all_users(self) -> list[tuple[str, bool, bool]]:
+    async def all_users(self) -> list[UserSummary]:
         self._require_admin()
-        users = await self.service.store.list_users()
-        is_online = self.service.is_online
-        return [(name, is_online(user_id), admin) for user_id, name, admin in users]
+        users = await self.chat.store.list_users()
+        is_online = self.chat.is_online
+        return [
+            UserSummary(name, is_online(user_id), admin)
+            for user_id, name, admin in users
+        ]
 
     # The account
 
     async def rename(self, name: str) -> str:
-        check_name(name)
-        service, account = self.service, self.account
-        key = name_key(name)
-        if account.is_admin and key != ADMIN:
-            # Start-up finds the admin by this name; renamed, it would get a twin.
-            raise PermissionDenied("the admin account keeps its name")
-        if key in RESERVED_NAMES and key != account.key:
-            raise NameTaken(f"{name} is reserved")
-        await service.store.rename_user(account.id, name, key)
-        old_name = service.renamed(account, name)
-        service.record(account.id, name, "rename", f"from {old_name}")
-        for room in service.rooms.rooms_of(account.id):
-            service.announce(
+        chat, account = self.chat, self.account
+        self.admission.check_rename(account, name)
+        await chat.store.rename_user(account.id, name, name_key(name))
+        old_name = chat.renamed(account, name)
+        chat.record(account.id, name, "rename", f"from {old_name}")
+        for room in chat.rooms.rooms_of(account.id):
+            chat.announce(
                 room, f"#{room.name}: {old_name} is now known as {name}", self.mind
             )
         return name
 
     async def change_password(self, old: str, new: str) -> None:
-        check_password(new)
-        service, account = self.service, self.account
-        record = await service.store.get_user(account.id)
-        if not await service.hasher.verify(old, record.password_hash):
-            service.record(account.id, account.name, "password-change-failed")
-            raise AuthFailed("the current password is wrong")
-        await service.store.set_password_hash(
-            account.id, await service.hasher.hash(new)
-        )
-        service.record(account.id, account.name, "password-change")
+        await self.admission.change_password(self.account, old, new, self.peer)
 
     # Helpers
 
     def _member_room(self, room: str) -> Room:
-        target = self.service.rooms.find(room)
+        target = self.chat.rooms.find(room)
         if self.account.id not in target.members:
             raise NotMember(f"you are not in #{target.name}")
         return target
 
     def _default_room(self) -> Room:
-        room = self.service.rooms.by_id.get(self.account.default_room_id)
+        room = self.chat.rooms.by_id.get(self.account.default_room_id)
         if room is None or self.account.id not in room.members:
             raise NotMember("you have no default room: /j a room, then /cd ROOM")
         return room
 
     def _fallback_default(self) -> Room | None:
-        lobby = self.service.rooms.lobby
+        lobby = self.chat.rooms.lobby
         if self.account.id in lobby.members:
             return lobby
-        rooms = self.service.rooms.rooms_of(self.account.id)
+        rooms = self.chat.rooms.rooms_of(self.account.id)
         return min(rooms, key=_by_key) if rooms else None
 
     async def _set_default(self, room: Room | None) -> None:
         room_id = room.id if room is not None else None
-        service, account = self.service, self.account
-        await service.store.set_default_room(account.id, room_id)
-        service.default_changed(account, room_id)
+        chat, account = self.chat, self.account
+        await chat.store.set_default_room(account.id, room_id)
+        chat.default_changed(account, room_id)
         if room is not None:
-            service.record(account.id, account.name, "default", f"#{room.name}")
+            chat.record(account.id, account.name, "default", f"#{room.name}")
 
     def _require_admin(self) -> None:
         if not self.account.is_admin:

@@ -14,8 +14,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import ILogObserver, Logger, LogLevel
 
 from chatroom.auth import PasswordHasher
-from chatroom.errors import NameTaken
-from chatroom.names import RESERVED_NAMES, check_name, check_password, name_key
+from chatroom.names import name_key
 from chatroom.service.events import Notice, PrivateMessage
 from chatroom.service.fanout import LocalFanout
 from chatroom.service.interfaces import IFanout
@@ -111,19 +110,8 @@ class ChatService(service.Service):
     def find_user(self, key: str) -> defer.Deferred[UserRecord | None]:
         return self.store.find_user(key)
 
-    async def check_new_account(self, name: str, password: str) -> None:
-        """Raise what L{register} would, short of a race: it costs no hash."""
-        check_name(name)
-        check_password(password)
-        key = name_key(name)
-        if key in RESERVED_NAMES:
-            raise NameTaken(f"{name} is reserved")
-        if await self.store.find_user(key) is not None:
-            raise NameTaken()
-
-    async def register(self, name: str, password: str) -> UserRecord:
-        await self.check_new_account(name, password)
-        password_hash = await self.hasher.hash(password)
+    async def register(self, name: str, password_hash: str) -> UserRecord:
+        """Create an account (the admission gate has checked the name)."""
         record = await self.store.create_user(
             name, name_key(name), password_hash, self.now()
         )
@@ -157,17 +145,6 @@ class ChatService(service.Service):
                 " --admin-password-file or CHATROOM_ADMIN_PASSWORD)",
                 password=password,
             )
-
-    def record_failed_login(self, name: str, peer: str) -> defer.Deferred[None]:
-        """Record a failed login; fires once it is stored, and never fails."""
-
-        def record(user: UserRecord | None) -> defer.Deferred:
-            return self.record(user.id if user else None, name, "login-failed", peer)
-
-        d = self.store.find_user(name_key(name))
-        d.addCallback(record)
-        d.addErrback(lambda f: self.log.failure("recording a failed login", f))
-        return d
 
     # Sessions
 

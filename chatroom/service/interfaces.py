@@ -33,9 +33,11 @@ class IChatClient(Interface):
 
 class IUser(Interface):
     """
-    The avatar: one logged-in session of an account.  Each method does one
-    command; failures raise L{chatroom.errors.ChatError}.  Methods that touch
-    storage are coroutines.
+    The avatar: one logged-in session of an account, and the chat actions
+    every front end calls.  Each returns a plain result (see
+    L{chatroom.service.results}) or raises L{chatroom.errors.ChatError} with
+    a code, for the front end to render in its own syntax.  Methods that
+    touch storage are coroutines.
     """
 
     name = Attribute("The account's current name.")
@@ -45,46 +47,52 @@ class IUser(Interface):
         """The front end has confirmed the login: deliver what was kept."""
 
     def say(room, text):
-        """Send C{text} to C{room}, or the default room if C{room} is None."""
+        """
+        Send C{text} to C{room}, or the default room if C{room} is None;
+        return the L{RoomMessage} once it is stored and handed over.
+        """
 
     def send_private(recipient, text):
-        """Send C{text} to the user named C{recipient}, online or not."""
+        """
+        Send C{text} to the user named C{recipient}, online or not; return
+        the stored L{PrivateMessage}.
+        """
 
     def create_room(room):
-        """Create C{room} and join it."""
+        """Create C{room} and join it; return its name."""
 
     def join(room):
-        """Join C{room}."""
+        """Join C{room}; return its name as stored."""
 
     def leave(room):
-        """Leave C{room}."""
+        """Leave C{room}; return its name."""
 
     def set_default(room):
         """Make C{room}, which we are in, the default room."""
 
     def rooms():
-        """The (name, is_default) of the rooms we are in."""
+        """The L{JoinedRoom}s of our account."""
 
     def who(room):
-        """The (name, online) of the members of C{room}, which we are in."""
+        """The L{Member}s of C{room}, which we are in."""
 
     def history(room, count):
-        """The last C{count} messages of C{room}, which we are in."""
+        """The L{History} of C{room} (we are in it): its last C{count} messages."""
 
     def activity(user, count):
         """The last C{count} activity entries of C{user} (None for our own)."""
 
     def all_rooms():
-        """Admin: (name, member count) of every room."""
+        """Admin: a L{RoomSummary} of every room."""
 
     def all_users():
-        """Admin: (name, online, is_admin) of every account."""
+        """Admin: a L{UserSummary} of every account."""
 
     def rename(name):
-        """Change the account's name."""
+        """Change the account's name (the admission gate's rules); return it."""
 
     def change_password(old, new):
-        """Change the account's password after checking the old one."""
+        """Change the password after checking the old one, as a login is."""
 
     def logout():
         """End this session."""

@@ -1,31 +1,30 @@
 """The realm: turns an authenticated avatar id into a session of the chat."""
 
-from twisted.cred.portal import IRealm, Portal
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from twisted.cred.portal import IRealm
 from twisted.internet import defer
 from zope.interface import implementer
 
-from chatroom.auth import BcryptChecker, RegistrationChecker
 from chatroom.service.avatar import Session
 from chatroom.service.chat import ChatService
 from chatroom.service.interfaces import IChatClient, IUser
 
+if TYPE_CHECKING:
+    from chatroom.service.admission import Admission
+
 
 @implementer(IRealm)
 class ChatRealm:
-    def __init__(self, service: ChatService) -> None:
-        self.service = service
+    def __init__(self, chat: ChatService, admission: Admission) -> None:
+        self.chat = chat
+        self.admission = admission
 
     def requestAvatar(self, avatarId: int, mind: IChatClient, *interfaces):
         if IUser not in interfaces:
             raise NotImplementedError("chatroom only hands out IUser avatars")
-        session = Session(self.service, mind, getattr(mind, "peer", "?"))
+        session = Session(self.chat, self.admission, mind, getattr(mind, "peer", "?"))
         d = defer.ensureDeferred(session.attach(avatarId))
         return d.addCallback(lambda session: (IUser, session, session.logout))
-
-
-def chat_portal(service: ChatService) -> Portal:
-    """A portal that logs in with name and password, or registers."""
-    return Portal(
-        ChatRealm(service),
-        [BcryptChecker(service, service.hasher), RegistrationChecker(service)],
-    )

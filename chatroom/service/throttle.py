@@ -1,6 +1,7 @@
 """
-Brute-force protection: failed logins slow down, per account name and per
-address.
+What the admission gate counts: failed logins, which slow down per account
+name and per address, and new accounts per address.  An address is counted
+by its L{address_block}: an IPv6 client owns a whole /64, so it is one party.
 
 Each failure past the first few doubles the delay of that name and that
 address (up to a cap).  The failure's reply waits out the delay, and any
@@ -15,6 +16,7 @@ prompt says so).
 
 from __future__ import annotations
 
+import ipaddress
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -112,7 +114,7 @@ class LoginThrottle:
         return min(self.cap, self.base * 2 ** (count - self.free - 1))
 
     def _keys(self, name: str, address: str) -> tuple[tuple[str, str], ...]:
-        return (("name", name_key(name)), ("address", address))
+        return (("name", name_key(name)), ("address", address_block(address)))
 
     def _forget_old(self, now: float) -> None:
         failures = self._failures
@@ -121,3 +123,103 @@ class LoginThrottle:
             if len(failures) < MAX_TRACKED and now - oldest.last < self.forget:
                 break
             del failures[key]
+
+
+class TokenBucket:
+    """
+    C{capacity} tokens, refilled at C{rate} a second; L{take} spends one.
+    Time comes from the injected clock, so tests drive it with task.Clock.
+    """
+
+    __slots__ = ("rate", "capacity", "tokens", "stamp", "clock")
+
+    def __init__(self, rate: float, capacity: int, clock: IReactorTime) -> None:
+        self.rate = rate
+        self.capacity = capacity
+        self.tokens = float(capacity)
+        self.clock = clock
+        self.stamp = clock.seconds()
+
+    def take(self) -> bool:
+        """Spend a token if there is one; say whether there was."""
+        tokens = self._refill()
+        if tokens < 1:
+            return False
+        self.tokens = tokens - 1
+        return True
+
+    def wait_time(self) -> float:
+        """Seconds until a token is there; 0 if one is now."""
+        return max(0.0, (1 - self._refill()) / self.rate)
+
+    def full(self) -> bool:
+        return self._refill() >= self.capacity
+
+    def _refill(self) -> float:
+        now = self.clock.seconds()
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        return self.tokens
+
+
+def address_block(address: str) -> str:
+    """
+    What one party is counted by: the IPv4 address, or the IPv6 /64 (one
+    customer's network, where every address is theirs to use).
+    """
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if ip.version == 4:
+        return str(ip)
+    if ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+
+
+class RegistrationLimit:
+    """
+    New accounts per address (L{address_block}): a token bucket each,
+    C{per_minute} refilled, C{burst} deep.  Buckets that have refilled are
+    forgotten, and at most C{tracked} are kept.
+    """
+
+    def __init__(
+        self,
+        clock: IReactorTime,
+        per_minute: float,
+        burst: int,
+        tracked: int = 100_000,
+    ) -> None:
+        self.clock = clock
+        self.rate = per_minute / 60
+        self.burst = burst
+        self.tracked = tracked
+        self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
+
+    def wait_time(self, address: str) -> float:
+        """Seconds until C{address} may register; 0 if now."""
+        bucket = self._buckets.get(address_block(address))
+        return 0.0 if bucket is None else bucket.wait_time()
+
+    def take(self, address: str) -> float:
+        """
+        Count a registration from C{address} if it may make one now (0), or
+        say in how many seconds it may.
+        """
+        self._forget_old()
+        block = address_block(address)
+        bucket = self._buckets.pop(block, None)
+        if bucket is None:
+            bucket = TokenBucket(self.rate, self.burst, self.clock)
+        self._buckets[block] = bucket
+        return 0.0 if bucket.take() else bucket.wait_time()
+
+    def _forget_old(self) -> None:
+        buckets = self._buckets
+        while buckets:
+            oldest = next(iter(buckets.values()))
+            if len(buckets) < self.tracked and not oldest.full():
+                break
+            buckets.popitem(last=False)

@@ -1,36 +1,28 @@
 """
-The command table: every command's name, aliases, usage, help and handler in
-one place.  Handlers parse their arguments, call the avatar (or, before
-login, the connection's login), and return a L{Reply}; failures raise
-L{ChatError}.  Nothing here knows about bytes.
+The line protocol's command table: every command's name, aliases, usage,
+help and handler in one place.  A line is parsed once (L{parse}) into its
+command and arguments; handlers turn the arguments into calls on the avatar
+(or, before login, on the admission gate) and return a L{Reply}; failures
+raise L{ChatError}.  The rules themselves live in the service layer, and
+nothing here knows about bytes.
 """
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from twisted.cred.credentials import IUsernamePassword, UsernamePassword
-from twisted.cred.error import UnauthorizedLogin
-from twisted.internet import task
-from twisted.logger import Logger
-
-from chatroom.auth import NewAccount
 from chatroom.errors import (
     AlreadyLoggedIn,
-    AuthFailed,
     BadArguments,
     BadCommand,
-    NameTaken,
     NotLoggedIn,
     PermissionDenied,
-    RateLimited,
 )
-from chatroom.names import RESERVED_NAMES, check_name, name_key
+from chatroom.service.admission import Admission, Admitted
 from chatroom.service.interfaces import IUser
 
 
@@ -46,15 +38,14 @@ class Reply:
 
 
 class Connection(Protocol):
-    """What a front end offers the command handlers."""
+    """What the line protocol's connection offers the command handlers."""
 
     avatar: IUser | None
     peer: str
-    accounts: object  # IAccounts, plus record_failed_login
-    throttle: object  # LoginThrottle: failed logins slow down
-    registrations: object  # RegistrationLimit, or None: new accounts per address
+    admission: Admission
 
-    async def login(self, credentials) -> IUser: ...
+    def admitted(self, admitted: Admitted) -> IUser:
+        """Take the session the gate let in; fails if the client has left."""
 
     def expect(self, handler: Callable[[str], Awaitable[Reply]]) -> None:
         """Hand the next line, whatever it is, to C{handler}."""
@@ -78,7 +69,6 @@ class Command:
 
 
 COMMANDS: dict[str, Command] = {}
-_log = Logger()
 
 _COMMAND_WORD = re.compile(r"[A-Za-z0-9_-]{1,32}\Z")
 
@@ -103,24 +93,45 @@ def command(
     return register
 
 
-def is_pipelined(line: str) -> bool:
-    """Whether a logged-in client's line may start before earlier replies."""
-    if not line.startswith("/") or line.startswith("//"):
-        return True
-    cmd = COMMANDS.get(line[1:].partition(" ")[0].lower())
-    return cmd is not None and cmd.pipelined
+@dataclass(frozen=True, slots=True)
+class CommandLine:
+    """
+    One line from a client, parsed once: a message (no C{word}; C{args} is
+    its text) or a command word with its arguments and the command it names
+    (None if unknown).
+    """
+
+    text: str
+    word: str | None
+    args: str
+    command: Command | None = None
+
+    @property
+    def pipelined(self) -> bool:
+        """Whether a logged-in client's line may start before earlier replies."""
+        return self.word is None or (
+            self.command is not None and self.command.pipelined
+        )
 
 
-async def dispatch(conn: Connection, line: str) -> Reply:
-    """Run one line from a client; return its reply or raise L{ChatError}."""
-    if not line.startswith("/") or line.startswith("//"):
-        if conn.avatar is None:
-            return await _bare_name(conn, line)
+def parse(text: str) -> CommandLine:
+    if not text.startswith("/"):
+        return CommandLine(text, None, text)
+    if text.startswith("//"):
         # "//text" sends "/text": a way to start a message with a slash.
-        await conn.avatar.say(None, line[1:] if line.startswith("//") else line)
+        return CommandLine(text, None, text[1:])
+    word, _, args = text[1:].partition(" ")
+    return CommandLine(text, word, args.strip(), COMMANDS.get(word.lower()))
+
+
+async def dispatch(conn: Connection, line: CommandLine) -> Reply:
+    """Run one parsed line; return its reply or raise L{ChatError}."""
+    if line.word is None:
+        if conn.avatar is None:
+            return await _bare_name(conn, line.text)
+        await conn.avatar.say(None, line.args)
         return Reply()
-    word, _, args = line[1:].partition(" ")
-    cmd = COMMANDS.get(word.lower())
+    cmd = line.command
     # The contract: before login, anything but the login commands is
     # not-logged-in, an unknown command included.
     if conn.avatar is None and (cmd is None or not cmd.before_login):
@@ -128,11 +139,12 @@ async def dispatch(conn: Connection, line: str) -> Reply:
     if cmd is None:
         # Echo the word only if it is plainly a word: never send back bytes
         # that could drive a terminal.
+        word = line.word
         shown = f"/{word}" if _COMMAND_WORD.match(word) else "that command"
         raise BadCommand(f"unknown command {shown}; try /help")
     if cmd.admin and not conn.avatar.is_admin:
         raise PermissionDenied(f"/{cmd.name} is for the admin")
-    return await cmd.handler(conn, args.strip())
+    return await cmd.handler(conn, line.args)
 
 
 # Argument parsing
@@ -174,60 +186,19 @@ def _timestamp(ms: int) -> str:
 # Before login
 
 
-async def _login_with(conn: Connection, credentials, name: str) -> Reply:
-    checks_password = IUsernamePassword.providedBy(credentials)
-    if checks_password:
-        _check_throttle(conn, name)
-    try:
-        avatar = await conn.login(credentials)
-    except UnauthorizedLogin:
-        # Recorded before the reply, so whoever reads the log next sees it.
-        await conn.accounts.record_failed_login(name, conn.peer)
-        await _slow_down(conn, name)
-        raise AuthFailed() from None
-    if checks_password:
-        conn.throttle.succeeded(name)
+def _welcome(conn: Connection, admitted: Admitted) -> Reply:
+    avatar = conn.admitted(admitted)
     return Reply(f"welcome, {avatar.name}", then=avatar.logged_in)
 
 
-def _check_throttle(conn: Connection, name: str) -> None:
-    """Refuse, unchecked, a password try on a name or from an address that
-    failed too recently: parallel tries gain nothing."""
-    wait = conn.throttle.wait_time(name, conn.peer)
-    if wait > 0:
-        raise RateLimited(f"too many failed logins: try again in {math.ceil(wait)} s")
-
-
-async def _slow_down(conn: Connection, name: str) -> None:
-    """Count a wrong password and hold its reply for the growing delay."""
-    known = await conn.accounts.find_user(name_key(name)) is not None
-    delay = conn.throttle.failed(name, conn.peer, known)
-    if delay > 0:
-        await task.deferLater(conn.throttle.clock, delay)
-
-
-def _check_registration_rate(conn: Connection, spend: bool) -> None:
-    """
-    Refuse a new account, before it costs a hash, from an address that has
-    made too many lately; with C{spend}, count this one.
-    """
-    limit = conn.registrations
-    if limit is None:
-        return
-    wait = limit.take(conn.peer) if spend else limit.wait_time(conn.peer)
-    if wait > 0:
-        _log.warn("refused a new account from {peer}: too many", peer=conn.peer)
-        raise RateLimited(
-            f"too many new accounts from your address: try again in {math.ceil(wait)} s"
-        )
+async def _login(conn: Connection, name: str, password: str) -> Reply:
+    admitted = await conn.admission.login(name, password, conn, conn.peer)
+    return _welcome(conn, admitted)
 
 
 async def _register(conn: Connection, name: str, password: str) -> Reply:
-    # What costs nothing is checked first: a typo or a taken name spends no
-    # registration of the address.
-    await conn.accounts.check_new_account(name, password)
-    _check_registration_rate(conn, spend=True)
-    return await _login_with(conn, NewAccount(name, password), name)
+    admitted = await conn.admission.register(name, password, conn, conn.peer)
+    return _welcome(conn, admitted)
 
 
 @command("/register NAME PASSWORD", "create an account and log in", before_login=True)
@@ -243,27 +214,19 @@ async def login(conn: Connection, args: str) -> Reply:
     if conn.avatar is not None:
         raise AlreadyLoggedIn()
     name, password = _words(args, 2, "/login NAME PASSWORD")
-    # No account has an invalid name; refusing it keeps junk out of the logs.
-    check_name(name)
-    return await _login_with(conn, UsernamePassword(name, password), name)
+    return await _login(conn, name, password)
 
 
 async def _bare_name(conn: Connection, line: str) -> Reply:
     """The interactive login: a bare name, then its password on the next line."""
     if len(line.split()) != 1:
         raise NotLoggedIn()
-    name = check_name(line.strip())
-    if await conn.accounts.find_user(name_key(name)) is None:
-        if name_key(name) in RESERVED_NAMES:
-            raise NameTaken(f"{name} is reserved")
-        # Before asking for a password that could not be used.
-        _check_registration_rate(conn, spend=False)
-        conn.expect(lambda password: _register(conn, name, password))
-        return Reply(f"{name} is new: type a password to create the account")
-    conn.expect(
-        lambda password: _login_with(conn, UsernamePassword(name, password), name)
-    )
-    return Reply(f"{name} is known: type your password")
+    name = line.strip()
+    if await conn.admission.is_known(name, conn.peer):
+        conn.expect(lambda password: _login(conn, name, password))
+        return Reply(f"{name} is known: type your password")
+    conn.expect(lambda password: _register(conn, name, password))
+    return Reply(f"{name} is new: type a password to create the account")
 
 
 @command("/help", "this list", before_login=True)
@@ -358,9 +321,10 @@ async def who(conn: Connection, args: str) -> Reply:
 @command("/history [ROOM] [N]", "the last N messages of ROOM")
 async def history(conn: Connection, args: str) -> Reply:
     room, count = _room_and_count(args, "/history [ROOM] [N]")
-    name, messages = await conn.avatar.history(room, count)
+    history = await conn.avatar.history(room, count)
     lines = [
-        f"{_timestamp(m.created_at)} [{name}] {m.sender}: {m.text}" for m in messages
+        f"{_timestamp(m.created_at)} [{history.room}] {m.sender}: {m.text}"
+        for m in history.messages
     ]
     return Reply(f"{len(lines)} messages", lines)
 
@@ -407,13 +371,7 @@ async def password(conn: Connection, args: str) -> Reply:
     avatar = conn.avatar
 
     async def change(old: str, new: str) -> Reply:
-        # The current password is a password check like a login: throttled.
-        _check_throttle(conn, avatar.name)
-        try:
-            await avatar.change_password(old, new)
-        except AuthFailed:
-            await _slow_down(conn, avatar.name)
-            raise
+        await avatar.change_password(old, new)
         return Reply("password changed")
 
     if args:

@@ -1,25 +1,34 @@
 """
-Line framing for the chat: LF or CRLF in, CRLF out, UTF-8 decoded a whole
-line at a time, and an over-long line refused without dropping the client.
+Line framing, shared by the front ends: LF or CRLF in, UTF-8 decoded a whole
+line at a time (never a TCP chunk: a character may be split across reads),
+and an over-long line refused without dropping the client.
 """
 
 from twisted.protocols.basic import LineReceiver
 
 from chatroom.errors import BadEncoding, ChatError, LineTooLong
 
+# The line protocol's limit; a front end with another sets its own max_line.
 MAX_LINE = 4096
 
 
-class ChatLineReceiver(LineReceiver):
+class LineFraming(LineReceiver):
     """
     Splits on LF (so C{openssl s_client} and C{nc} work without C{-crlf}) and
     drops a trailing CR.  Subclasses implement L{textReceived} and
-    L{textRefused}.
+    L{textRefused}, and may set L{max_line}.
     """
 
     delimiter = b"\n"
-    # The contract's limit is on the text; allow for the CR before the LF.
+    # Bytes of text a line may have, CR and LF not counted.
+    max_line = MAX_LINE
+    # LineReceiver's own check, which allows for the CR before the LF.
     MAX_LENGTH = MAX_LINE + 1
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.MAX_LENGTH = cls.max_line + 1
+
     # Inside an over-long line: discard until its newline arrives.
     _discarding = False
     # An over-long line ended LineReceiver's loop with lines still buffered.
@@ -57,7 +66,7 @@ class ChatLineReceiver(LineReceiver):
     def lineLengthExceeded(self, line: bytes) -> None:
         # LineReceiver hands over the whole buffer: the long line and maybe
         # more lines after it.  Refuse the long one, keep the rest.
-        self.textRefused(LineTooLong())
+        self.textRefused(LineTooLong(self.max_line))
         _, newline, rest = line.partition(b"\n")
         if not newline:
             self._discarding = True
@@ -70,8 +79,8 @@ class ChatLineReceiver(LineReceiver):
     def lineReceived(self, line: bytes) -> None:
         if line.endswith(b"\r"):
             line = line[:-1]
-        if len(line) > MAX_LINE:
-            self.textRefused(LineTooLong())
+        if len(line) > self.max_line:
+            self.textRefused(LineTooLong(self.max_line))
             return
         try:
             text = line.decode("utf-8")

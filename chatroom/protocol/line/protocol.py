@@ -1,13 +1,8 @@
 """
-The chat's line protocol, as telnet, C{openssl s_client} and the bundled
-client speak it.  It frames lines, runs commands so that replies come back
-in the order of the lines, and writes what the service delivers.  The rules
-live in L{chatroom.commands} and the avatar.
-
-Ordering: each line's reply waits for the reply before it.  A command runs
-alone, except that messages (which only wait on storage) may overlap with
-the messages before them, up to L{MAX_PIPELINE}: a client that sends fast
-is not held to one storage commit per message.
+The line protocol's connection, as telnet, C{openssl s_client} and the
+bundled client speak it: it frames lines, hands each to the reply pipeline,
+writes replies and what the service delivers.  The commands are in
+L{chatroom.protocol.line.commands}; the rules in the service layer.
 """
 
 from __future__ import annotations
@@ -20,23 +15,23 @@ from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from chatroom import commands
 from chatroom.errors import ChatError, RateLimited, ServerError, WrongProtocol
-from chatroom.protocol import wire
-from chatroom.protocol.limits import (
-    FloodGate,
-    OutputQueue,
-    RegistrationLimit,
+from chatroom.protocol.address import (
+    address_of,
     looks_like_http,
     looks_like_tls,
     set_no_delay,
     set_user_timeout,
 )
-from chatroom.protocol.lines import ChatLineReceiver
-from chatroom.service.chat import ChatService
+from chatroom.protocol.framing import LineFraming
+from chatroom.protocol.limits import FloodGate
+from chatroom.protocol.line import commands, wire
+from chatroom.protocol.line.commands import CommandLine
+from chatroom.protocol.line.pipeline import Answer, ReplyPipeline
+from chatroom.protocol.output import OutputQueue
+from chatroom.service.admission import Admission, Admitted
 from chatroom.service.events import PrivateMessage, RoomMessage
 from chatroom.service.interfaces import IChatClient, IUser
-from chatroom.service.throttle import LoginThrottle
 
 GREETING = (
     "welcome to chatroom: /register NAME PASSWORD, /login NAME PASSWORD,"
@@ -45,23 +40,16 @@ GREETING = (
 PING = "ping"
 # Seconds a closing connection may take to send what is queued for it.
 CLOSE_GRACE = 10.0
-# Messages of one connection waiting on storage at once; past it, we stop
-# reading from that connection.
-MAX_PIPELINE = 64
-# Lines in flight on all connections at once past which a connection that
-# has one in flight already stops reading: a server behind on its work keeps
-# the backlog in socket buffers, not in Python objects that the garbage
-# collector walks again and again (which made an overloaded server collapse).
-MAX_IN_FLIGHT = 1000
 
-
-def address_of(addr) -> str:
-    """What connections are counted by: the IP address, whatever the port."""
-    return getattr(addr, "host", None) or str(addr)
+_ADVICE = {
+    "TLS": "this port is plain text: connect without TLS, or to the TLS port",
+    "HTTP": "this is a chat server, not a web server: use telnet or the"
+    " chatroom client",
+}
 
 
 @implementer(IChatClient)
-class ChatProtocol(ChatLineReceiver):
+class LineProtocol(LineFraming):
     log = Logger()
     # One per connection, most of them idle: slots keep each small (Twisted's
     # own attributes still live in the instance dict).
@@ -79,10 +67,7 @@ class ChatProtocol(ChatLineReceiver):
         "watched_for_idle",
         "_sniffing",
         "_first_line",
-        "_in_flight",
-        "_only_messages",
-        "_last_reply",
-        "_held",
+        "_pipeline",
     )
 
     def __init__(self) -> None:
@@ -95,7 +80,7 @@ class ChatProtocol(ChatLineReceiver):
         self._output: OutputQueue | None = None
         # Waiting for the output queue to drain (IChatClient.drained).
         self._drain_waiters: list[defer.Deferred[bool]] | None = None
-        # The login timeout before login, the idle check after.
+        # The login timeout before login.
         self._timer: IDelayedCall | None = None
         # Nothing sent or received since the idle check last looked.
         self._quiet = True
@@ -104,38 +89,23 @@ class ChatProtocol(ChatLineReceiver):
         # The first bytes are checked for HTTP and TLS.
         self._sniffing = True
         self._first_line = True
-        # Lines started and not yet answered, and whether all are messages.
-        self._in_flight = 0
-        self._only_messages = True
-        # Fires once the reply of the last line started has been written.
-        self._last_reply: defer.Deferred | None = None
-        # A line that must wait for the ones in flight before it starts.
-        self._held: str | None = None
+        self._pipeline: ReplyPipeline[CommandLine | str] | None = None
 
     # The connection, as the command handlers see it
 
     @property
-    def accounts(self) -> ChatService:
-        return self.factory.service
+    def admission(self) -> Admission:
+        return self.factory.admission
 
-    @property
-    def throttle(self) -> LoginThrottle:
-        return self.factory.throttle
-
-    @property
-    def registrations(self) -> RegistrationLimit | None:
-        return self.factory.registrations
-
-    async def login(self, credentials) -> IUser:
-        _, avatar, logout = await self.factory.portal.login(credentials, self, IUser)
+    def admitted(self, admitted: Admitted) -> IUser:
         if not self.connected:
             # The client left while the password was being checked.
-            logout()
+            admitted.logout()
             raise ServerError("connection closed")
-        self.avatar, self._logout = avatar, logout
+        self.avatar, self._logout = admitted.avatar, admitted.logout
         if not self.transport.disconnecting:
             self._start_idle_checks()
-        return avatar
+        return self.avatar
 
     def expect(self, handler: Callable[[str], Awaitable[commands.Reply]]) -> None:
         self._expecting = handler
@@ -148,6 +118,7 @@ class ChatProtocol(ChatLineReceiver):
         factory = self.factory
         factory.opened(self)
         limits, clock = factory.limits, factory.clock
+        self._pipeline = ReplyPipeline(self, factory.in_flight)
         if limits.rate:
             self._gate = FloodGate(limits, clock)
         if limits.output_hard:
@@ -160,8 +131,8 @@ class ChatProtocol(ChatLineReceiver):
         if limits.ping_interval:
             set_user_timeout(self.transport, limits.ping_timeout)
         set_no_delay(self.transport)
-        factory.service.record(None, self.peer, "connect")
-        self._send(wire.notice(GREETING))
+        factory.chat.record(None, self.peer, "connect")
+        self.write(wire.notice(GREETING))
 
     def dataReceived(self, data: bytes) -> None:
         if self._sniffing:
@@ -192,88 +163,34 @@ class ChatProtocol(ChatLineReceiver):
         super().lineReceived(line)
 
     def textReceived(self, text: str) -> None:
-        pipelined = self._pipelined(text)
-        if self._may_start(pipelined):
-            self._start(self._answer(text), pipelined)
-        else:
-            # It waits for what is in flight; so do the lines behind it, in
-            # the socket, not in our memory.
-            self._held = text
-            self.stop_reading("command")
+        # A line that answers a prompt (a password) is not a command.
+        self._pipeline.offer(text if self._expecting else commands.parse(text))
 
     def textRefused(self, error: ChatError) -> None:
-        self._start(self._refusal(error), pipelined=True)
+        self._pipeline.run(self._refusal(error), overlaps=True)
 
-    def _pipelined(self, text: str) -> bool:
+    # The pipeline's owner
+
+    def overlaps(self, line: CommandLine | str) -> bool:
         return (
             self.avatar is not None
             and self._expecting is None
-            and commands.is_pipelined(text)
+            and type(line) is CommandLine
+            and line.pipelined
         )
 
-    def _may_start(self, pipelined: bool) -> bool:
-        """Whether a line starts now: alone, or a message behind messages."""
-        if not self._in_flight:
-            return True
-        return (
-            pipelined
-            and self._only_messages
-            and self._in_flight < MAX_PIPELINE
-            and self.factory.in_flight < self.factory.max_in_flight
-        )
-
-    def _start(self, answer, pipelined: bool) -> None:
-        """Run C{answer}; its reply goes out after the reply before it."""
-        before, written = self._last_reply, defer.Deferred()
-        self._last_reply = written
-        self._in_flight += 1
-        self.factory.in_flight += 1
-        self._only_messages = self._only_messages and pipelined
-        defer.ensureDeferred(self._reply_in_turn(answer, before, written))
-
-    async def _reply_in_turn(self, answer, before, written) -> None:
-        try:
-            reply, then = await answer
-            if before is not None:
-                await before
-            self._send(reply)
-            if then is not None:
-                await then()
-        except Exception:
-            self.log.failure("answering {peer}", peer=self.peer)
-        finally:
-            self._in_flight -= 1
-            self.factory.in_flight -= 1
-            if not self._in_flight:
-                self._last_reply, self._only_messages = None, True
-            written.callback(None)
-            self._start_held()
-
-    def _start_held(self) -> None:
-        held = self._held
-        # Whether it is a message is decided now: the lines before it may
-        # have logged in, or be waiting for a password.
-        if (
-            held is not None
-            and self.connected
-            and self._may_start(self._pipelined(held))
-        ):
-            self._held = None
-            self.textReceived(held)
-            if self._held is None:
-                self.resume_reading("command")
-
-    async def _refusal(self, error: ChatError):
-        return wire.err(error.code, error.message), None
-
-    async def _answer(self, text: str):
-        """The reply to C{text} as bytes, and what to do once it is sent."""
+    async def answer(self, line: CommandLine | str) -> Answer:
+        """The reply to C{line} as bytes, and what to do once it is sent."""
         handler, self._expecting = self._expecting, None
         try:
             if handler is not None:
+                # Held while a prompt was pending, it was parsed: take it whole.
+                text = line.text if type(line) is CommandLine else line
                 reply = await handler(text)
             else:
-                reply = await commands.dispatch(self, text)
+                if type(line) is not CommandLine:
+                    line = commands.parse(line)
+                reply = await commands.dispatch(self, line)
         except ChatError as e:
             return wire.err(e.code, e.message), None
         except Exception:
@@ -285,6 +202,9 @@ class ChatProtocol(ChatLineReceiver):
         if reply.close:
             return b"".join(out), self._hang_up_after_reply
         return b"".join(out), reply.then
+
+    async def _refusal(self, error: ChatError) -> Answer:
+        return wire.err(error.code, error.message), None
 
     async def _hang_up_after_reply(self) -> None:
         self._hang_up()
@@ -316,19 +236,19 @@ class ChatProtocol(ChatLineReceiver):
             line = message.wire = wire.room_message(
                 message.room, message.sender, message.text
             )
-        self._send(line)
+        self.write(line)
 
     def private_message(self, message: PrivateMessage) -> None:
         line = message.wire
         if line is None:
             line = message.wire = wire.private_message(message.sender, message.text)
-        self._send(line)
+        self.write(line)
 
     def notice(self, text: str) -> None:
-        self._send(wire.notice(text))
+        self.write(wire.notice(text))
 
     def disconnect(self, reason: str) -> None:
-        self._send(wire.notice(reason))
+        self.write(wire.notice(reason))
         self._hang_up()
 
     def drained(self) -> defer.Deferred[bool]:
@@ -350,7 +270,7 @@ class ChatProtocol(ChatLineReceiver):
 
     # Lines out, and what they cost
 
-    def _send(self, data: bytes) -> None:
+    def write(self, data: bytes) -> None:
         """Every write goes here: the hot path of fan-out, so it stays short."""
         self.transport.write(data)
         self._quiet = False
@@ -396,13 +316,8 @@ class ChatProtocol(ChatLineReceiver):
         self.log.info(
             "{peer} spoke {spoken} to the line port", peer=self.peer, spoken=spoken
         )
-        advice = {
-            "TLS": "this port is plain text: connect without TLS, or to the TLS port",
-            "HTTP": "this is a chat server, not a web server: use telnet or the"
-            " chatroom client",
-        }[spoken]
-        error = WrongProtocol(advice)
-        self._send(wire.err(error.code, error.message))
+        error = WrongProtocol(_ADVICE[spoken])
+        self.write(wire.err(error.code, error.message))
         self._hang_up()
 
     def _flooded(self) -> None:
@@ -444,5 +359,5 @@ class ChatProtocol(ChatLineReceiver):
         timeout) and NAT keeps the mapping.
         """
         if self._quiet:
-            self._send(wire.notice(PING))
+            self.write(wire.notice(PING))
         self._quiet = True

@@ -1,0 +1,1 @@
+"""The line protocol: what telnet, openssl s_client and the bundled client speak."""

@@ -1,0 +1,190 @@
+"""
+The admission gate: who may come in, and under which name and password.
+
+Every front end registers, logs in, renames and changes passwords through
+it, so the rules are written once: valid and reserved names, the password
+rules, the growing delay after failed logins (per name and per address), and
+the rate of new accounts per address.  It owns the twisted.cred portal: a
+front end hands over a name, a password and its mind, and gets the avatar.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+from twisted.cred.credentials import UsernamePassword
+from twisted.cred.error import UnauthorizedLogin
+from twisted.cred.portal import Portal
+from twisted.internet import task
+from twisted.logger import Logger
+
+from chatroom.auth import BcryptChecker, NewAccount, RegistrationChecker
+from chatroom.errors import AuthFailed, NameTaken, PermissionDenied, RateLimited
+from chatroom.names import (
+    RESERVED_NAMES,
+    check_name,
+    check_password,
+    name_key,
+)
+from chatroom.service.chat import ADMIN, Account, ChatService
+from chatroom.service.interfaces import IChatClient, IUser
+from chatroom.service.realm import ChatRealm
+from chatroom.service.throttle import LoginThrottle, RegistrationLimit
+
+
+class Admitted(NamedTuple):
+    """A session let in: the avatar to call, and how to end it."""
+
+    avatar: IUser
+    logout: object
+
+
+class Admission:
+    """
+    The one way in.
+
+    @param throttle: failed logins, counted per name and per address.
+    @param registrations: new accounts per address; None for no limit.
+    """
+
+    log = Logger()
+
+    def __init__(
+        self,
+        chat: ChatService,
+        throttle: LoginThrottle | None = None,
+        registrations: RegistrationLimit | None = None,
+    ) -> None:
+        self.chat = chat
+        self.throttle = throttle if throttle is not None else LoginThrottle(chat.clock)
+        self.registrations = registrations
+        self.portal = Portal(
+            ChatRealm(chat, self),
+            [
+                BcryptChecker(chat, chat.hasher),
+                RegistrationChecker(chat, chat.hasher),
+            ],
+        )
+
+    # Coming in
+
+    async def login(
+        self, name: str, password: str, mind: IChatClient, peer: str
+    ) -> Admitted:
+        """Log in to the account C{name}; L{AuthFailed} after the delay it earns."""
+        # No account has an invalid name: refusing it keeps junk out of the logs.
+        check_name(name)
+        self._check_throttle(name, peer)
+        try:
+            _, avatar, logout = await self.portal.login(
+                UsernamePassword(name, password), mind, IUser
+            )
+        except UnauthorizedLogin as failure:
+            await self._failed(name, peer, getattr(failure, "user_id", None))
+            raise AuthFailed() from None
+        self.throttle.succeeded(name)
+        return Admitted(avatar, logout)
+
+    async def register(
+        self, name: str, password: str, mind: IChatClient, peer: str
+    ) -> Admitted:
+        """Create the account C{name} and log in to it."""
+        # What costs nothing is checked first: a typo or a taken name spends
+        # none of the address's registrations.
+        await self.check_new_account(name, password)
+        self._check_registration_rate(peer, spend=True)
+        _, avatar, logout = await self.portal.login(
+            NewAccount(name, password), mind, IUser
+        )
+        return Admitted(avatar, logout)
+
+    async def is_known(self, name: str, peer: str) -> bool:
+        """
+        For the interactive login: whether C{name} is an account (a password
+        follows), or a name that may be registered from C{peer} now.
+        """
+        check_name(name)
+        if await self.chat.find_user(name_key(name)) is not None:
+            return True
+        self._check_not_reserved(name)
+        # Before a password is asked for that could not be used.
+        self._check_registration_rate(peer, spend=False)
+        return False
+
+    async def check_new_account(self, name: str, password: str) -> None:
+        """Raise what registering would, short of a race: it costs no hash."""
+        check_name(name)
+        check_password(password)
+        self._check_not_reserved(name)
+        if await self.chat.find_user(name_key(name)) is not None:
+            raise NameTaken()
+
+    # Changing name and password
+
+    def check_rename(self, account: Account, name: str) -> None:
+        """Raise unless C{account} may take the name C{name}."""
+        check_name(name)
+        key = name_key(name)
+        if account.is_admin and key != ADMIN:
+            # Start-up finds the admin by this name; renamed, it would get a twin.
+            raise PermissionDenied("the admin account keeps its name")
+        if key != account.key:
+            self._check_not_reserved(name)
+
+    async def change_password(
+        self, account: Account, old: str, new: str, peer: str
+    ) -> None:
+        """Check C{old} like a login (throttled), then store a hash of C{new}."""
+        self._check_throttle(account.name, peer)
+        check_password(new)
+        chat = self.chat
+        record = await chat.store.get_user(account.id)
+        if not await chat.hasher.verify(old, record.password_hash):
+            chat.record(account.id, account.name, "password-change-failed")
+            await self._slow_down(account.name, peer, known=True)
+            raise AuthFailed("the current password is wrong")
+        await chat.store.set_password_hash(account.id, await chat.hasher.hash(new))
+        chat.record(account.id, account.name, "password-change")
+
+    # The rules
+
+    def _check_not_reserved(self, name: str) -> None:
+        if name_key(name) in RESERVED_NAMES:
+            raise NameTaken(f"{name} is reserved")
+
+    def _check_throttle(self, name: str, peer: str) -> None:
+        """Refuse, unchecked, a password try on a name or from an address that
+        failed too recently: parallel tries gain nothing."""
+        wait = self.throttle.wait_time(name, peer)
+        if wait > 0:
+            raise RateLimited(
+                f"too many failed logins: try again in {math.ceil(wait)} s"
+            )
+
+    async def _failed(self, name: str, peer: str, user_id: int | None) -> None:
+        # Recorded before the reply, so whoever reads the log next sees it.
+        await self.chat.record(user_id, name, "login-failed", peer)
+        await self._slow_down(name, peer, known=user_id is not None)
+
+    async def _slow_down(self, name: str, peer: str, known: bool) -> None:
+        """Count a wrong password and hold its reply for the growing delay."""
+        delay = self.throttle.failed(name, peer, known)
+        if delay > 0:
+            await task.deferLater(self.throttle.clock, delay)
+
+    def _check_registration_rate(self, peer: str, spend: bool) -> None:
+        """
+        Refuse a new account, before it costs a hash, from an address that
+        has made too many lately; with C{spend}, count this one.
+        """
+        limit = self.registrations
+        if limit is None:
+            return
+        wait = limit.take(peer) if spend else limit.wait_time(peer)
+        if wait > 0:
+            self.log.warn("refused a new account from {peer}: too many", peer=peer)
+            raise RateLimited(
+                "too many new accounts from your address:"
+                f" try again in {math.ceil(wait)} s"
+            )
