@@ -90,6 +90,11 @@ class BadText(ChatError):
     default_message = "control characters are not allowed in messages"
 
 
+class TextTooLong(ChatError):
+    code = "text-too-long"
+    default_message = "that message is too long"
+
+
 class BadPassword(ChatError):
     code = "bad-password"
     default_message = "that password cannot be used"

@@ -8,16 +8,29 @@ input is refused without side effects.
 import re
 import unicodedata
 
-from chatroom.errors import BadName, BadPassword, BadText
+from chatroom.errors import BadName, BadPassword, BadText, TextTooLong
 
 NAME_MAX = 32
 PASSWORD_MAX_BYTES = 1024
+# Bytes of UTF-8 a message may have once normalised (NFC can make a line
+# longer than it was when the framing checked it).
+TEXT_MAX_BYTES = 4096
 
 _NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_.\-]{{0,{NAME_MAX - 1}}}\Z")
 
 # C0 except TAB, DEL, C1, and the bidi embeddings/overrides/isolates that can
 # make text display in an order other than the one it was sent in.
-_FORBIDDEN_TEXT = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_CONTROLS = "\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
+_FORBIDDEN_PASSWORD = re.compile(f"[{_CONTROLS}]")
+# In text also the bidi marks (LRM, RLM, ALM), which reorder what follows
+# them, and the line and paragraph separators, which break lines.
+_FORBIDDEN_TEXT = re.compile(f"[{_CONTROLS}\u200e\u200f\u061c\u2028\u2029]")
+# Categories that show nothing by themselves: spaces, format characters,
+# combining marks with nothing to combine with, unassigned code points.
+_INVISIBLE_CATEGORIES = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf", "Mn", "Me", "Cn"})
+# Letters that render blank (Hangul fillers, the blank braille pattern,
+# Khmer inherent vowels), a favourite of empty-looking messages.
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u17b4\u17b5")
 
 NAME_RULE = (
     f"names are 1 to {NAME_MAX} letters, digits, _ - . starting with a letter or digit"
@@ -62,15 +75,28 @@ def check_new_room_name(name: str) -> str:
 def check_password(password: str) -> str:
     """Passwords: 1 to L{PASSWORD_MAX_BYTES} bytes, no control characters."""
     size = len(password.encode("utf-8"))
-    if not 0 < size <= PASSWORD_MAX_BYTES or _FORBIDDEN_TEXT.search(password):
+    if not 0 < size <= PASSWORD_MAX_BYTES or _FORBIDDEN_PASSWORD.search(password):
         raise BadPassword(PASSWORD_RULE)
     return password
 
 
 def check_text(text: str) -> str:
-    """Message text: not empty, and nothing that could drive a terminal."""
+    """
+    Message text, normalised (NFC): something visible, nothing that could
+    drive a terminal or reorder the line, and within L{TEXT_MAX_BYTES}.
+    """
     if _FORBIDDEN_TEXT.search(text):
         raise BadText()
-    if not text.strip():
+    if not any(map(_is_visible, text)):
         raise BadText("empty messages are not sent")
-    return unicodedata.normalize("NFC", text)
+    text = unicodedata.normalize("NFC", text)
+    if len(text.encode("utf-8")) > TEXT_MAX_BYTES:
+        raise TextTooLong(f"messages are at most {TEXT_MAX_BYTES} bytes")
+    return text
+
+
+def _is_visible(char: str) -> bool:
+    return (
+        unicodedata.category(char) not in _INVISIBLE_CATEGORIES
+        and char not in _BLANK_LETTERS
+    )

@@ -107,3 +107,42 @@ class LimitsInErrorTextTests(unittest.TestCase):
         [error] = refused
         self.assertIsInstance(error, LineTooLong)
         self.assertEqual(error.message, "lines are at most 10 bytes")
+
+
+class PasswordsVerbatimTests(unittest.TestCase):
+    """One rule everywhere: a password is taken as typed, spaces and all."""
+
+    def setUp(self):
+        self.world = ChatWorld(RELAXED)
+
+    def test_spaces_at_the_ends_count_in_register_and_login(self):
+        client = self.world.connect()
+        self.assertTrue(client.command("/register bob  two words ").startswith("+OK"))
+        for wrong in ("/login bob two words", "/login bob  two words"):
+            other = self.world.connect()
+            self.assertTrue(other.command(wrong).startswith("-ERR auth-failed"), wrong)
+        other = self.world.connect()
+        self.assertTrue(other.command("/login bob  two words ").startswith("+OK"))
+
+    def test_the_interactive_prompt_and_login_agree(self):
+        client = self.world.connect()
+        client.command("carol")
+        self.assertTrue(client.command(" padded pw ").startswith("+OK welcome"))
+        other = self.world.connect()
+        self.assertTrue(other.command("/login carol  padded pw ").startswith("+OK"))
+
+    def test_p_alone_takes_an_old_password_with_spaces(self):
+        client = self.world.connect()
+        client.command("/register dave old pw")
+        self.assertEqual(client.command("/p"), "+OK type your current password")
+        self.assertEqual(client.command("old pw"), "+OK type the new password")
+        self.assertEqual(client.command(" new pw "), "+OK password changed")
+        other = self.world.connect()
+        self.assertTrue(other.command("/login dave  new pw ").startswith("+OK"))
+
+    def test_p_old_new_keeps_the_spaces_of_the_new_one(self):
+        client = self.world.connect()
+        client.command("/register erin old")
+        self.assertEqual(client.command("/p old  new pw"), "+OK password changed")
+        other = self.world.connect()
+        self.assertTrue(other.command("/login erin  new pw").startswith("+OK"))

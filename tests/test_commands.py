@@ -742,7 +742,7 @@ class AdminTests(ServerTestCase):
         await self.server.register("bob")
         admin = await self.server.admin()
         reply = await admin.send("/list")
-        self.assertEqual(data_lines(reply), ["dev 1 members", "lobby 3 members"])
+        self.assertEqual(data_lines(reply), ["dev 1 member", "lobby 3 members"])
         self.assertEqual(reply[-1], "+OK 2 rooms")
 
     @async_test
@@ -858,3 +858,20 @@ class PasswordTests(ServerTestCase):
         await alice.send("wrong")
         self.assertFailed(await alice.send("new-pw"), "auth-failed")
         await self._check_password("alice", works="old-pw", fails="new-pw")
+
+
+class CountTests(ServerTestCase):
+    """N in /history and /log: a count from 1, told apart from a room name."""
+
+    @async_test
+    async def test_a_count_below_one_is_bad_arguments(self):
+        alice = await self.server.register("alice")
+        for line in ["/history -1", "/history 0", "/history lobby 0", "/log -5"]:
+            self.assertFailed(await alice.send(line), "bad-arguments")
+
+    @async_test
+    async def test_one_message_is_one_message(self):
+        alice = await self.server.register("alice")
+        await alice.send("hello")
+        reply = await alice.send("/history 1")
+        self.assertEqual(reply[-1], "+OK 1 message")

@@ -51,7 +51,7 @@ class DatabaseFaultTests(unittest.TestCase):
         self.assertTrue(
             self.alice.command("/j newroom").startswith("-ERR no-such-room")
         )
-        self.assertEqual(self.alice.command("/rooms"), "+OK 1 rooms")
+        self.assertEqual(self.alice.command("/rooms"), "+OK 1 room")
         self.assertTrue(self.bob.command("/private alice hi").startswith("+OK"))
         self.assertEqual(self.alice.lines(), ["[private] bob: hi"])
         self.assertEqual(self.alice.command("stored after"), "+OK")

@@ -4,8 +4,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from twisted.trial import unittest
 
-from chatroom.errors import BadName, BadPassword, BadText
+from chatroom.errors import BadName, BadPassword, BadText, TextTooLong
 from chatroom.names import (
+    TEXT_MAX_BYTES,
     check_name,
     check_password,
     check_room_name,
@@ -75,3 +76,34 @@ class TextTests(unittest.TestCase):
         except BadText:
             return
         self.assertFalse(set(checked) & set(FORBIDDEN))
+
+
+class TextRoundTwoTests(unittest.TestCase):
+    """Text that looks empty, reorders a line, or outgrows its limit."""
+
+    def test_a_message_of_invisible_characters_only_is_refused(self):
+        for text in [
+            "\u200b\u200b",
+            "\u3164",
+            "\u2800 \u2800",
+            "\u00a0\u2060",
+            "\u0301",
+        ]:
+            with self.assertRaises(BadText, msg=ascii(text)):
+                check_text(text)
+
+    def test_visible_text_with_invisible_characters_passes(self):
+        self.assertEqual(check_text("a\u200bb"), "a\u200bb")
+
+    def test_bidi_marks_and_line_separators_are_refused(self):
+        for char in "\u200e\u200f\u061c\u2028\u2029":
+            with self.assertRaises(BadText, msg=ascii(char)):
+                check_text(f"x{char}y")
+
+    def test_length_is_checked_after_normalising(self):
+        # U+FB2C (a Hebrew presentation form) decomposes under NFC into three
+        # code points: 3 bytes become 6.
+        text = "\ufb2c" * (TEXT_MAX_BYTES // 3)
+        self.assertLessEqual(len(text.encode()), TEXT_MAX_BYTES)
+        with self.assertRaises(TextTooLong):
+            check_text(text)

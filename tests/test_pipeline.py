@@ -131,5 +131,5 @@ class PipelineTests(ServerTestCase):
         replies = alice.send_bytes(b"hello\n/rooms\n", replies=2)
         self.assertEqual(alice.transport.producerState, "paused")
         await storage.commit(0)
-        self.assertEqual((await replies)[-1], "+OK 1 rooms")
+        self.assertEqual((await replies)[-1], "+OK 1 room")
         self.assertEqual(parsed, ["hello", "/rooms"])

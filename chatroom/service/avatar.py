@@ -17,6 +17,7 @@ from zope.interface import implementer
 
 from chatroom.errors import (
     AlreadyMember,
+    BadArguments,
     NoSuchUser,
     NotMember,
     PermissionDenied,
@@ -49,6 +50,13 @@ ACTIVITY_DEFAULT = 50
 
 def _by_key(room: Room) -> str:
     return room.key
+
+
+def _count(count: int) -> int:
+    """How many entries a history or log may show: at least 1, at most the cap."""
+    if count < 1:
+        raise BadArguments(f"N is how many to show, from 1 to {HISTORY_MAX}")
+    return min(count, HISTORY_MAX)
 
 
 @implementer(IUser)
@@ -274,10 +282,8 @@ class Session:
 
     async def history(self, room: str | None, count: int | None) -> History:
         target = self._default_room() if room is None else self._member_room(room)
-        count = self.chat.history_default if count is None else count
-        messages = await self.chat.store.room_history(
-            target.id, max(1, min(count, HISTORY_MAX))
-        )
+        count = self.chat.history_default if count is None else _count(count)
+        messages = await self.chat.store.room_history(target.id, count)
         return History(target.name, messages)
 
     async def activity(
@@ -292,7 +298,7 @@ class Session:
             if record is None:
                 raise NoSuchUser(f"there is no user called {user}")
             user_id = record.id
-        count = ACTIVITY_DEFAULT if count is None else max(1, min(count, HISTORY_MAX))
+        count = ACTIVITY_DEFAULT if count is None else _count(count)
         return await self.chat.store.activity_of(user_id, count)
 
     # Admin

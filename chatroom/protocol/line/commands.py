@@ -71,6 +71,9 @@ class Command:
 COMMANDS: dict[str, Command] = {}
 
 _COMMAND_WORD = re.compile(r"[A-Za-z0-9_-]{1,32}\Z")
+_NUMBER = re.compile(r"[-+]?[0-9]+\Z")
+# Digits past which a count is just "very many" (int() of 4000 digits is slow).
+_COUNT_DIGITS = 9
 
 
 def command(
@@ -121,7 +124,8 @@ def parse(text: str) -> CommandLine:
         # "//text" sends "/text": a way to start a message with a slash.
         return CommandLine(text, None, text[1:])
     word, _, args = text[1:].partition(" ")
-    return CommandLine(text, word, args.strip(), COMMANDS.get(word.lower()))
+    # Arguments as typed: a password keeps its spaces (see L{_name_and_rest}).
+    return CommandLine(text, word, args, COMMANDS.get(word.lower()))
 
 
 async def dispatch(conn: Connection, line: CommandLine) -> Reply:
@@ -152,10 +156,27 @@ async def dispatch(conn: Connection, line: CommandLine) -> Reply:
 
 def _words(args: str, count: int, usage: str) -> list[str]:
     """Split off exactly C{count} words, the last taking the rest of the line."""
+    args = args.strip()
     words = args.split(None, count - 1) if args else []
     if len(words) != count:
         raise BadArguments(f"usage: {usage}")
     return words
+
+
+def _name_and_rest(args: str, usage: str) -> tuple[str, str]:
+    """
+    A word, one space, and the rest verbatim: how a password follows a name
+    (or the old password), so spaces at either end of it are kept, as on
+    the interactive prompt.
+    """
+    word, space, rest = args.lstrip(" ").partition(" ")
+    if not word or not space or not rest:
+        raise BadArguments(f"usage: {usage}")
+    return word, rest
+
+
+def _counted(count: int, singular: str, plural: str) -> str:
+    return f"{count} {singular if count == 1 else plural}"
 
 
 def _target(word: str) -> str:
@@ -170,13 +191,22 @@ def _room_and_count(args: str, usage: str) -> tuple[str | None, int | None]:
     words = args.split()
     if len(words) > 2:
         raise BadArguments(f"usage: {usage}")
-    # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
-    is_count = bool(words) and words[-1].isascii() and words[-1].isdigit()
+    # A signed number is a count (no name starts with "-"), so -1 is refused
+    # as a count; ASCII digits only, as int() takes "²" for no number.
+    is_count = bool(words) and _NUMBER.match(words[-1]) is not None
     if is_count and not (len(words) == 1 and words[0][0] == "#"):
-        return (words[0] if len(words) == 2 else None), int(words[-1])
+        return (words[0] if len(words) == 2 else None), _to_count(words[-1])
     if len(words) == 2:
         raise BadArguments(f"usage: {usage}")
     return (words[0] if words else None), None
+
+
+def _to_count(word: str) -> int:
+    digits = word.lstrip("+-")
+    sign = -1 if word.startswith("-") else 1
+    if len(digits) > _COUNT_DIGITS:
+        return sign * 10**_COUNT_DIGITS
+    return sign * int(digits)
 
 
 def _timestamp(ms: int) -> str:
@@ -205,7 +235,7 @@ async def _register(conn: Connection, name: str, password: str) -> Reply:
 async def register(conn: Connection, args: str) -> Reply:
     if conn.avatar is not None:
         raise AlreadyLoggedIn()
-    name, password = _words(args, 2, "/register NAME PASSWORD")
+    name, password = _name_and_rest(args, "/register NAME PASSWORD")
     return await _register(conn, name, password)
 
 
@@ -213,7 +243,7 @@ async def register(conn: Connection, args: str) -> Reply:
 async def login(conn: Connection, args: str) -> Reply:
     if conn.avatar is not None:
         raise AlreadyLoggedIn()
-    name, password = _words(args, 2, "/login NAME PASSWORD")
+    name, password = _name_and_rest(args, "/login NAME PASSWORD")
     return await _login(conn, name, password)
 
 
@@ -307,7 +337,7 @@ async def rooms(conn: Connection, args: str) -> Reply:
         f"{name} (default)" if default else name
         for name, default in conn.avatar.rooms()
     ]
-    return Reply(f"{len(lines)} rooms", lines)
+    return Reply(_counted(len(lines), "room", "rooms"), lines)
 
 
 @command("/who ROOM", "the members of ROOM")
@@ -315,7 +345,7 @@ async def who(conn: Connection, args: str) -> Reply:
     (room,) = _words(args, 1, "/who ROOM")
     members = conn.avatar.who(room)
     lines = [f"{name} (online)" if online else name for name, online in members]
-    return Reply(f"{len(lines)} members", lines)
+    return Reply(_counted(len(lines), "member", "members"), lines)
 
 
 @command("/history [ROOM] [N]", "the last N messages of ROOM")
@@ -326,7 +356,7 @@ async def history(conn: Connection, args: str) -> Reply:
         f"{_timestamp(m.created_at)} [{history.room}] {m.sender}: {m.text}"
         for m in history.messages
     ]
-    return Reply(f"{len(lines)} messages", lines)
+    return Reply(_counted(len(lines), "message", "messages"), lines)
 
 
 @command("/log [USER] [N]", "your activity log (the admin may name any USER)")
@@ -336,7 +366,7 @@ async def log(conn: Connection, args: str) -> Reply:
     lines = [
         f"{_timestamp(e.at)} {e.event} {e.actor} {e.detail}".rstrip() for e in entries
     ]
-    return Reply(f"{len(lines)} entries", lines)
+    return Reply(_counted(len(lines), "entry", "entries"), lines)
 
 
 # Admin
@@ -344,8 +374,11 @@ async def log(conn: Connection, args: str) -> Reply:
 
 @command("/list", "every room on the server", admin=True)
 async def list_rooms(conn: Connection, args: str) -> Reply:
-    lines = [f"{name} {count} members" for name, count in conn.avatar.all_rooms()]
-    return Reply(f"{len(lines)} rooms", lines)
+    lines = [
+        f"{name} {_counted(count, 'member', 'members')}"
+        for name, count in conn.avatar.all_rooms()
+    ]
+    return Reply(_counted(len(lines), "room", "rooms"), lines)
 
 
 @command("/users", "every user, online or not", admin=True)
@@ -354,7 +387,7 @@ async def users(conn: Connection, args: str) -> Reply:
         name + (" (online)" if online else "") + (" (admin)" if admin else "")
         for name, online, admin in await conn.avatar.all_users()
     ]
-    return Reply(f"{len(lines)} users", lines)
+    return Reply(_counted(len(lines), "user", "users"), lines)
 
 
 # The account
@@ -374,8 +407,8 @@ async def password(conn: Connection, args: str) -> Reply:
         await avatar.change_password(old, new)
         return Reply("password changed")
 
-    if args:
-        old, new = _words(args, 2, "/p OLD NEW")
+    if args.strip():
+        old, new = _name_and_rest(args, "/p OLD NEW")
         return await change(old, new)
 
     async def new_password(old: str) -> Reply:
