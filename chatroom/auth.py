@@ -11,7 +11,8 @@ import base64
 import hashlib
 import os
 import threading
-from collections.abc import Callable
+from collections import OrderedDict, deque
+from collections.abc import Callable, Hashable
 from typing import TypeVar
 
 import bcrypt
@@ -54,8 +55,49 @@ def verify_password(password: str, stored: str) -> bool:
     return bcrypt.checkpw(_prehash(password), stored[len(SCHEME) :].encode("ascii"))
 
 
+class FairQueue:
+    """
+    Runs jobs at most C{size} at a time, taking them in turn from each party
+    that has one waiting: one address that floods the queue with logins
+    delays another's by one job per turn, not by its whole backlog.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.running = 0
+        # Parties with jobs waiting, the next to be served first.
+        self._waiting: OrderedDict[Hashable, deque] = OrderedDict()
+
+    def submit(
+        self, party: Hashable, start: Callable[[], defer.Deferred[T]]
+    ) -> defer.Deferred[T]:
+        """Run C{start()} in C{party}'s turn; fire with what it fires with."""
+        done: defer.Deferred[T] = defer.Deferred()
+        self._waiting.setdefault(party, deque()).append((start, done))
+        self._run_next()
+        return done
+
+    def _run_next(self) -> None:
+        while self.running < self.size and self._waiting:
+            party, jobs = self._waiting.popitem(last=False)
+            start, done = jobs.popleft()
+            if jobs:
+                # Served: to the back of the line with what it has left.
+                self._waiting[party] = jobs
+            self.running += 1
+            start().addBoth(self._finished, done)
+
+    def _finished(self, result, done: defer.Deferred) -> None:
+        self.running -= 1
+        done.callback(result)
+        self._run_next()
+
+
 class PasswordHasher:
-    """Hashes and verifies passwords in a bounded pool of worker threads."""
+    """
+    Hashes and verifies passwords in a bounded pool of worker threads,
+    shared fairly between the parties (addresses) that ask.
+    """
 
     def __init__(
         self,
@@ -69,6 +111,7 @@ class PasswordHasher:
         # parallelism there is; more threads only queue in the kernel.
         size = threads or os.cpu_count() or 1
         self.pool = ThreadPool(minthreads=0, maxthreads=size, name="bcrypt")
+        self.queue = FairQueue(size)
         # A hash of the same cost to check unknown names against, so they fail
         # as slowly as known ones and timing does not tell which names exist.
         # A fresh salt and a digest no password produces: nothing to compute.
@@ -80,20 +123,27 @@ class PasswordHasher:
     def stop(self) -> None:
         self.pool.stop()
 
-    def hash(self, password: str) -> defer.Deferred[str]:
-        return self.run(hash_password, password, self.rounds)
+    def hash(self, password: str, party: Hashable = None) -> defer.Deferred[str]:
+        return self.run(hash_password, password, self.rounds, party=party)
 
-    def verify(self, password: str, stored: str | None) -> defer.Deferred[bool]:
+    def verify(
+        self, password: str, stored: str | None, party: Hashable = None
+    ) -> defer.Deferred[bool]:
         """Check C{password}; with no stored hash, spend the same time and fail."""
         if stored is None:
-            d = self.run(verify_password, password, self._decoy)
+            d = self.run(verify_password, password, self._decoy, party=party)
             return d.addCallback(lambda _: False)
-        return self.run(verify_password, password, stored)
+        return self.run(verify_password, password, stored, party=party)
 
-    def run(self, work: Callable[..., T], *args: object) -> defer.Deferred[T]:
-        """Run C{work} in the pool, below the reactor thread's priority."""
-        return threads.deferToThreadPool(
-            self.reactor, self.pool, _yielding_to_the_reactor, work, *args
+    def run(
+        self, work: Callable[..., T], *args: object, party: Hashable = None
+    ) -> defer.Deferred[T]:
+        """Run C{work} in the pool in C{party}'s turn, below the reactor's priority."""
+        return self.queue.submit(
+            party,
+            lambda: threads.deferToThreadPool(
+                self.reactor, self.pool, _yielding_to_the_reactor, work, *args
+            ),
         )
 
 
@@ -125,9 +175,19 @@ class INewAccount(credentials.ICredentials):
 
 @implementer(INewAccount)
 class NewAccount:
-    def __init__(self, username: str, password: str) -> None:
+    def __init__(self, username: str, password: str, party: Hashable = None) -> None:
         self.username = username
         self.password = password
+        # Who asks: their turn in the bcrypt queue.
+        self.party = party
+
+
+class PasswordLogin(credentials.UsernamePassword):
+    """A name and password, and who is asking (their turn in the bcrypt queue)."""
+
+    def __init__(self, username: str, password: str, party: Hashable = None) -> None:
+        super().__init__(username, password)
+        self.party = party
 
 
 class LoginFailed(error.UnauthorizedLogin):
@@ -162,12 +222,13 @@ class BcryptChecker:
         self.hasher = hasher
 
     def requestAvatarId(self, creds) -> defer.Deferred[int]:
-        return defer.ensureDeferred(self._check(creds.username, creds.password))
+        party = getattr(creds, "party", None)
+        return defer.ensureDeferred(self._check(creds.username, creds.password, party))
 
-    async def _check(self, username: str, password: str) -> int:
+    async def _check(self, username: str, password: str, party: Hashable) -> int:
         user = await self.accounts.find_user(name_key(username))
         matched = await self.hasher.verify(
-            password, user.password_hash if user else None
+            password, user.password_hash if user else None, party
         )
         if not matched:
             raise LoginFailed(user.id if user else None)
@@ -185,9 +246,11 @@ class RegistrationChecker:
         self.hasher = hasher
 
     def requestAvatarId(self, creds: NewAccount) -> defer.Deferred[int]:
-        return defer.ensureDeferred(self._create(creds.username, creds.password))
+        return defer.ensureDeferred(
+            self._create(creds.username, creds.password, creds.party)
+        )
 
-    async def _create(self, username: str, password: str) -> int:
-        password_hash = await self.hasher.hash(password)
+    async def _create(self, username: str, password: str, party: Hashable) -> int:
+        password_hash = await self.hasher.hash(password, party)
         user = await self.accounts.register(username, password_hash)
         return user.id

@@ -80,11 +80,11 @@ class InlineHasher(PasswordHasher):
     def stop(self) -> None:
         pass
 
-    def hash(self, password: str):
+    def hash(self, password: str, party=None):
         self.hashed += 1
         return defer.succeed(hash_password(password, self.rounds))
 
-    def verify(self, password: str, stored: str | None):
+    def verify(self, password: str, stored: str | None, party=None):
         self.verified.append(stored)
         if stored is None:
             verify_password(password, self._decoy)

@@ -159,7 +159,9 @@ class CheckerTests(unittest.TestCase):
         self.patch(
             self.hasher,
             "verify",
-            lambda password, stored: checked.append(stored) or defer.succeed(False),
+            lambda password, stored, party=None: (
+                checked.append(stored) or defer.succeed(False)
+            ),
         )
         await self.assertFailure(
             self.checker.requestAvatarId(UsernamePassword("nobody", "pw")),
@@ -179,3 +181,54 @@ class CheckerTests(unittest.TestCase):
         await self.assertFailure(
             checker.requestAvatarId(NewAccount("alice", "pw")), NameTaken
         )
+
+
+class FairQueueTests(unittest.TestCase):
+    """bcrypt's queue is shared in turns between the parties that ask."""
+
+    def setUp(self):
+        self.queue = auth.FairQueue(size=2)
+        self.started: list[tuple[str, int]] = []
+        self.pending: list[defer.Deferred] = []
+
+    def submit(self, party: str, job: int) -> defer.Deferred:
+        def start():
+            self.started.append((party, job))
+            d = defer.Deferred()
+            self.pending.append(d)
+            return d
+
+        return self.queue.submit(party, start)
+
+    def finish_one(self) -> None:
+        self.pending.pop(0).callback(None)
+
+    def test_no_more_than_size_run_at_once(self):
+        for job in range(5):
+            self.submit("flood", job)
+        self.assertEqual(len(self.started), 2)
+        self.finish_one()
+        self.assertEqual(len(self.started), 3)
+
+    def test_a_newcomer_waits_one_turn_not_the_whole_backlog(self):
+        for party in range(10):
+            for job in range(100):
+                self.submit(f"flood{party}", job)
+        done = self.submit("alice", 0)
+        results = []
+        done.addCallback(results.append)
+        # Ten flooders get one turn each before alice's, beside the two
+        # jobs already running when she asked.
+        for _ in range(13):
+            if results:
+                break
+            self.finish_one()
+        self.assertEqual(results, [None])
+        self.assertLessEqual(self.started.index(("alice", 0)), 10 + 2)
+
+    def test_results_and_failures_reach_their_caller(self):
+        ok = self.queue.submit("a", lambda: defer.succeed(7))
+        bad = self.queue.submit("a", lambda: defer.fail(ValueError("boom")))
+        self.assertEqual(self.successResultOf(ok), 7)
+        self.failureResultOf(bad, ValueError)
+        self.assertEqual(self.queue.running, 0)

@@ -31,25 +31,41 @@ class ThrottleTests(unittest.TestCase):
         delays = [self.throttle.failed("bob", "10.0.0.1") for _ in range(8)]
         self.assertEqual(delays, [0, 0, 1, 2, 4, 8, 8, 8])
 
-    def test_per_name_whatever_the_address(self):
+    def test_a_names_failures_slow_it_and_refuse_no_other_address(self):
         for i in range(4):
             self.throttle.failed("bob", f"10.0.0.{i}")
-        self.assertEqual(self.throttle.wait_time("BOB", "10.9.9.9"), 2)
-        self.assertEqual(self.throttle.wait_time("carol", "10.9.9.9"), 0)
+        self.assertEqual(self.throttle.slowdown("BOB"), 2)
+        self.assertEqual(self.throttle.wait_time("10.9.9.9"), 0)
+        self.assertEqual(self.throttle.slowdown("carol"), 0)
+
+    def test_a_names_slowdown_is_capped_low(self):
+        throttle = LoginThrottle(self.clock, free=0, base=1, cap=60, name_cap=5)
+        for i in range(20):
+            throttle.failed("bob", f"10.0.{i}.1")
+        self.assertEqual(throttle.slowdown("bob"), 5)
 
     def test_per_address_whatever_the_name(self):
         for i in range(4):
             self.throttle.failed(f"user{i}", "10.0.0.1")
-        self.assertEqual(self.throttle.wait_time("someone", "10.0.0.1"), 2)
-        self.assertEqual(self.throttle.wait_time("someone", "10.0.0.2"), 0)
+        self.assertEqual(self.throttle.wait_time("10.0.0.1"), 2)
+        self.assertEqual(self.throttle.wait_time("10.0.0.2"), 0)
 
-    def test_unknown_names_count_for_the_name_only(self):
+    def test_unknown_names_count_for_the_address_too(self):
         for i in range(4):
             self.throttle.failed(f"ghost{i}", "10.0.0.1", known=False)
-        self.assertEqual(self.throttle.wait_time("someone", "10.0.0.1"), 0)
-        for _ in range(4):
-            self.throttle.failed("ghost", "10.0.0.2", known=False)
-        self.assertEqual(self.throttle.wait_time("ghost", "10.0.0.3"), 2)
+        self.assertEqual(self.throttle.wait_time("10.0.0.1"), 2)
+
+    def test_registering_a_name_forgives_the_failed_logins_to_it(self):
+        for _ in range(3):
+            self.throttle.failed("newbie", "10.0.0.1", known=False)
+        self.assertEqual(self.throttle.wait_time("10.0.0.1"), 1)
+        self.throttle.registered("NewBie", "10.0.0.1")
+        self.assertEqual(self.throttle.wait_time("10.0.0.1"), 0)
+        # Guesses at names it did not register stay counted.
+        for i in range(3):
+            self.throttle.failed(f"other{i}", "10.0.0.1", known=False)
+        self.throttle.registered("newbie", "10.0.0.1")
+        self.assertEqual(self.throttle.wait_time("10.0.0.1"), 1)
 
     def test_success_clears_the_name_not_the_address(self):
         for _ in range(4):
@@ -57,10 +73,11 @@ class ThrottleTests(unittest.TestCase):
         self.clock.advance(2)
         self.throttle.succeeded("bob")
         self.throttle.failed("bob", "10.0.0.2")
-        self.assertEqual(self.throttle.wait_time("bob", "10.0.0.2"), 0)
+        self.assertEqual(self.throttle.slowdown("bob"), 0)
+        self.assertEqual(self.throttle.wait_time("10.0.0.2"), 0)
         self.throttle.failed("carol", "10.0.0.1")
-        self.assertEqual(self.throttle.wait_time("carol", "10.0.0.3"), 0)
-        self.assertEqual(self.throttle.wait_time("x", "10.0.0.1"), 4)
+        self.assertEqual(self.throttle.wait_time("10.0.0.3"), 0)
+        self.assertEqual(self.throttle.wait_time("10.0.0.1"), 4)
 
     def test_failures_are_forgotten_after_a_while(self):
         for _ in range(5):
@@ -110,9 +127,9 @@ class LoginSlowdownTests(unittest.TestCase):
 
     def test_tries_during_the_delay_are_refused_unchecked(self):
         self.fail("bob")
-        self.fail("bob", "10.0.0.6")  # now delayed: 2 s
+        self.fail("bob")  # now delayed: 2 s
         checks = len(self.world.hasher.verified)
-        other = self.world.connect("10.0.0.7")
+        other = self.world.connect("10.0.0.5")
         # Even the right password is not checked until the delay is over.
         reply = other.command("/login bob right")
         self.assertTrue(
@@ -161,15 +178,25 @@ class LoginSlowdownTests(unittest.TestCase):
         # Both ran bcrypt: the unknown one against a decoy hash.
         self.assertIn(None, self.world.hasher.verified)
 
+    def test_failures_elsewhere_slow_the_right_password_but_never_refuse_it(self):
+        for host in ("10.0.0.5", "10.0.0.6", "10.0.0.7"):
+            self.fail("bob", host)
+        victim = self.world.connect("10.0.0.99")
+        victim.lines()
+        victim.send("/login bob right")
+        self.assertEqual(victim.lines(), [])
+        self.world.clock.advance(4)
+        self.assertTrue(final_replies(victim.lines())[0].startswith("+OK welcome"))
+
     def test_the_admin_is_protected_the_same_way(self):
         self.fail("admin", "10.3.0.1")
-        self.fail("admin", "10.3.0.2")
-        reply = self.world.connect("10.3.0.3").command(f"/login admin {ADMIN_PASSWORD}")
+        self.fail("admin", "10.3.0.1")
+        reply = self.world.connect("10.3.0.1").command(f"/login admin {ADMIN_PASSWORD}")
         self.assertTrue(reply.startswith("-ERR rate-limited"), reply)
 
     def test_the_bare_name_prompt_is_throttled_too(self):
-        self.fail("bob")
-        self.fail("bob", "10.0.0.6")
+        self.fail("bob", "10.0.0.8")
+        self.fail("bob", "10.0.0.8")
         client = self.world.connect("10.0.0.8")
         self.assertTrue(client.command("bob").startswith("+OK bob is known"))
         self.assertTrue(client.command("right").startswith("-ERR rate-limited"))
@@ -183,7 +210,7 @@ class LoginSlowdownTests(unittest.TestCase):
 
     def test_wrong_current_password_in_p_is_throttled(self):
         bob = self.world.user("bob", "right")
-        other_session = self.world.user("bob", "right", host="10.0.0.9")
+        other_session = self.world.user("bob", "right")
         self.assertTrue(bob.command("/p nope new1").startswith("-ERR auth-failed"))
         bob.send("/p nope new2")
         self.assertEqual(bob.lines(), [])  # held for 2 s

@@ -13,13 +13,17 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-from twisted.cred.credentials import UsernamePassword
 from twisted.cred.error import UnauthorizedLogin
 from twisted.cred.portal import Portal
 from twisted.internet import task
 from twisted.logger import Logger
 
-from chatroom.auth import BcryptChecker, NewAccount, RegistrationChecker
+from chatroom.auth import (
+    BcryptChecker,
+    NewAccount,
+    PasswordLogin,
+    RegistrationChecker,
+)
 from chatroom.errors import AuthFailed, NameTaken, PermissionDenied, RateLimited
 from chatroom.names import (
     RESERVED_NAMES,
@@ -30,7 +34,7 @@ from chatroom.names import (
 from chatroom.service.chat import ADMIN, Account, ChatService
 from chatroom.service.interfaces import IChatClient, IUser
 from chatroom.service.realm import ChatRealm
-from chatroom.service.throttle import LoginThrottle, RegistrationLimit
+from chatroom.service.throttle import LoginThrottle, RegistrationLimit, address_block
 
 
 class Admitted(NamedTuple):
@@ -75,10 +79,11 @@ class Admission:
         """Log in to the account C{name}; L{AuthFailed} after the delay it earns."""
         # No account has an invalid name: refusing it keeps junk out of the logs.
         check_name(name)
-        self._check_throttle(name, peer)
+        self._check_throttle(peer)
+        await self._slow_down_for(name)
         try:
             _, avatar, logout = await self.portal.login(
-                UsernamePassword(name, password), mind, IUser
+                PasswordLogin(name, password, address_block(peer)), mind, IUser
             )
         except UnauthorizedLogin as failure:
             await self._failed(name, peer, getattr(failure, "user_id", None))
@@ -95,8 +100,9 @@ class Admission:
         await self.check_new_account(name, password)
         self._check_registration_rate(peer, spend=True)
         _, avatar, logout = await self.portal.login(
-            NewAccount(name, password), mind, IUser
+            NewAccount(name, password, address_block(peer)), mind, IUser
         )
+        self.throttle.registered(name, peer)
         return Admitted(avatar, logout)
 
     async def is_known(self, name: str, peer: str) -> bool:
@@ -136,15 +142,17 @@ class Admission:
         self, account: Account, old: str, new: str, peer: str
     ) -> None:
         """Check C{old} like a login (throttled), then store a hash of C{new}."""
-        self._check_throttle(account.name, peer)
+        self._check_throttle(peer)
         check_password(new)
-        chat = self.chat
+        await self._slow_down_for(account.name)
+        chat, party = self.chat, address_block(peer)
         record = await chat.store.get_user(account.id)
-        if not await chat.hasher.verify(old, record.password_hash):
+        if not await chat.hasher.verify(old, record.password_hash, party):
             chat.record(account.id, account.name, "password-change-failed")
             await self._slow_down(account.name, peer, known=True)
             raise AuthFailed("the current password is wrong")
-        await chat.store.set_password_hash(account.id, await chat.hasher.hash(new))
+        new_hash = await chat.hasher.hash(new, party)
+        await chat.store.set_password_hash(account.id, new_hash)
         chat.record(account.id, account.name, "password-change")
 
     # The rules
@@ -153,10 +161,10 @@ class Admission:
         if name_key(name) in RESERVED_NAMES:
             raise NameTaken(f"{name} is reserved")
 
-    def _check_throttle(self, name: str, peer: str) -> None:
-        """Refuse, unchecked, a password try on a name or from an address that
-        failed too recently: parallel tries gain nothing."""
-        wait = self.throttle.wait_time(name, peer)
+    def _check_throttle(self, peer: str) -> None:
+        """Refuse, unchecked, a password try from an address that failed too
+        recently: parallel tries gain nothing."""
+        wait = self.throttle.wait_time(peer)
         if wait > 0:
             raise RateLimited(
                 f"too many failed logins: try again in {math.ceil(wait)} s"
@@ -166,6 +174,12 @@ class Admission:
         # Recorded before the reply, so whoever reads the log next sees it.
         await self.chat.record(user_id, name, "login-failed", peer)
         await self._slow_down(name, peer, known=user_id is not None)
+
+    async def _slow_down_for(self, name: str) -> None:
+        """Hold a check of a name that others failed on: slowed, not refused."""
+        delay = self.throttle.slowdown(name)
+        if delay > 0:
+            await task.deferLater(self.throttle.clock, delay)
 
     async def _slow_down(self, name: str, peer: str, known: bool) -> None:
         """Count a wrong password and hold its reply for the growing delay."""

@@ -1,24 +1,22 @@
 """
-What the admission gate counts: failed logins, which slow down per account
-name and per address, and new accounts per address.  An address is counted
-by its L{address_block}: an IPv6 client owns a whole /64, so it is one party.
+What the admission gate counts: failed logins, per address and per account
+name, and new accounts per address.  An address is counted by its
+L{address_block}: an IPv6 client owns a whole /64, so it is one party.
 
-Each failure past the first few doubles the delay of that name and that
-address (up to a cap).  The failure's reply waits out the delay, and any
-attempt on the same name or from the same address before it ends is refused
-without checking the password, so parallel connections gain nothing.  The
-name is counted whether or not an account has it, so unknown and known names
-(the admin included) fail the same way.  The address counts only guesses at
-existing accounts: a script that tries /login before /register must not lock
-out its own address, and which names exist is public anyway (the bare-name
-prompt says so).
+Failed logins from an address, to any name (known or not: an unknown one
+costs a bcrypt check too), earn that address a growing delay; its tries
+before the delay ends are refused unchecked, so parallel connections gain
+nothing.  Failures on a name, from every address, only slow that name's
+next checks (at most L{NAME_SLOWDOWN_MAX}): what others do may delay a
+user's login, never refuse it.  A script that tries /login and then
+/register the same new name is forgiven that failure.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
@@ -27,6 +25,10 @@ from chatroom.names import name_key
 
 # Failures remembered at most; the oldest are forgotten first.
 MAX_TRACKED = 100_000
+# The longest a name under attack holds its next check.
+NAME_SLOWDOWN_MAX = 5.0
+# Unknown names remembered per address, for forgiving a /register after them.
+_UNKNOWN_REMEMBERED = 16
 
 
 @dataclass
@@ -34,13 +36,16 @@ class _Failures:
     count: int
     last: float
     not_before: float
+    # Failures on names no account had, by name: a registration forgives them.
+    unknown: dict[str, int] = field(default_factory=dict)
 
 
 class LoginThrottle:
     """
     @param free: failures that cost no delay (typos).
     @param base: the delay after the first costly failure; it doubles after each.
-    @param cap: the longest delay.
+    @param cap: the longest delay of an address.
+    @param name_cap: the longest a name's failures slow its next check.
     @param forget: seconds without failures after which they are forgotten.
     """
 
@@ -53,68 +58,87 @@ class LoginThrottle:
         base: float = 1.0,
         cap: float = 60.0,
         forget: float = 900.0,
+        name_cap: float = NAME_SLOWDOWN_MAX,
     ) -> None:
         self.clock = clock
         self.free = free
         self.base = base
         self.cap = cap
+        self.name_cap = name_cap
         self.forget = forget
         self._failures: OrderedDict[tuple[str, str], _Failures] = OrderedDict()
 
-    def wait_time(self, name: str, address: str) -> float:
-        """Seconds until C{name} may be tried from C{address}; 0 if now."""
-        now = self.clock.seconds()
-        waits = [
-            entry.not_before - now
-            for entry in map(self._failures.get, self._keys(name, address))
-            if entry is not None
-        ]
-        return max([0.0, *waits])
+    def wait_time(self, address: str) -> float:
+        """Seconds until anything may be tried from C{address}; 0 if now."""
+        entry = self._failures.get(_address_key(address))
+        return (
+            0.0 if entry is None else max(0.0, entry.not_before - self.clock.seconds())
+        )
+
+    def slowdown(self, name: str) -> float:
+        """Seconds a check of C{name}'s password should wait first; 0 for none."""
+        entry = self._failures.get(_name_key(name))
+        if entry is None:
+            return 0.0
+        return min(self.name_cap, max(0.0, entry.not_before - self.clock.seconds()))
 
     def failed(self, name: str, address: str, known: bool = True) -> float:
         """
-        Count a failed login; return how long its reply should wait.
+        Count a failed login; return how long its reply should wait (the
+        address's delay).
 
-        @param known: an account has this name; only then does the address count.
+        @param known: an account has this name.
         """
         now = self.clock.seconds()
         self._forget_old(now)
-        delay = 0.0
-        counts = [0, 0]
-        keys = self._keys(name, address)
-        for index, key in enumerate(keys if known else keys[:1]):
-            entry = self._failures.pop(key, None)
-            if entry is None:
-                entry = _Failures(0, now, now)
-            entry.count += 1
-            entry.last = now
-            entry_delay = self._delay(entry.count)
-            entry.not_before = now + entry_delay
-            self._failures[key] = entry
-            delay = max(delay, entry_delay)
-            counts[index] = entry.count
+        name_entry = self._count(_name_key(name), now)
+        address_entry = self._count(_address_key(address), now)
+        if not known:
+            unknown = address_entry.unknown
+            key = name_key(name)
+            unknown[key] = unknown.pop(key, 0) + 1
+            if len(unknown) > _UNKNOWN_REMEMBERED:
+                del unknown[next(iter(unknown))]
+        delay = address_entry.not_before - now
         self.log.warn(
             "failed login for {name} from {address} (failures: {name_count} for"
             " the name, {address_count} from the address); next try in {delay}s",
             name=name_key(name),
             address=address,
-            name_count=counts[0],
-            address_count=counts[1],
+            name_count=name_entry.count,
+            address_count=address_entry.count,
             delay=delay,
         )
         return delay
 
     def succeeded(self, name: str) -> None:
         """A good password clears the name's failures, not the address's."""
-        self._failures.pop(("name", name_key(name)), None)
+        self._failures.pop(_name_key(name), None)
+
+    def registered(self, name: str, address: str) -> None:
+        """C{address} created C{name}: its failed logins to it were no guesses."""
+        entry = self._failures.get(_address_key(address))
+        if entry is None:
+            return
+        forgiven = entry.unknown.pop(name_key(name), 0)
+        if forgiven:
+            entry.count -= forgiven
+            entry.not_before = entry.last + self._delay(entry.count)
+
+    def _count(self, key: tuple[str, str], now: float) -> _Failures:
+        entry = self._failures.pop(key, None)
+        if entry is None:
+            entry = _Failures(0, now, now)
+        entry.count += 1
+        entry.last = now
+        entry.not_before = now + self._delay(entry.count)
+        self._failures[key] = entry
+        return entry
 
     def _delay(self, count: int) -> float:
         if count <= self.free:
             return 0.0
         return min(self.cap, self.base * 2 ** (count - self.free - 1))
-
-    def _keys(self, name: str, address: str) -> tuple[tuple[str, str], ...]:
-        return (("name", name_key(name)), ("address", address_block(address)))
 
     def _forget_old(self, now: float) -> None:
         failures = self._failures
@@ -123,6 +147,14 @@ class LoginThrottle:
             if len(failures) < MAX_TRACKED and now - oldest.last < self.forget:
                 break
             del failures[key]
+
+
+def _name_key(name: str) -> tuple[str, str]:
+    return ("name", name_key(name))
+
+
+def _address_key(address: str) -> tuple[str, str]:
+    return ("address", address_block(address))
 
 
 class TokenBucket:
