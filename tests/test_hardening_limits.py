@@ -126,6 +126,15 @@ class LoginTimeoutTests(unittest.TestCase):
         self.assertEqual(client.lines(), ["* login timed out after 30 s"])
         self.assertTrue(client.closing)
 
+    def test_a_timed_out_connection_that_does_not_close_is_aborted(self):
+        # A TLS handshake left half done never completes a clean close.
+        client = self.world.connect()
+        self.world.clock.advance(30)
+        self.assertTrue(client.closing)
+        self.assertFalse(client.transport.aborted)
+        self.world.clock.advance(1)
+        self.assertTrue(client.transport.aborted)
+
     def test_commands_before_login_do_not_extend_it(self):
         client = self.world.connect()
         for _ in range(6):

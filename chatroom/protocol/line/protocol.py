@@ -40,6 +40,9 @@ GREETING = (
 PING = "ping"
 # Seconds a closing connection may take to send what is queued for it.
 CLOSE_GRACE = 10.0
+# Seconds a timed-out connection gets to take its notice before it is cut:
+# a TLS handshake that never finishes would hold a clean close forever.
+TIMEOUT_GRACE = 1.0
 
 _ADVICE = {
     "TLS": "this port is plain text: connect without TLS, or to the TLS port",
@@ -342,6 +345,7 @@ class LineProtocol(LineFraming):
             self.disconnect(
                 f"login timed out after {self.factory.limits.login_timeout:g} s"
             )
+            self._set_timer(TIMEOUT_GRACE, self.transport.abortConnection)
 
     def _start_idle_checks(self) -> None:
         if self._timer is not None and self._timer.active():
