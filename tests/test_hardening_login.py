@@ -12,7 +12,8 @@ from twisted.trial import unittest
 
 from chatroom.auth import PasswordHasher, hash_password, verify_password
 from chatroom.service.throttle import LoginThrottle
-from tests.hardening_helpers import ADMIN_PASSWORD, RELAXED, ChatWorld, final_replies
+from tests.clients import final_replies
+from tests.helpers import ADMIN_PASSWORD, RELAXED, ChatWorld
 
 
 def capture_log(test):
@@ -88,21 +89,21 @@ class LoginSlowdownTests(unittest.TestCase):
 
     def fail(self, name: str, host: str = "10.0.0.5", password: str = "wrong"):
         client = self.world.connect(host)
-        client.lines()
-        client.send(f"/login {name} {password}")
+        client.take()
+        client.write(f"/login {name} {password}")
         return client
 
     def test_failed_logins_answer_after_a_growing_delay(self):
         client = self.fail("bob")
         self.assertEqual(
-            final_replies(client.lines()), ["-ERR auth-failed wrong name or password"]
+            final_replies(client.take()), ["-ERR auth-failed wrong name or password"]
         )
         waits = []
         for _ in range(3):
-            client.send("/login bob wrong")
-            self.assertEqual(client.lines(), [])
+            client.write("/login bob wrong")
+            self.assertEqual(client.take(), [])
             waited = 0
-            while not client.lines():
+            while not client.take():
                 self.world.clock.advance(1)
                 waited += 1
             waits.append(waited)
@@ -144,11 +145,11 @@ class LoginSlowdownTests(unittest.TestCase):
     def test_unknown_and_known_names_fail_the_same_way(self):
         def attempt(name, host):
             client = self.world.connect(host)
-            client.lines()
-            client.send(f"/login {name} wrong")
+            client.take()
+            client.write(f"/login {name} wrong")
             replies = []
             for _ in range(20):
-                replies.extend(final_replies(client.lines()))
+                replies.extend(final_replies(client.take()))
                 if replies:
                     break
                 self.world.clock.advance(1)
@@ -185,12 +186,12 @@ class LoginSlowdownTests(unittest.TestCase):
         bob = self.world.user("bob", "right")
         other_session = self.world.user("bob", "right", host="10.0.0.9")
         self.assertTrue(bob.command("/p nope new1").startswith("-ERR auth-failed"))
-        bob.send("/p nope new2")
-        self.assertEqual(bob.lines(), [])  # held for 2 s
+        bob.write("/p nope new2")
+        self.assertEqual(bob.take(), [])  # held for 2 s
         reply = other_session.command("/p right new3")
         self.assertTrue(reply.startswith("-ERR rate-limited"), reply)
         self.world.clock.advance(2)
-        self.assertTrue(final_replies(bob.lines())[0].startswith("-ERR auth-failed"))
+        self.assertTrue(final_replies(bob.take())[0].startswith("-ERR auth-failed"))
         self.assertEqual(bob.command("/p right new3"), "+OK password changed")
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 from twisted.internet import defer
 
 from chatroom.protocol.chat import MAX_PIPELINE
-from tests.helpers import ServerTestCase, async_test
+from tests.asynctest import async_test
+from tests.helpers import ServerTestCase
 
 
 class HeldStorage:
