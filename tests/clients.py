@@ -330,8 +330,10 @@ async def _greeted(client: NetClient) -> NetClient:
 
 
 async def log_in(client: NetClient, name: str, password: str) -> NetClient:
-    """Log C{client} in as C{name}, registering it the first time."""
-    reply, _ = await client.send(f"/login {name} {password}")
-    if not reply.startswith("+OK"):
-        await client.ok(f"/register {name} {password}")
+    """Register C{client} as C{name}, or log it in if the name is taken."""
+    reply, _ = await client.send(f"/register {name} {password}")
+    if reply.startswith("-ERR name-taken"):
+        await client.ok(f"/login {name} {password}")
+    elif not reply.startswith("+OK"):
+        raise AssertionError(f"/register {name} got {reply!r}")
     return client
