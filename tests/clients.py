@@ -264,8 +264,10 @@ class NetClient(LineReceiver):
 
     def connectionLost(self, reason: Failure) -> None:
         self.closed.callback(None)
-        replies, self._replies = self._replies, []
-        for d in replies:
+        # Nothing more will come: whoever still waits hears why at once.
+        waiting = self._replies + [d for _, d in self._watchers]
+        self._replies, self._watchers = [], []
+        for d in waiting:
             d.errback(reason)
 
     def send(self, line: str) -> defer.Deferred[tuple[str, list[str]]]:
@@ -316,7 +318,10 @@ async def connect(port: int) -> NetClient:
 
 
 async def connect_tls(port: int, ca_pem: bytes, hostname: str = "localhost"):
-    """Connect over TLS, verifying the server against C{ca_pem} for C{hostname}."""
+    """
+    Connect over TLS, verifying the server against C{ca_pem} for
+    C{hostname}; a failed verification fails the first L{NetClient.send}.
+    """
     options = ssl.optionsForClientTLS(hostname, ssl.Certificate.loadPEM(ca_pem))
     endpoint = endpoints.wrapClientTLS(
         options, endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", port)
