@@ -1,7 +1,7 @@
 """
 The real PostgreSQL and Redis the multi-node tests run against: where they
 are, whether they answer, and a throwaway namespace per test so runs in
-parallel never see each other's data.
+parallel never see each other's data; and clients of a test's nodes.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ import socket
 from functools import cache
 from urllib.parse import quote, urlsplit
 
-from twisted.internet import defer, reactor, task
-from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
-from twisted.protocols.basic import LineReceiver
+from twisted.internet import defer, reactor
+
+from tests.clients import NetClient, connect, log_in
+from tests.realserver import wait
 
 POSTGRES_URL = os.environ.get(
     "CHATROOM_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
@@ -99,80 +100,8 @@ def drop_redis_keys(prefix: str) -> None:
         sock.recv(64)
 
 
-class Client(LineReceiver):
-    """A scripted user: sends a line, waits for its final reply, keeps the rest."""
-
-    delimiter = b"\r\n"
-
-    def __init__(self) -> None:
-        self.pushed: list[str] = []
-        self._replies: list[defer.Deferred] = []
-        self._data: list[str] = []
-        self._waiting: list[tuple] = []
-        self.closed = defer.Deferred()
-
-    def lineReceived(self, line: bytes) -> None:
-        text = line.decode("utf-8")
-        if text.startswith(("+OK", "-ERR")):
-            data, self._data = self._data, []
-            self._replies.pop(0).callback((text, data))
-        elif text.startswith("= "):
-            self._data.append(text[2:])
-        else:
-            self.pushed.append(text)
-            for entry in list(self._waiting):
-                if entry[0](self.pushed):
-                    self._waiting.remove(entry)
-                    entry[1].callback(self.pushed)
-
-    def send(self, line: str) -> defer.Deferred[tuple[str, list[str]]]:
-        d: defer.Deferred = defer.Deferred()
-        self._replies.append(d)
-        self.sendLine(line.encode("utf-8"))
-        return d
-
-    @defer.inlineCallbacks
-    def ok(self, line: str):
-        reply, data = yield self.send(line)
-        if not reply.startswith("+OK"):
-            raise AssertionError(f"{line!r} got {reply!r}")
-        return data
-
-    def until(self, predicate, timeout: float = 5.0) -> defer.Deferred:
-        """Fires once the pushed lines satisfy C{predicate}."""
-        if predicate(self.pushed):
-            return defer.succeed(self.pushed)
-        d: defer.Deferred = defer.Deferred()
-        self._waiting.append((predicate, d))
-        return d.addTimeout(timeout, reactor)
-
-    def messages(self) -> list[str]:
-        return [line for line in self.pushed if line.startswith("[")]
-
-    def connectionLost(self, reason) -> None:
-        self.closed.callback(None)
-
-
-def count_of(n: int, prefix: str = "["):
-    return lambda lines: sum(line.startswith(prefix) for line in lines) >= n
-
-
-def wait(seconds: float) -> defer.Deferred:
-    return task.deferLater(reactor, seconds, lambda: None)
-
-
 @defer.inlineCallbacks
-def poll(predicate, timeout: float = 5.0, every: float = 0.02):
-    """Fires once C{predicate()} is true; fails after C{timeout} seconds."""
-    deadline = reactor.seconds() + timeout
-    while not predicate():
-        if reactor.seconds() > deadline:
-            raise AssertionError(f"still not true after {timeout} s: {predicate}")
-        yield wait(every)
-
-
-@defer.inlineCallbacks
-def until_reply(client: Client, line: str, wanted: str, timeout: float = 5.0):
+def until_reply(client: NetClient, line: str, wanted: str, timeout: float = 5.0):
     """Send C{line} until its data lines include C{wanted}; fires with them."""
     deadline = reactor.seconds() + timeout
     while True:
@@ -188,16 +117,14 @@ class NodeClients:
     """Test-case mixin: scripted clients of the nodes in C{self.nodes}."""
 
     @defer.inlineCallbacks
-    def client(self, node: str, name: str | None = None) -> Client:
-        endpoint = TCP4ClientEndpoint(reactor, "127.0.0.1", self.nodes[node].port)
-        client = yield connectProtocol(endpoint, Client())
+    def client(self, node: str, name: str | None = None):
+        client = yield defer.ensureDeferred(connect(self.nodes[node].port))
         self.addCleanup(self._close, client)
-        yield client.until(count_of(1, "* welcome"))
         if name is not None:
-            yield client.ok(f"/register {name} pw-{name}")
+            yield defer.ensureDeferred(log_in(client, name, f"pw-{name}"))
         return client
 
-    def _close(self, client: Client):
+    def _close(self, client: NetClient):
         if client.transport.connected:
             client.transport.loseConnection()
             return client.closed

@@ -1,39 +1,75 @@
 """
-Fixtures shared by the tests: a whole chat server on SQLite with cheap bcrypt
-and a fake clock, and clients that speak to it through its real protocol over
-a L{StringTransport}.
+Whole chat servers in memory, spoken to through L{MemoryClient}s.
 
-Storage and bcrypt run in real threads, so anything that touches them
-returns a Deferred for trial to wait on; the clock is a L{task.Clock}.
+L{start_server} runs the server as twistd does (storage and bcrypt in real
+threads, a fake clock): anything touching them returns a Deferred for trial
+to wait on.  L{ChatWorld} runs it in one thread (synchronous SQLite, inline
+bcrypt): every command finishes inside the call that sent it.
+
+L{chat_factory} is the one place either builds the chat service and its
+factory; L{start_server} is the one place the in-memory L{ChatServer} is made.
 """
 
 from __future__ import annotations
 
 import os
+import sqlite3
 
 from twisted.internet import defer, reactor, task
-from twisted.internet.address import IPv4Address
-from twisted.internet.error import ConnectionDone
-from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 from twisted.trial import unittest
 
-from chatroom.auth import PasswordHasher
+from chatroom.auth import PasswordHasher, hash_password, verify_password
+from chatroom.protocol.limits import Limits
 from chatroom.protocol.line.factory import LineFactory
-from chatroom.protocol.line.protocol import LineProtocol
 from chatroom.service.admission import Admission
 from chatroom.service.chat import HISTORY_DEFAULT, ChatService
-from chatroom.storage.pool import Database, open_database
+from chatroom.service.throttle import LoginThrottle, RegistrationLimit
+from chatroom.storage.pool import SQLITE, Database, open_database
+from chatroom.storage.schema import migrate
 from chatroom.storage.store import ChatStore
 from chatroom.tap import ChatServer
-from tests.asynctest import async_test
-
-__all__ = ["async_test"]  # test modules take it from here with the rest
+from tests.clients import MemoryClient
 
 BCRYPT_ROUNDS = 4
 ADMIN_PASSWORD = "admin-secret"
 # Far enough from the epoch that a wrong unit (seconds for ms) shows.
 START_TIME = 1_000_000_000.0
+# Limits that stay out of the way of tests about something else.
+RELAXED = Limits(
+    rate=0,
+    login_timeout=0,
+    ping_interval=0,
+    max_connections=0,
+    max_per_address=0,
+    register_rate=0,
+)
+# What a ChatWorld client's kernel would buffer before it stops the writer.
+SOCKET_BUFFER = 65536
+
+
+def chat_factory(
+    database: Database,
+    hasher: PasswordHasher,
+    clock,
+    limits: Limits | None = None,
+    throttle: LoginThrottle | None = None,
+    **rules,
+) -> tuple[ChatService, LineFactory]:
+    """
+    The chat service on C{database} and the line protocol's factory for it,
+    its admission gate built from C{limits}.  C{rules} go to the
+    L{ChatService}: C{history_default}, C{mailbox_size}...
+    """
+    chat = ChatService(ChatStore(database), hasher, clock, **rules)
+    limits = limits if limits is not None else Limits()
+    registrations = None
+    if limits.register_rate:
+        registrations = RegistrationLimit(
+            clock, limits.register_rate, limits.register_burst
+        )
+    admission = Admission(chat, throttle, registrations)
+    return chat, LineFactory(admission, limits)
 
 
 class _StartFailed:
@@ -54,10 +90,10 @@ class Server:
         self.database: Database = server.database
         self.factory: LineFactory = server.factory
 
-    def connect(self, peer: str = "127.0.0.1") -> Client:
-        return Client(self.factory, peer)
+    def connect(self, peer: str = "127.0.0.1") -> MemoryClient:
+        return MemoryClient(self.factory, peer)
 
-    async def register(self, name: str, password: str | None = None) -> Client:
+    async def register(self, name: str, password: str | None = None) -> MemoryClient:
         """
         A new connection that has registered C{name} (password C{pw-NAME}
         unless given), is logged in, and has read everything so far.
@@ -71,14 +107,14 @@ class Server:
         client.take()
         return client
 
-    async def login(self, name: str, password: str) -> Client:
+    async def login(self, name: str, password: str) -> MemoryClient:
         """A new connection that has just been welcomed as C{name}."""
         client = self.connect()
         reply = await client.send(f"/login {name} {password}")
         assert reply[-1].startswith("+OK"), reply
         return client
 
-    async def admin(self) -> Client:
+    async def admin(self) -> MemoryClient:
         """A new connection logged in as the admin, everything so far read."""
         client = await self.login("admin", ADMIN_PASSWORD)
         await client.send("/ping")
@@ -104,10 +140,9 @@ async def start_server(
     clock.advance(START_TIME)
     database = open_database(location, reactor)
     hasher = PasswordHasher(reactor, rounds=BCRYPT_ROUNDS, threads=1)
-    chat = ChatService(
-        ChatStore(database), hasher, clock, history_default=history_default
+    chat, factory = chat_factory(
+        database, hasher, clock, history_default=history_default
     )
-    factory = LineFactory(Admission(chat))
     server = Server(
         ChatServer(database, chat, admin_password, factory, [], _StartFailed()),
         clock,
@@ -123,138 +158,6 @@ def sqlite_file(testcase) -> str:
     directory = testcase.mktemp()
     os.makedirs(directory)
     return os.path.join(directory, "chat.sqlite3")
-
-
-class _Transport(StringTransport):
-    """A StringTransport that tells its client when bytes arrive."""
-
-    def __init__(self, client: Client, peer: str) -> None:
-        super().__init__(peerAddress=IPv4Address("TCP", peer, 40000))
-        self._client = client
-
-    def write(self, data: bytes) -> None:
-        super().write(data)
-        self._client._arrived()
-
-    def writeSequence(self, seq) -> None:
-        super().writeSequence(seq)
-        self._client._arrived()
-
-    def loseConnection(self) -> None:
-        super().loseConnection()
-        self._client._closing()
-
-    # A real transport lets a producer be paused or resumed while closing.
-    def pauseProducing(self) -> None:
-        if not self.disconnecting:
-            super().pauseProducing()
-
-    def resumeProducing(self) -> None:
-        if not self.disconnecting:
-            super().resumeProducing()
-
-
-def is_final(line: str) -> bool:
-    return line.startswith(("+OK", "-ERR"))
-
-
-def data_lines(reply: list[str]) -> list[str]:
-    """The C{= } data lines of C{reply}, prefix removed."""
-    return [line[2:] for line in reply if line.startswith("= ")]
-
-
-class Client:
-    """
-    One connection to the server.  L{send} writes a line and fires with the
-    lines received up to and including its final reply; L{take} returns what
-    arrived unasked (messages, notices) since the last read.
-    """
-
-    def __init__(self, factory: LineFactory, peer: str = "127.0.0.1") -> None:
-        self.transport = _Transport(self, peer)
-        self.protocol: LineProtocol = factory.buildProtocol(self.transport.getPeer())
-        self._read = 0
-        # Final replies asked for so far: the contract gives one per line.
-        self._expected = 0
-        self._waiting: list[tuple[int, defer.Deferred]] = []
-        self._receiving = False
-        self._scheduled = None
-        self.protocol.makeConnection(self.transport)
-        self.greeting = self.take()
-
-    def lines(self) -> list[str]:
-        """Every complete line received, CRLF removed."""
-        *complete, _partial = self.transport.value().split(b"\r\n")
-        return [line.decode("utf-8") for line in complete]
-
-    def take(self) -> list[str]:
-        """The lines received since the last read."""
-        lines = self.lines()
-        new, self._read = lines[self._read :], len(lines)
-        return new
-
-    def send(self, line: str) -> defer.Deferred[list[str]]:
-        """Send one line (LF added); fire with what came back up to its reply."""
-        return self.send_bytes(line.encode("utf-8") + b"\n")
-
-    def send_bytes(self, data: bytes, replies: int = 1) -> defer.Deferred[list[str]]:
-        """
-        Hand C{data} to the protocol as one read; fire once C{replies} more
-        final replies have arrived, with every line up to the last of them.
-        """
-        self._expected += replies
-        wanted = self._expected
-        d: defer.Deferred[list[str]] = defer.Deferred()
-        self._waiting.append((wanted, d))
-        # Replies to what the protocol can answer at once are handed over
-        # after it returns, as the network would, not from inside its write.
-        self._receiving = True
-        try:
-            self.protocol.dataReceived(data)
-        finally:
-            self._receiving = False
-        if self.transport.disconnecting:
-            self._lost()
-        self._hand_over()
-        return d
-
-    @property
-    def closed(self) -> bool:
-        return not self.protocol.connected
-
-    def disconnect(self) -> None:
-        """The client goes away."""
-        self.transport.loseConnection()
-
-    def _closing(self) -> None:
-        if not self._receiving:
-            self._lost()
-
-    def _lost(self) -> None:
-        if self.protocol.connected:
-            self.protocol.connectionLost(Failure(ConnectionDone()))
-
-    def _arrived(self) -> None:
-        # Bytes written from a callback reach the client on a later turn of
-        # the reactor, once the server has finished what it was doing.
-        if self._receiving or not self._waiting or self._scheduled is not None:
-            return
-        self._scheduled = reactor.callLater(0, self._hand_over)
-
-    def _hand_over(self) -> None:
-        if self._scheduled is not None:
-            if self._scheduled.active():
-                self._scheduled.cancel()
-            self._scheduled = None
-        lines = self.lines()
-        finals = [i for i, line in enumerate(lines) if is_final(line)]
-        ready = [(n, d) for n, d in self._waiting if len(finals) >= n]
-        for entry in ready:
-            self._waiting.remove(entry)
-        for wanted, d in ready:
-            end = finals[wanted - 1] + 1
-            reply, self._read = lines[self._read : end], max(self._read, end)
-            d.callback(reply)
 
 
 class ServerTestCase(unittest.TestCase):
@@ -273,3 +176,102 @@ class ServerTestCase(unittest.TestCase):
     def assertFailed(self, reply: list[str], code: str) -> None:
         """The final line of C{reply} is C{-ERR code ...}."""
         self.assertEqual(reply[-1].split(" ")[:2], ["-ERR", code], reply)
+
+
+class SyncPool:
+    """The slice of adbapi.ConnectionPool that Database uses, without threads."""
+
+    def __init__(self, location: str = ":memory:") -> None:
+        self.connection = sqlite3.connect(location, isolation_level=None)
+        self.connection.execute("PRAGMA foreign_keys=ON")
+        self.closed = False
+
+    def start(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+        self.connection.close()
+
+    def runInteraction(self, interaction, *args):
+        cursor = self.connection.cursor()
+        try:
+            result = interaction(cursor, *args)
+            self.connection.commit()
+        except Exception:
+            self.connection.rollback()
+            return defer.fail()
+        return defer.succeed(result)
+
+
+class InlineHasher(PasswordHasher):
+    """bcrypt at cost 4, in the calling thread."""
+
+    def __init__(self) -> None:
+        super().__init__(None, rounds=BCRYPT_ROUNDS, threads=1)
+        self.verified: list[str | None] = []
+        # Passwords hashed: what registrations cost.
+        self.hashed = 0
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+    def hash(self, password: str, party=None):
+        self.hashed += 1
+        return defer.succeed(hash_password(password, self.rounds))
+
+    def verify(self, password: str, stored: str | None, party=None):
+        self.verified.append(stored)
+        if stored is None:
+            verify_password(password, self._decoy)
+            return defer.succeed(False)
+        return defer.succeed(verify_password(password, stored))
+
+
+def fired(d: defer.Deferred):
+    """The result of a Deferred that has already fired (raise its failure)."""
+    results: list = []
+    d.addBoth(results.append)
+    assert results, "the Deferred has not fired"
+    if isinstance(results[0], Failure):
+        results[0].raiseException()
+    return results[0]
+
+
+class ChatWorld:
+    """The service, its factory, the clock and the database, in memory."""
+
+    def __init__(
+        self,
+        limits: Limits = RELAXED,
+        throttle: LoginThrottle | None = None,
+        location: str = ":memory:",
+        **rules,
+    ) -> None:
+        """C{rules} go to the L{ChatService}: C{mailbox_size}, C{max_rooms}."""
+        self.clock = task.Clock()
+        self.pool = SyncPool(location)
+        self.database = Database(self.pool, SQLITE)
+        fired(migrate(self.database))
+        self.hasher = InlineHasher()
+        self.chat, self.factory = chat_factory(
+            self.database, self.hasher, self.clock, limits, throttle, **rules
+        )
+        fired(defer.ensureDeferred(self.chat.load()))
+        fired(defer.ensureDeferred(self.chat.ensure_admin(ADMIN_PASSWORD)))
+
+    def connect(self, host: str = "10.0.0.1", port: int = 40000) -> MemoryClient:
+        return MemoryClient(self.factory, host, port, buffer_size=SOCKET_BUFFER)
+
+    def user(self, name: str, password: str = "pw", host: str = "10.0.0.1"):
+        """A connected client, registered (or logged in) as C{name}."""
+        client = self.connect(host)
+        reply = client.command(f"/register {name} {password}")
+        if reply.startswith("-ERR name-taken"):
+            reply = client.command(f"/login {name} {password}")
+        assert reply.startswith("+OK"), reply
+        client.take()
+        return client

@@ -1,18 +1,81 @@
 """
-The whole server, started as twistd would start it, on 127.0.0.1 port 0, for
-tests that need real sockets.
+The whole server on real sockets, on 127.0.0.1 port 0: in this process as
+twistd would build it (L{make_server}, L{RunningServer}), or as a real
+C{twistd -n chatroom} process (L{TwistdProcess}).
+
+L{server_arguments} is the one command line both start from;
+L{make_server} is the one place the in-process server is made.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
+from twisted.internet import defer, reactor, task
+from twisted.internet.interfaces import IReactorCore
 from twisted.trial import unittest
 
 from chatroom.tap import ChatServer, Options, makeService
-from tests.netclient import LineClient, connect
+from tests.clients import NetClient, connect, log_in
+from tests.helpers import ADMIN_PASSWORD, BCRYPT_ROUNDS
 
-ADMIN_PASSWORD = "admin-secret"
+LOOPBACK = "tcp:0:interface=127.0.0.1"
+PROJECT = Path(__file__).resolve().parent.parent
+# twistd's own entry point, whatever the installed script is called.
+TWISTD = [sys.executable, "-c", "from twisted.scripts.twistd import run; run()"]
+# What Twisted logs once the plain port listens: how a process tells its port.
+LISTENING = re.compile(r"LineFactory starting on (\d+)")
+
+
+def wait(seconds: float) -> defer.Deferred[None]:
+    return task.deferLater(reactor, seconds, lambda: None)
+
+
+@defer.inlineCallbacks
+def poll(predicate: Callable[[], object], timeout: float = 5.0, every: float = 0.02):
+    """Fires once C{predicate()} is true; fails after C{timeout} seconds."""
+    deadline = reactor.seconds() + timeout
+    while not predicate():
+        if reactor.seconds() > deadline:
+            raise AssertionError(f"still not true after {timeout} s: {predicate}")
+        yield wait(every)
+
+
+def server_arguments(data_dir: Path, *options: str) -> list[str]:
+    """
+    The plugin's command line for a test server keeping its files in
+    C{data_dir}, with C{options} (C{--port} among them) before the rest.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    password_file = data_dir / "admin-password"
+    password_file.write_text(ADMIN_PASSWORD + "\n")
+    return [
+        # Tests register many users from 127.0.0.1; a test of the limit
+        # itself names it in its options, which come later.
+        "--register-rate",
+        "0",
+        *options,
+        "--data-dir",
+        str(data_dir),
+        "--bcrypt-rounds",
+        str(BCRYPT_ROUNDS),
+        "--admin-password-file",
+        str(password_file),
+    ]
+
+
+def make_server(
+    data_dir: Path, *options: str, reactor: IReactorCore = reactor
+) -> ChatServer:
+    """The server twistd would make from C{options}, not started."""
+    config = Options()
+    config.parseOptions(server_arguments(data_dir, *options))
+    return makeService(config, reactor)
 
 
 class RunningServer:
@@ -22,35 +85,16 @@ class RunningServer:
         self,
         testcase: unittest.TestCase,
         data_dir: Path,
-        options: tuple[str, ...] = ("--port", "tcp:0:interface=127.0.0.1"),
+        options: tuple[str, ...] = ("--port", LOOPBACK),
     ) -> None:
         self.testcase = testcase
         self.data_dir = data_dir
         self.options = options
         self.server: ChatServer | None = None
-        self.clients: list[LineClient] = []
+        self.clients: list[NetClient] = []
 
     async def start(self) -> int:
-        password_file = self.data_dir / "admin-password"
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        password_file.write_text(ADMIN_PASSWORD + "\n")
-        config = Options()
-        config.parseOptions(
-            [
-                # Tests register many users from 127.0.0.1; a test of the
-                # limit itself names it in its options, which come later.
-                "--register-rate",
-                "0",
-                *self.options,
-                "--data-dir",
-                str(self.data_dir),
-                "--bcrypt-rounds",
-                "4",
-                "--admin-password-file",
-                str(password_file),
-            ]
-        )
-        self.server = makeService(config)
+        self.server = make_server(self.data_dir, *self.options)
         self.server.startService()
         self.testcase.addCleanup(self.stop)
         await self.server.ready
@@ -67,16 +111,98 @@ class RunningServer:
         if self.server is not None and self.server.running:
             await self.server.stopService()
 
-    async def client(self, name: str | None = None, password: str = "pw") -> LineClient:
+    async def client(self, name: str | None = None, password: str = "pw") -> NetClient:
         return await self.log_in(await connect(self.port()), name, password)
 
     async def log_in(
-        self, client: LineClient, name: str | None, password: str = "pw"
-    ) -> LineClient:
-        """Log C{client} in as C{name}, registering it the first time."""
+        self, client: NetClient, name: str | None, password: str = "pw"
+    ) -> NetClient:
+        """Log C{client} in as C{name} (if any), closed when the server stops."""
         self.clients.append(client)
         if name is not None:
-            reply, _ = await client.send(f"/login {name} {password}")
-            if not reply.startswith("+OK"):
-                await client.ok(f"/register {name} {password}")
+            await log_in(client, name, password)
         return client
+
+
+class TwistdProcess:
+    """
+    C{twistd -n chatroom} on 127.0.0.1 port 0, its files and its log in
+    C{directory}; stopped when the test ends, whatever happened.
+    """
+
+    def __init__(
+        self,
+        testcase: unittest.TestCase,
+        directory: Path,
+        *options: str,
+        name: str = "twistd",
+    ) -> None:
+        self.testcase = testcase
+        self.name = name
+        self.directory = directory
+        self.log = directory / f"{name}.log"
+        self.options = options
+        self.process: subprocess.Popen | None = None
+        self.port: int | None = None
+        self._log_start = 0
+
+    async def start(self, timeout: float = 20) -> int:
+        """Start the process; fires with its port once it listens."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        # Only what this run logs tells its port: twistd appends to the log.
+        self.port, self._log_start = None, len(self.read_log())
+        options = ("--port", LOOPBACK, *self.options)
+        self.process = subprocess.Popen(
+            [
+                *TWISTD, "-n", "--pidfile=", f"--logfile={self.log}",
+                "chatroom", *server_arguments(self.directory / self.name, *options),
+            ],
+            cwd=self.directory,
+            env=dict(os.environ, PYTHONPATH=str(PROJECT)),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        self.testcase.addCleanup(self.stop)
+        await poll(self.listening, timeout)
+        return self.port
+
+    def listening(self) -> bool:
+        """Whether it listens yet (then C{self.port} is set); fails if it died."""
+        if self.process.poll() is not None:
+            raise AssertionError(f"{self.name} exited:\n{self.read_log()}")
+        found = LISTENING.search(self.read_log()[self._log_start :])
+        if found:
+            self.port = int(found.group(1))
+        return self.port is not None
+
+    def read_log(self) -> str:
+        """Everything the process logged, this run and earlier ones."""
+        try:
+            return self.log.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def signal(self, number: int) -> None:
+        self.process.send_signal(number)
+
+    async def ended(self, timeout: float = 20) -> int:
+        """Fires with the exit status, negative for a signal, as Popen has it."""
+        await poll(lambda: self.process.poll() is not None, timeout)
+        return self.process.returncode
+
+    def kill(self) -> None:
+        """SIGKILL, and reap it."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+    async def stop(self, grace: float = 5) -> None:
+        """SIGTERM, as systemd would; SIGKILL if it takes too long."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            await self.ended(grace)
+        except AssertionError:
+            self.kill()

@@ -11,7 +11,7 @@ from chatroom.errors import BadName, BadPassword, LineTooLong
 from chatroom.names import NAME_MAX, PASSWORD_MAX_BYTES, check_name, check_password
 from chatroom.protocol.framing import LineFraming
 from chatroom.service.throttle import LoginThrottle
-from tests.hardening_helpers import RELAXED, ChatWorld
+from tests.helpers import RELAXED, ChatWorld
 
 
 class FailedLoginLookupTests(unittest.TestCase):
@@ -44,9 +44,9 @@ class FailedLoginLookupTests(unittest.TestCase):
         client = self.world.connect()
         client.command("/login bob wrong")
         bob = self.world.user("bob", "right")
-        bob.send("/log")
+        bob.write("/log")
         self.assertTrue(
-            any(line.endswith("login-failed bob 10.0.0.1") for line in bob.lines())
+            any(line.endswith("login-failed bob 10.0.0.1") for line in bob.take())
         )
 
 
@@ -64,11 +64,11 @@ class IPv6ThrottleTests(unittest.TestCase):
         self.assertTrue(first.command("/login carol wrong").startswith("-ERR"))
         # The second failure from the same /64 is that party's second: delayed.
         second = self.world.connect("2001:db8:1:2:ffff::99")
-        second.lines()
-        second.send("/login dave wrong")
-        self.assertEqual(second.lines(), [])
+        second.take()
+        second.write("/login dave wrong")
+        self.assertEqual(second.take(), [])
         self.world.clock.advance(2)
-        self.assertTrue(second.lines()[-1].startswith("-ERR auth-failed"))
+        self.assertTrue(second.take()[-1].startswith("-ERR auth-failed"))
 
     def test_another_ipv6_64_is_another_party(self):
         first = self.world.connect("2001:db8:1:2::10")

@@ -23,7 +23,8 @@ from chatroom.auth import (
 )
 from chatroom.errors import NameTaken
 from chatroom.storage.store import UserRecord
-from tests.helpers import BCRYPT_ROUNDS, async_test
+from tests.asynctest import async_test
+from tests.helpers import BCRYPT_ROUNDS
 
 
 class PasswordHashTests(unittest.TestCase):

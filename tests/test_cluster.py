@@ -6,24 +6,24 @@ must behave as one chat server, and carry on when one of them dies.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from twisted.internet import defer, reactor
 from twisted.logger import globalLogPublisher
 from twisted.trial import unittest
 
-from chatroom.tap import Options, makeService
+from tests.clients import count_of
 from tests.cluster_helpers import (
     REDIS_URL,
     NodeClients,
     Schema,
-    count_of,
     drop_redis_keys,
-    poll,
     postgres_unavailable,
     redis_unavailable,
     unique_name,
     until_reply,
-    wait,
 )
+from tests.realserver import LOOPBACK, make_server, poll, wait
 
 PRESENCE_TIMEOUT = 1  # seconds: a dead node's users go offline within ~1.4 s
 
@@ -58,33 +58,21 @@ class ClusterTestCase(NodeClients, unittest.TestCase):
 
     @defer.inlineCallbacks
     def start_node(self, name: str, presence_timeout: int = PRESENCE_TIMEOUT):
-        options = Options()
-        options.parseOptions(
-            [
-                "--db", self.schema.url,
-                "--redis", self.redis_url,
-                "--node", name,
-                "--presence-timeout", str(presence_timeout),
-                "--port", "tcp:0:interface=127.0.0.1",
-                "--bcrypt-rounds", "4",
-                # Every test client registers from 127.0.0.1.
-                "--register-rate", "0",
-                "--admin-password-file", self._admin_password_file(),
-            ]
+        server = make_server(
+            Path(self.mktemp()),
+            "--db", self.schema.url,
+            "--redis", self.redis_url,
+            "--node", name,
+            "--presence-timeout", str(presence_timeout),
+            "--port", LOOPBACK,
+            reactor=reactor,
         )  # fmt: skip
-        server = makeService(options, reactor)
         server.startService()
         self.nodes[name] = server
         self.addCleanup(self.stop_node, name)
         yield server.ready
         server.port = server.ports[0].getHost().port
         return server
-
-    def _admin_password_file(self) -> str:
-        path = self.mktemp()
-        with open(path, "w") as f:
-            f.write("admin-secret\n")
-        return path
 
     def stop_node(self, name: str):
         server = self.nodes.pop(name, None)

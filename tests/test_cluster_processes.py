@@ -6,11 +6,6 @@ chat, the others carry on, and presence drops its users within the timeout.
 
 from __future__ import annotations
 
-import os
-import re
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 from twisted.internet import defer, reactor
@@ -21,77 +16,14 @@ from tests.cluster_helpers import (
     NodeClients,
     Schema,
     drop_redis_keys,
-    poll,
     postgres_unavailable,
     redis_unavailable,
     unique_name,
     until_reply,
 )
+from tests.realserver import TwistdProcess
 
-PROJECT = Path(__file__).resolve().parent.parent
 PRESENCE_TIMEOUT = 1  # seconds; a beat every third of it
-LISTENING = re.compile(r"LineFactory starting on (\d+)")
-# twistd's own entry point, whatever the installed script is called.
-TWISTD = [sys.executable, "-c", "from twisted.scripts.twistd import run; run()"]
-
-
-class Node:
-    """One C{twistd chatroom} process and its log."""
-
-    def __init__(self, name: str, directory: Path, db: str, redis: str) -> None:
-        self.name = name
-        self.log = directory / f"{name}.log"
-        env = dict(os.environ, PYTHONPATH=str(PROJECT))
-        self.process = subprocess.Popen(
-            [
-                *TWISTD, "-n", "--pidfile=", f"--logfile={self.log}",
-                "chatroom",
-                "--node", name,
-                "--port", "tcp:0:interface=127.0.0.1",
-                "--db", db,
-                "--redis", redis,
-                "--presence-timeout", str(PRESENCE_TIMEOUT),
-                "--bcrypt-rounds", "4",
-                "--register-rate", "0",
-                "--admin-password-file", str(directory / "admin-password"),
-                "--data-dir", str(directory / name),
-            ],
-            cwd=directory,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        self.port: int | None = None
-
-    def listening(self) -> bool:
-        """Whether the node listens yet (C{self.port}); fails if it died."""
-        if self.process.poll() is not None:
-            raise AssertionError(f"node {self.name} exited:\n{self.read_log()}")
-        found = LISTENING.search(self.read_log())
-        if found:
-            self.port = int(found.group(1))
-        return self.port is not None
-
-    def read_log(self) -> str:
-        try:
-            return self.log.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(5)
-
-    def stop(self) -> None:
-        """SIGTERM, as systemd would; SIGKILL if it takes too long."""
-        if self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(5)
-        except subprocess.TimeoutExpired:
-            self.kill()
 
 
 class ProcessClusterTests(NodeClients, unittest.TestCase):
@@ -106,18 +38,24 @@ class ProcessClusterTests(NodeClients, unittest.TestCase):
         self.db = schema.url
         self.redis = f"{REDIS_URL}?prefix={prefix}"
         self.directory = Path(self.mktemp()).resolve()
-        self.directory.mkdir(parents=True)
-        (self.directory / "admin-password").write_text("admin-secret\n")
-        self.nodes: dict[str, Node] = {}
+        self.nodes: dict[str, TwistdProcess] = {}
 
     @defer.inlineCallbacks
     def start_nodes(self, *names: str):
         for name in names:
-            node = Node(name, self.directory, self.db, self.redis)
-            # Before the schema and keys go: processes first, always.
-            self.addCleanup(node.stop)
-            self.nodes[name] = node
-        yield poll(lambda: all(node.listening() for node in self.nodes.values()), 15)
+            # Processes stop (in cleanup) before the schema and keys go.
+            self.nodes[name] = TwistdProcess(
+                self,
+                self.directory,
+                "--node", name,
+                "--db", self.db,
+                "--redis", self.redis,
+                "--presence-timeout", str(PRESENCE_TIMEOUT),
+                name=name,
+            )  # fmt: skip
+        yield defer.gatherResults(
+            [defer.ensureDeferred(node.start(15)) for node in self.nodes.values()]
+        )
 
     @defer.inlineCallbacks
     def test_a_node_killed_mid_chat_leaves_the_others_chatting(self):

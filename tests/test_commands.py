@@ -6,7 +6,9 @@ driven through the real protocol against a whole server.
 from twisted.internet import defer
 
 from chatroom.protocol.line.commands import COMMANDS
-from tests.helpers import ServerTestCase, async_test, data_lines
+from tests.asynctest import async_test
+from tests.clients import data_lines
+from tests.helpers import ServerTestCase
 
 # 2001-09-09T01:46:40Z is START_TIME, the fake clock's first reading.
 STARTED = "2001-09-09T01:46:40Z"

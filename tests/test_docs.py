@@ -8,7 +8,8 @@ from twisted.trial import unittest
 from chatroom import errors
 from chatroom.tap import LIMIT_PARAMETERS
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
 
 
 class ProtocolDocTests(unittest.TestCase):
@@ -29,3 +30,14 @@ class ReliabilityDocTests(unittest.TestCase):
         for name, _, default, *_ in LIMIT_PARAMETERS:
             shown = f"{default:g}" if default < 1e6 else str(default)
             self.assertIn(f"| `--{name}` | {shown} |", text)
+
+
+class LinkTests(unittest.TestCase):
+    def test_every_page_a_page_names_exists(self):
+        for page in [ROOT / "README.md", *DOCS.glob("*.md")]:
+            text = re.sub(r"\w+://\S+", "", page.read_text(encoding="utf-8"))
+            for name in re.findall(r"[\w./-]*\w\.md\b", text):
+                self.assertTrue(
+                    (page.parent / name).exists() or (ROOT / name).exists(),
+                    f"{page.relative_to(ROOT)} names {name}, which is not there",
+                )

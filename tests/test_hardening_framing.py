@@ -8,7 +8,8 @@ from OpenSSL import SSL
 from twisted.trial import unittest
 
 from chatroom.protocol.framing import MAX_LINE
-from tests.hardening_helpers import ChatWorld, final_replies
+from tests.clients import final_replies
+from tests.helpers import ChatWorld
 
 
 def client_hello() -> bytes:
@@ -31,35 +32,35 @@ class SplitInputTests(unittest.TestCase):
 
     def test_line_sent_one_byte_at_a_time_arrives_intact(self):
         for byte in "/public lobby héllo wörld ✓\r\n".encode():
-            self.alice.send_bytes(bytes([byte]))
-        self.assertEqual(self.alice.lines(), ["+OK"])
-        self.assertEqual(self.bob.lines(), ["[lobby] alice: héllo wörld ✓"])
+            self.alice.write_bytes(bytes([byte]))
+        self.assertEqual(self.alice.take(), ["+OK"])
+        self.assertEqual(self.bob.take(), ["[lobby] alice: héllo wörld ✓"])
 
     def test_utf8_character_split_across_reads_arrives_intact(self):
         data = "€ and 😀\n".encode()
         euro_cut, emoji_cut = 1, data.index(b"\xf0") + 2
-        self.alice.send_bytes(data[:euro_cut])
-        self.alice.send_bytes(data[euro_cut:emoji_cut])
-        self.alice.send_bytes(data[emoji_cut:])
-        self.assertEqual(self.alice.lines(), ["+OK"])
-        self.assertEqual(self.bob.lines(), ["[lobby] alice: € and 😀"])
+        self.alice.write_bytes(data[:euro_cut])
+        self.alice.write_bytes(data[euro_cut:emoji_cut])
+        self.alice.write_bytes(data[emoji_cut:])
+        self.assertEqual(self.alice.take(), ["+OK"])
+        self.assertEqual(self.bob.take(), ["[lobby] alice: € and 😀"])
 
     def test_20kb_without_newline_is_refused_without_memory_growth(self):
         for _ in range(20):
-            self.alice.send_bytes(b"x" * 1024)
+            self.alice.write_bytes(b"x" * 1024)
             # What is held for the line never grows past the limit.
             self.assertLessEqual(len(self.alice.protocol._buffer), MAX_LINE + 1)
         self.assertEqual(
-            self.alice.lines(), ["-ERR line-too-long lines are at most 4096 bytes"]
+            self.alice.take(), ["-ERR line-too-long lines are at most 4096 bytes"]
         )
-        self.alice.send_bytes(b"still the long line\n/ping\n")
-        self.assertEqual(self.alice.lines(), ["+OK pong"])
+        self.alice.write_bytes(b"still the long line\n/ping\n")
+        self.assertEqual(self.alice.take(), ["+OK pong"])
         self.assertFalse(self.alice.closing)
 
     def test_20kb_in_one_read_then_a_command(self):
-        self.alice.send_bytes(b"y" * 20480 + b"\n/ping\n")
+        self.alice.write_bytes(b"y" * 20480 + b"\n/ping\n")
         self.assertEqual(
-            final_replies(self.alice.lines()),
+            final_replies(self.alice.take()),
             ["-ERR line-too-long lines are at most 4096 bytes", "+OK pong"],
         )
         self.assertEqual(self.alice.protocol._buffer, b"")
@@ -71,9 +72,9 @@ class OtherProtocolTests(unittest.TestCase):
 
     def test_http_request_gets_one_error_line_and_a_close(self):
         client = self.world.connect()
-        client.lines()
-        client.send_bytes(b"GET / HTTP/1.1\r\nHost: example\r\nAccept: */*\r\n\r\n")
-        lines = client.lines()
+        client.take()
+        client.write_bytes(b"GET / HTTP/1.1\r\nHost: example\r\nAccept: */*\r\n\r\n")
+        lines = client.take()
         self.assertEqual(len(lines), 1)
         self.assertTrue(lines[0].startswith("-ERR wrong-protocol "), lines)
         self.assertIn("not a web server", lines[0])
@@ -81,9 +82,9 @@ class OtherProtocolTests(unittest.TestCase):
 
     def test_tls_client_hello_gets_one_error_line_and_a_close(self):
         client = self.world.connect()
-        client.lines()
-        client.send_bytes(client_hello())
-        lines = client.lines()
+        client.take()
+        client.write_bytes(client_hello())
+        lines = client.take()
         self.assertEqual(len(lines), 1)
         self.assertTrue(lines[0].startswith("-ERR wrong-protocol "), lines)
         self.assertIn("TLS", lines[0])
@@ -91,10 +92,10 @@ class OtherProtocolTests(unittest.TestCase):
 
     def test_tls_client_hello_one_byte_at_a_time(self):
         client = self.world.connect()
-        client.lines()
+        client.take()
         for byte in client_hello()[:8]:
-            client.send_bytes(bytes([byte]))
-        self.assertTrue(client.lines()[0].startswith("-ERR wrong-protocol"))
+            client.write_bytes(bytes([byte]))
+        self.assertTrue(client.take()[0].startswith("-ERR wrong-protocol"))
         self.assertTrue(client.closing)
 
     def test_http_words_later_in_a_session_are_only_text(self):
@@ -113,7 +114,7 @@ class TextTests(unittest.TestCase):
         for code in [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]:
             reply = self.alice.command(f"/public lobby abc{chr(code)}def")
             self.assertTrue(reply.startswith("-ERR bad-text"), (hex(code), reply))
-        self.assertEqual(self.bob.lines(), [])
+        self.assertEqual(self.bob.take(), [])
 
     def test_control_characters_never_reach_another_client(self):
         for code in [*range(0x00, 0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0)]:
@@ -121,11 +122,11 @@ class TextTests(unittest.TestCase):
                 continue  # a CR is part of the line end
             reply = self.alice.command(f"/private bob x{chr(code)}y")
             self.assertTrue(reply.startswith("-ERR bad-text"), (hex(code), reply))
-        self.assertEqual(self.bob.lines(), [])
+        self.assertEqual(self.bob.take(), [])
 
     def test_tab_is_allowed(self):
         self.assertEqual(self.alice.command("a\tb"), "+OK")
-        self.assertEqual(self.bob.lines(), ["[lobby] alice: a\tb"])
+        self.assertEqual(self.bob.take(), ["[lobby] alice: a\tb"])
 
 
 class NameTests(unittest.TestCase):

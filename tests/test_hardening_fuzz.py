@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from twisted.trial import unittest
 
-from tests.hardening_helpers import ChatWorld, final_replies
+from tests.clients import final_replies
+from tests.helpers import ChatWorld
 
 BUDGET = settings(
     max_examples=100,
@@ -126,14 +127,14 @@ class ArbitraryBytesTests(unittest.TestCase):
         watcher = world.user("watcher")
         for logged_in in (False, True):
             client = world.user("fuzzer") if logged_in else world.connect("10.0.0.2")
-            client.lines()
+            client.take()
             data = b"".join(line + b"\n" for line in lines)
             # Arbitrary read boundaries, even inside a UTF-8 character.
             position = 0
             for cut in cuts:
-                client.send_bytes(data[position : position + cut])
+                client.write_bytes(data[position : position + cut])
                 position += cut
-            client.send_bytes(data[position:])
+            client.write_bytes(data[position:])
             settle(world)
             replies = final_replies(check_lines(self, client.transport.value()))
             if client.closing:
@@ -209,15 +210,15 @@ class CommandSequenceTests(unittest.TestCase):
         world = ChatWorld()
         # Two start logged in (alice, bob), one does not.
         clients = [world.user("alice"), world.user("bob"), world.connect("10.0.0.2")]
-        clients[2].lines()
+        clients[2].take()
         for index, line in steps:
             client = clients[index]
             if client.closing:
                 close_finished(world, clients)
                 clients[index] = client = world.connect(f"10.0.0.{index}")
-                client.lines()
+                client.take()
             before = len(final_replies(check_lines(self, client.transport.value())))
-            client.send(line)
+            client.write(line)
             settle(world)
             replies = final_replies(check_lines(self, client.transport.value()))
             self.assertEqual(len(replies), before + 1, (line, replies[before:]))

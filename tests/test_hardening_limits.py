@@ -13,7 +13,8 @@ from twisted.trial import unittest
 from chatroom.protocol.address import set_user_timeout
 from chatroom.protocol.limits import Limits
 from chatroom.service.throttle import TokenBucket
-from tests.hardening_helpers import RELAXED, ChatWorld, final_replies
+from tests.clients import final_replies
+from tests.helpers import RELAXED, ChatWorld
 
 
 def limits(**changes) -> Limits:
@@ -39,26 +40,26 @@ class FloodTests(unittest.TestCase):
         self.world.clock.advance(10)  # the buckets refill after registering
 
     def test_lines_over_the_rate_get_rate_limited_and_are_dropped(self):
-        self.alice.send_bytes(b"".join(b"msg %d\n" % i for i in range(12)))
-        replies = final_replies(self.alice.lines())
+        self.alice.write_bytes(b"".join(b"msg %d\n" % i for i in range(12)))
+        replies = final_replies(self.alice.take())
         self.assertEqual(replies[:10], ["+OK"] * 10)
         self.assertEqual(
             [r.split()[:2] for r in replies[10:]], [["-ERR", "rate-limited"]] * 2
         )
-        received = self.bob.lines()
+        received = self.bob.take()
         self.assertEqual(len(received), 10)
         self.assertNotIn("[lobby] alice: msg 10", received)
         self.assertFalse(self.alice.closing)
 
     def test_the_rate_recovers_with_time(self):
-        self.alice.send_bytes(b"/ping\n" * 10)
+        self.alice.write_bytes(b"/ping\n" * 10)
         self.assertTrue(self.alice.command("/ping").startswith("-ERR rate-limited"))
         self.world.clock.advance(1)
         self.assertEqual(self.alice.command("/ping"), "+OK pong")
 
     def test_sustained_abuse_disconnects(self):
-        self.alice.send_bytes(b"/ping\n" * 100)
-        lines = self.alice.lines()
+        self.alice.write_bytes(b"/ping\n" * 100)
+        lines = self.alice.take()
         # Every line read got its one reply, then a notice, then the close.
         self.assertEqual(
             final_replies(lines),
@@ -75,8 +76,8 @@ class FloodTests(unittest.TestCase):
     def test_rate_zero_turns_the_limit_off(self):
         world = ChatWorld(limits(rate=0))
         client = world.user("carol")
-        client.send_bytes(b"/ping\n" * 1000)
-        self.assertEqual(final_replies(client.lines()), ["+OK pong"] * 1000)
+        client.write_bytes(b"/ping\n" * 1000)
+        self.assertEqual(final_replies(client.take()), ["+OK pong"] * 1000)
 
 
 class ConnectionCapTests(unittest.TestCase):
@@ -84,7 +85,7 @@ class ConnectionCapTests(unittest.TestCase):
         world = ChatWorld(limits(max_per_address=3))
         clients = [world.connect("10.0.0.7", 1000 + i) for i in range(3)]
         refused = world.connect("10.0.0.7", 2000)
-        self.assertEqual(refused.lines(), ["* too many connections from your address"])
+        self.assertEqual(refused.greeting, ["* too many connections from your address"])
         self.assertTrue(refused.closing)
         # Other addresses are not affected; a closed connection frees its place.
         self.assertFalse(world.connect("10.0.0.8").closing)
@@ -108,7 +109,7 @@ class ConnectionCapTests(unittest.TestCase):
         for i in range(4):
             world.connect(f"10.0.1.{i}")
         refused = world.connect("10.0.2.1")
-        self.assertEqual(refused.lines(), ["* the server is full: try again later"])
+        self.assertEqual(refused.greeting, ["* the server is full: try again later"])
         self.assertTrue(refused.closing)
         self.assertEqual(len(world.factory.clients), 4)
 
@@ -119,11 +120,11 @@ class LoginTimeoutTests(unittest.TestCase):
 
     def test_a_connection_that_does_not_log_in_is_closed(self):
         client = self.world.connect()
-        client.lines()
+        client.take()
         self.world.clock.advance(29)
         self.assertFalse(client.closing)
         self.world.clock.advance(1)
-        self.assertEqual(client.lines(), ["* login timed out after 30 s"])
+        self.assertEqual(client.take(), ["* login timed out after 30 s"])
         self.assertTrue(client.closing)
 
     def test_a_timed_out_connection_that_does_not_close_is_aborted(self):
@@ -162,11 +163,11 @@ class IdlePingTests(unittest.TestCase):
         # The login's +OK was traffic: silence is checked interval by interval,
         # so the first ping comes after one to two intervals.
         self.world.clock.advance(60)
-        self.assertEqual(self.alice.lines(), [])
+        self.assertEqual(self.alice.take(), [])
         self.world.clock.advance(60)
-        self.assertEqual(self.alice.lines(), ["* ping"])
+        self.assertEqual(self.alice.take(), ["* ping"])
         self.world.clock.advance(60)
-        self.assertEqual(self.alice.lines(), ["* ping"])
+        self.assertEqual(self.alice.take(), ["* ping"])
         self.assertFalse(self.alice.closing)
 
     def test_traffic_either_way_counts_as_activity(self):
@@ -174,17 +175,17 @@ class IdlePingTests(unittest.TestCase):
         for _ in range(5):
             self.world.clock.advance(30)
             bob.command("hello")  # alice receives, so is not idle
-        self.assertNotIn("* ping", self.alice.lines())
+        self.assertNotIn("* ping", self.alice.take())
         self.world.clock.advance(30)
         self.alice.command("/ping")  # alice sends
         self.world.clock.advance(30)
-        self.assertNotIn("* ping", self.alice.lines())
+        self.assertNotIn("* ping", self.alice.take())
 
     def test_not_logged_in_connections_get_no_ping(self):
         client = self.world.connect()
-        client.lines()
+        client.take()
         self.world.clock.advance(600)
-        self.assertEqual(client.lines(), [])
+        self.assertEqual(client.take(), [])
 
     def test_logout_stops_the_pings(self):
         self.alice.command("/logout")

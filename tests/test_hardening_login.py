@@ -12,7 +12,8 @@ from twisted.trial import unittest
 
 from chatroom.auth import PasswordHasher, hash_password, verify_password
 from chatroom.service.throttle import LoginThrottle
-from tests.hardening_helpers import ADMIN_PASSWORD, RELAXED, ChatWorld, final_replies
+from tests.clients import final_replies
+from tests.helpers import ADMIN_PASSWORD, RELAXED, ChatWorld
 
 
 def capture_log(test):
@@ -105,21 +106,21 @@ class LoginSlowdownTests(unittest.TestCase):
 
     def fail(self, name: str, host: str = "10.0.0.5", password: str = "wrong"):
         client = self.world.connect(host)
-        client.lines()
-        client.send(f"/login {name} {password}")
+        client.take()
+        client.write(f"/login {name} {password}")
         return client
 
     def test_failed_logins_answer_after_a_growing_delay(self):
         client = self.fail("bob")
         self.assertEqual(
-            final_replies(client.lines()), ["-ERR auth-failed wrong name or password"]
+            final_replies(client.take()), ["-ERR auth-failed wrong name or password"]
         )
         waits = []
         for _ in range(3):
-            client.send("/login bob wrong")
-            self.assertEqual(client.lines(), [])
+            client.write("/login bob wrong")
+            self.assertEqual(client.take(), [])
             waited = 0
-            while not client.lines():
+            while not client.take():
                 self.world.clock.advance(1)
                 waited += 1
             waits.append(waited)
@@ -161,11 +162,11 @@ class LoginSlowdownTests(unittest.TestCase):
     def test_unknown_and_known_names_fail_the_same_way(self):
         def attempt(name, host):
             client = self.world.connect(host)
-            client.lines()
-            client.send(f"/login {name} wrong")
+            client.take()
+            client.write(f"/login {name} wrong")
             replies = []
             for _ in range(20):
-                replies.extend(final_replies(client.lines()))
+                replies.extend(final_replies(client.take()))
                 if replies:
                     break
                 self.world.clock.advance(1)
@@ -182,11 +183,11 @@ class LoginSlowdownTests(unittest.TestCase):
         for host in ("10.0.0.5", "10.0.0.6", "10.0.0.7"):
             self.fail("bob", host)
         victim = self.world.connect("10.0.0.99")
-        victim.lines()
-        victim.send("/login bob right")
-        self.assertEqual(victim.lines(), [])
+        victim.take()
+        victim.write("/login bob right")
+        self.assertEqual(victim.take(), [])
         self.world.clock.advance(4)
-        self.assertTrue(final_replies(victim.lines())[0].startswith("+OK welcome"))
+        self.assertTrue(final_replies(victim.take())[0].startswith("+OK welcome"))
 
     def test_the_admin_is_protected_the_same_way(self):
         self.fail("admin", "10.3.0.1")
@@ -212,12 +213,12 @@ class LoginSlowdownTests(unittest.TestCase):
         bob = self.world.user("bob", "right")
         other_session = self.world.user("bob", "right")
         self.assertTrue(bob.command("/p nope new1").startswith("-ERR auth-failed"))
-        bob.send("/p nope new2")
-        self.assertEqual(bob.lines(), [])  # held for 2 s
+        bob.write("/p nope new2")
+        self.assertEqual(bob.take(), [])  # held for 2 s
         reply = other_session.command("/p right new3")
         self.assertTrue(reply.startswith("-ERR rate-limited"), reply)
         self.world.clock.advance(2)
-        self.assertTrue(final_replies(bob.lines())[0].startswith("-ERR auth-failed"))
+        self.assertTrue(final_replies(bob.take())[0].startswith("-ERR auth-failed"))
         self.assertEqual(bob.command("/p right new3"), "+OK password changed")
 
 

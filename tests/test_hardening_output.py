@@ -13,7 +13,7 @@ from twisted.trial import unittest
 from chatroom.protocol.limits import Limits
 from chatroom.protocol.output import OutputQueue
 from chatroom.service.events import RoomMessage
-from tests.hardening_helpers import RELAXED, ChatWorld, fired
+from tests.helpers import RELAXED, ChatWorld, fired
 
 SOFT, HARD = 4096, 16384
 LIMITS = Limits(
@@ -46,7 +46,7 @@ class OutputQueueTests(unittest.TestCase):
 
     def say(self, count: int, size: int = 500) -> None:
         for i in range(count):
-            self.alice.send(f"{i:05d} " + "m" * size)
+            self.alice.write(f"{i:05d} " + "m" * size)
             self.alice.transport.drain()
             self.fast.transport.drain()
 
@@ -57,13 +57,13 @@ class OutputQueueTests(unittest.TestCase):
     def test_past_the_soft_limit_commands_are_not_read(self):
         self.say(10)
         self.assertEqual(self.slow.transport.producerState, "paused")
-        self.slow.lines()
-        self.slow.send("/ping")
-        self.assertEqual(self.slow.lines(), [])
+        self.slow.take()
+        self.slow.write("/ping")
+        self.assertEqual(self.slow.take(), [])
         # Once the client has read what was queued, the command runs.
         self.slow.transport.drain()
         self.assertEqual(self.slow.transport.producerState, "producing")
-        self.assertEqual(self.slow.lines(), ["+OK pong"])
+        self.assertEqual(self.slow.take(), ["+OK pong"])
 
     def test_reading_resumes_only_when_the_command_and_the_queue_allow(self):
         self.say(10)
@@ -87,11 +87,11 @@ class OutputQueueTests(unittest.TestCase):
         self.assertGreater(logged[0]["queued"], HARD)
 
     def test_others_keep_receiving_while_and_after_the_slow_one_is_dropped(self):
-        self.fast.lines()
+        self.fast.take()
         self.say(40)
         self.slow.close()
         self.say(5)
-        received = [line for line in self.fast.lines() if line.startswith("[lobby]")]
+        received = [line for line in self.fast.take() if line.startswith("[lobby]")]
         self.assertEqual(len(received), 45)
         self.assertEqual(self.alice.command("/who lobby").split()[0], "+OK")
 

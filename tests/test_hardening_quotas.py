@@ -12,8 +12,9 @@ from chatroom.protocol.limits import Limits
 from chatroom.service.avatar import KEPT_PAGE
 from chatroom.service.throttle import RegistrationLimit, address_block
 from chatroom.tap import Options, limits_from
-from tests.hardening_helpers import RELAXED, ChatWorld, fired
-from tests.helpers import ServerTestCase, async_test, data_lines
+from tests.asynctest import async_test
+from tests.clients import data_lines
+from tests.helpers import RELAXED, ChatWorld, ServerTestCase, fired
 
 
 def limits(**changes) -> Limits:
@@ -177,10 +178,10 @@ class MailboxTests(unittest.TestCase):
         )
         self.assertEqual(self.kept_for_bob(), ["m0", "m1", "m2"])
         bob = self.world.connect()
-        bob.lines()  # the greeting
-        bob.send("/login bob pw")
+        bob.take()  # the greeting
+        bob.write("/login bob pw")
         self.assertEqual(
-            bob.lines(),
+            bob.take(),
             [
                 "+OK welcome, bob",
                 "[private] alice: m0",
@@ -230,9 +231,9 @@ class KeptDeliveryTests(unittest.TestCase):
     def log_in(self):
         """bob's new connection, and the kept messages it has got at once."""
         bob = self.world.connect()
-        bob.lines()  # the greeting
-        bob.send("/login bob pw")
-        lines = bob.lines()
+        bob.take()  # the greeting
+        bob.write("/login bob pw")
+        lines = bob.take()
         self.assertEqual(lines[0], "+OK welcome, bob")
         return bob, self.received(lines)
 
@@ -250,7 +251,7 @@ class KeptDeliveryTests(unittest.TestCase):
             if len(got) == self.COUNT:
                 break
             bob.transport.drain()
-            got += self.received(bob.lines())
+            got += self.received(bob.take())
         self.assertFalse(bob.transport.aborted)
         self.assertEqual(got, self.sent)
         self.assertEqual(self.kept(), [])
@@ -260,7 +261,7 @@ class KeptDeliveryTests(unittest.TestCase):
         bob, first = self.log_in()
         for _ in range(5):
             bob.transport.drain()
-            first += self.received(bob.lines())
+            first += self.received(bob.take())
         bob.close()
         kept = self.kept()
         # Nothing lost: what the first connection did not get is still kept,
@@ -273,7 +274,7 @@ class KeptDeliveryTests(unittest.TestCase):
             if len(second) == len(kept):
                 break
             again.transport.drain()
-            second += self.received(again.lines())
+            second += self.received(again.take())
         self.assertEqual(second, kept)
         self.assertEqual(self.kept(), [])
 
@@ -314,7 +315,7 @@ class RoomCapTests(unittest.TestCase):
             fired(self.world.chat.store.find_user("alice")).id,
             self.world.chat.rooms.by_key["open"].members,
         )
-        self.assertEqual(self.bob.lines(), [])
+        self.assertEqual(self.bob.take(), [])
 
     def test_leaving_a_room_makes_place_for_another(self):
         self.alice.command("/l one")

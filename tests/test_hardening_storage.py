@@ -9,16 +9,15 @@ import sqlite3
 from twisted.internet import defer, reactor, task
 from twisted.trial import unittest
 
-from chatroom.service.chat import ChatService
 from chatroom.storage.pool import open_database
 from chatroom.storage.schema import migrate
-from chatroom.storage.store import ChatStore
-from tests.hardening_helpers import (
+from tests.clients import MemoryClient
+from tests.helpers import (
     RELAXED,
+    SOCKET_BUFFER,
     ChatWorld,
-    Client,
     InlineHasher,
-    line_factory,
+    chat_factory,
 )
 
 SERVER_ERROR = "-ERR server-error the server could not do that now"
@@ -32,17 +31,17 @@ class DatabaseFaultTests(unittest.TestCase):
         self.alice = self.world.user("alice")
         self.bob = self.world.user("bob")
         self.assertEqual(self.alice.command("stored before"), "+OK")
-        self.bob.lines()
+        self.bob.take()
 
     def history(self) -> list[str]:
         lines = self.alice.command("/history lobby 100")
         assert lines.startswith("+OK"), lines
-        self.alice.send("/history lobby 100")
-        return [line.split(": ", 1)[1] for line in self.alice.lines()[:-1]]
+        self.alice.write("/history lobby 100")
+        return [line.split(": ", 1)[1] for line in self.alice.take()[:-1]]
 
     def check_refused_then_recovers(self, undo):
         self.assertEqual(self.alice.command("lost"), SERVER_ERROR)
-        self.assertEqual(self.bob.lines(), [])  # not delivered either
+        self.assertEqual(self.bob.take(), [])  # not delivered either
         self.assertEqual(self.alice.command("/c newroom"), SERVER_ERROR)
         self.assertEqual(self.alice.command("/u alicia"), SERVER_ERROR)
         undo()
@@ -53,7 +52,7 @@ class DatabaseFaultTests(unittest.TestCase):
         )
         self.assertEqual(self.alice.command("/rooms"), "+OK 1 room")
         self.assertTrue(self.bob.command("/private alice hi").startswith("+OK"))
-        self.assertEqual(self.alice.lines(), ["[private] bob: hi"])
+        self.assertEqual(self.alice.take(), ["[private] bob: hi"])
         self.assertEqual(self.alice.command("stored after"), "+OK")
         self.assertEqual(self.history(), ["stored before", "stored after"])
         # Each failure was logged, with its batch.
@@ -100,19 +99,18 @@ class ThreadedPoolFaultTests(unittest.TestCase):
         self.addCleanup(database.close)
         yield migrate(database)
         hasher = InlineHasher()
-        chat = ChatService(ChatStore(database), hasher, task.Clock())
+        chat, factory = chat_factory(database, hasher, task.Clock(), RELAXED)
         yield defer.ensureDeferred(chat.load())
-        factory = line_factory(chat, RELAXED)
-        client = Client(factory, "10.0.0.1", 1)
-        client.lines()
-        client.send("/register alice pw")
+        client = MemoryClient(factory, "10.0.0.1", 1, SOCKET_BUFFER)
+        client.take()
+        client.write("/register alice pw")
         self.assertTrue((yield self.reply(client))[0].startswith("+OK welcome"))
         yield database.pool.runInteraction(
             lambda cursor: cursor.execute("PRAGMA query_only=ON")
         )
-        client.send("hello")
+        client.write("hello")
         self.assertEqual((yield self.reply(client)), [SERVER_ERROR])
-        client.send("/ping")
+        client.write("/ping")
         self.assertEqual((yield self.reply(client)), ["+OK pong"])
         yield database.pool.runInteraction(
             lambda cursor: cursor.execute("PRAGMA query_only=OFF")
@@ -123,7 +121,7 @@ class ThreadedPoolFaultTests(unittest.TestCase):
     @defer.inlineCallbacks
     def reply(self, client):
         for _ in range(500):
-            lines = client.lines()
+            lines = client.take()
             if lines:
                 return lines
             yield task.deferLater(reactor, 0.01, lambda: None)

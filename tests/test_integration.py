@@ -11,8 +11,9 @@ from twisted.internet import defer, reactor, task
 from twisted.trial import unittest
 
 from tests.asynctest import async_test
-from tests.netclient import LineClient
-from tests.realserver import ADMIN_PASSWORD, RunningServer
+from tests.clients import NetClient
+from tests.helpers import ADMIN_PASSWORD
+from tests.realserver import RunningServer
 
 
 class ManyClientsTests(unittest.TestCase):
@@ -51,7 +52,7 @@ class ManyClientsTests(unittest.TestCase):
         clients = [await self.running.client(f"user{i}") for i in range(8)]
         count = 20
 
-        async def chatter(index: int, client: LineClient) -> None:
+        async def chatter(index: int, client: NetClient) -> None:
             for n in range(count):
                 await client.ok(f"from {index} number {n}")
 

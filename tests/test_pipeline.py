@@ -9,7 +9,8 @@ from twisted.internet import defer
 
 from chatroom.protocol.line import commands
 from chatroom.protocol.line.pipeline import MAX_PIPELINE
-from tests.helpers import ServerTestCase, async_test
+from tests.asynctest import async_test
+from tests.helpers import ServerTestCase
 
 
 class HeldStorage:

@@ -12,6 +12,7 @@ from twisted.plugin import getPlugins
 from twisted.trial import unittest
 
 import twisted.plugins
+from tests.realserver import TWISTD
 
 
 class PluginTests(unittest.TestCase):
@@ -34,7 +35,6 @@ class PluginTests(unittest.TestCase):
 
     def test_installed_twistd_lists_and_explains_chatroom(self):
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-        twistd = [sys.executable, "-c", "from twisted.scripts.twistd import run; run()"]
         # Outside the source tree, so only the installed plugin can answer.
         with tempfile.TemporaryDirectory() as elsewhere:
             installed = subprocess.run(
@@ -45,7 +45,7 @@ class PluginTests(unittest.TestCase):
                     "chatroom is not installed in this environment (pip install .)"
                 )
             listing = subprocess.run(
-                [*twistd, "--help"],
+                [*TWISTD, "--help"],
                 cwd=elsewhere,
                 env=env,
                 capture_output=True,
@@ -53,7 +53,7 @@ class PluginTests(unittest.TestCase):
                 timeout=60,
             )
             usage = subprocess.run(
-                [*twistd, "chatroom", "--help"],
+                [*TWISTD, "chatroom", "--help"],
                 cwd=elsewhere,
                 env=env,
                 capture_output=True,

@@ -10,7 +10,8 @@ from twisted.trial import unittest
 
 from chatroom.errors import ChatError
 from chatroom.protocol.framing import MAX_LINE, LineFraming
-from tests.helpers import ServerTestCase, async_test
+from tests.asynctest import async_test
+from tests.helpers import ServerTestCase
 
 
 class _Recorder(LineFraming):

@@ -15,7 +15,8 @@ from chatroom.service.events import (
     RoomMessage,
     event_from_dict,
 )
-from tests.helpers import ServerTestCase, async_test
+from tests.asynctest import async_test
+from tests.helpers import ServerTestCase
 
 try:
     from chatroom.cluster.fanout import RedisFanout

@@ -9,14 +9,9 @@ from chatroom.errors import BadName, BadPassword, NameTaken, NoSuchRoom
 from chatroom.service.events import Notice
 from chatroom.service.fanout import LocalFanout
 from chatroom.service.rooms import Room, RoomDirectory
-from tests.helpers import (
-    ADMIN_PASSWORD,
-    ServerTestCase,
-    async_test,
-    data_lines,
-    sqlite_file,
-    start_server,
-)
+from tests.asynctest import async_test
+from tests.clients import data_lines
+from tests.helpers import ADMIN_PASSWORD, ServerTestCase, sqlite_file, start_server
 
 
 class AccountTests(ServerTestCase):

@@ -11,7 +11,8 @@ from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 from twisted.trial import unittest
 
-from tests.helpers import ServerTestCase, async_test, sqlite_file, start_server
+from tests.asynctest import async_test
+from tests.helpers import ServerTestCase, sqlite_file, start_server
 
 
 class DisconnectAllTests(ServerTestCase):

@@ -13,8 +13,9 @@ from chatroom.storage import schema
 from chatroom.storage.pool import Database, open_database
 from chatroom.storage.schema import SCHEMA_VERSION, migrate
 from chatroom.storage.store import LOBBY, ChatStore
+from tests.asynctest import async_test
 from tests.cluster_helpers import Schema, postgres_unavailable
-from tests.helpers import async_test, sqlite_file
+from tests.helpers import sqlite_file
 
 
 class _Boom(Exception):

@@ -18,7 +18,8 @@ from chatroom.tap import (
     activity_log_observer,
     makeService,
 )
-from tests.helpers import Client, async_test
+from tests.asynctest import async_test
+from tests.clients import MemoryClient
 
 LOOPBACK = "tcp:0:interface=127.0.0.1"
 
@@ -196,7 +197,7 @@ class MakeServiceTests(unittest.TestCase):
         ]
 
     async def _admin_login(self, server: ChatServer, password: str) -> list[str]:
-        return await Client(server.factory).send(f"/login admin {password}")
+        return await MemoryClient(server.factory).send(f"/login admin {password}")
 
     def test_make_service_opens_nothing_until_started(self):
         options = _parse("--db", self.db, "--port", LOOPBACK)

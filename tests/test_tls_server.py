@@ -14,7 +14,7 @@ from chatroom.protocol.address import tcp_socket
 from chatroom.tap import Options
 from chatroom.tls import CERTIFICATE_FILE, KEY_FILE
 from tests.asynctest import async_test
-from tests.netclient import connect, connect_tls
+from tests.clients import connect, connect_tls
 from tests.realserver import RunningServer
 
 LOOPBACK_TLS = "0:interface=127.0.0.1"
