@@ -38,7 +38,8 @@ from chatroom.service.chat import (
 )
 from chatroom.service.realm import chat_portal
 from chatroom.service.throttle import LoginThrottle
-from chatroom.storage.pool import Database, describe, open_database
+from chatroom.storage.database import Database
+from chatroom.storage.opening import describe, open_database
 from chatroom.storage.schema import migrate
 from chatroom.storage.store import ChatStore
 from chatroom.tls import (

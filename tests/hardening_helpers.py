@@ -22,7 +22,8 @@ from chatroom.protocol.limits import Limits
 from chatroom.service.chat import ChatService
 from chatroom.service.realm import chat_portal
 from chatroom.service.throttle import LoginThrottle
-from chatroom.storage.pool import SQLITE, Database
+from chatroom.storage.database import Database
+from chatroom.storage.engines import SQLITE
 from chatroom.storage.schema import migrate
 from chatroom.storage.store import ChatStore
 

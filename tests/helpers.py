@@ -23,7 +23,8 @@ from chatroom.protocol.chat import ChatProtocol
 from chatroom.protocol.factory import ChatFactory
 from chatroom.service.chat import HISTORY_DEFAULT, ChatService
 from chatroom.service.realm import chat_portal
-from chatroom.storage.pool import Database, open_database
+from chatroom.storage.database import Database
+from chatroom.storage.opening import open_database
 from chatroom.storage.store import ChatStore
 from chatroom.tap import ChatServer
 from tests.asynctest import async_test

@@ -12,7 +12,7 @@ from twisted.trial import unittest
 from chatroom.protocol.factory import ChatFactory
 from chatroom.service.chat import ChatService
 from chatroom.service.realm import chat_portal
-from chatroom.storage.pool import open_database
+from chatroom.storage.opening import open_database
 from chatroom.storage.schema import migrate
 from chatroom.storage.store import ChatStore
 from tests.hardening_helpers import RELAXED, ChatWorld, Client, InlineHasher

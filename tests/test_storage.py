@@ -8,9 +8,10 @@ from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
 from chatroom.errors import AlreadyMember, NameTaken, RoomExists
-from chatroom.storage import pool as pool_module
+from chatroom.storage import database as database_module
 from chatroom.storage import schema
-from chatroom.storage.pool import Database, open_database
+from chatroom.storage.database import Database
+from chatroom.storage.opening import open_database
 from chatroom.storage.schema import SCHEMA_VERSION, migrate
 from chatroom.storage.store import LOBBY, ChatStore
 from tests.cluster_helpers import Schema, postgres_unavailable
@@ -133,7 +134,7 @@ class DatabaseTestsMixin:
 
     @async_test
     async def test_batches_are_bounded(self):
-        self.patch(pool_module, "MAX_BATCH", 10)
+        self.patch(database_module, "MAX_BATCH", 10)
         sizes = self._count_batches()
         await defer.gatherResults(
             [self.db.write(_insert_activity(str(i))) for i in range(25)]
@@ -184,13 +185,13 @@ class DatabaseTestsMixin:
     @async_test
     async def test_appended_rows_commit_in_order_one_executemany_per_statement(self):
         statements: list[str] = []
-        executemany = pool_module.Cursor.executemany
+        executemany = database_module.Cursor.executemany
 
         def counting(cursor, statement, rows):
             statements.append(statement)
             return executemany(cursor, statement, rows)
 
-        self.patch(pool_module.Cursor, "executemany", counting)
+        self.patch(database_module.Cursor, "executemany", counting)
         sizes = self._count_batches()
         self.db.write(_insert_activity("first"))
         rows = [

@@ -6,7 +6,7 @@ DDL is written once; C{{id_pk}} and C{{bigint}} are filled in per engine.
 Append new migrations; never edit one that has shipped.
 """
 
-from chatroom.storage.pool import Cursor, Database
+from chatroom.storage.database import Cursor, Database
 
 MIGRATIONS: list[list[str]] = [
     [

@@ -17,7 +17,7 @@ from chatroom.errors import (
     RoomExists,
     TooManyRooms,
 )
-from chatroom.storage.pool import Cursor, Database, Operation
+from chatroom.storage.database import Cursor, Database, Operation
 
 LOBBY = "lobby"
 
