@@ -5,11 +5,13 @@ each engine subclasses it with L{open_database}.
 """
 
 from twisted.internet import defer, reactor
+from twisted.logger import Logger
 from twisted.trial import unittest
 
 from chatroom.errors import AlreadyMember, NameTaken, RoomExists
 from chatroom.storage import database as database_module
 from chatroom.storage import schema
+from chatroom.storage.activity import INSERT_ACTIVITY
 from chatroom.storage.database import Database
 from chatroom.storage.opening import open_database
 from chatroom.storage.schema import SCHEMA_VERSION, migrate
@@ -32,6 +34,14 @@ def _insert_activity(detail: str):
         return detail
 
     return insert
+
+
+def insert_test_activity(cursor, detail: str) -> str:
+    return _insert_activity(detail)(cursor)
+
+
+def fail_on_purpose(cursor) -> None:
+    raise _Boom()
 
 
 def _activity_details(cursor) -> list[str]:
@@ -183,6 +193,29 @@ class DatabaseTestsMixin:
         self.assertEqual(await self.db.read(_activity_details), ["first", "next"])
 
     @async_test
+    async def test_a_failed_batch_is_logged_with_the_names_of_its_operations(self):
+        events: list[dict] = []
+        self.patch(self.db, "log", Logger(observer=events.append))
+        self.db.write(_insert_activity("first"))
+        row = (0, None, "test", "test", "row")
+        batch = [
+            self.db.write(insert_test_activity, "lost"),
+            self.db.write(fail_on_purpose),
+            self.db.append(INSERT_ACTIVITY, row),
+            self.db.append(INSERT_ACTIVITY, row),
+            self.db.write(fail_on_purpose),
+        ]
+        for d in batch:
+            await self.assertFailure(d, _Boom)
+        [event] = events
+        self.assertEqual(event["size"], 5)
+        self.assertEqual(
+            event["operations"],
+            "insert_test_activity, fail_on_purpose x2, append activity x2",
+        )
+        self.assertEqual(await self.db.read(_activity_details), ["first"])
+
+    @async_test
     async def test_appended_rows_commit_in_order_one_executemany_per_statement(self):
         statements: list[str] = []
         executemany = database_module.Cursor.executemany
@@ -238,6 +271,46 @@ class DatabaseTestsMixin:
             self.db.write(_insert_activity(str(i)))
         await self.db.close()
         self.assertEqual(len(await self._open().read(_activity_details)), 5)
+
+    # Named transactions
+
+    @async_test
+    async def test_every_transaction_of_the_store_is_a_named_function(self):
+        names: list[str] = []
+        for method in ("read", "write"):
+            run = getattr(self.db, method)
+
+            def recording(operation, *args, run=run, **kwargs):
+                # A row of Database.append is data, not a function.
+                names.append(getattr(operation, "__qualname__", "a row"))
+                return run(operation, *args, **kwargs)
+
+            self.patch(self.db, method, recording)
+        store = self.store
+        alice = await store.create_user("alice", "alice", "hash", 0)
+        await store.find_user("alice")
+        await store.get_user(alice.id)
+        await store.rename_user(alice.id, "Alice", "alice")
+        await store.set_password_hash(alice.id, "hash2")
+        await store.list_users()
+        room_id = await store.create_room("dev", "dev", alice.id, 0)
+        await store.set_default_room(alice.id, room_id)
+        await store.load_rooms()
+        await store.load_memberships()
+        await store.remove_member(room_id, alice.id)
+        await store.add_member(room_id, alice.id, 0)
+        await store.store_room_message(room_id, 1, alice.id, "Alice", "hi", 0)
+        await store.room_history(room_id, 10)
+        await store.store_private(alice.id, "Alice", alice.id, "kept", 0, False, 5)
+        kept = await store.undelivered_private(alice.id, 10)
+        await store.mark_delivered([m.id for m in kept], 1)
+        await store.record_activity(0, alice.id, "Alice", "join", "#dev")
+        await store.activity_of(alice.id, 10)
+        await migrate(self.db)
+        unnamed = [name for name in names if "<" in name]
+        self.assertEqual(unnamed, [])
+        self.assertIn("find_user_by_key", names)
+        self.assertIn("migrate_schema", names)
 
     # Users
 

@@ -111,7 +111,7 @@ def run_python(code: str) -> subprocess.CompletedProcess:
 class ImportTests(unittest.TestCase):
     def test_every_module_imports_on_its_own(self):
         modules = chatroom_modules()
-        with ThreadPoolExecutor(max_workers=4) as pool:
+        with ThreadPoolExecutor(max_workers=2) as pool:
             results = pool.map(lambda name: run_python(f"import {name}"), modules)
         failed = {
             name: result.stderr.strip().splitlines()[-1]

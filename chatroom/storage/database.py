@@ -13,7 +13,9 @@ all rows of one statement with one C{executemany}.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple, TypeVar
 
 from twisted.enterprise import adbapi
@@ -162,9 +164,11 @@ class Database:
         self._in_flight = None
         if isinstance(outcomes, Failure):
             self.log.failure(
-                "write batch of {size} failed; nothing in it was acknowledged",
+                "write batch of {size} failed ({operations});"
+                " nothing in it was acknowledged",
                 outcomes,
                 size=len(batch),
+                operations=_operation_names(entry[0] for entry in batch),
             )
             outcomes = [outcomes] * len(batch)
         # Start the next batch before firing callbacks: they may queue more.
@@ -175,3 +179,25 @@ class Database:
                 d.errback(outcome)
             else:
                 d.callback(outcome)
+
+
+_INSERT_INTO = re.compile(r"\s*INSERT\s+INTO\s+(\w+)", re.IGNORECASE)
+
+
+def _operation_names(operations: Iterable[Operation | _Row]) -> str:
+    """
+    What a batch held, for its failure log: each operation's name in the
+    order they came, with a count where it came more than once (C{create_user,
+    append messages x50}).
+    """
+    counts = Counter(map(_operation_name, operations))
+    return ", ".join(
+        name if count == 1 else f"{name} x{count}" for name, count in counts.items()
+    )
+
+
+def _operation_name(operation: Operation | _Row) -> str:
+    if type(operation) is _Row:
+        table = _INSERT_INTO.match(operation.statement)
+        return f"append {table[1] if table else operation.statement}"
+    return getattr(operation, "__qualname__", repr(operation))
