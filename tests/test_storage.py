@@ -4,6 +4,11 @@ store's statements.  The tests are written once in L{DatabaseTestsMixin};
 each engine subclasses it with L{open_database}.
 """
 
+import os
+import sqlite3
+import stat
+from pathlib import Path
+
 from twisted.internet import defer, reactor
 from twisted.logger import Logger
 from twisted.trial import unittest
@@ -448,3 +453,63 @@ class SQLiteMemoryTests(unittest.TestCase):
         await migrate(db)
         await ChatStore(db).create_user("alice", "alice", "hash", 0)
         self.assertIsNotNone(await ChatStore(db).find_user("alice"))
+
+
+def _mode(path: str | Path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+class SQLiteFileModeTests(unittest.TestCase):
+    """The SQLite file holds password hashes: only the server's user reads it."""
+
+    async def _open_and_write(self, location: Path) -> Database:
+        database = open_database(str(location), reactor)
+        database.start()
+        self.addCleanup(database.close)
+        await migrate(database)
+        return database
+
+    @async_test
+    async def test_new_database_and_data_directories_are_private_whatever_the_umask(
+        self,
+    ):
+        self.addCleanup(os.umask, os.umask(0))
+        data = Path(self.mktemp()) / "data"
+        location = data / "deeper" / "chat.sqlite3"
+        database = open_database(str(location), reactor)
+        # Nothing is made before the service starts.
+        self.assertFalse(data.parent.exists())
+        database.start()
+        self.addCleanup(database.close)
+        await migrate(database)
+        self.assertEqual(
+            {path.name: _mode(path) for path in location.parent.iterdir()},
+            {
+                "chat.sqlite3": 0o600,
+                "chat.sqlite3-wal": 0o600,
+                "chat.sqlite3-shm": 0o600,
+            },
+        )
+        self.assertEqual(
+            [_mode(data), _mode(data / "deeper"), _mode(data.parent)],
+            [0o700, 0o700, 0o700],
+        )
+
+    @async_test
+    async def test_existing_database_readable_by_others_is_made_private(self):
+        directory = Path(self.mktemp())
+        directory.mkdir()
+        directory.chmod(0o755)
+        location = directory / "chat.sqlite3"
+        # An open connection keeps the WAL files as an older server left them.
+        other = sqlite3.connect(location, isolation_level=None)
+        self.addCleanup(other.close)
+        other.execute("PRAGMA journal_mode=WAL")
+        other.execute("CREATE TABLE kept (n INTEGER)")
+        files = [location, *(Path(f"{location}{end}") for end in ("-wal", "-shm"))]
+        for path in files:
+            path.chmod(0o644)
+        await self._open_and_write(location)
+        self.assertEqual([_mode(path) for path in files], [0o600] * 3)
+        # A directory it did not make is the operator's: left as it was.
+        self.assertEqual(_mode(directory), 0o755)
