@@ -187,7 +187,7 @@ _INSERT_INTO = re.compile(r"\s*INSERT\s+INTO\s+(\w+)", re.IGNORECASE)
 def _operation_names(operations: Iterable[Operation | _Row]) -> str:
     """
     What a batch held, for its failure log: each operation's name in the
-    order they came, with a count where it came more than once (C{create_user,
+    order they came, with a count where it came more than once (C{insert_user,
     append messages x50}).
     """
     counts = Counter(map(_operation_name, operations))
