@@ -38,7 +38,8 @@ from chatroom.service.chat import (
     ChatService,
 )
 from chatroom.service.throttle import LoginThrottle, RegistrationLimit
-from chatroom.storage.pool import Database, describe, open_database
+from chatroom.storage.database import Database
+from chatroom.storage.opening import describe, open_database
 from chatroom.storage.schema import migrate
 from chatroom.storage.store import ChatStore
 from chatroom.tls import (

@@ -25,7 +25,9 @@ from chatroom.protocol.line.factory import LineFactory
 from chatroom.service.admission import Admission
 from chatroom.service.chat import HISTORY_DEFAULT, ChatService
 from chatroom.service.throttle import LoginThrottle, RegistrationLimit
-from chatroom.storage.pool import SQLITE, Database, open_database
+from chatroom.storage.database import Database
+from chatroom.storage.engines import SQLITE
+from chatroom.storage.opening import open_database
 from chatroom.storage.schema import migrate
 from chatroom.storage.store import ChatStore
 from chatroom.tap import ChatServer

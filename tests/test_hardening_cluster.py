@@ -14,7 +14,7 @@ from twisted.logger import Logger, formatEvent, globalLogPublisher
 from twisted.trial import unittest
 
 from chatroom.service.events import Notice, PrivateMessage, RoomMessage
-from chatroom.storage.pool import describe
+from chatroom.storage.opening import describe
 
 try:
     from chatroom.cluster.bus import RedisAddress

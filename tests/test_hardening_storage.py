@@ -9,7 +9,7 @@ import sqlite3
 from twisted.internet import defer, reactor, task
 from twisted.trial import unittest
 
-from chatroom.storage.pool import open_database
+from chatroom.storage.opening import open_database
 from chatroom.storage.schema import migrate
 from tests.clients import MemoryClient
 from tests.helpers import (

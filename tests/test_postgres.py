@@ -9,7 +9,7 @@ from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
 from chatroom.errors import NameTaken, RoomExists
-from chatroom.storage.pool import open_database
+from chatroom.storage.opening import open_database
 from chatroom.storage.schema import SCHEMA_VERSION, migrate
 from chatroom.storage.store import ChatStore
 from tests.cluster_helpers import Schema, postgres_unavailable

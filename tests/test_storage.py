@@ -4,13 +4,21 @@ store's statements.  The tests are written once in L{DatabaseTestsMixin};
 each engine subclasses it with L{open_database}.
 """
 
+import os
+import sqlite3
+import stat
+from pathlib import Path
+
 from twisted.internet import defer, reactor
+from twisted.logger import Logger
 from twisted.trial import unittest
 
 from chatroom.errors import AlreadyMember, NameTaken, RoomExists
-from chatroom.storage import pool as pool_module
+from chatroom.storage import database as database_module
 from chatroom.storage import schema
-from chatroom.storage.pool import Database, open_database
+from chatroom.storage.activity import INSERT_ACTIVITY
+from chatroom.storage.database import Database
+from chatroom.storage.opening import open_database
 from chatroom.storage.schema import SCHEMA_VERSION, migrate
 from chatroom.storage.store import LOBBY, ChatStore
 from tests.asynctest import async_test
@@ -32,6 +40,14 @@ def _insert_activity(detail: str):
         return detail
 
     return insert
+
+
+def insert_test_activity(cursor, detail: str) -> str:
+    return _insert_activity(detail)(cursor)
+
+
+def fail_on_purpose(cursor) -> None:
+    raise _Boom()
 
 
 def _activity_details(cursor) -> list[str]:
@@ -134,7 +150,7 @@ class DatabaseTestsMixin:
 
     @async_test
     async def test_batches_are_bounded(self):
-        self.patch(pool_module, "MAX_BATCH", 10)
+        self.patch(database_module, "MAX_BATCH", 10)
         sizes = self._count_batches()
         await defer.gatherResults(
             [self.db.write(_insert_activity(str(i))) for i in range(25)]
@@ -183,15 +199,38 @@ class DatabaseTestsMixin:
         self.assertEqual(await self.db.read(_activity_details), ["first", "next"])
 
     @async_test
+    async def test_a_failed_batch_is_logged_with_the_names_of_its_operations(self):
+        events: list[dict] = []
+        self.patch(self.db, "log", Logger(observer=events.append))
+        self.db.write(_insert_activity("first"))
+        row = (0, None, "test", "test", "row")
+        batch = [
+            self.db.write(insert_test_activity, "lost"),
+            self.db.write(fail_on_purpose),
+            self.db.append(INSERT_ACTIVITY, row),
+            self.db.append(INSERT_ACTIVITY, row),
+            self.db.write(fail_on_purpose),
+        ]
+        for d in batch:
+            await self.assertFailure(d, _Boom)
+        [event] = events
+        self.assertEqual(event["size"], 5)
+        self.assertEqual(
+            event["operations"],
+            "insert_test_activity, fail_on_purpose x2, append activity x2",
+        )
+        self.assertEqual(await self.db.read(_activity_details), ["first"])
+
+    @async_test
     async def test_appended_rows_commit_in_order_one_executemany_per_statement(self):
         statements: list[str] = []
-        executemany = pool_module.Cursor.executemany
+        executemany = database_module.Cursor.executemany
 
         def counting(cursor, statement, rows):
             statements.append(statement)
             return executemany(cursor, statement, rows)
 
-        self.patch(pool_module.Cursor, "executemany", counting)
+        self.patch(database_module.Cursor, "executemany", counting)
         sizes = self._count_batches()
         self.db.write(_insert_activity("first"))
         rows = [
@@ -238,6 +277,46 @@ class DatabaseTestsMixin:
             self.db.write(_insert_activity(str(i)))
         await self.db.close()
         self.assertEqual(len(await self._open().read(_activity_details)), 5)
+
+    # Named transactions
+
+    @async_test
+    async def test_every_transaction_of_the_store_is_a_named_function(self):
+        names: list[str] = []
+        for method in ("read", "write"):
+            run = getattr(self.db, method)
+
+            def recording(operation, *args, run=run, **kwargs):
+                # A row of Database.append is data, not a function.
+                names.append(getattr(operation, "__qualname__", "a row"))
+                return run(operation, *args, **kwargs)
+
+            self.patch(self.db, method, recording)
+        store = self.store
+        alice = await store.create_user("alice", "alice", "hash", 0)
+        await store.find_user("alice")
+        await store.get_user(alice.id)
+        await store.rename_user(alice.id, "Alice", "alice")
+        await store.set_password_hash(alice.id, "hash2")
+        await store.list_users()
+        room_id = await store.create_room("dev", "dev", alice.id, 0)
+        await store.set_default_room(alice.id, room_id)
+        await store.load_rooms()
+        await store.load_memberships()
+        await store.remove_member(room_id, alice.id)
+        await store.add_member(room_id, alice.id, 0)
+        await store.store_room_message(room_id, 1, alice.id, "Alice", "hi", 0)
+        await store.room_history(room_id, 10)
+        await store.store_private(alice.id, "Alice", alice.id, "kept", 0, False, 5)
+        kept = await store.undelivered_private(alice.id, 10)
+        await store.mark_delivered([m.id for m in kept], 1)
+        await store.record_activity(0, alice.id, "Alice", "join", "#dev")
+        await store.activity_of(alice.id, 10)
+        await migrate(self.db)
+        unnamed = [name for name in names if "<" in name]
+        self.assertEqual(unnamed, [])
+        self.assertIn("find_user_by_key", names)
+        self.assertIn("migrate_schema", names)
 
     # Users
 
@@ -375,3 +454,63 @@ class SQLiteMemoryTests(unittest.TestCase):
         await migrate(db)
         await ChatStore(db).create_user("alice", "alice", "hash", 0)
         self.assertIsNotNone(await ChatStore(db).find_user("alice"))
+
+
+def _mode(path: str | Path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+class SQLiteFileModeTests(unittest.TestCase):
+    """The SQLite file holds password hashes: only the server's user reads it."""
+
+    async def _open_and_write(self, location: Path) -> Database:
+        database = open_database(str(location), reactor)
+        database.start()
+        self.addCleanup(database.close)
+        await migrate(database)
+        return database
+
+    @async_test
+    async def test_new_database_and_data_directories_are_private_whatever_the_umask(
+        self,
+    ):
+        self.addCleanup(os.umask, os.umask(0))
+        data = Path(self.mktemp()) / "data"
+        location = data / "deeper" / "chat.sqlite3"
+        database = open_database(str(location), reactor)
+        # Nothing is made before the service starts.
+        self.assertFalse(data.parent.exists())
+        database.start()
+        self.addCleanup(database.close)
+        await migrate(database)
+        self.assertEqual(
+            {path.name: _mode(path) for path in location.parent.iterdir()},
+            {
+                "chat.sqlite3": 0o600,
+                "chat.sqlite3-wal": 0o600,
+                "chat.sqlite3-shm": 0o600,
+            },
+        )
+        self.assertEqual(
+            [_mode(data), _mode(data / "deeper"), _mode(data.parent)],
+            [0o700, 0o700, 0o700],
+        )
+
+    @async_test
+    async def test_existing_database_readable_by_others_is_made_private(self):
+        directory = Path(self.mktemp())
+        directory.mkdir()
+        directory.chmod(0o755)
+        location = directory / "chat.sqlite3"
+        # An open connection keeps the WAL files as an older server left them.
+        other = sqlite3.connect(location, isolation_level=None)
+        self.addCleanup(other.close)
+        other.execute("PRAGMA journal_mode=WAL")
+        other.execute("CREATE TABLE kept (n INTEGER)")
+        files = [location, *(Path(f"{location}{end}") for end in ("-wal", "-shm"))]
+        for path in files:
+            path.chmod(0o644)
+        await self._open_and_write(location)
+        self.assertEqual([_mode(path) for path in files], [0o600] * 3)
+        # A directory it did not make is the operator's: left as it was.
+        self.assertEqual(_mode(directory), 0o755)

@@ -17,6 +17,7 @@ from twisted.cred.error import UnauthorizedLogin
 from twisted.cred.portal import Portal
 from twisted.internet import task
 from twisted.logger import Logger
+from zope.interface import implementer
 
 from chatroom.auth import (
     BcryptChecker,
@@ -32,7 +33,7 @@ from chatroom.names import (
     name_key,
 )
 from chatroom.service.chat import ADMIN, Account, ChatService
-from chatroom.service.interfaces import IChatClient, IUser
+from chatroom.service.interfaces import IAccountRules, IChatClient, IUser
 from chatroom.service.realm import ChatRealm
 from chatroom.service.throttle import LoginThrottle, RegistrationLimit, address_block
 
@@ -44,6 +45,7 @@ class Admitted(NamedTuple):
     logout: object
 
 
+@implementer(IAccountRules)
 class Admission:
     """
     The one way in.

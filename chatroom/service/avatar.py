@@ -9,8 +9,6 @@ is the admission gate's to say.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from twisted.internet import defer
 from twisted.logger import Logger, LogLevel
 from zope.interface import implementer
@@ -26,7 +24,7 @@ from chatroom.errors import (
 from chatroom.names import check_name, check_new_room_name, check_text, name_key
 from chatroom.service.chat import Account, ChatService
 from chatroom.service.events import PrivateMessage, RoomMessage
-from chatroom.service.interfaces import IChatClient, IUser
+from chatroom.service.interfaces import IAccountRules, IChatClient, IUser
 from chatroom.service.results import (
     History,
     JoinedRoom,
@@ -36,9 +34,6 @@ from chatroom.service.results import (
 )
 from chatroom.service.rooms import Room
 from chatroom.storage.store import ActivityEntry
-
-if TYPE_CHECKING:
-    from chatroom.service.admission import Admission
 
 HISTORY_MAX = 1000
 # Kept private messages read, written and marked delivered at a time.
@@ -77,7 +72,7 @@ class Session:
     )
 
     def __init__(
-        self, chat: ChatService, admission: Admission, mind: IChatClient, peer: str
+        self, chat: ChatService, admission: IAccountRules, mind: IChatClient, peer: str
     ) -> None:
         self.chat = chat
         self.admission = admission

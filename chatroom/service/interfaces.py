@@ -98,6 +98,19 @@ class IUser(Interface):
         """End this session."""
 
 
+class IAccountRules(Interface):
+    """
+    What a session asks the admission gate before it changes its account's
+    name or password (L{chatroom.service.admission.Admission} provides it).
+    """
+
+    def check_rename(account, name):
+        """Raise a L{ChatError} unless C{account} may take the name C{name}."""
+
+    def change_password(account, old, new, peer):
+        """Check C{old} as a login is checked, then store a hash of C{new}."""
+
+
 class IFanout(Interface):
     """
     Delivery to the sessions listening on a channel: a room, or one user's

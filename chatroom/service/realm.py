@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from twisted.cred.portal import IRealm
 from twisted.internet import defer
 from zope.interface import implementer
 
 from chatroom.service.avatar import Session
 from chatroom.service.chat import ChatService
-from chatroom.service.interfaces import IChatClient, IUser
-
-if TYPE_CHECKING:
-    from chatroom.service.admission import Admission
+from chatroom.service.interfaces import IAccountRules, IChatClient, IUser
 
 
 @implementer(IRealm)
 class ChatRealm:
-    def __init__(self, chat: ChatService, admission: Admission) -> None:
+    def __init__(self, chat: ChatService, admission: IAccountRules) -> None:
         self.chat = chat
         self.admission = admission
 

@@ -15,7 +15,8 @@ import psycopg
 from twisted.enterprise import adbapi
 from twisted.internet.interfaces import IReactorCore
 
-from chatroom.storage.pool import Database, Engine
+from chatroom.storage.database import Database
+from chatroom.storage.engines import Engine
 
 # Several nodes may start at once against an empty database: they take this
 # transaction-scoped lock so one migrates and the others then find it done.

@@ -6,7 +6,12 @@ DDL is written once; C{{id_pk}} and C{{bigint}} are filled in per engine.
 Append new migrations; never edit one that has shipped.
 """
 
-from chatroom.storage.pool import Cursor, Database
+from __future__ import annotations
+
+from twisted.internet import defer
+
+from chatroom.storage.database import Cursor, Database
+from chatroom.storage.engines import Engine
 
 MIGRATIONS: list[list[str]] = [
     [
@@ -92,13 +97,13 @@ def _migrate(cursor: Cursor, ddl: dict[str, str]) -> int:
     return SCHEMA_VERSION
 
 
-def migrate(database: Database):
+def migrate_schema(cursor: Cursor, engine: Engine) -> int:
+    """The migrations still missing, under the engine's schema lock."""
+    if engine.schema_lock:
+        cursor.execute(engine.schema_lock)
+    return _migrate(cursor, engine.ddl)
+
+
+def migrate(database: Database) -> defer.Deferred[int]:
     """Bring the schema up to date in one transaction; fires with the version."""
-    engine = database.engine
-
-    def run(cursor: Cursor) -> int:
-        if engine.schema_lock:
-            cursor.execute(engine.schema_lock)
-        return _migrate(cursor, engine.ddl)
-
-    return database.write(run)
+    return database.write(migrate_schema, database.engine)

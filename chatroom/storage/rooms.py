@@ -1,0 +1,83 @@
+"""Rooms and their members: the transactions, and the record they return."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chatroom.errors import RoomExists, TooManyRooms
+from chatroom.storage.database import Cursor
+
+LOBBY = "lobby"
+
+
+@dataclass(frozen=True, slots=True)
+class RoomRecord:
+    id: int
+    name: str
+    last_seq: int
+
+
+def all_rooms(cursor: Cursor) -> list[RoomRecord]:
+    """Every room, with the sequence number of its last message."""
+    cursor.execute(
+        "SELECT r.id, r.name, (SELECT MAX(seq) FROM messages m"
+        " WHERE m.room_id = r.id) FROM rooms r ORDER BY r.id"
+    )
+    return [RoomRecord(row[0], row[1], row[2] or 0) for row in cursor.fetchall()]
+
+
+def all_memberships(cursor: Cursor) -> list[tuple[int, int, str]]:
+    """Every (room id, user id, user name)."""
+    cursor.execute(
+        "SELECT m.room_id, u.id, u.name FROM memberships m"
+        " JOIN users u ON u.id = m.user_id"
+    )
+    return [tuple(row) for row in cursor.fetchall()]
+
+
+def insert_room(
+    cursor: Cursor, name: str, key: str, creator_id: int, at: int, max_rooms: int
+) -> int:
+    """A new room with its creator as the first member; its id."""
+    if cursor.execute("SELECT 1 FROM rooms WHERE name_key = ?", (key,)).fetchone():
+        raise RoomExists()
+    check_room_count(cursor, creator_id, max_rooms)
+    (room_id,) = cursor.execute(
+        "INSERT INTO rooms (name, name_key, created_by, created_at)"
+        " VALUES (?, ?, ?, ?) RETURNING id",
+        (name, key, creator_id, at),
+    ).fetchone()
+    add_member(cursor, room_id, creator_id, at)
+    return room_id
+
+
+def insert_member(
+    cursor: Cursor, room_id: int, user_id: int, at: int, max_rooms: int
+) -> None:
+    check_room_count(cursor, user_id, max_rooms)
+    add_member(cursor, room_id, user_id, at)
+
+
+def delete_member(cursor: Cursor, room_id: int, user_id: int) -> None:
+    cursor.execute(
+        "DELETE FROM memberships WHERE room_id = ? AND user_id = ?",
+        (room_id, user_id),
+    )
+
+
+def check_room_count(cursor: Cursor, user_id: int, max_rooms: int) -> None:
+    """Counted in the transaction that adds: racing joins cannot pass it."""
+    if not max_rooms:
+        return
+    (rooms,) = cursor.execute(
+        "SELECT COUNT(*) FROM memberships WHERE user_id = ?", (user_id,)
+    ).fetchone()
+    if rooms >= max_rooms:
+        raise TooManyRooms(f"you are in {rooms} rooms, the most one may be in")
+
+
+def add_member(cursor: Cursor, room_id: int, user_id: int, at: int) -> None:
+    cursor.execute(
+        "INSERT INTO memberships (room_id, user_id, joined_at) VALUES (?, ?, ?)",
+        (room_id, user_id, at),
+    )
