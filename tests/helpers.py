@@ -21,11 +21,11 @@ from twisted.trial import unittest
 from chatroom.auth import PasswordHasher
 from chatroom.protocol.chat import ChatProtocol
 from chatroom.protocol.factory import ChatFactory
+from chatroom.server import ChatServer
 from chatroom.service.chat import HISTORY_DEFAULT, ChatService
 from chatroom.service.realm import chat_portal
 from chatroom.storage.pool import Database, open_database
 from chatroom.storage.store import ChatStore
-from chatroom.tap import ChatServer
 from tests.asynctest import async_test
 
 __all__ = ["async_test"]  # test modules take it from here with the rest

@@ -9,7 +9,9 @@ from pathlib import Path
 
 from twisted.trial import unittest
 
-from chatroom.tap import ChatServer, Options, makeService
+from chatroom.options import Options
+from chatroom.server import ChatServer
+from chatroom.tap import makeService
 from tests.netclient import LineClient, connect
 
 ADMIN_PASSWORD = "admin-secret"

@@ -8,9 +8,9 @@ nothing behind.
 from twisted.internet import defer, task
 from twisted.trial import unittest
 
+from chatroom.options import Options, limits_from
 from chatroom.protocol.limits import Limits, RegistrationLimit, address_block
 from chatroom.service.avatar import KEPT_PAGE
-from chatroom.tap import Options, limits_from
 from tests.hardening_helpers import RELAXED, ChatWorld, fired
 from tests.helpers import ServerTestCase, async_test, data_lines
 

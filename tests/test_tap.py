@@ -11,13 +11,9 @@ from twisted.logger import Logger, globalLogPublisher
 from twisted.python import usage
 from twisted.trial import unittest
 
-from chatroom.tap import (
-    ADMIN_PASSWORD_ENV,
-    ChatServer,
-    Options,
-    activity_log_observer,
-    makeService,
-)
+from chatroom.options import ADMIN_PASSWORD_ENV, Options
+from chatroom.server import ChatServer
+from chatroom.tap import activity_log_observer, makeService
 from tests.helpers import Client, async_test
 
 LOOPBACK = "tcp:0:interface=127.0.0.1"

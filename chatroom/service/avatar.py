@@ -169,10 +169,8 @@ class Session:
         except Exception:
             service.seq_unused(target, seq)
             raise
-        handed = service.fanout.publish(target.channel, message, exclude=self.mind)
-        if handed is not None:
-            # Across nodes, handed over means the message bus has it.
-            await handed
+        # Across nodes, handed over means the message bus has it.
+        await service.fanout.publish(target.channel, message, exclude=self.mind)
 
     async def send_private(self, recipient: str, text: str) -> None:
         check_name(recipient)
