@@ -157,29 +157,31 @@ class ChatService(service.Service):
         With none given on a first start, generate one and log it once.
         """
         try:
-            admin = await self._ensure_admin(password)
+            created = await self._ensure_admin(password)
         except NameTaken:
-            # Another process on the same database created it first.
-            admin = await self._ensure_admin(password)
-        # That process may have made it after we read the lobby's members.
-        lobby = self.rooms.lobby
-        if admin.id not in lobby.members:
-            self.rooms.add_member(lobby, admin.id, admin.name)
-        self.membership.tell_joined(lobby, admin.id, admin.name)
+            # Another process on the same database created it, maybe after we
+            # read the lobby's members.
+            await self._ensure_admin(password)
+            created = await self.store.find_user(ADMIN)
+        if created is not None:
+            self.rooms.add_member(self.rooms.lobby, created.id, created.name)
+            self.membership.tell_joined(self.rooms.lobby, created.id, created.name)
 
-    async def _ensure_admin(self, password: str | None) -> UserRecord:
+    async def _ensure_admin(self, password: str | None) -> UserRecord | None:
+        """The admin account if this call created it, else None."""
         admin = await self.store.find_user(ADMIN)
         if password is None and admin is not None:
-            return admin
+            return None
         generated = password is None
         if generated:
             password = secrets.token_urlsafe(18)
         password_hash = await self.hasher.hash(password)
         if admin is None:
-            admin = await self.store.create_user(
+            created = await self.store.create_user(
                 ADMIN, ADMIN, password_hash, self.now(), is_admin=True
             )
         else:
+            created = None
             await self.store.set_password_hash(admin.id, password_hash)
         if generated:
             # The one time a password is logged: nobody could have typed it.
@@ -188,7 +190,7 @@ class ChatService(service.Service):
                 " --admin-password-file or CHATROOM_ADMIN_PASSWORD)",
                 password=password,
             )
-        return admin
+        return created
 
     def record_failed_login(self, name: str, peer: str) -> defer.Deferred[None]:
         """Record a failed login; fires once it is stored, and never fails."""
