@@ -60,7 +60,8 @@ class ChatServer(service.MultiService):
     L{ClusterNode} in a cluster) start and stop in order, not all at once as
     a MultiService's would: the database, the cluster node, the chat, then
     the listeners; on stop the listeners first, then every connection is told
-    goodbye and closed, then the cluster node, then the database.  So no
+    goodbye and closed, then (once the lines they sent are answered) the
+    cluster node, then the database.  So no
     client is ever served by a node whose bus or database has gone.
     """
 
@@ -136,6 +137,9 @@ class ChatServer(service.MultiService):
         # logouts are recorded before the database closes.
         await self.factory.disconnect_all(SHUTDOWN_NOTICE)
         if self.cluster is not None and self.cluster.running:
+            # Lines read before the goodbye may still be numbering, storing
+            # or publishing, their connection gone: the bus waits for them.
+            await self.factory.all_answered()
             await self.cluster.stopService()
         await self.database.close()
         self.chat.hasher.stop()

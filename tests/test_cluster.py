@@ -464,10 +464,10 @@ class ShutdownTests(ClusterTestCase):
     def test_a_node_stopped_under_traffic_answers_no_server_error(self):
         yield self.start_node("a")
         yield self.start_node("b")
+        bob = yield self.client("b", "bob")
         talkers = {}
         for name in ("ann", "cat", "dan"):
             talkers[name] = Talker((yield self.client("a", name)))
-        bob = yield self.client("b", "bob")
         yield poll(lambda: all(len(t.replies) >= 20 for t in talkers.values()))
         yield self.stop_node("a")
         for talker in talkers.values():

@@ -39,9 +39,8 @@ class ChatFactory(Factory):
 
     protocol = ChatProtocol
     log = Logger()
-    # Lines started on every connection and not yet answered, and how many
-    # may be before pipelining stops (see MAX_IN_FLIGHT).
-    in_flight = 0
+    # Lines in flight on every connection may be at most this many before
+    # pipelining stops (see MAX_IN_FLIGHT).
     max_in_flight = MAX_IN_FLIGHT
 
     def __init__(
@@ -64,6 +63,8 @@ class ChatFactory(Factory):
         self.clients: set[ChatProtocol] = set()
         self.per_address: Counter[str] = Counter()
         self._all_closed: list[defer.Deferred] = []
+        self._in_flight = 0
+        self._all_answered: list[defer.Deferred] = []
         # One idle check for every logged-in connection, not a timer each:
         # an idle connection should cost as little memory as it can.
         self._idle_check = task.LoopingCall(self._check_idle)
@@ -120,6 +121,38 @@ class ChatFactory(Factory):
             waiting, self._all_closed = self._all_closed, []
             for d in waiting:
                 d.callback(None)
+
+    @property
+    def in_flight(self) -> int:
+        """Lines started on every connection and not yet answered."""
+        return self._in_flight
+
+    @in_flight.setter
+    def in_flight(self, count: int) -> None:
+        self._in_flight = count
+        if not count and self._all_answered:
+            waiting, self._all_answered = self._all_answered, []
+            for d in waiting:
+                d.callback(None)
+
+    def all_answered(self, grace: float = 5.0) -> defer.Deferred:
+        """
+        Fires once no line read is still being answered, even on a connection
+        closed since: at shutdown, what they store and publish must find the
+        database and the bus still there.  Gives up after C{grace} seconds.
+        """
+        if not self._in_flight:
+            return defer.succeed(None)
+        d: defer.Deferred = defer.Deferred()
+        self._all_answered.append(d)
+
+        def give_up(failure):
+            failure.trap(defer.TimeoutError)
+            self.log.warn(
+                "stopping with {count} lines unanswered", count=self._in_flight
+            )
+
+        return d.addTimeout(grace, self.clock).addErrback(give_up)
 
     def disconnect_all(self, reason: str, grace: float = 5.0) -> defer.Deferred:
         """
