@@ -17,7 +17,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from twisted.internet.endpoints import quoteStringArgument
-from twisted.internet.ssl import CertificateOptions, PrivateCertificate, TLSVersion
 
 CERTIFICATE_FILE = "tls-certificate.pem"
 KEY_FILE = "tls-key.pem"
@@ -66,23 +65,6 @@ def fingerprint_sha256(cert_pem: bytes) -> str:
     """
     certificate = x509.load_pem_x509_certificate(cert_pem)
     return ":".join(f"{byte:02X}" for byte in certificate.fingerprint(hashes.SHA256()))
-
-
-def server_context_factory(
-    cert_path: str | os.PathLike[str], key_path: str | os.PathLike[str]
-) -> CertificateOptions:
-    """
-    Server-side TLS options for the PEM certificate and key: TLS 1.2 at
-    least and Twisted's default (secure) cipher list.
-    """
-    pair = PrivateCertificate.loadPEM(
-        Path(cert_path).read_bytes() + b"\n" + Path(key_path).read_bytes()
-    )
-    return CertificateOptions(
-        privateKey=pair.privateKey.original,
-        certificate=pair.original,
-        raiseMinimumTo=TLSVersion.TLSv1_2,
-    )
 
 
 def server_endpoint_description(

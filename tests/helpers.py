@@ -22,6 +22,7 @@ from twisted.trial import unittest
 from chatroom.auth import PasswordHasher, hash_password, verify_password
 from chatroom.protocol.limits import Limits
 from chatroom.protocol.line.factory import LineFactory
+from chatroom.server import ChatServer
 from chatroom.service.admission import Admission
 from chatroom.service.chat import HISTORY_DEFAULT, ChatService
 from chatroom.service.throttle import LoginThrottle, RegistrationLimit
@@ -30,7 +31,6 @@ from chatroom.storage.engines import SQLITE
 from chatroom.storage.opening import open_database
 from chatroom.storage.schema import migrate
 from chatroom.storage.store import ChatStore
-from chatroom.tap import ChatServer
 from tests.clients import MemoryClient
 
 BCRYPT_ROUNDS = 4

@@ -20,7 +20,9 @@ from twisted.internet import defer, reactor, task
 from twisted.internet.interfaces import IReactorCore
 from twisted.trial import unittest
 
-from chatroom.tap import ChatServer, Options, makeService
+from chatroom.options import Options
+from chatroom.server import ChatServer
+from chatroom.tap import makeService
 from tests.clients import NetClient, connect, log_in
 from tests.helpers import ADMIN_PASSWORD, BCRYPT_ROUNDS
 

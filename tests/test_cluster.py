@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from twisted.internet import defer, reactor
+from twisted.internet.error import ConnectionDone
 from twisted.logger import globalLogPublisher
 from twisted.trial import unittest
 
@@ -84,16 +85,15 @@ class ClusterTestCase(NodeClients, unittest.TestCase):
     def crash_node(self, name: str):
         """Kill a node as a crash would: no goodbye, connections cut."""
         server = self.nodes.pop(name)
-        cluster = server.chat.node
+        cluster = server.cluster
         cluster.presence._beat.stop()
         for factory in (cluster.bus._subscriber, cluster.bus._commands):
             for slot in factory.slots:
                 slot.reconnect = False
             for connection in list(factory.pool):
                 connection.transport.abortConnection()
-        for port in server.ports:
-            yield port.stopListening()
-        server.ports.clear()
+        for listener in server.listeners:
+            yield listener.stopService()
         for account in list(server.chat.online.values()):
             for session in list(account.sessions):
                 session.mind.transport.abortConnection()
@@ -107,7 +107,7 @@ class ClusterTestCase(NodeClients, unittest.TestCase):
         Cut a node's subscription to the bus and keep it cut: its clients
         stay, it hears nothing.  Returns what lets it reconnect.
         """
-        factory = self.nodes[name].chat.node.bus._subscriber
+        factory = self.nodes[name].cluster.bus._subscriber
         [slot] = factory.slots
         slot.reconnect = False
         for connection in list(factory.pool):
@@ -410,7 +410,7 @@ class BusOutageTests(ClusterTestCase):
         cat = yield self.client("b", "cat")
         yield until_reply(ann, "/who lobby", "cat (online)")
         reconnect = self.cut_bus("a")
-        yield poll(lambda: not self.nodes["a"].chat.node.bus.connected)
+        yield poll(lambda: not self.nodes["a"].cluster.bus.connected)
         yield bob.ok("/c den")
         yield bob.ok("/u bobby")
         yield cat.ok("/l lobby")
@@ -426,3 +426,73 @@ class BusOutageTests(ClusterTestCase):
         self.assertNotIn("cat (online)", lobby)
         yield ann.ok("/public den back")
         yield bob.until(lambda lines: "[den] ann: back" in lines)
+
+
+class Talker:
+    """Keeps C{depth} messages in flight from C{client}, numbered from 1."""
+
+    def __init__(self, client, depth: int = 10) -> None:
+        self.client = client
+        self.sent = 0
+        self.replies: list[str] = []
+        for _ in range(depth):
+            self._send()
+
+    def _send(self) -> None:
+        self.sent += 1
+        d = self.client.send(f"m{self.sent}")
+        d.addCallbacks(self._answered, self._unanswered)
+
+    def _answered(self, reply) -> None:
+        self.replies.append(reply[0])
+        self._send()
+
+    def _unanswered(self, failure) -> None:
+        # Sent as the server said goodbye: no reply is the shutdown's answer.
+        failure.trap(ConnectionDone)
+
+
+class ShutdownTests(ClusterTestCase):
+    @defer.inlineCallbacks
+    def test_a_node_stopped_under_traffic_answers_no_server_error(self):
+        yield self.start_node("a")
+        yield self.start_node("b")
+        bob = yield self.client("b", "bob")
+        talkers = {}
+        for name in ("ann", "cat", "dan"):
+            talkers[name] = Talker((yield self.client("a", name)))
+        yield poll(lambda: all(len(t.replies) >= 20 for t in talkers.values()))
+        yield self.stop_node("a")
+        for talker in talkers.values():
+            yield talker.client.closed
+            self.assertIn("* the server is shutting down", talker.client.pushed)
+        refused = [r for t in talkers.values() for r in t.replies if r != "+OK"]
+        self.assertEqual(refused, [])
+        # Every message that got its +OK reached the other node.
+        for name, talker in talkers.items():
+            last = f"[lobby] {name}: m{len(talker.replies)}"
+            yield bob.until(lambda lines, last=last: last in lines)
+
+    @defer.inlineCallbacks
+    def test_a_node_leaves_the_cluster_after_its_clients_and_before_its_database(
+        self,
+    ):
+        server = yield self.start_node("a")
+        ann = yield self.client("a", "ann")
+        seen = []
+        node, database = server.cluster, server.database
+        stop_node, close_database = node.stopService, database.close
+
+        def node_stopping():
+            seen.append(("node", len(server.factory.clients), len(server.ports)))
+            return stop_node()
+
+        def database_closing():
+            seen.append(("database", node.running, node.bus.connected))
+            return close_database()
+
+        node.stopService, database.close = node_stopping, database_closing
+        yield self.stop_node("a")
+        yield ann.closed
+        self.assertEqual(seen, [("node", 0, 0), ("database", False, False)])
+        self.assertIn("* the server is shutting down", ann.pushed)

@@ -6,7 +6,7 @@ from pathlib import Path
 from twisted.trial import unittest
 
 from chatroom import errors
-from chatroom.tap import LIMIT_PARAMETERS
+from chatroom.options import LIMIT_PARAMETERS
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"

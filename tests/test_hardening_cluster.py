@@ -18,8 +18,22 @@ from chatroom.storage.opening import describe
 
 try:
     from chatroom.cluster.bus import RedisAddress
-    from chatroom.cluster.messages import BadMessage, decode
-    from chatroom.cluster.service import ClusterNode
+    from chatroom.cluster.messages import (
+        BadMessage,
+        Bye,
+        DefaultChanged,
+        Event,
+        Hello,
+        Joined,
+        Left,
+        Offline,
+        Online,
+        Renamed,
+        Skipped,
+        decode,
+        encode,
+    )
+    from chatroom.cluster.node import ClusterNode
 except ImportError:  # txredisapi missing
     ClusterNode = None
 
@@ -42,29 +56,37 @@ class Mind:
 
 def room_event(seq=5, text="hi", room="den", sender="ann", channel=("room", 7)):
     event = RoomMessage(room, seq, sender, text, 1000).to_dict()
-    return {"n": "other", "t": "event", "c": list(channel), "e": event, "x": None}
+    return {
+        "kind": "event",
+        "node": "other",
+        "channel": list(channel),
+        "event": event,
+        "token": None,
+    }
 
 
-# What each kind of node message looks like, as the node code builds them.
-GOOD = [
-    room_event(),
-    {"n": "other", "t": "event", "c": ["user", 3], "x": 4,
-     "e": PrivateMessage("ann", "psst", 1000).to_dict()},
-    {"n": "other", "t": "event", "c": ["room", 7], "x": None,
-     "e": Notice("bob joined #den").to_dict()},
-    {"n": "other", "t": "online", "u": 3},
-    {"n": "other", "t": "offline", "u": 3},
-    {"n": "other", "t": "hello"},
-    {"n": "other", "t": "bye"},
-    {"n": "other", "t": "join", "r": 7, "rn": "den", "u": 3, "un": "bob"},
-    {"n": "other", "t": "leave", "r": 7, "u": 3},
-    {"n": "other", "t": "rename", "u": 3, "un": "Bobby"},
-    {"n": "other", "t": "event", "c": ["user", 3], "x": 4,
-     "e": PrivateMessage("ann", "kept", 1000, kept_id=12).to_dict()},
-    {"n": "other", "t": "default", "u": 3, "r": 7},
-    {"n": "other", "t": "default", "u": 3, "r": None},
-    {"n": "other", "t": "skip", "r": 7, "s": 5},
-]  # fmt: skip
+def good() -> list:
+    """What each kind of node message looks like, as the node code builds them."""
+    return [
+        Event.from_dict(room_event()),
+        Event("other", ("user", 3), PrivateMessage("ann", "psst", 1000).to_dict(), 4),
+        Event("other", ("room", 7), Notice("bob joined #den").to_dict()),
+        Online("other", 3),
+        Offline("other", 3),
+        Hello("other"),
+        Bye("other"),
+        Joined("other", 7, "den", 3, "bob"),
+        Left("other", 7, 3),
+        Renamed("other", 3, "Bobby"),
+        Event(
+            "other",
+            ("user", 3),
+            PrivateMessage("ann", "kept", 1000, kept_id=12).to_dict(),
+        ),
+        DefaultChanged("other", 3, 7),
+        DefaultChanged("other", 3, None),
+        Skipped("other", 7, 5),
+    ]
 
 
 def malformed() -> list[object]:
@@ -92,35 +114,36 @@ def malformed() -> list[object]:
         "[]",
         '"a string"',
         "{}",
-        json.dumps({"n": "other", "t": "gossip"}),
-        json.dumps({"n": 5, "t": "hello"}),
-        json.dumps({"n": "", "t": "hello"}),
-        json.dumps({"n": "evil\x1b[2J", "t": "hello"}),
-        changed(event, "e", "seq", "6"),
-        changed(event, "e", "seq", True),
-        changed(event, "e", "seq", 0),
-        changed(event, "e", "seq", KeyError),
-        changed(event, "e", "text", "\x1b]0;owned\x07"),
-        changed(event, "e", "text", "\u202eevil"),
-        changed(event, "e", "text", ["hi"]),
-        changed(event, "e", "room", "not a room!"),
-        changed(event, "e", "sender", None),
-        changed(event, "e", "kind", "shell"),
-        changed(event, "e", "at", "noon"),
-        changed(event, "c", ["user", 7]),
-        changed(event, "c", ["room"]),
-        changed(event, "c", ["room", "7"]),
-        changed(event, "c", [["room"], 7]),
-        changed(event, "x", "token"),
-        json.dumps({"n": "other", "t": "online", "u": [1]}),
-        json.dumps({"n": "other", "t": "offline", "u": "3"}),
-        json.dumps({"n": "other", "t": "join", "r": 7, "rn": "d\x00n", "u": 3,
-                    "un": "bob"}),
-        json.dumps({"n": "other", "t": "leave", "r": None, "u": 3}),
-        json.dumps({"n": "other", "t": "rename", "u": 3, "un": 7}),
-        json.dumps({"n": "other", "t": "default", "u": 3, "r": "den"}),
-        json.dumps({"n": "other", "t": "skip", "r": 7, "s": "5"}),
-        json.dumps({"n": "other", "t": "skip", "r": 7}),
+        json.dumps({"node": "other", "kind": "gossip"}),
+        json.dumps({"node": 5, "kind": "hello"}),
+        json.dumps({"node": "", "kind": "hello"}),
+        json.dumps({"node": "evil\x1b[2J", "kind": "hello"}),
+        changed(event, "event", "seq", "6"),
+        changed(event, "event", "seq", True),
+        changed(event, "event", "seq", 0),
+        changed(event, "event", "seq", KeyError),
+        changed(event, "event", "text", "\x1b]0;owned\x07"),
+        changed(event, "event", "text", "\u202eevil"),
+        changed(event, "event", "text", ["hi"]),
+        changed(event, "event", "room", "not a room!"),
+        changed(event, "event", "sender", None),
+        changed(event, "event", "kind", "shell"),
+        changed(event, "event", "at", "noon"),
+        changed(event, "channel", ["user", 7]),
+        changed(event, "channel", ["room"]),
+        changed(event, "channel", ["room", "7"]),
+        changed(event, "channel", [["room"], 7]),
+        changed(event, "token", "token"),
+        json.dumps({"node": "other", "kind": "online", "user_id": [1]}),
+        json.dumps({"node": "other", "kind": "offline", "user_id": "3"}),
+        json.dumps({"node": "other", "kind": "join", "room_id": 7,
+                    "room_name": "d\x00n", "user_id": 3, "user_name": "bob"}),
+        json.dumps({"node": "other", "kind": "leave", "room_id": None, "user_id": 3}),
+        json.dumps({"node": "other", "kind": "rename", "user_id": 3, "user_name": 7}),
+        json.dumps({"node": "other", "kind": "default", "user_id": 3,
+                    "room_id": "den"}),
+        json.dumps({"node": "other", "kind": "skip", "room_id": 7, "seq": "5"}),
+        json.dumps({"node": "other", "kind": "skip", "room_id": 7}),
     ]  # fmt: skip
 
 
@@ -135,8 +158,21 @@ class MessageCheckTests(unittest.TestCase):
     skip = SKIP
 
     def test_every_message_a_node_sends_passes(self):
-        for message in GOOD:
-            self.assertEqual(decode(json.dumps(message)), message)
+        for message in good():
+            self.assertEqual(decode(encode(message)), message)
+
+    def test_messages_travel_with_named_fields(self):
+        self.assertEqual(
+            json.loads(encode(Joined("here", 7, "den", 3, "bob"))),
+            {
+                "kind": "join",
+                "node": "here",
+                "room_id": 7,
+                "room_name": "den",
+                "user_id": 3,
+                "user_name": "bob",
+            },
+        )
 
     def test_malformed_messages_are_refused(self):
         for raw in malformed():

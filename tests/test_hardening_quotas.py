@@ -8,10 +8,10 @@ nothing behind.
 from twisted.internet import defer, task
 from twisted.trial import unittest
 
+from chatroom.options import Options, limits_from
 from chatroom.protocol.limits import Limits
 from chatroom.service.avatar import KEPT_PAGE
 from chatroom.service.throttle import RegistrationLimit, address_block
-from chatroom.tap import Options, limits_from
 from tests.asynctest import async_test
 from tests.clients import data_lines
 from tests.helpers import RELAXED, ChatWorld, ServerTestCase, fired

@@ -20,6 +20,7 @@ from tests.helpers import ServerTestCase
 
 try:
     from chatroom.cluster.fanout import RedisFanout
+    from chatroom.cluster.messages import Event
 except ImportError:  # txredisapi missing
     RedisFanout = None
 
@@ -35,9 +36,9 @@ class Mind:
         self.got.append(f"* {text}")
 
 
-def from_bus(seq: int, node: str = "other", token=None) -> dict:
+def from_bus(seq: int, node: str = "other", token=None) -> Event:
     event = RoomMessage("den", seq, "ann", f"m{seq}", 0)
-    return {"n": node, "t": "event", "c": ["room", 7], "e": event.to_dict(), "x": token}
+    return Event(node, ("room", 7), event.to_dict(), token)
 
 
 class EventsTests(unittest.TestCase):
@@ -95,8 +96,7 @@ class OrderTests(unittest.TestCase):
 
     def test_notices_are_not_held_behind_a_gap(self):
         self.fanout.received(from_bus(6))
-        notice = {"n": "x", "t": "event", "c": ["room", 7], "x": None,
-                  "e": Notice("bob joined #den").to_dict()}  # fmt: skip
+        notice = Event("x", ("room", 7), Notice("bob joined #den").to_dict())
         self.fanout.received(notice)
         self.assertEqual(self.mind.got, ["* bob joined #den"])
 
@@ -133,11 +133,17 @@ class OrderTests(unittest.TestCase):
         arrived = []
         self.fanout.on_kept_private = lambda *args: arrived.append(args)
         event = PrivateMessage("ann", "hi", 0, kept_id=9)
-        self.fanout.received(
-            {"n": "x", "t": "event", "c": ["user", 3], "e": event.to_dict(), "x": None}
-        )
-        [(user_id, message, exclude)] = arrived
-        self.assertEqual((user_id, message.kept_id, exclude), (3, 9, None))
+        self.fanout.received(Event("x", ("user", 3), event.to_dict()))
+        [(user_id, message)] = arrived
+        self.assertEqual((user_id, message.kept_id), (3, 9))
+
+    def test_our_own_kept_private_message_is_not_handled_twice(self):
+        # The sending node handed it to its own sessions when it stored it.
+        arrived = []
+        self.fanout.on_kept_private = lambda *args: arrived.append(args)
+        event = PrivateMessage("ann", "hi", 0, kept_id=9)
+        self.fanout.received(Event("here", ("user", 3), event.to_dict()))
+        self.assertEqual(arrived, [])
 
 
 class KeptPrivateTests(ServerTestCase):

@@ -51,6 +51,26 @@ class DisconnectAllTests(ServerTestCase):
         self.assertTrue(closed.called)
         self.assertTrue(stuck.transport.disconnected or stuck.transport.disconnecting)
 
+    def test_all_answered_waits_for_lines_still_in_flight(self):
+        factory = self.server.factory
+        factory.in_flight.started()
+        factory.in_flight.started()
+        answered = factory.all_answered()
+        factory.in_flight.finished()
+        self.assertFalse(answered.called)
+        factory.in_flight.finished()
+        self.assertTrue(answered.called)
+
+    def test_all_answered_gives_up_after_the_grace_period(self):
+        factory = self.server.factory
+        factory.in_flight.started()
+        self.addCleanup(factory.in_flight.finished)
+        answered = factory.all_answered(grace=5)
+        self.server.clock.advance(4.9)
+        self.assertFalse(answered.called)
+        self.server.clock.advance(0.2)
+        self.assertIsNone(self.successResultOf(answered))
+
 
 class ShutdownRecordsTests(unittest.TestCase):
     @async_test

@@ -7,17 +7,15 @@ finds the plugin is in test_plugin.)
 import os
 
 from twisted.internet import reactor
+from twisted.internet.error import CannotListenError
+from twisted.internet.protocol import Factory
 from twisted.logger import Logger, globalLogPublisher
 from twisted.python import usage
 from twisted.trial import unittest
 
-from chatroom.tap import (
-    ADMIN_PASSWORD_ENV,
-    ChatServer,
-    Options,
-    activity_log_observer,
-    makeService,
-)
+from chatroom.options import ADMIN_PASSWORD_ENV, Options
+from chatroom.server import ChatServer
+from chatroom.tap import activity_log_observer, makeService
 from tests.asynctest import async_test
 from tests.clients import MemoryClient
 
@@ -258,3 +256,31 @@ class MakeServiceTests(unittest.TestCase):
         )
         reply = await self._admin_login(second, generated)
         self.assertTrue(reply[-1].startswith("-ERR auth-failed"), reply)
+
+    @async_test
+    async def test_a_port_it_cannot_listen_on_stops_the_reactor(self):
+        taken = reactor.listenTCP(0, Factory(), interface="127.0.0.1")
+        self.addCleanup(taken.stopListening)
+        options = _parse(
+            "--db", self.db, "--bcrypt-rounds", "4",
+            "--port", f"tcp:{taken.getHost().port}:interface=127.0.0.1",
+        )  # fmt: skip
+        server = makeService(options, reactor)
+        stopped = []
+        server.reactor = _Reactor(stopped)
+        self.addCleanup(lambda: server.stopService() if server.running else None)
+        server.startService()
+        await server.ready
+        self.assertEqual(stopped, [True])
+        self.assertEqual(server.ports, [])
+        self.flushLoggedErrors(CannotListenError)
+
+
+class _Reactor:
+    """Stands in for the reactor a server stops when it cannot start."""
+
+    def __init__(self, stopped: list) -> None:
+        self.stopped = stopped
+
+    def stop(self) -> None:
+        self.stopped.append(True)

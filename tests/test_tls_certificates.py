@@ -16,7 +16,6 @@ from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import (
     HostnameEndpoint,
-    SSL4ServerEndpoint,
     connectProtocol,
     serverFromString,
     wrapClientTLS,
@@ -154,18 +153,11 @@ class ServerEndpointTests(TestCase):
         return version
 
     @async_test
-    async def test_description_serves_tls_a_client_trusting_the_cert_accepts(
+    async def test_description_serves_tls_1_2_or_later_to_a_trusting_client(
         self,
     ) -> None:
         description = tls.server_endpoint_description(
             0, self.cert_path, self.key_path, interface="127.0.0.1"
         )
-        await self._greeting_over_tls(serverFromString(reactor, description))
-
-    @async_test
-    async def test_context_factory_negotiates_tls_1_2_or_later(self) -> None:
-        context = tls.server_context_factory(self.cert_path, self.key_path)
-        version = await self._greeting_over_tls(
-            SSL4ServerEndpoint(reactor, 0, context, interface="127.0.0.1")
-        )
+        version = await self._greeting_over_tls(serverFromString(reactor, description))
         self.assertIn(version, ("TLSv1.2", "TLSv1.3"))

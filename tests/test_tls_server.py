@@ -10,8 +10,8 @@ from service_identity import VerificationError
 from twisted.internet import defer, error, protocol, reactor
 from twisted.trial import unittest
 
+from chatroom.options import Options
 from chatroom.protocol.address import tcp_socket
-from chatroom.tap import Options
 from chatroom.tls import CERTIFICATE_FILE, KEY_FILE
 from tests.asynctest import async_test
 from tests.clients import connect, connect_tls

@@ -15,7 +15,6 @@ them, so every node sees one history of the cluster.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -26,7 +25,7 @@ from twisted.internet.endpoints import HostnameEndpoint
 from twisted.internet.interfaces import IReactorTCP
 from twisted.logger import Logger
 
-from chatroom.cluster.messages import BadMessage, decode
+from chatroom.cluster.messages import BadMessage, BusMessage, decode, encode
 from chatroom.errors import ServerError
 
 DEFAULT_PREFIX = "chatroom"
@@ -92,8 +91,8 @@ class _BusProtocol(txredisapi.SubscriberProtocol):
 
 class RedisBus:
     """
-    Publishes dicts on the bus and hands every one received, this node's
-    included, to C{on_message}.  C{on_connected} runs at every (re)subscribe.
+    Publishes L{BusMessage}s on the bus and hands every one received, this
+    node's included, to C{on_message}.  C{on_connected} runs at every (re)subscribe.
     """
 
     log = Logger()
@@ -102,7 +101,7 @@ class RedisBus:
         self,
         address: RedisAddress,
         reactor: IReactorTCP,
-        on_message: Callable[[dict], None],
+        on_message: Callable[[BusMessage], None],
         on_connected: Callable[[bool], None],
     ) -> None:
         self.address = address
@@ -166,10 +165,10 @@ class RedisBus:
             raise ServerError("the cluster's message bus is unreachable")
         return self._commands.handler
 
-    def publish(self, message: dict) -> defer.Deferred[int]:
+    def publish(self, message: BusMessage) -> defer.Deferred[int]:
         """Fires with the number of nodes that got C{message}."""
         try:
-            return self.redis.publish(self.channel, json.dumps(message))
+            return self.redis.publish(self.channel, encode(message))
         except ServerError:
             return defer.fail()
 
@@ -210,8 +209,8 @@ class RedisBus:
             # The kind and node only: a message may hold private text.
             self.log.failure(
                 "handling a {kind} message from node {node}",
-                kind=decoded["t"],
-                node=decoded["n"],
+                kind=decoded.kind,
+                node=decoded.node,
             )
 
     def _lost(self, protocol: _BusProtocol) -> None:

@@ -3,7 +3,7 @@ Fan-out across nodes: publish on the Redis bus, deliver from it.
 
 Every event goes out through Redis, the publishing node's own sessions
 included, so all nodes deliver from the same stream.  Room messages carry a
-sequence number assigned in one place (L{chatroom.cluster.service}); a node
+sequence number assigned in one place (L{chatroom.cluster.sequencer}); a node
 holds a message that arrives ahead of its predecessor (its sender's node was
 still storing the earlier one) and delivers in sequence order.  A number whose
 write failed is announced as skipped by its node, and released at once; one
@@ -11,8 +11,8 @@ that never arrives (its node died between numbering and publishing) is skipped
 after C{gap_timeout} seconds.
 
 A private message kept for its recipient (stored as not delivered, since no
-session of theirs was on the sender's node) goes to L{on_kept_private}, which
-marks it delivered once a session here has it.
+session of theirs was on the sender's node) goes, on every other node, to
+L{on_kept_private}, which marks it delivered once a session there has it.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from chatroom.cluster.bus import RedisBus
+from chatroom.cluster.messages import Event, Skipped
 from chatroom.service.events import PrivateMessage, RoomMessage, event_from_dict
 from chatroom.service.fanout import LocalFanout
 from chatroom.service.interfaces import IFanout
@@ -65,10 +66,8 @@ class RedisFanout:
         # Our own publications come back from Redis: who to leave out then.
         self._excluded: dict[int, object] = {}
         self._tokens = count(1)
-        # (user id, kept message, excluded mind): set by the chat service.
-        self.on_kept_private: Callable[[int, PrivateMessage, object], None] | None = (
-            None
-        )
+        # (user id, kept message): set by the cluster node.
+        self.on_kept_private: Callable[[int, PrivateMessage], None] | None = None
 
     # IFanout
 
@@ -86,18 +85,15 @@ class RedisFanout:
         if exclude is not None:
             token = next(self._tokens)
             self._excluded[token] = exclude
-        d = self.bus.publish(
-            {
-                "n": self.node,
-                "t": "event",
-                "c": list(channel),
-                "e": event.to_dict(),
-                "x": token,
-            }
-        )
+        d = self.bus.publish(Event(self.node, channel, event.to_dict(), token))
         if token is not None:
             d.addErrback(self._unpublished, token)
         return d
+
+    def publish_kept(self, user_id: int, message: PrivateMessage) -> defer.Deferred:
+        # To every node, even when presence says the recipient is offline: a
+        # node where they are logging in may not have told us yet.
+        return self.bus.publish(Event(self.node, ("user", user_id), message.to_dict()))
 
     # Sequence numbers
 
@@ -113,7 +109,7 @@ class RedisFanout:
 
     def skip(self, room_id: int, seq: int) -> defer.Deferred[int]:
         """Tell every node that number C{seq} of room C{room_id} carries nothing."""
-        return self.bus.publish({"n": self.node, "t": "skip", "r": room_id, "s": seq})
+        return self.bus.publish(Skipped(self.node, room_id, seq))
 
     def restart_order(self) -> None:
         """After a gap in the bus: deliver what is held, take the next as it comes."""
@@ -123,22 +119,21 @@ class RedisFanout:
 
     # From the bus
 
-    def received(self, message: dict) -> None:
-        channel = tuple(message["c"])
-        event = event_from_dict(message["e"])
+    def received(self, message: Event) -> None:
+        channel = message.channel
+        event = event_from_dict(message.event)
         exclude = None
-        if message["n"] == self.node and message["x"] is not None:
-            exclude = self._excluded.pop(message["x"], None)
+        ours = message.node == self.node
+        if ours and message.token is not None:
+            exclude = self._excluded.pop(message.token, None)
         if isinstance(event, RoomMessage):
             self._in_order(channel, event, exclude)
-        elif (
-            isinstance(event, PrivateMessage)
-            and event.kept_id is not None
-            and self.on_kept_private is not None
-        ):
-            self.on_kept_private(channel[1], event, exclude)
+        elif isinstance(event, PrivateMessage) and event.kept_id is not None:
+            # The sender's node handed it to its own sessions already.
+            if not ours and self.on_kept_private is not None:
+                self.on_kept_private(channel[1], event)
         else:
-            self.local.publish(channel, event, exclude)
+            self.local.deliver(channel, event, exclude)
 
     def skipped(self, room_id: int, seq: int) -> None:
         """Number C{seq} of room C{room_id} will never arrive: stop waiting for it."""
@@ -177,7 +172,7 @@ class RedisFanout:
             order.next += 1
             if item is not _SKIPPED:
                 channel, event, exclude = item
-                self.local.publish(channel, event, exclude)
+                self.local.deliver(channel, event, exclude)
         if order.held and order.timer is None:
             order.timer = self.clock.callLater(
                 self.gap_timeout, self._gap_expired, room_id, order

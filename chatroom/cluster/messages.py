@@ -1,15 +1,22 @@
 """
-What may come off the bus.  A node trusts Redis to carry what the others
-published, not every publisher to be well: a message of the wrong shape is
-refused here, before it touches any state, and the bus logs and drops it.
-One node's bug (or anyone who can publish on the channel) must not crash
-another node's subscriber, stall its room order, or put control characters
-in front of its clients.
+The wire of the bus: every message a node publishes, as a frozen dataclass
+with named fields, and the check of what comes off it.  A node trusts Redis to
+carry what the others published, not every publisher to be well: a message of
+the wrong shape is refused here, before it touches any state, and the bus
+logs and drops it.  One node's bug (or anyone who can publish on the channel)
+must not crash another node's subscriber, stall its room order, or put control
+characters in front of its clients.
+
+Nodes of different versions need not understand each other: a cluster is
+upgraded by stopping every node, then starting the new ones.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import ClassVar
 
 from chatroom.errors import BadName, BadText
 from chatroom.names import check_name, check_text
@@ -19,37 +26,8 @@ class BadMessage(ValueError):
     """A bus message that is not one a node sends."""
 
 
-def decode(raw: object) -> dict:
-    """The message published as C{raw}, checked; or L{BadMessage}."""
-    # txredisapi hands over numbers as numbers, and text it cannot decode
-    # as bytes.
-    if not isinstance(raw, str | bytes):
-        raise BadMessage(f"a {type(raw).__name__}, not JSON text")
-    try:
-        message = json.loads(raw)
-    except (ValueError, RecursionError) as e:
-        raise BadMessage("not JSON") from e
-    check(message)
-    return message
-
-
-def check(message: object) -> None:
-    """Raise L{BadMessage} unless C{message} has the shape of its kind."""
-    if not isinstance(message, dict):
-        raise BadMessage("not an object")
-    node = _field(message, "n", str)
-    if not 0 < len(node) <= 255 or not node.isprintable():
-        raise BadMessage("bad node name")
-    kind = _field(message, "t", str)
-    fields = _KINDS.get(kind)
-    if fields is None:
-        raise BadMessage(f"unknown kind {kind[:20]!r}")
-    for name, checker in fields.items():
-        checker(message, name)
-    if kind == "event":
-        channel, event = message["c"], message["e"]
-        if event["kind"] == "room" and channel[0] != "room":
-            raise BadMessage("a room message belongs on a room channel")
+# Checkers of one field of a dict: raise BadMessage, or return nothing.
+Check = Callable[[dict, str], None]
 
 
 def _field(data: dict, name: str, kind: type) -> object:
@@ -82,16 +60,17 @@ def _name(data: dict, name: str) -> None:
         raise BadMessage(f"{name}: not a valid name") from None
 
 
+def _node(data: dict, name: str) -> None:
+    node = _field(data, name, str)
+    if not 0 < len(node) <= 255 or not node.isprintable():
+        raise BadMessage("bad node name")
+
+
 def _text(data: dict, name: str) -> None:
     try:
         check_text(_field(data, name, str))
     except BadText:
         raise BadMessage(f"{name}: not text a client may see") from None
-
-
-def _token(data: dict, name: str) -> None:
-    if data.get(name) is not None:
-        _id(data, name)
 
 
 def _channel(data: dict, name: str) -> None:
@@ -101,7 +80,7 @@ def _channel(data: dict, name: str) -> None:
     _id({"id": channel[1]}, "id")
 
 
-_EVENTS = {
+_EVENTS: dict[str, dict[str, Check]] = {
     "room": {"room": _name, "seq": _id, "sender": _name, "text": _text, "at": _time},
     "private": {"sender": _name, "text": _text, "at": _time, "kept_id": _id_or_none},
     "notice": {"text": _text},
@@ -110,22 +89,171 @@ _EVENTS = {
 
 def _event(data: dict, name: str) -> None:
     event = _field(data, name, dict)
-    fields = _EVENTS.get(event.get("kind"))
-    if fields is None:
+    checks = _EVENTS.get(event.get("kind"))
+    if checks is None:
         raise BadMessage(f"{name}: unknown event kind")
-    for field, checker in fields.items():
-        checker(event, field)
+    for field, check in checks.items():
+        check(event, field)
 
 
-_KINDS = {
-    "event": {"c": _channel, "e": _event, "x": _token},
-    "online": {"u": _id},
-    "offline": {"u": _id},
-    "hello": {},
-    "bye": {},
-    "join": {"r": _id, "rn": _name, "u": _id, "un": _name},
-    "leave": {"r": _id, "u": _id},
-    "rename": {"u": _id, "un": _name},
-    "default": {"u": _id, "r": _id_or_none},
-    "skip": {"r": _id, "s": _id},
+@dataclass(frozen=True, slots=True)
+class BusMessage:
+    """What every message says: its kind (on the wire) and the node it is from."""
+
+    kind: ClassVar[str]
+    checks: ClassVar[dict[str, Check]] = {}
+    # Set below for each kind: fields() costs too much per room message.
+    names: ClassVar[tuple[str, ...]] = ()
+    node: str
+
+    def to_dict(self) -> dict:
+        data = {"kind": self.kind}
+        for name in self.names:
+            data[name] = getattr(self, name)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> BusMessage:
+        """The message C{data} holds, once every field is checked; or L{BadMessage}."""
+        cls.check(data)
+        return cls(**{name: data.get(name) for name in cls.names})
+
+    @classmethod
+    def check(cls, data: dict) -> None:
+        _node(data, "node")
+        for name, check in cls.checks.items():
+            check(data, name)
+
+
+@dataclass(frozen=True, slots=True)
+class Event(BusMessage):
+    """An event (its C{to_dict}) for a channel's subscribers on every node."""
+
+    kind = "event"
+    checks = {"channel": _channel, "event": _event, "token": _id_or_none}
+    channel: tuple[str, int]
+    event: dict
+    # Set by the publishing node to find whom to leave out when it comes back.
+    token: int | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Event:
+        cls.check(data)
+        channel, event = data["channel"], data["event"]
+        if event["kind"] == "room" and channel[0] != "room":
+            raise BadMessage("a room message belongs on a room channel")
+        return cls(data["node"], tuple(channel), event, data.get("token"))
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped(BusMessage):
+    """Number C{seq} of the room will carry no message: its write failed."""
+
+    kind = "skip"
+    checks = {"room_id": _id, "seq": _id}
+    room_id: int
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Online(BusMessage):
+    kind = "online"
+    checks = {"user_id": _id}
+    user_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Offline(BusMessage):
+    kind = "offline"
+    checks = {"user_id": _id}
+    user_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Hello(BusMessage):
+    """The node has (re)started: forget what it had online before."""
+
+    kind = "hello"
+
+
+@dataclass(frozen=True, slots=True)
+class Bye(BusMessage):
+    """The node is stopping: its users are offline."""
+
+    kind = "bye"
+
+
+@dataclass(frozen=True, slots=True)
+class Joined(BusMessage):
+    kind = "join"
+    checks = {"room_id": _id, "room_name": _name, "user_id": _id, "user_name": _name}
+    room_id: int
+    room_name: str
+    user_id: int
+    user_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Left(BusMessage):
+    kind = "leave"
+    checks = {"room_id": _id, "user_id": _id}
+    room_id: int
+    user_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Renamed(BusMessage):
+    kind = "rename"
+    checks = {"user_id": _id, "user_name": _name}
+    user_id: int
+    user_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class DefaultChanged(BusMessage):
+    kind = "default"
+    checks = {"user_id": _id, "room_id": _id_or_none}
+    user_id: int
+    room_id: int | None
+
+
+KINDS: dict[str, type[BusMessage]] = {
+    kind.kind: kind
+    for kind in (
+        Event,
+        Skipped,
+        Online,
+        Offline,
+        Hello,
+        Bye,
+        Joined,
+        Left,
+        Renamed,
+        DefaultChanged,
+    )
 }
+for _kind in KINDS.values():
+    _kind.names = tuple(field.name for field in fields(_kind))
+
+
+def encode(message: BusMessage) -> str:
+    return json.dumps(message.to_dict())
+
+
+def decode(raw: object) -> BusMessage:
+    """The message published as C{raw}, checked; or L{BadMessage}."""
+    # txredisapi hands over numbers as numbers, and text it cannot decode
+    # as bytes.
+    if not isinstance(raw, str | bytes):
+        raise BadMessage(f"a {type(raw).__name__}, not JSON text")
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError) as e:
+        raise BadMessage("not JSON") from e
+    if not isinstance(data, dict):
+        raise BadMessage("not an object")
+    kind = _field(data, "kind", str)
+    message_class = KINDS.get(kind)
+    if message_class is None:
+        raise BadMessage(f"unknown kind {kind[:20]!r}")
+    return message_class.from_dict(data)

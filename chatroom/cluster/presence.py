@@ -18,8 +18,11 @@ from collections.abc import Callable, Iterable
 from twisted.internet import defer, task
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
+from zope.interface import implementer
 
 from chatroom.cluster.bus import RedisBus, report
+from chatroom.cluster.messages import Bye, Hello, Offline, Online
+from chatroom.service.interfaces import IPresence
 
 PRESENCE_TIMEOUT = 15.0
 
@@ -44,7 +47,8 @@ return out
 """
 
 
-class Presence:
+@implementer(IPresence)
+class RedisPresence:
     """This node's view of who is online elsewhere, and its share of it."""
 
     log = Logger()
@@ -78,7 +82,7 @@ class Presence:
 
     async def start(self) -> None:
         await self.beat()
-        await self.bus.publish({"n": self.node, "t": "hello"})
+        await self.bus.publish(Hello(self.node))
         self._beat.start(self.interval, now=False).addErrback(
             lambda f: self.log.failure("presence heartbeat stopped", f)
         )
@@ -91,24 +95,23 @@ class Presence:
         redis = self.bus.redis
         await redis.zrem(self.nodes_key, self.node)
         await redis.delete(self.set_prefix + self.node)
-        await self.bus.publish({"n": self.node, "t": "bye"})
+        await self.bus.publish(Bye(self.node))
 
     # This node's users
 
     def came_online(self, user_id: int) -> None:
-        self._tell("sadd", "online", user_id)
+        self._tell("sadd", Online(self.node, user_id))
 
     def went_offline(self, user_id: int) -> None:
-        self._tell("srem", "offline", user_id)
+        self._tell("srem", Offline(self.node, user_id))
 
-    def _tell(self, command: str, kind: str, user_id: int) -> None:
+    def _tell(self, command: str, message: Online | Offline) -> None:
         if not self.bus.connected:
             return  # the next beat after reconnecting writes the whole set
-        d = getattr(self.bus.redis, command)(self.set_prefix + self.node, user_id)
-        d.addCallback(
-            lambda _: self.bus.publish({"n": self.node, "t": kind, "u": user_id})
-        )
-        d.addErrback(report, self.log, f"telling the cluster {kind}")
+        redis = self.bus.redis
+        d = getattr(redis, command)(self.set_prefix + self.node, message.user_id)
+        d.addCallback(lambda _: self.bus.publish(message))
+        d.addErrback(report, self.log, f"telling the cluster {message.kind}")
 
     # The heartbeat
 
@@ -158,18 +161,18 @@ class Presence:
 
     # From the bus
 
-    def received(self, message: dict) -> None:
-        node, kind = message["n"], message["t"]
+    def received(self, message: Online | Offline | Hello | Bye) -> None:
+        node = message.node
         if node == self.node:
             return
         self._changes[node] = self._changes.get(node, 0) + 1
-        if kind == "online":
-            self.remote.setdefault(node, set()).add(message["u"])
-        elif kind == "offline":
-            self.remote.get(node, set()).discard(message["u"])
-        elif kind in ("hello", "bye"):
-            self.log.info("node {node} says {kind}", node=node, kind=kind)
-            if kind == "hello":
+        if isinstance(message, Online):
+            self.remote.setdefault(node, set()).add(message.user_id)
+        elif isinstance(message, Offline):
+            self.remote.get(node, set()).discard(message.user_id)
+        else:
+            self.log.info("node {node} says {kind}", node=node, kind=message.kind)
+            if isinstance(message, Hello):
                 self.remote[node] = set()
             else:
                 self.remote.pop(node, None)

@@ -108,6 +108,15 @@ class ChatFactory(Factory):
             for d in waiting:
                 d.callback(None)
 
+    def all_answered(self, grace: float = 5.0) -> defer.Deferred:
+        """
+        Fires once no line read is still being answered, even on a connection
+        closed since: at shutdown, what they store and publish must find the
+        database and the bus still there.  A front end that answers lines
+        asynchronously overrides this; gives up after C{grace} seconds.
+        """
+        return defer.succeed(None)
+
     def disconnect_all(self, reason: str, grace: float = 5.0) -> defer.Deferred:
         """
         Tell every connection C{reason} and close it; fires once all are

@@ -181,10 +181,8 @@ class Session:
         except Exception:
             chat.seq_unused(target, seq)
             raise
-        handed = chat.fanout.publish(target.channel, message, exclude=self.mind)
-        if handed is not None:
-            # Across nodes, handed over means the message bus has it.
-            await handed
+        # Across nodes, handed over means the message bus has it.
+        await chat.fanout.publish(target.channel, message, exclude=self.mind)
         return message
 
     async def send_private(self, recipient: str, text: str) -> PrivateMessage:

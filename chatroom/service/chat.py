@@ -1,6 +1,9 @@
 """
 The chat service: rooms, the accounts online, and the rules that touch more
-than one session.  It owns the store and the fan-out; avatars call into it.
+than one session.  It owns the store; avatars call into it.  What differs
+between one process and a cluster is in its collaborators: the fan-out, the
+sequencer, presence and the membership bus (L{chatroom.service.interfaces}),
+in-process unless given (L{chatroom.cluster} has the Redis ones).
 """
 
 from __future__ import annotations
@@ -14,10 +17,17 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import ILogObserver, Logger, LogLevel
 
 from chatroom.auth import PasswordHasher
+from chatroom.errors import NameTaken
 from chatroom.names import name_key
 from chatroom.service.events import Notice, PrivateMessage
 from chatroom.service.fanout import LocalFanout
-from chatroom.service.interfaces import IFanout
+from chatroom.service.interfaces import (
+    IFanout,
+    IMembershipBus,
+    IPresence,
+    ISequencer,
+)
+from chatroom.service.local import LocalMembershipBus, LocalPresence, LocalSequencer
 from chatroom.service.rooms import Room, RoomDirectory
 from chatroom.storage.store import ChatStore, UserRecord
 
@@ -58,13 +68,19 @@ class ChatService(service.Service):
         store: ChatStore,
         hasher: PasswordHasher,
         clock: IReactorTime,
+        *,
         fanout: IFanout | None = None,
+        sequencer: ISequencer | None = None,
+        presence: IPresence | None = None,
+        membership: IMembershipBus | None = None,
         history_default: int = HISTORY_DEFAULT,
         mailbox_size: int = MAILBOX_SIZE,
         max_rooms: int = MAX_ROOMS,
         log_observer: ILogObserver | None = None,
     ) -> None:
         """
+        @param fanout, sequencer, presence, membership: the collaborators;
+            the in-process ones unless given.
         @param mailbox_size: private messages kept for an offline account at
             most; 0 for no limit.
         @param max_rooms: rooms an account may be a member of at most; 0 for
@@ -78,6 +94,9 @@ class ChatService(service.Service):
         self.hasher = hasher
         self.clock = clock
         self.fanout = fanout if fanout is not None else LocalFanout()
+        self.sequencer = sequencer if sequencer is not None else LocalSequencer()
+        self.presence = presence if presence is not None else LocalPresence()
+        self.membership = membership if membership is not None else LocalMembershipBus()
         self.history_default = history_default
         self.mailbox_size = mailbox_size
         self.max_rooms = max_rooms
@@ -99,6 +118,7 @@ class ChatService(service.Service):
             self.rooms.add_room(Room(record.id, record.name, record.last_seq))
         for room_id, user_id, user_name in await self.store.load_memberships():
             self.rooms.add_member(self.rooms.by_id[room_id], user_id, user_name)
+        await self.sequencer.resume(self.rooms.by_id.values())
         self.log.info(
             "loaded {rooms} rooms, {members} memberships",
             rooms=len(self.rooms.by_id),
@@ -116,6 +136,7 @@ class ChatService(service.Service):
             name, name_key(name), password_hash, self.now()
         )
         self.rooms.add_member(self.rooms.lobby, record.id, record.name)
+        self.membership.tell_joined(self.rooms.lobby, record.id, record.name)
         self.record(record.id, record.name, "register")
         return record
 
@@ -124,19 +145,32 @@ class ChatService(service.Service):
         Make sure the admin account exists; set its password when one is given.
         With none given on a first start, generate one and log it once.
         """
+        try:
+            created = await self._ensure_admin(password)
+        except NameTaken:
+            # Another process on the same database created it, maybe after we
+            # read the lobby's members.
+            await self._ensure_admin(password)
+            created = await self.store.find_user(ADMIN)
+        if created is not None:
+            self.rooms.add_member(self.rooms.lobby, created.id, created.name)
+            self.membership.tell_joined(self.rooms.lobby, created.id, created.name)
+
+    async def _ensure_admin(self, password: str | None) -> UserRecord | None:
+        """The admin account if this call created it, else None."""
         admin = await self.store.find_user(ADMIN)
         if password is None and admin is not None:
-            return
+            return None
         generated = password is None
         if generated:
             password = secrets.token_urlsafe(18)
         password_hash = await self.hasher.hash(password)
         if admin is None:
-            admin = await self.store.create_user(
+            created = await self.store.create_user(
                 ADMIN, ADMIN, password_hash, self.now(), is_admin=True
             )
-            self.rooms.add_member(self.rooms.lobby, admin.id, ADMIN)
         else:
+            created = None
             await self.store.set_password_hash(admin.id, password_hash)
         if generated:
             # The one time a password is logged: nobody could have typed it.
@@ -145,6 +179,7 @@ class ChatService(service.Service):
                 " --admin-password-file or CHATROOM_ADMIN_PASSWORD)",
                 password=password,
             )
+        return created
 
     # Sessions
 
@@ -158,6 +193,8 @@ class ChatService(service.Service):
             self.online[user_id] = account
             self.online_by_key[account.key] = account
         account.sessions.append(session)
+        if len(account.sessions) == 1:
+            self.presence.came_online(user_id)
         self.fanout.subscribe(account.channel, session.mind)
         for room in self.rooms.rooms_of(user_id):
             self.fanout.subscribe(room.channel, session.mind)
@@ -174,19 +211,19 @@ class ChatService(service.Service):
         if not account.sessions:
             self.online.pop(account.id, None)
             self.online_by_key.pop(account.key, None)
+            self.presence.went_offline(account.id)
         self.record(account.id, account.name, "logout", session.peer)
 
     def is_online(self, user_id: int) -> bool:
-        return user_id in self.online
+        return user_id in self.online or self.presence.is_online_elsewhere(user_id)
 
     def next_seq(self, room: Room) -> defer.Deferred[int]:
         """The sequence number of the room's next message."""
-        # One process: the room counts in memory.  Several assign it elsewhere.
-        return defer.succeed(room.next_seq())
+        return self.sequencer.next_seq(room)
 
     def seq_unused(self, room: Room, seq: int) -> None:
         """Number C{seq} of C{room} will carry no message: its write failed."""
-        # One process: a hole in the numbers holds nothing up.
+        self.sequencer.seq_unused(room, seq)
 
     async def hand_private(
         self, recipient_id: int, message: PrivateMessage, exclude=None
@@ -197,41 +234,90 @@ class ChatService(service.Service):
         here when it was sent.
         """
         if message.kept_id is None:
-            self.fanout.publish(("user", recipient_id), message, exclude)
-        elif recipient_id in self.online:
+            await self.fanout.publish(("user", recipient_id), message, exclude)
+            return
+        if recipient_id in self.online:
             # They logged in while it was being stored: their sessions hand it
             # over at the pace they read, which the sender does not wait for.
             for session in list(self.online[recipient_id].sessions):
                 defer.ensureDeferred(session.deliver_kept_private()).addErrback(
                     lambda f: self.log.failure("delivering kept messages", f)
                 )
+        # They may be online, or logging in, on another node.
+        await self.fanout.publish_kept(recipient_id, message)
 
-    # Membership, applied in memory once storage has it
+    # Membership, applied in memory once storage has it, then told
 
     def joined(self, account: Account, room: Room) -> None:
+        self._add_member(account, room)
+        self.membership.tell_joined(room, account.id, account.name)
+
+    def left(self, account: Account, room: Room) -> None:
+        self._remove_member(account, room)
+        self.membership.tell_left(room, account.id)
+
+    def default_changed(self, account: Account, room_id: int | None) -> None:
+        account.default_room_id = room_id
+        self.membership.tell_default_changed(account.id, room_id)
+
+    def renamed(self, account: Account, new_name: str) -> str:
+        old_name = account.name
+        self._rename(account, new_name)
+        self.membership.tell_renamed(account.id, new_name)
+        return old_name
+
+    # Membership changed elsewhere (another node, or storage read again):
+    # applied here, told to nobody.
+
+    def apply_joined(self, room: Room, user_id: int, user_name: str) -> None:
+        account = self.online.get(user_id)
+        if account is None:
+            self.rooms.add_member(room, user_id, user_name)
+        elif user_id not in room.members:
+            self._add_member(account, room)
+
+    def apply_left(self, room: Room, user_id: int) -> None:
+        account = self.online.get(user_id)
+        if account is None:
+            self.rooms.remove_member(room, user_id)
+        else:
+            self._remove_member(account, room)
+
+    def apply_renamed(self, user_id: int, new_name: str) -> None:
+        account = self.online.get(user_id)
+        if account is None:
+            self.rooms.rename_member(user_id, new_name)
+        else:
+            self._rename(account, new_name)
+
+    def apply_default_changed(self, user_id: int, room_id: int | None) -> None:
+        account = self.online.get(user_id)
+        if account is not None:
+            account.default_room_id = room_id
+
+    def _add_member(self, account: Account, room: Room) -> None:
         self.rooms.add_member(room, account.id, account.name)
         for session in account.sessions:
             self.fanout.subscribe(room.channel, session.mind)
 
-    def left(self, account: Account, room: Room) -> None:
+    def _remove_member(self, account: Account, room: Room) -> None:
         self.rooms.remove_member(room, account.id)
         for session in account.sessions:
             self.fanout.unsubscribe(room.channel, session.mind)
 
-    def default_changed(self, account: Account, room_id: int | None) -> None:
-        account.default_room_id = room_id
-
-    def renamed(self, account: Account, new_name: str) -> str:
-        old_name = account.name
+    def _rename(self, account: Account, new_name: str) -> None:
         self.online_by_key.pop(account.key, None)
         account.name = sys.intern(new_name)
         account.key = name_key(account.name)
         self.online_by_key[account.key] = account
         self.rooms.rename_member(account.id, new_name)
-        return old_name
 
     def announce(self, room: Room, text: str, exclude=None) -> None:
-        self.fanout.publish(room.channel, Notice(text), exclude)
+        """Publish a notice to C{room}; nobody waits for it, so a failure is logged."""
+        d = self.fanout.publish(room.channel, Notice(text), exclude)
+        d.addErrback(
+            lambda f: self.log.failure("announcing in #{room}", f, room=room.name)
+        )
 
     # The activity log
 

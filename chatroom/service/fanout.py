@@ -2,6 +2,7 @@
 
 from collections.abc import Hashable
 
+from twisted.internet import defer
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -10,6 +11,8 @@ from chatroom.service.interfaces import IFanout
 
 @implementer(IFanout)
 class LocalFanout:
+    """L{IFanout} within one process: a subscriber set per channel."""
+
     log = Logger()
 
     def __init__(self) -> None:
@@ -36,7 +39,16 @@ class LocalFanout:
             if len(listeners) == 1:
                 self._channels[channel] = listeners.pop()
 
-    def publish(self, channel: Hashable, event, exclude=None) -> None:
+    def publish(self, channel: Hashable, event, exclude=None) -> defer.Deferred[None]:
+        self.deliver(channel, event, exclude)
+        return defer.succeed(None)
+
+    def publish_kept(self, user_id: int, message) -> defer.Deferred[None]:
+        # No other node to hand it to.
+        return defer.succeed(None)
+
+    def deliver(self, channel: Hashable, event, exclude=None) -> None:
+        """Hand C{event} to the subscribers of C{channel} in this process, now."""
         listeners = self._channels.get(channel)
         if listeners is None:
             return

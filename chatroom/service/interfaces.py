@@ -127,8 +127,65 @@ class IFanout(Interface):
     def publish(channel, event, exclude=None):
         """
         Hand C{event} (it has C{deliver(client)}) to every subscriber of
-        C{channel} but C{exclude}; fires (or returns) once handed over.
+        C{channel} but C{exclude}.  A Deferred that fires once handed over:
+        at once in-process, once the bus has it across nodes.
+        """
+
+    def publish_kept(user_id, message):
+        """
+        Hand a L{PrivateMessage} stored as kept (no session of the recipient
+        was here when it was sent) to the recipient's sessions on the other
+        nodes, which mark it delivered.  A Deferred, as L{publish}; in-process
+        there are no other nodes.
         """
 
     def subscribers(channel):
         """The local subscribers of C{channel}."""
+
+
+class ISequencer(Interface):
+    """Numbers the messages of each room, so every member sees one order."""
+
+    def resume(rooms):
+        """
+        The rooms as storage holds them at start-up: number each after the
+        last it used.  A Deferred that fires once numbering may start.
+        """
+
+    def next_seq(room):
+        """A Deferred firing with the sequence number of C{room}'s next message."""
+
+    def seq_unused(room, seq):
+        """Number C{seq} of C{room} will carry no message: its write failed."""
+
+
+class IPresence(Interface):
+    """Who is online on the other nodes, and this node's share of it."""
+
+    def came_online(user_id):
+        """The account's first session on this node came online."""
+
+    def went_offline(user_id):
+        """The account's last session on this node went away."""
+
+    def is_online_elsewhere(user_id):
+        """Whether the account has a session on another node."""
+
+
+class IMembershipBus(Interface):
+    """
+    Tells the other nodes of membership changes this node has stored, so they
+    apply them to their directories.  Called once the change is in memory here.
+    """
+
+    def tell_joined(room, user_id, user_name):
+        """C{user_id} (called C{user_name}) is now a member of C{room}."""
+
+    def tell_left(room, user_id):
+        """C{user_id} is no longer a member of C{room}."""
+
+    def tell_renamed(user_id, new_name):
+        """The account C{user_id} is now called C{new_name}."""
+
+    def tell_default_changed(user_id, room_id):
+        """The account's default room is now C{room_id} (None for none)."""

@@ -74,9 +74,6 @@ class RoomDirectory:
     def rooms_of(self, user_id: int) -> list[Room]:
         return [self.by_id[room_id] for room_id in self.of_user.get(user_id, ())]
 
-    def is_member(self, room: Room, user_id: int) -> bool:
-        return user_id in room.members
-
     def rename_member(self, user_id: int, new_name: str) -> None:
         new_name = sys.intern(new_name)
         for room in self.rooms_of(user_id):

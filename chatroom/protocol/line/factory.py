@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from twisted.internet import defer
+
 from chatroom.protocol.factory import ChatFactory
 from chatroom.protocol.limits import Limits
 from chatroom.protocol.line import wire
@@ -18,6 +20,9 @@ class LineFactory(ChatFactory):
     def __init__(self, admission: Admission, limits: Limits | None = None) -> None:
         super().__init__(admission, limits)
         self.in_flight = InFlight()
+
+    def all_answered(self, grace: float = 5.0) -> defer.Deferred:
+        return self.in_flight.all_answered(self.clock, grace)
 
     def refusal(self, reason: str) -> bytes:
         return wire.notice(reason)

@@ -33,11 +33,36 @@ Answer = tuple[bytes, Callable[[], Awaitable[None]] | None]
 class InFlight:
     """Lines started on every connection of a server and not yet answered."""
 
-    __slots__ = ("count", "limit")
+    log = Logger()
+    __slots__ = ("count", "limit", "_waiting")
 
     def __init__(self, limit: int = MAX_IN_FLIGHT) -> None:
         self.count = 0
         self.limit = limit
+        self._waiting: list[defer.Deferred] = []
+
+    def started(self) -> None:
+        self.count += 1
+
+    def finished(self) -> None:
+        self.count -= 1
+        if not self.count and self._waiting:
+            waiting, self._waiting = self._waiting, []
+            for d in waiting:
+                d.callback(None)
+
+    def all_answered(self, clock, grace: float) -> defer.Deferred:
+        """Fires once no line is in flight, or after C{grace} seconds."""
+        if not self.count:
+            return defer.succeed(None)
+        d: defer.Deferred = defer.Deferred()
+        self._waiting.append(d)
+
+        def give_up(failure):
+            failure.trap(defer.TimeoutError)
+            self.log.warn("stopping with {count} lines unanswered", count=self.count)
+
+        return d.addTimeout(grace, clock).addErrback(give_up)
 
 
 class PipelineOwner(Protocol[Item]):
@@ -98,7 +123,7 @@ class ReplyPipeline(Generic[Item]):
         before, written = self._last_reply, defer.Deferred()
         self._last_reply = written
         self._in_flight += 1
-        self._shared.count += 1
+        self._shared.started()
         self._only_messages = self._only_messages and overlaps
         defer.ensureDeferred(self._reply_in_turn(answer, before, written))
 
@@ -127,7 +152,7 @@ class ReplyPipeline(Generic[Item]):
             self.log.failure("answering a line")
         finally:
             self._in_flight -= 1
-            self._shared.count -= 1
+            self._shared.finished()
             if not self._in_flight:
                 self._last_reply, self._only_messages = None, True
             written.callback(None)

@@ -1,0 +1,141 @@
+"""
+Membership across nodes: what this node stores is told on the bus, what the
+others tell is applied here (through the chat service's C{apply_*} methods,
+which change state without telling anyone), and after a time off the bus
+the rooms and memberships are read again from the database.
+"""
+
+from __future__ import annotations
+
+from twisted.internet import defer
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from chatroom.cluster.bus import RedisBus, report
+from chatroom.cluster.messages import BusMessage, DefaultChanged, Joined, Left, Renamed
+from chatroom.service.chat import ChatService
+from chatroom.service.interfaces import IMembershipBus
+from chatroom.service.rooms import Room
+
+MembershipMessage = Joined | Left | Renamed | DefaultChanged
+
+
+@implementer(IMembershipBus)
+class RedisMembershipBus:
+    """L{IMembershipBus} over the Redis bus, and its receiving end."""
+
+    log = Logger()
+
+    def __init__(self, node: str, bus: RedisBus) -> None:
+        self.node = node
+        self.bus = bus
+        # Set by the cluster node once the chat service is made.
+        self.chat: ChatService | None = None
+        # While a reload reads the database: the memberships changed meanwhile
+        # (room id, user id) and users renamed ("name", user id), newer than it.
+        self._touched: set[tuple] | None = None
+        self._reloading = defer.DeferredLock()
+
+    # Telling (IMembershipBus)
+
+    def tell_joined(self, room: Room, user_id: int, user_name: str) -> None:
+        self._touch((room.id, user_id))
+        self._tell(Joined(self.node, room.id, room.name, user_id, user_name))
+
+    def tell_left(self, room: Room, user_id: int) -> None:
+        self._touch((room.id, user_id))
+        self._tell(Left(self.node, room.id, user_id))
+
+    def tell_renamed(self, user_id: int, new_name: str) -> None:
+        self._touch(("name", user_id))
+        self._tell(Renamed(self.node, user_id, new_name))
+
+    def tell_default_changed(self, user_id: int, room_id: int | None) -> None:
+        self._tell(DefaultChanged(self.node, user_id, room_id))
+
+    def _tell(self, message: BusMessage) -> None:
+        d = self.bus.publish(message)
+        d.addErrback(report, self.log, f"telling the cluster {message.kind}")
+
+    def _touch(self, key: tuple) -> None:
+        if self._touched is not None:
+            self._touched.add(key)
+
+    # What the other nodes tell
+
+    def received(self, message: MembershipMessage) -> None:
+        """Apply a membership change another node has stored."""
+        chat = self.chat
+        if isinstance(message, DefaultChanged):
+            chat.apply_default_changed(message.user_id, message.room_id)
+            return
+        if isinstance(message, Renamed):
+            self._touch(("name", message.user_id))
+            chat.apply_renamed(message.user_id, message.user_name)
+            return
+        room = chat.rooms.by_id.get(message.room_id)
+        if isinstance(message, Joined):
+            if room is None:
+                room = chat.rooms.add_room(Room(message.room_id, message.room_name))
+            self._touch((room.id, message.user_id))
+            chat.apply_joined(room, message.user_id, message.user_name)
+        elif room is not None:
+            self._touch((room.id, message.user_id))
+            chat.apply_left(room, message.user_id)
+
+    # After a time off the bus
+
+    async def reload(self) -> None:
+        """
+        Read rooms and memberships again, after a time off the bus.  Changes
+        heard or made while it reads are newer than what it read, and stay.
+        """
+        store = self.chat.store
+        async with self._reloading:
+            self._touched = touched = set()
+            try:
+                rooms = await store.load_rooms()
+                memberships = await store.load_memberships()
+            finally:
+                self._touched = None
+            self._reconcile(rooms, memberships, touched)
+
+    def _reconcile(self, rooms, memberships, touched: set[tuple]) -> None:
+        chat = self.chat
+        directory = chat.rooms
+        for record in rooms:
+            room = directory.by_id.get(record.id)
+            if room is None:
+                directory.add_room(Room(record.id, record.name, record.last_seq))
+            else:
+                room.last_seq = max(room.last_seq, record.last_seq)
+        stored = {
+            (room_id, user_id): name
+            for room_id, user_id, name in memberships
+            # A room newer than the rooms read was announced since: skip it.
+            if room_id in directory.by_id
+        }
+        held = {
+            (room.id, user_id): name
+            for room in directory.by_id.values()
+            for user_id, name in room.members.items()
+        }
+        for room_id, user_id in stored.keys() - held.keys() - touched:
+            chat.apply_joined(
+                directory.by_id[room_id], user_id, stored[room_id, user_id]
+            )
+        for room_id, user_id in held.keys() - stored.keys() - touched:
+            chat.apply_left(directory.by_id[room_id], user_id)
+        renamed = {
+            user_id: name
+            for (room_id, user_id), name in stored.items()
+            if held.get((room_id, user_id), name) != name
+            and ("name", user_id) not in touched
+        }
+        for user_id, name in renamed.items():
+            chat.apply_renamed(user_id, name)
+        self.log.info(
+            "reloaded rooms and memberships: {rooms} rooms, {changes} changes",
+            rooms=len(directory.by_id),
+            changes=len(stored.keys() ^ held.keys()) + len(renamed),
+        )

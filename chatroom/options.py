@@ -1,0 +1,331 @@
+"""
+The command line of C{twistd chatroom}: its options, and the coercers that
+check them and say in --help what they take.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from twisted.internet import endpoints
+from twisted.internet.interfaces import IReactorCore
+from twisted.logger import InvalidLogLevelError, LogLevel
+from twisted.python import usage
+
+from chatroom.auth import PRODUCTION_ROUNDS
+from chatroom.protocol.limits import Limits
+from chatroom.service.chat import HISTORY_DEFAULT, MAILBOX_SIZE, MAX_ROOMS
+
+DEFAULT_PORT = "tcp:5000"
+TLS_PORT = re.compile(r"(\d+)(?::interface=([^:]+))?\Z")
+ADMIN_PASSWORD_ENV = "CHATROOM_ADMIN_PASSWORD"
+
+
+def _number(
+    kind: type, low: float, high: float, complaint: str, doc: str
+) -> Callable[[str], float]:
+    """An option coercer: C{kind} from C{low} to C{high}, documented in --help."""
+
+    def coerce(value: str):
+        number = kind(value)
+        if not low <= number <= high:
+            raise ValueError(complaint)
+        return number
+
+    coerce.coerceDoc = doc
+    return coerce
+
+
+_MANY = 1e9
+_positive = _number(int, 1, _MANY, "must be at least 1", "A whole number, at least 1.")
+_rounds = _number(
+    int,
+    4,
+    31,
+    "bcrypt rounds go from 4 to 31",
+    "From 4 to 31; each step doubles the time of a login.",
+)
+_count = _number(
+    int, 0, _MANY, "must be 0 (off) or more", "A whole number; 0 turns the limit off."
+)
+_seconds = _number(
+    float, 0, _MANY, "must be 0 (off) or more", "Seconds; 0 turns it off."
+)
+_per_second = _number(
+    float, 0, _MANY, "must be 0 (off) or more", "Per second; 0 turns the limit off."
+)
+_per_minute = _number(
+    float, 0, _MANY, "must be 0 (off) or more", "Per minute; 0 turns the limit off."
+)
+
+
+def _log_level(value: str) -> str:
+    try:
+        return LogLevel.levelWithName(value.lower()).name
+    except InvalidLogLevelError:
+        raise ValueError("one of debug, info, warn, error, critical") from None
+
+
+_log_level.coerceDoc = "debug, info, warn, error or critical."
+
+_LIMITS = Limits()
+
+# Hardening: what one client may cost.  The bench raises these.
+LIMIT_PARAMETERS = [
+    ["rate", None, _LIMITS.rate, "Lines a client may send per second.", _per_second],
+    ["burst", None, _LIMITS.burst, "Lines a client may send at once.", _positive],
+    [
+        "flood-strikes",
+        None,
+        _LIMITS.flood_strikes,
+        "Rate-limited lines (recovering one a second) before a disconnect.",
+        _positive,
+    ],
+    [
+        "output-soft",
+        None,
+        _LIMITS.output_soft,
+        "Bytes queued for a client past which its commands are not read.",
+        _positive,
+    ],
+    [
+        "output-hard",
+        None,
+        _LIMITS.output_hard,
+        "Bytes queued for a client at which it is disconnected.",
+        _count,
+    ],
+    [
+        "login-timeout",
+        None,
+        _LIMITS.login_timeout,
+        "Seconds a connection may take to log in.",
+        _seconds,
+    ],
+    [
+        "ping-interval",
+        None,
+        _LIMITS.ping_interval,
+        "Seconds of silence after which a logged-in client gets '* ping'.",
+        _seconds,
+    ],
+    [
+        "ping-timeout",
+        None,
+        _LIMITS.ping_timeout,
+        "Seconds unacknowledged data may wait before a peer counts as dead.",
+        _seconds,
+    ],
+    [
+        "max-connections",
+        None,
+        _LIMITS.max_connections,
+        "Connections open at once (keep under the open-files limit).",
+        _count,
+    ],
+    [
+        "max-per-address",
+        None,
+        _LIMITS.max_per_address,
+        "Connections open at once from one IP address.",
+        _count,
+    ],
+    [
+        "login-delay-max",
+        None,
+        60.0,
+        "Longest delay after repeated failed logins (per name and address).",
+        _seconds,
+    ],
+    [
+        "register-rate",
+        None,
+        _LIMITS.register_rate,
+        "New accounts one IP address (IPv6: one /64) may create per minute.",
+        _per_minute,
+    ],
+    [
+        "register-burst",
+        None,
+        _LIMITS.register_burst,
+        "New accounts one IP address may create at once.",
+        _positive,
+    ],
+    [
+        "mailbox-size",
+        None,
+        MAILBOX_SIZE,
+        "Private messages kept for one offline user; more get -ERR mailbox-full.",
+        _count,
+    ],
+    [
+        "max-rooms",
+        None,
+        MAX_ROOMS,
+        "Rooms one user may be a member of; more get -ERR too-many-rooms.",
+        _count,
+    ],
+]
+
+
+def limits_from(config: usage.Options) -> Limits:
+    """The L{Limits} among the options; the others go to the chat service."""
+    return Limits(
+        **{
+            field.name: config[field.name.replace("_", "-")]
+            for field in dataclasses.fields(Limits)
+        }
+    )
+
+
+def endpoint_description(port: str) -> str:
+    """A bare number means TCP on every interface; anything else is a strport."""
+    return f"tcp:{port}" if port.isdigit() else port
+
+
+class Options(usage.Options):
+    """The options of C{twistd chatroom}; C{postOptions} fills in the defaults."""
+
+    synopsis = "[options]"
+    longdesc = (
+        "Run the chatroom server. With no --port and no --tls-port it listens on "
+        "TCP port 5000; with only --tls-port it serves TLS alone. "
+        "Data (SQLite database) goes to --data-dir unless --db names another place. "
+        "The admin password comes from --admin-password-file or the environment "
+        f"variable {ADMIN_PASSWORD_ENV}; on a first start with neither, one is "
+        "generated and logged once."
+    )
+    optParameters = [
+        ["data-dir", "d", "chatroom-data", "Directory for the database and keys."],
+        [
+            "db",
+            None,
+            None,
+            "Database: a SQLite file path, :memory:, or a postgresql:// URL "
+            "[default: DATA-DIR/chatroom.sqlite3].",
+        ],
+        [
+            "cert",
+            None,
+            None,
+            "PEM certificate (chain) for --tls-port "
+            "[default: generated once, self-signed, in DATA-DIR].",
+        ],
+        ["key", None, None, "PEM private key of --cert."],
+        [
+            "admin-password-file",
+            None,
+            None,
+            "File whose first line is the admin password, set at every start.",
+        ],
+        [
+            "history",
+            None,
+            HISTORY_DEFAULT,
+            "How many messages /history shows when not told.",
+            _positive,
+        ],
+        [
+            "bcrypt-rounds",
+            None,
+            PRODUCTION_ROUNDS,
+            "bcrypt cost of new hashes; lower it only for tests and benchmarks.",
+            _rounds,
+        ],
+        # Several nodes (docs/deployment.md): PostgreSQL in --db, and Redis.
+        ["redis", None, None, "Join a cluster through redis://HOST:PORT/N."],
+        ["node", None, None, "This node's name in the cluster [default: host-pid]."],
+        [
+            "presence-timeout",
+            None,
+            15,
+            "Seconds before a dead node's users go offline.",
+            _positive,
+        ],
+        [
+            "log-level",
+            None,
+            "info",
+            "Least level of activity-log events written to the log; debug adds"
+            " one line per message sent.",
+            _log_level,
+        ],
+        *LIMIT_PARAMETERS,
+    ]
+
+    optFlags = [
+        ["no-plain", None, "Serve no plain-text TCP port: TLS endpoints only."],
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        # Docstrings of opt_ methods keep their indentation; --help wants prose.
+        self.docs = {
+            name: " ".join((doc or "").split()) for name, doc in self.docs.items()
+        }
+        self["ports"] = []
+        self["tls-ports"] = []
+
+    def opt_port(self, port: str) -> None:
+        """
+        Listen here: a TCP port number, or a Twisted endpoint description such
+        as tcp:5000:interface=127.0.0.1. May be given several times.
+        """
+        if port.isdigit() and int(port) > 65535:
+            raise usage.UsageError(f"--port {port}: TCP ports go up to 65535")
+        self["ports"].append(endpoint_description(port))
+
+    opt_p = opt_port
+
+    def opt_tls_port(self, port: str) -> None:
+        """
+        Serve TLS on this port (N, or N:interface=ADDR) with --cert and --key,
+        or with a self-signed certificate made in --data-dir on the first
+        start. May be given several times.
+        """
+        if not TLS_PORT.match(port):
+            raise usage.UsageError(f"bad --tls-port {port!r}: N or N:interface=ADDR")
+        self["tls-ports"].append(port)
+
+    def postOptions(self) -> None:
+        if not self["ports"] and not self["tls-ports"]:
+            self["ports"] = [DEFAULT_PORT]
+        if self["no-plain"]:
+            self["ports"] = [p for p in self["ports"] if p.startswith("ssl:")]
+        if not self["ports"] and not self["tls-ports"]:
+            raise usage.UsageError("--no-plain leaves nothing to listen on")
+        if (self["cert"] is None) != (self["key"] is None):
+            raise usage.UsageError("--cert and --key go together")
+        for description in self["ports"]:
+            try:
+                endpoints.serverFromString(_reactor(), description)
+            # Parsing may also read files (ssl: keys): any failure is a bad --port.
+            except Exception as e:
+                raise usage.UsageError(f"bad --port {description!r}: {e}") from e
+        if 0 < self["output-hard"] <= self["output-soft"]:
+            raise usage.UsageError("--output-hard must be above --output-soft")
+        if self["db"] is None:
+            self["db"] = str(Path(self["data-dir"]) / "chatroom.sqlite3")
+        self["admin-password"] = self._admin_password()
+
+    def _admin_password(self) -> str | None:
+        path = self["admin-password-file"]
+        if path is None:
+            return os.environ.get(ADMIN_PASSWORD_ENV) or None
+        try:
+            lines = Path(path).read_text(encoding="utf-8").splitlines()
+        except OSError as e:
+            raise usage.UsageError(f"cannot read --admin-password-file: {e}") from e
+        if not lines or not lines[0]:
+            raise usage.UsageError(f"{path} is empty: its first line is the password")
+        return lines[0]
+
+
+def _reactor() -> IReactorCore:
+    from twisted.internet import reactor
+
+    return reactor

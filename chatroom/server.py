@@ -1,0 +1,145 @@
+"""
+The service tree of a running server, and the order its parts start and stop.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from twisted.application import service
+from twisted.application.internet import StreamServerEndpointService
+from twisted.internet import defer
+from twisted.internet.interfaces import (
+    IListeningPort,
+    IReactorCore,
+    IStreamServerEndpoint,
+)
+from twisted.logger import Logger
+
+from chatroom.protocol.factory import ChatFactory
+from chatroom.service.chat import ChatService
+from chatroom.storage.database import Database
+from chatroom.storage.schema import migrate
+
+if TYPE_CHECKING:
+    # Only a cluster node imports the cluster package (and txredisapi).
+    from chatroom.cluster.node import ClusterNode
+
+SHUTDOWN_NOTICE = "the server is shutting down"
+
+
+class Listener(StreamServerEndpointService):
+    """
+    One listening endpoint (a --port or --tls-port).  Like
+    C{strports.service}, it fails to start when it cannot listen, so the
+    server does not run deaf; C{port} is what it listens on.
+    """
+
+    _raiseSynchronously = True
+
+    def __init__(self, endpoint: IStreamServerEndpoint, factory: ChatFactory) -> None:
+        super().__init__(endpoint, factory)
+        self.port: IListeningPort | None = None
+
+    def privilegedStartService(self) -> None:
+        super().privilegedStartService()
+        self._waitingForPort.addCallback(self._listening)
+
+    def _listening(self, port: IListeningPort) -> IListeningPort:
+        self.port = port
+        return port
+
+    def stopService(self) -> defer.Deferred:
+        self.port = None
+        return super().stopService()
+
+
+class ChatServer(service.MultiService):
+    """
+    The whole server.  Its children (a L{Listener} per endpoint, and the
+    L{ClusterNode} in a cluster) start and stop in order, not all at once as
+    a MultiService's would: the database, the cluster node, the chat, then
+    the listeners; on stop the listeners first, then every connection is told
+    goodbye and closed, then (once the lines they sent are answered) the
+    cluster node, then the database.  So no
+    client is ever served by a node whose bus or database has gone.
+    """
+
+    log = Logger()
+
+    def __init__(
+        self,
+        database: Database,
+        chat: ChatService,
+        admin_password: str | None,
+        factory: ChatFactory,
+        endpoints: list[IStreamServerEndpoint],
+        reactor: IReactorCore,
+        cluster: ClusterNode | None = None,
+    ) -> None:
+        super().__init__()
+        self.database = database
+        self.chat = chat
+        self.admin_password = admin_password
+        self.factory = factory
+        self.reactor = reactor
+        self.cluster = cluster
+        if cluster is not None:
+            cluster.setServiceParent(self)
+        self.listeners = [Listener(endpoint, factory) for endpoint in endpoints]
+        for listener in self.listeners:
+            listener.setServiceParent(self)
+        # Fires once listening, or fails (and stops the reactor).
+        self.ready: defer.Deferred | None = None
+
+    @property
+    def ports(self) -> list[IListeningPort]:
+        """What the listeners listen on: empty until started, and once stopped."""
+        return [listener.port for listener in self.listeners if listener.port]
+
+    def privilegedStartService(self) -> None:
+        # Not the children's: a listener must wait for the chat to load.
+        service.Service.privilegedStartService(self)
+
+    def startService(self) -> None:
+        service.Service.startService(self)
+        self.ready = defer.ensureDeferred(self._start())
+        self.ready.addErrback(self._failed_to_start)
+
+    async def _start(self) -> None:
+        self.database.start()
+        self.chat.hasher.start()
+        version = await migrate(self.database)
+        self.log.info("database ready (schema {version})", version=version)
+        if self.cluster is not None:
+            self.cluster.startService()
+            await self.cluster.ready()
+        await self.chat.load()
+        await self.chat.ensure_admin(self.admin_password)
+        for listener in self.listeners:
+            listener.startService()
+
+    def _failed_to_start(self, failure) -> None:
+        self.log.failure("chatroom could not start", failure)
+        self.reactor.stop()
+
+    def stopService(self) -> defer.Deferred:
+        return defer.ensureDeferred(self._stop())
+
+    async def _stop(self) -> None:
+        if self.ready is not None and not self.ready.called:
+            self.ready.cancel()
+        service.Service.stopService(self)
+        for listener in self.listeners:
+            if listener.running:
+                await listener.stopService()
+        # Every connection, logged in or not, hears why it is closed; their
+        # logouts are recorded before the database closes.
+        await self.factory.disconnect_all(SHUTDOWN_NOTICE)
+        if self.cluster is not None and self.cluster.running:
+            # Lines read before the goodbye may still be numbering, storing
+            # or publishing, their connection gone: the bus waits for them.
+            await self.factory.all_answered()
+            await self.cluster.stopService()
+        await self.database.close()
+        self.chat.hasher.stop()
