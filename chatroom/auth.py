@@ -217,8 +217,8 @@ class BcryptChecker:
 
     credentialInterfaces = (credentials.IUsernamePassword,)
 
-    def __init__(self, accounts: IAccounts, hasher: PasswordHasher) -> None:
-        self.accounts = accounts
+    def __init__(self, chat: IAccounts, hasher: PasswordHasher) -> None:
+        self.chat = chat
         self.hasher = hasher
 
     def requestAvatarId(self, creds) -> defer.Deferred[int]:
@@ -226,7 +226,7 @@ class BcryptChecker:
         return defer.ensureDeferred(self._check(creds.username, creds.password, party))
 
     async def _check(self, username: str, password: str, party: Hashable) -> int:
-        user = await self.accounts.find_user(name_key(username))
+        user = await self.chat.find_user(name_key(username))
         matched = await self.hasher.verify(
             password, user.password_hash if user else None, party
         )
@@ -241,8 +241,8 @@ class RegistrationChecker:
 
     credentialInterfaces = (INewAccount,)
 
-    def __init__(self, accounts: IAccounts, hasher: PasswordHasher) -> None:
-        self.accounts = accounts
+    def __init__(self, chat: IAccounts, hasher: PasswordHasher) -> None:
+        self.chat = chat
         self.hasher = hasher
 
     def requestAvatarId(self, creds: NewAccount) -> defer.Deferred[int]:
@@ -252,5 +252,5 @@ class RegistrationChecker:
 
     async def _create(self, username: str, password: str, party: Hashable) -> int:
         password_hash = await self.hasher.hash(password, party)
-        user = await self.accounts.register(username, password_hash)
+        user = await self.chat.register(username, password_hash)
         return user.id
