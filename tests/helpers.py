@@ -133,6 +133,7 @@ async def start_server(
     location: str = ":memory:",
     admin_password: str | None = ADMIN_PASSWORD,
     history_default: int = HISTORY_DEFAULT,
+    limits: Limits | None = None,
 ) -> Server:
     """
     Start a whole server (storage, bcrypt pool, chat service; no listener)
@@ -143,7 +144,7 @@ async def start_server(
     database = open_database(location, reactor)
     hasher = PasswordHasher(reactor, rounds=BCRYPT_ROUNDS, threads=1)
     chat, factory = chat_factory(
-        database, hasher, clock, history_default=history_default
+        database, hasher, clock, limits, history_default=history_default
     )
     server = Server(
         ChatServer(database, chat, admin_password, factory, [], _StartFailed()),
@@ -168,12 +169,16 @@ class ServerTestCase(unittest.TestCase):
     # Everything here is local; a hang is a bug, so fail fast.
     timeout = 10
     history_default = HISTORY_DEFAULT
+    # The production limits unless a test case needs others.
+    limits: Limits | None = None
 
     def setUp(self) -> defer.Deferred:
         return defer.ensureDeferred(self._start())
 
     async def _start(self) -> None:
-        self.server = await start_server(self, history_default=self.history_default)
+        self.server = await start_server(
+            self, history_default=self.history_default, limits=self.limits
+        )
 
     def assertFailed(self, reply: list[str], code: str) -> None:
         """The final line of C{reply} is C{-ERR code ...}."""

@@ -160,7 +160,7 @@ class KeptPrivateTests(ServerTestCase):
     @async_test
     async def test_handed_over_live_then_read_at_login_shows_once(self):
         bob, session, message = await self.bob_with_one_kept()
-        session.hand_private(message)
+        session.take_private(message)
         await session.deliver_kept_private()
         self.assertEqual(bob.take(), ["[private] ann: psst"])
         kept = await self.server.store.undelivered_private(session.account.id, 10)
@@ -170,5 +170,5 @@ class KeptPrivateTests(ServerTestCase):
     async def test_read_at_login_then_handed_over_live_shows_once(self):
         bob, session, message = await self.bob_with_one_kept()
         await session.deliver_kept_private()
-        session.hand_private(message)
+        session.take_private(message)
         self.assertEqual(bob.take(), ["[private] ann: psst"])

@@ -159,16 +159,11 @@ class ClusterNode(service.Service):
         return self.chat.online.keys() if self.chat is not None else ()
 
     def _kept_private_arrived(self, recipient_id: int, message: PrivateMessage) -> None:
-        """Show a kept private message to the sessions here, and mark it delivered."""
+        """Hand a private message from another node to the sessions here."""
         chat = self.chat
         account = chat.online.get(recipient_id) if chat is not None else None
-        if account is None or not account.sessions:
+        if account is None:
             return
+        # Each marks it delivered once it has passed it on.
         for session in list(account.sessions):
-            session.hand_private(message)
-        d = chat.store.mark_delivered([message.kept_id], chat.now())
-        d.addErrback(
-            lambda f: self.log.failure(
-                "marking private message {id} delivered", f, id=message.kept_id
-            )
-        )
+            session.take_private(message)

@@ -38,7 +38,7 @@ from chatroom.storage.store import ActivityEntry
 HISTORY_MAX = 1000
 # Kept private messages read, written and marked delivered at a time.
 KEPT_PAGE = 100
-# Kept private messages a session remembers having shown (see hand_private).
+# Private messages a session remembers having shown (see take_private).
 SHOWN_KEPT_MAX = 256
 ACTIVITY_DEFAULT = 50
 
@@ -146,10 +146,24 @@ class Session:
             if len(page) < KEPT_PAGE:
                 return
 
-    def hand_private(self, message: PrivateMessage) -> None:
-        """Show a kept private message as it arrives from another node."""
-        if self._first_showing(message.kept_id):
-            self.mind.private_message(message)
+    def take_private(self, message: PrivateMessage) -> None:
+        """
+        Show a stored private message as it arrives, and mark it delivered
+        once the client has drained it: a connection lost with it still
+        queued leaves it for the next login.
+        """
+        if not self._first_showing(message.kept_id):
+            return
+        self.mind.private_message(message)
+        defer.ensureDeferred(self._mark_once_drained(message.kept_id)).addErrback(
+            lambda f: self.log.failure(
+                "marking private message {id} delivered", f, id=message.kept_id
+            )
+        )
+
+    async def _mark_once_drained(self, message_id: int) -> None:
+        if await self.mind.drained():
+            await self.chat.store.mark_delivered([message_id], self.chat.now())
 
     def _first_showing(self, kept_id: int) -> bool:
         if self._shown_kept is None:
@@ -198,22 +212,22 @@ class Session:
                 raise NoSuchUser(f"there is no user called {recipient}")
             target_id = record.id
         at = chat.now()
-        # Delivered at once only to sessions on this node; a session on
-        # another node gets it from there, which then marks it delivered.
-        here = target_id in chat.online
+        # Stored as not delivered whoever is online: it counts as delivered
+        # only once a live session has taken it (see take_private), so a
+        # recipient who leaves meanwhile finds it at the next login.
         message_id = await chat.store.store_private(
             account.id,
             account.name,
             target_id,
             text,
             at,
-            delivered=here,
+            delivered=False,
             mailbox_size=chat.mailbox_size,
         )
         chat.record(
             account.id, account.name, "private", f"to {recipient}", LogLevel.debug
         )
-        message = PrivateMessage(account.name, text, at, None if here else message_id)
+        message = PrivateMessage(account.name, text, at, message_id)
         await chat.hand_private(target_id, message, self.mind)
         return message
 

@@ -229,20 +229,15 @@ class ChatService(service.Service):
         self, recipient_id: int, message: PrivateMessage, exclude=None
     ) -> None:
         """
-        Hand a stored private message to its recipient's sessions.  One with
-        a C{kept_id} was stored as not delivered: the recipient had no session
-        here when it was sent.
+        Hand a private message, stored as not delivered (its C{kept_id}), to
+        the recipient's live sessions here, which mark it delivered once they
+        have passed it on, and to the other nodes, which do the same.
         """
-        if message.kept_id is None:
-            await self.fanout.publish(("user", recipient_id), message, exclude)
-            return
-        if recipient_id in self.online:
-            # They logged in while it was being stored: their sessions hand it
-            # over at the pace they read, which the sender does not wait for.
-            for session in list(self.online[recipient_id].sessions):
-                defer.ensureDeferred(session.deliver_kept_private()).addErrback(
-                    lambda f: self.log.failure("delivering kept messages", f)
-                )
+        account = self.online.get(recipient_id)
+        if account is not None:
+            for session in list(account.sessions):
+                if session.mind is not exclude:
+                    session.take_private(message)
         # They may be online, or logging in, on another node.
         await self.fanout.publish_kept(recipient_id, message)
 
