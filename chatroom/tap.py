@@ -127,6 +127,14 @@ LIMIT_PARAMETERS = [
         _count,
     ],
     [
+        "output-stall",
+        None,
+        _LIMITS.output_stall,
+        "Seconds a client may take nothing of what is queued past --output-soft"
+        " before it is disconnected.",
+        _seconds,
+    ],
+    [
         "login-timeout",
         None,
         _LIMITS.login_timeout,

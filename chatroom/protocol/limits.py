@@ -30,9 +30,11 @@ class Limits:
     # disconnected.
     flood_strikes: int = 100
     # Bytes queued for a client: above the soft limit its commands are not
-    # read; at the hard limit it is disconnected.
+    # read; over the hard limit it is disconnected, and so it is when it has
+    # taken nothing of what is queued for output_stall seconds.
     output_soft: int = 64 * KIB
     output_hard: int = 1 * MIB
+    output_stall: float = 30.0
     # Seconds a connection may stay without logging in.
     login_timeout: float = 60.0
     # Seconds of silence both ways before a logged-in client gets "* ping";

@@ -44,6 +44,13 @@ CLOSE_GRACE = 10.0
 # a TLS handshake that never finishes would hold a clean close forever.
 TIMEOUT_GRACE = 1.0
 
+# Why a client that does not read is cut, as the log says it.
+_CUT = {
+    "hard": "disconnecting {peer} ({user}): not reading, {queued} bytes queued"
+    " passed the limit of {limit}",
+    "stall": "disconnecting {peer} ({user}): not reading, took nothing of"
+    " {queued} bytes queued for {stall:g} s",
+}
 _ADVICE = {
     "TLS": "this port is plain text: connect without TLS, or to the TLS port",
     "HTTP": "this is a chat server, not a web server: use telnet or the"
@@ -126,7 +133,12 @@ class LineProtocol(LineFraming):
             self._gate = FloodGate(limits, clock)
         if limits.output_hard:
             self._output = OutputQueue(
-                limits.output_soft, limits.output_hard, self._backed_up, self._overflow
+                limits.output_soft,
+                limits.output_hard,
+                limits.output_stall,
+                clock,
+                self._backed_up,
+                self._cut,
             )
             self._output.attach(self.transport)
         if limits.login_timeout:
@@ -222,6 +234,7 @@ class LineProtocol(LineFraming):
             self.factory.unwatch_idle()
         # The transport stops its producer itself.
         self._output = None
+        self.factory.unwatch_output(self)
         if self._logout is not None:
             logout, self._logout = self._logout, None
             logout()
@@ -282,23 +295,32 @@ class LineProtocol(LineFraming):
             output.wrote(len(data))
 
     def _backed_up(self, backed_up: bool) -> None:
-        # Past the soft limit: read no more commands until the client catches up.
+        # Past the soft limit: read no more commands until the client catches
+        # up, and watch that it takes something meanwhile.
         if backed_up:
             self.stop_reading("output")
+            self.factory.watch_output(self)
         else:
+            self.factory.unwatch_output(self)
             self.resume_reading("output")
             self._drain_waiters_fire(True)
 
-    def _overflow(self, queued: int) -> None:
+    def check_output(self) -> None:
+        """Called by the factory's stall check while the output is backed up."""
+        if self._output is not None:
+            self._output.check()
+
+    def _cut(self, why: str) -> None:
+        output, self._output = self._output, None
         self.log.warn(
-            "disconnecting {peer} ({user}): not reading, {queued} bytes queued"
-            " passed the limit of {limit}",
+            _CUT[why],
             peer=self.peer,
             user=self.avatar.name if self.avatar is not None else "-",
-            queued=queued,
-            limit=self._output.hard,
+            queued=output.queued,
+            limit=output.hard,
+            stall=output.stall,
         )
-        output, self._output = self._output, None
+        self.factory.unwatch_output(self)
         output.detach()
         self.transport.abortConnection()
         self._drain_waiters_fire(False)
@@ -309,6 +331,7 @@ class LineProtocol(LineFraming):
         self._drain_waiters_fire(False)
         output, self._output = self._output, None
         if output is not None:
+            self.factory.unwatch_output(self)
             # A registered producer would keep the transport open.
             output.detach()
             if output.backed_up and self.connected:
