@@ -113,6 +113,20 @@ LIMIT_PARAMETERS = [
         _positive,
     ],
     [
+        "byte-rate",
+        None,
+        _LIMITS.byte_rate,
+        "Bytes a client may send per second; past it, it is read more slowly.",
+        _count,
+    ],
+    [
+        "byte-burst",
+        None,
+        _LIMITS.byte_burst,
+        "Bytes a client may send at once before --byte-rate paces it.",
+        _positive,
+    ],
+    [
         "output-soft",
         None,
         _LIMITS.output_soft,

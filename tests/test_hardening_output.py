@@ -22,6 +22,7 @@ from tests.helpers import RELAXED, ChatWorld, fired
 SOFT, HARD = 4096, 16384
 LIMITS = Limits(
     rate=0,
+    byte_rate=0,
     login_timeout=0,
     ping_interval=0,
     max_connections=0,

@@ -24,7 +24,7 @@ from chatroom.protocol.address import (
     set_user_timeout,
 )
 from chatroom.protocol.framing import LineFraming
-from chatroom.protocol.limits import FloodGate
+from chatroom.protocol.limits import ByteRate, FloodGate
 from chatroom.protocol.line import commands, wire
 from chatroom.protocol.line.commands import CommandLine
 from chatroom.protocol.line.pipeline import Answer, ReplyPipeline
@@ -70,6 +70,7 @@ class LineProtocol(LineFraming):
         "peer",
         "connected",
         "_gate",
+        "_bytes",
         "_output",
         "_drain_waiters",
         "_timer",
@@ -87,6 +88,7 @@ class LineProtocol(LineFraming):
         self.peer = "?"
         self.connected = False
         self._gate: FloodGate | None = None
+        self._bytes: ByteRate | None = None
         self._output: OutputQueue | None = None
         # Waiting for the output queue to drain (IChatClient.drained).
         self._drain_waiters: list[defer.Deferred[bool]] | None = None
@@ -131,6 +133,8 @@ class LineProtocol(LineFraming):
         self._pipeline = ReplyPipeline(self, factory.in_flight)
         if limits.rate:
             self._gate = FloodGate(limits, clock)
+        if limits.byte_rate:
+            self._bytes = ByteRate(limits.byte_rate, limits.byte_burst, clock, self)
         if limits.output_hard:
             self._output = OutputQueue(
                 limits.output_soft,
@@ -157,7 +161,10 @@ class LineProtocol(LineFraming):
                 if looks_like_tls(prefix):
                     self._refuse_protocol("TLS")
                     return
+        # What came is read; more is read once the byte rate allows it.
         super().dataReceived(data)
+        if self._bytes is not None and data and self.connected:
+            self._bytes.received(len(data))
 
     def lineReceived(self, line: bytes) -> None:
         self._quiet = False
@@ -229,6 +236,8 @@ class LineProtocol(LineFraming):
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
+        if self._bytes is not None:
+            self._bytes.stop()
         if self.watched_for_idle:
             self.watched_for_idle = False
             self.factory.unwatch_idle()
