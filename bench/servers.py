@@ -23,11 +23,12 @@ HOST = "127.0.0.1"
 
 # The one place where options for the real server's limits go: a benchmark
 # offers more than one client or one address may send in production, so the
-# harness lifts the per-client line rate and the connection caps (0 = off),
-# and prints that it did. Output-queue limits, login timeout and pings stay
+# harness lifts the per-client line and byte rates and the connection caps
+# (0 = off), and prints that it did. Output-queue limits, login timeout and pings stay
 # as in production: they are part of what is measured.
 EXTRA_CHATROOM_ARGS: list[str] = [
     "--rate", "0",
+    "--byte-rate", "0",
     "--max-connections", "0",
     "--max-per-address", "0",
     "--register-rate", "0",

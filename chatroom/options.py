@@ -86,6 +86,20 @@ LIMIT_PARAMETERS = [
         _positive,
     ],
     [
+        "byte-rate",
+        None,
+        _LIMITS.byte_rate,
+        "Bytes a client may send per second; past it, it is read more slowly.",
+        _count,
+    ],
+    [
+        "byte-burst",
+        None,
+        _LIMITS.byte_burst,
+        "Bytes a client may send at once before --byte-rate paces it.",
+        _positive,
+    ],
+    [
         "output-soft",
         None,
         _LIMITS.output_soft,
@@ -98,6 +112,14 @@ LIMIT_PARAMETERS = [
         _LIMITS.output_hard,
         "Bytes queued for a client at which it is disconnected.",
         _count,
+    ],
+    [
+        "output-stall",
+        None,
+        _LIMITS.output_stall,
+        "Seconds a client may take nothing of what is queued past --output-soft"
+        " before it is disconnected.",
+        _seconds,
     ],
     [
         "login-timeout",

@@ -40,6 +40,7 @@ START_TIME = 1_000_000_000.0
 # Limits that stay out of the way of tests about something else.
 RELAXED = Limits(
     rate=0,
+    byte_rate=0,
     login_timeout=0,
     ping_interval=0,
     max_connections=0,

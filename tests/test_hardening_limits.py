@@ -8,11 +8,13 @@ import socket
 from twisted.internet import defer, protocol, reactor, task
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.testing import StringTransport
+from twisted.python import usage
 from twisted.trial import unittest
 
 from chatroom.protocol.address import set_user_timeout
 from chatroom.protocol.limits import Limits
 from chatroom.service.throttle import TokenBucket
+from chatroom.tap import Options, limits_from
 from tests.clients import final_replies
 from tests.helpers import RELAXED, ChatWorld
 
@@ -112,6 +114,94 @@ class ConnectionCapTests(unittest.TestCase):
         self.assertEqual(refused.greeting, ["* the server is full: try again later"])
         self.assertTrue(refused.closing)
         self.assertEqual(len(world.factory.clients), 4)
+
+
+class ByteRateTests(unittest.TestCase):
+    """
+    A sender past the byte rate is read more slowly: nothing refused, nothing
+    lost, every line its one reply.
+    """
+
+    RATE, BURST = 1000, 2000
+
+    def setUp(self):
+        self.world = ChatWorld(limits(byte_rate=self.RATE, byte_burst=self.BURST))
+        self.paster = self.world.user("paster")
+        self.bob = self.world.user("bob")
+        self.world.clock.advance(10)  # the buckets refill after registering
+        self.texts = [f"{n:02d} " + "p" * 497 for n in range(20)]
+
+    def paste(self, texts: list[str]) -> int:
+        data = b"".join(text.encode() + b"\n" for text in texts)
+        self.paster.write_bytes(data)
+        return len(data)
+
+    def test_a_paste_past_the_burst_is_read_later_and_loses_no_line(self):
+        first = self.paste(self.texts[:10])
+        # What came in one read is read: ten lines, ten replies.
+        self.assertEqual(final_replies(self.paster.take()), ["+OK"] * 10)
+        self.assertEqual(self.paster.transport.producerState, "paused")
+        # More arriving meanwhile (as TLS hands over a whole record) waits.
+        second = self.paste(self.texts[10:])
+        self.assertEqual(self.paster.take(), [])
+        debt = first + second - self.BURST
+        self.world.clock.advance(debt / self.RATE - 0.01)
+        self.assertEqual(self.paster.transport.producerState, "paused")
+        self.assertEqual(self.paster.take(), [])
+        self.world.clock.advance(0.01)
+        self.assertEqual(self.paster.transport.producerState, "producing")
+        self.assertEqual(final_replies(self.paster.take()), ["+OK"] * 10)
+        received = [line.removeprefix("[lobby] paster: ") for line in self.bob.take()]
+        self.assertEqual(received, self.texts)
+        self.assertFalse(self.paster.closing)
+
+    def test_a_paste_within_the_burst_is_read_at_once(self):
+        self.paste(self.texts[:3])
+        self.assertEqual(final_replies(self.paster.take()), ["+OK"] * 3)
+        self.assertEqual(self.paster.transport.producerState, "producing")
+
+    def test_reading_resumes_only_when_the_byte_rate_and_the_command_allow(self):
+        self.paste(self.texts[:10])
+        self.paster.protocol.stop_reading("command")
+        self.world.clock.advance(10)
+        self.assertEqual(self.paster.transport.producerState, "paused")
+        self.paster.protocol.resume_reading("command")
+        self.assertEqual(self.paster.transport.producerState, "producing")
+
+    def test_no_call_is_left_when_a_paced_client_goes(self):
+        self.paste(self.texts)
+        self.assertEqual(len(self.world.clock.getDelayedCalls()), 1)
+        self.paster.disconnect()
+        self.assertEqual(self.world.clock.getDelayedCalls(), [])
+
+    def test_byte_rate_zero_turns_it_off(self):
+        world = ChatWorld(limits(byte_rate=0, byte_burst=1))
+        client = world.user("paster")
+        client.write_bytes(b"".join(text.encode() + b"\n" for text in self.texts))
+        self.assertEqual(final_replies(client.take()), ["+OK"] * 20)
+        self.assertEqual(client.transport.producerState, "producing")
+
+
+class PacingOptionTests(unittest.TestCase):
+    def options(self, *args: str) -> Options:
+        config = Options()
+        config.parseOptions(["--data-dir", self.mktemp(), *args])
+        return config
+
+    def test_defaults(self):
+        limits = limits_from(self.options())
+        self.assertEqual((limits.byte_rate, limits.byte_burst), (65536, 32768))
+        self.assertEqual(limits.output_stall, 30.0)
+
+    def test_the_bench_can_lift_or_turn_them_off(self):
+        limits = limits_from(
+            self.options("--byte-rate", "0", "--byte-burst", "1", "--output-stall", "0")
+        )
+        self.assertEqual((limits.byte_rate, limits.byte_burst), (0, 1))
+        self.assertEqual(limits.output_stall, 0)
+
+    def test_a_burst_of_nothing_is_refused(self):
+        self.assertRaises(usage.UsageError, self.options, "--byte-burst", "0")
 
 
 class LoginTimeoutTests(unittest.TestCase):

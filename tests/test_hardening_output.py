@@ -1,23 +1,28 @@
 """
 Slow readers: what is queued for each client is bounded.  Past the soft limit
-its commands are not read; at the hard limit it is dropped, with a log line,
-while everyone else keeps receiving.
+its commands are not read; over the hard limit, or after taking nothing for
+the stall time, it is dropped, with a log line, while everyone else keeps
+receiving.  A client that keeps reading is never dropped.
 """
 
 import socket
 
 from twisted.internet import defer, protocol, reactor, task
+from twisted.internet.abstract import FileDescriptor
+from twisted.internet.address import IPv4Address
+from twisted.internet.testing import MemoryReactor, StringTransport
 from twisted.logger import globalLogPublisher
 from twisted.trial import unittest
 
 from chatroom.protocol.limits import Limits
-from chatroom.protocol.output import OutputQueue
+from chatroom.protocol.output import OutputQueue, transport_buffered
 from chatroom.service.events import RoomMessage
 from tests.helpers import RELAXED, ChatWorld, fired
 
 SOFT, HARD = 4096, 16384
 LIMITS = Limits(
     rate=0,
+    byte_rate=0,
     login_timeout=0,
     ping_interval=0,
     max_connections=0,
@@ -25,6 +30,7 @@ LIMITS = Limits(
     output_soft=SOFT,
     output_hard=HARD,
 )
+STALL = 30.0
 
 
 def capture_log(test: unittest.TestCase) -> list[dict]:
@@ -112,6 +118,170 @@ class OutputQueueTests(unittest.TestCase):
         world = ChatWorld(Limits(**{**RELAXED.__dict__, "output_hard": 0}))
         client = world.user("alice")
         self.assertIsNone(client.transport.producer)
+
+
+class SocketTransport(FileDescriptor):
+    """
+    A TCP transport without a socket: Twisted's own buffering and producer
+    signals (FileDescriptor.write and doWrite), the peer played by the test
+    with L{take}.
+    """
+
+    def __init__(self, peer: IPv4Address) -> None:
+        super().__init__(MemoryReactor())
+        self.connected = 1
+        self.peer = peer
+        self.received = bytearray()
+        self.aborted = False
+        self._window = 0
+
+    def take(self, size: int) -> None:
+        """The peer reads up to C{size} bytes of what is queued."""
+        self._window = size
+        self.doWrite()
+
+    def writeSomeData(self, data) -> int:
+        sent = min(len(data), self._window)
+        self._window -= sent
+        self.received += data[:sent]
+        return sent
+
+    def lines(self) -> list[str]:
+        return self.received.decode().split("\r\n")[:-1]
+
+    def abortConnection(self) -> None:
+        self.aborted = True
+        self.connected = 0
+
+    def getPeer(self) -> IPv4Address:
+        return self.peer
+
+    def getHost(self) -> IPv4Address:
+        return IPv4Address("TCP", "127.0.0.1", 5000)
+
+
+class TransportBufferedTests(unittest.TestCase):
+    def test_counts_what_the_kernel_has_not_taken(self):
+        transport = SocketTransport(IPv4Address("TCP", "10.0.0.2", 1))
+        transport.write(b"a" * 300)
+        transport.write(b"b" * 200)
+        self.assertEqual(transport_buffered(transport), 500)
+        transport.take(120)
+        self.assertEqual(transport_buffered(transport), 380)
+        transport.write(b"c" * 50)
+        self.assertEqual(transport_buffered(transport), 430)
+        transport.take(1000)
+        self.assertEqual(transport_buffered(transport), 0)
+
+    def test_a_transport_that_does_not_say_is_none(self):
+        self.assertIsNone(transport_buffered(StringTransport()))
+
+
+class ProgressTests(unittest.TestCase):
+    """
+    On Twisted's own TCP buffering: a client is judged by what is really
+    queued for it and whether it takes any of it.
+    """
+
+    def setUp(self):
+        limits = Limits(**{**LIMITS.__dict__, "output_stall": STALL})
+        self.world = ChatWorld(limits)
+        self.events = capture_log(self)
+        self.alice = self.world.user("alice")
+        self.reader = self.connect("reader")
+        self.sent: list[str] = []
+
+    def connect(self, name: str, host: str = "10.0.0.2") -> SocketTransport:
+        address = IPv4Address("TCP", host, 40000)
+        transport = SocketTransport(address)
+        transport.protocol = self.world.factory.buildProtocol(address)
+        transport.protocol.makeConnection(transport)
+        transport.protocol.dataReceived(f"/register {name} pw\n".encode())
+        transport.take(SOFT)
+        self.assertEqual(transport.lines()[-1], f"+OK welcome, {name}")
+        return transport
+
+    def say(self, count: int = 1) -> int:
+        """Bytes of the last of C{count} messages, as the reader gets it."""
+        for _ in range(count):
+            text = f"{len(self.sent):05d} " + "m" * 500
+            self.alice.write(text)
+            self.alice.transport.drain()
+            self.sent.append(f"[lobby] alice: {text}")
+        return len(self.sent[-1]) + 2
+
+    def wait(self, seconds: float) -> None:
+        """Time passes in steps, as it does for a real reactor."""
+        self.world.clock.pump([0.5] * round(seconds * 2))
+
+    def cuts(self) -> list[dict]:
+        return [e for e in self.events if "not reading" in e.get("log_format", "")]
+
+    def test_a_reader_that_keeps_taking_is_never_cut_under_steady_traffic(self):
+        self.say(12)
+        self.assertTrue(self.reader.protocol._output.backed_up)
+        self.reader.protocol.dataReceived(b"/ping\n")
+        # Three minutes of one message a tenth of a second, the reader taking
+        # as much as comes: its buffer never empties, and 1.5 MB (a hundred
+        # times the hard limit) goes through it.
+        for _ in range(1800):
+            self.reader.take(self.say())
+            self.world.clock.advance(0.1)
+        self.assertFalse(self.reader.aborted)
+        self.assertEqual(self.cuts(), [])
+        self.assertGreater(transport_buffered(self.reader), SOFT)
+        # Back-pressure still holds: its command waits until it has caught up.
+        self.assertNotIn("+OK pong", self.reader.lines())
+        self.reader.take(HARD)
+        # Emptied, it resumes reading; the reply goes out at the next write.
+        self.reader.take(SOFT)
+        lines = self.reader.lines()
+        self.assertEqual([x for x in lines if x.startswith("[lobby]")], self.sent)
+        self.assertEqual(lines[-1], "+OK pong")
+        # Nothing backed up: no check left running.
+        self.assertEqual(self.world.clock.getDelayedCalls(), [])
+
+    def test_a_reader_that_takes_nothing_is_cut_after_the_stall_time(self):
+        self.say(12)
+        self.wait(STALL - 0.5)
+        self.assertFalse(self.reader.aborted)
+        self.wait(STALL / 4 + 0.5)
+        self.assertTrue(self.reader.aborted)
+        [cut] = self.cuts()
+        self.assertIn("took nothing", cut["log_format"])
+        self.assertEqual(cut["user"], "reader")
+        self.assertLess(cut["queued"], HARD)
+
+    def test_taking_something_puts_the_stall_off(self):
+        self.say(12)
+        self.wait(20)
+        self.reader.take(100)
+        self.wait(STALL - 1)
+        self.assertFalse(self.reader.aborted)
+        self.wait(STALL / 4 + 1)
+        self.assertTrue(self.reader.aborted)
+
+    def test_one_check_for_every_backed_up_connection(self):
+        other = self.connect("other", "10.0.0.3")
+        self.say(12)
+        self.assertEqual(len(self.world.clock.getDelayedCalls()), 1)
+        self.wait(STALL * 1.25)
+        self.assertTrue(self.reader.aborted)
+        self.assertTrue(other.aborted)
+
+    def test_over_the_hard_limit_it_is_cut_at_once_whatever_its_progress(self):
+        self.say(12)
+        # Two messages come for each one it takes: it reads, but too slowly.
+        for _ in range(100):
+            self.say(2)
+            if self.reader.aborted:
+                break
+            self.reader.take(600)
+        self.assertTrue(self.reader.aborted)
+        [cut] = self.cuts()
+        self.assertIn("passed the limit", cut["log_format"])
+        self.assertGreater(cut["queued"], HARD)
+        self.assertLess(cut["queued"], HARD + 600)
 
 
 class Recorder(protocol.Protocol):

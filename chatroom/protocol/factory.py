@@ -1,8 +1,8 @@
 """
 The listening side every front end shares: builds its protocol per
 connection within the limits, counts connections (in all and per address),
-runs the one idle check for every logged-in connection, and says goodbye to
-all of them at shutdown.
+runs the one idle check for every logged-in connection and the one stall
+check for every backed-up one, and says goodbye to all of them at shutdown.
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ from twisted.logger import Logger
 from chatroom.protocol.address import address_of
 from chatroom.protocol.limits import Limits
 from chatroom.service.admission import Admission
+
+# Stall checks per --output-stall.
+STALL_CHECKS = 4
 
 
 class Refusal(Protocol):
@@ -34,7 +37,8 @@ class ChatFactory(Factory):
     Builds a front end's protocol (the subclass's C{protocol}) per connection
     within the L{Limits}, and knows every connection open (to count them per
     address and to say goodbye).  The protocol reads C{admission}, C{chat},
-    C{limits} and C{clock} from here.
+    C{limits} and C{clock} from here.  A protocol it L{watch_idle}s has an
+    C{idle_check()}; one it L{watch_output}s has a C{check_output()}.
     """
 
     log = Logger()
@@ -52,6 +56,9 @@ class ChatFactory(Factory):
         self._idle_check = task.LoopingCall(self._check_idle)
         self._idle_check.clock = self.clock
         self._idle_count = 0
+        # Likewise one stall check for the connections whose output backed up.
+        self.backed_up: set[Protocol] = set()
+        self._stall_check = task.LoopingCall(self._check_stalled)
 
     def refusal(self, reason: str) -> bytes:
         """The line that tells a refused connection C{reason}, in our syntax."""
@@ -92,6 +99,24 @@ class ChatFactory(Factory):
         for client in list(self.clients):
             if client.watched_for_idle:
                 client.idle_check()
+
+    def watch_output(self, client: Protocol) -> None:
+        """Check C{client}'s output for progress until L{unwatch_output}."""
+        self.backed_up.add(client)
+        stall = self.limits.output_stall
+        if stall and not self._stall_check.running:
+            self._stall_check.clock = self.clock
+            # A stalled client goes between one and 1.25 stall times.
+            self._stall_check.start(stall / STALL_CHECKS, now=False)
+
+    def unwatch_output(self, client: Protocol) -> None:
+        self.backed_up.discard(client)
+        if not self.backed_up and self._stall_check.running:
+            self._stall_check.stop()
+
+    def _check_stalled(self) -> None:
+        for client in list(self.backed_up):
+            client.check_output()
 
     def opened(self, client: Protocol) -> None:
         self.clients.add(client)

@@ -1,14 +1,15 @@
 """
-What one connection may cost the server: lines per second, bytes queued for
-it, time to log in.  The factory holds the L{Limits}; each protocol builds
-its own L{FloodGate} and output queue from them.
+What one connection may cost the server: lines and bytes per second, bytes
+queued for it, time to log in.  The factory holds the L{Limits}; each
+protocol builds its own L{FloodGate}, L{ByteRate} and output queue from them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
 from chatroom.service.throttle import TokenBucket
 
@@ -29,10 +30,16 @@ class Limits:
     # Refused lines (this many, recovering one a second) before a flooder is
     # disconnected.
     flood_strikes: int = 100
+    # Bytes a client may send per second, and at once: a paste of a few KB
+    # is read at once, a paste of hundreds of KB at this pace.
+    byte_rate: int = 64 * KIB
+    byte_burst: int = 32 * KIB
     # Bytes queued for a client: above the soft limit its commands are not
-    # read; at the hard limit it is disconnected.
+    # read; over the hard limit it is disconnected, and so it is when it has
+    # taken nothing of what is queued for output_stall seconds.
     output_soft: int = 64 * KIB
     output_hard: int = 1 * MIB
+    output_stall: float = 30.0
     # Seconds a connection may stay without logging in.
     login_timeout: float = 60.0
     # Seconds of silence both ways before a logged-in client gets "* ping";
@@ -71,3 +78,58 @@ class FloodGate:
                 1.0, self.limits.flood_strikes, self.lines.clock
             )
         return "refuse" if self.patience.take() else "drop"
+
+
+class Reader(Protocol):
+    """The connection a L{ByteRate} paces (L{LineFraming} is one)."""
+
+    def stop_reading(self, reason: str) -> None: ...
+
+    def resume_reading(self, reason: str) -> None: ...
+
+
+class ByteRate:
+    """
+    The byte-rate limit: a bucket of bytes that what is read is taken from,
+    even into debt.  A reader in debt is refused nothing: it stops reading
+    (reason C{"input"}) until the bucket has refilled, so what it sends
+    waits in the socket.
+    """
+
+    __slots__ = ("rate", "burst", "tokens", "stamp", "clock", "reader", "_paused")
+
+    def __init__(
+        self, rate: float, burst: int, clock: IReactorTime, reader: Reader
+    ) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.tokens = float(burst)
+        self.clock = clock
+        self.stamp = clock.seconds()
+        self.reader = reader
+        # While in debt: the call that reads again.
+        self._paused: IDelayedCall | None = None
+
+    def received(self, size: int) -> None:
+        """C{size} bytes were read: stop reading if that put us in debt."""
+        now = self.clock.seconds()
+        tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate) - size
+        self.tokens, self.stamp = tokens, now
+        if tokens >= 0:
+            return
+        wait = -tokens / self.rate
+        if self._paused is not None:
+            self._paused.reset(wait)
+        else:
+            self.reader.stop_reading("input")
+            self._paused = self.clock.callLater(wait, self._read_again)
+
+    def stop(self) -> None:
+        """The connection is gone: no call left behind."""
+        if self._paused is not None:
+            self._paused.cancel()
+            self._paused = None
+
+    def _read_again(self) -> None:
+        self._paused = None
+        self.reader.resume_reading("input")

@@ -24,7 +24,7 @@ from chatroom.protocol.address import (
     set_user_timeout,
 )
 from chatroom.protocol.framing import LineFraming
-from chatroom.protocol.limits import FloodGate
+from chatroom.protocol.limits import ByteRate, FloodGate
 from chatroom.protocol.line import commands, wire
 from chatroom.protocol.line.commands import CommandLine
 from chatroom.protocol.line.pipeline import Answer, ReplyPipeline
@@ -44,6 +44,13 @@ CLOSE_GRACE = 10.0
 # a TLS handshake that never finishes would hold a clean close forever.
 TIMEOUT_GRACE = 1.0
 
+# Why a client that does not read is cut, as the log says it.
+_CUT = {
+    "hard": "disconnecting {peer} ({user}): not reading, {queued} bytes queued"
+    " passed the limit of {limit}",
+    "stall": "disconnecting {peer} ({user}): not reading, took nothing of"
+    " {queued} bytes queued for {stall:g} s",
+}
 _ADVICE = {
     "TLS": "this port is plain text: connect without TLS, or to the TLS port",
     "HTTP": "this is a chat server, not a web server: use telnet or the"
@@ -63,6 +70,7 @@ class LineProtocol(LineFraming):
         "peer",
         "connected",
         "_gate",
+        "_bytes",
         "_output",
         "_drain_waiters",
         "_timer",
@@ -80,6 +88,7 @@ class LineProtocol(LineFraming):
         self.peer = "?"
         self.connected = False
         self._gate: FloodGate | None = None
+        self._bytes: ByteRate | None = None
         self._output: OutputQueue | None = None
         # Waiting for the output queue to drain (IChatClient.drained).
         self._drain_waiters: list[defer.Deferred[bool]] | None = None
@@ -124,9 +133,16 @@ class LineProtocol(LineFraming):
         self._pipeline = ReplyPipeline(self, factory.in_flight)
         if limits.rate:
             self._gate = FloodGate(limits, clock)
+        if limits.byte_rate:
+            self._bytes = ByteRate(limits.byte_rate, limits.byte_burst, clock, self)
         if limits.output_hard:
             self._output = OutputQueue(
-                limits.output_soft, limits.output_hard, self._backed_up, self._overflow
+                limits.output_soft,
+                limits.output_hard,
+                limits.output_stall,
+                clock,
+                self._backed_up,
+                self._cut,
             )
             self._output.attach(self.transport)
         if limits.login_timeout:
@@ -145,7 +161,10 @@ class LineProtocol(LineFraming):
                 if looks_like_tls(prefix):
                     self._refuse_protocol("TLS")
                     return
+        # What came is read; more is read once the byte rate allows it.
         super().dataReceived(data)
+        if self._bytes is not None and data and self.connected:
+            self._bytes.received(len(data))
 
     def lineReceived(self, line: bytes) -> None:
         self._quiet = False
@@ -217,11 +236,14 @@ class LineProtocol(LineFraming):
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
+        if self._bytes is not None:
+            self._bytes.stop()
         if self.watched_for_idle:
             self.watched_for_idle = False
             self.factory.unwatch_idle()
         # The transport stops its producer itself.
         self._output = None
+        self.factory.unwatch_output(self)
         if self._logout is not None:
             logout, self._logout = self._logout, None
             logout()
@@ -282,23 +304,32 @@ class LineProtocol(LineFraming):
             output.wrote(len(data))
 
     def _backed_up(self, backed_up: bool) -> None:
-        # Past the soft limit: read no more commands until the client catches up.
+        # Past the soft limit: read no more commands until the client catches
+        # up, and watch that it takes something meanwhile.
         if backed_up:
             self.stop_reading("output")
+            self.factory.watch_output(self)
         else:
+            self.factory.unwatch_output(self)
             self.resume_reading("output")
             self._drain_waiters_fire(True)
 
-    def _overflow(self, queued: int) -> None:
+    def check_output(self) -> None:
+        """Called by the factory's stall check while the output is backed up."""
+        if self._output is not None:
+            self._output.check()
+
+    def _cut(self, why: str) -> None:
+        output, self._output = self._output, None
         self.log.warn(
-            "disconnecting {peer} ({user}): not reading, {queued} bytes queued"
-            " passed the limit of {limit}",
+            _CUT[why],
             peer=self.peer,
             user=self.avatar.name if self.avatar is not None else "-",
-            queued=queued,
-            limit=self._output.hard,
+            queued=output.queued,
+            limit=output.hard,
+            stall=output.stall,
         )
-        output, self._output = self._output, None
+        self.factory.unwatch_output(self)
         output.detach()
         self.transport.abortConnection()
         self._drain_waiters_fire(False)
@@ -309,6 +340,7 @@ class LineProtocol(LineFraming):
         self._drain_waiters_fire(False)
         output, self._output = self._output, None
         if output is not None:
+            self.factory.unwatch_output(self)
             # A registered producer would keep the transport open.
             output.detach()
             if output.backed_up and self.connected:
