@@ -105,11 +105,12 @@ class ChatSession:
     async def _change_password(self) -> None:
         old = await self._ui.ask("old password: ", secret=True)
         new = await self._new_password("new password: ")
-        if any(character.isspace() for character in old + new):
-            # "/p OLD NEW" is split at spaces by the server.
-            self._ui.show(self._style.warning("Passwords with spaces cannot be sent."))
-            return
-        reply = await self._protocol.request(f"/p {old} {new}")
+        # The interactive form: each password on a line of its own, taken
+        # verbatim, so spaces anywhere in either are fine.
+        for line in ("/p", old, new):
+            reply = await self._protocol.request(line)
+            if isinstance(reply.final, Err):
+                break
         self._show_reply_text(reply.final)
 
     async def _send(self, line: str) -> None:
