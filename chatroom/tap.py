@@ -33,13 +33,16 @@ from chatroom.protocol.line.factory import LineFactory
 from chatroom.service.admission import Admission
 from chatroom.service.chat import (
     HISTORY_DEFAULT,
+    MAILBOX_PER_SENDER,
     MAILBOX_SIZE,
     MAX_ROOMS,
+    MAX_ROOMS_CREATED,
     ChatService,
 )
 from chatroom.service.throttle import LoginThrottle, RegistrationLimit
 from chatroom.storage.database import Database
 from chatroom.storage.opening import describe, open_database
+from chatroom.storage.retention import ACTIVITY_DAYS, ActivityRetention
 from chatroom.storage.schema import migrate
 from chatroom.storage.store import ChatStore
 from chatroom.tls import (
@@ -85,6 +88,9 @@ _seconds = _number(
 )
 _per_second = _number(
     float, 0, _MANY, "must be 0 (off) or more", "Per second; 0 turns the limit off."
+)
+_days = _number(
+    int, 0, _MANY, "must be 0 (keep forever) or more", "Days; 0 keeps everything."
 )
 _per_minute = _number(
     float, 0, _MANY, "must be 0 (off) or more", "Per minute; 0 turns the limit off."
@@ -196,6 +202,28 @@ LIMIT_PARAMETERS = [
         MAX_ROOMS,
         "Rooms one user may be a member of; more get -ERR too-many-rooms.",
         _count,
+    ],
+    [
+        "mailbox-per-sender",
+        None,
+        MAILBOX_PER_SENDER,
+        "Of those kept for one offline user, how many one sender may leave.",
+        _count,
+    ],
+    [
+        "max-rooms-created",
+        None,
+        MAX_ROOMS_CREATED,
+        "Rooms one user (not the admin) may create;"
+        " more get -ERR too-many-rooms-created.",
+        _count,
+    ],
+    [
+        "activity-days",
+        None,
+        ACTIVITY_DAYS,
+        "Days the activity log keeps an entry; older ones are deleted hourly.",
+        _days,
     ],
 ]
 
@@ -460,6 +488,8 @@ def makeService(config: Options, reactor: IReactorCore | None = None) -> ChatSer
         "history_default": config["history"],
         "mailbox_size": config["mailbox-size"],
         "max_rooms": config["max-rooms"],
+        "mailbox_per_sender": config["mailbox-per-sender"],
+        "max_rooms_created": config["max-rooms-created"],
         "log_observer": activity_log_observer(config["log-level"]),
     }
     if config["redis"] is None:
@@ -495,4 +525,6 @@ def makeService(config: Options, reactor: IReactorCore | None = None) -> ChatSer
     )
     if cluster is not None:
         cluster.setServiceParent(server)
+    retention = ActivityRetention(chat.store, reactor, config["activity-days"])
+    retention.setServiceParent(server)
     return server
