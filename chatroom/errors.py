@@ -129,6 +129,11 @@ class TooManyRooms(ChatError):
     default_message = "you are in as many rooms as one may be"
 
 
+class TooManyRoomsCreated(ChatError):
+    code = "too-many-rooms-created"
+    default_message = "you have created as many rooms as one account may"
+
+
 class WrongProtocol(ChatError):
     code = "wrong-protocol"
     default_message = "this port speaks chatroom's line protocol"

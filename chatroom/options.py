@@ -18,7 +18,14 @@ from twisted.python import usage
 
 from chatroom.auth import PRODUCTION_ROUNDS
 from chatroom.protocol.limits import Limits
-from chatroom.service.chat import HISTORY_DEFAULT, MAILBOX_SIZE, MAX_ROOMS
+from chatroom.service.chat import (
+    HISTORY_DEFAULT,
+    MAILBOX_PER_SENDER,
+    MAILBOX_SIZE,
+    MAX_ROOMS,
+    MAX_ROOMS_CREATED,
+)
+from chatroom.storage.retention import ACTIVITY_DAYS
 
 DEFAULT_PORT = "tcp:5000"
 TLS_PORT = re.compile(r"(\d+)(?::interface=([^:]+))?\Z")
@@ -57,6 +64,9 @@ _seconds = _number(
 )
 _per_second = _number(
     float, 0, _MANY, "must be 0 (off) or more", "Per second; 0 turns the limit off."
+)
+_days = _number(
+    int, 0, _MANY, "must be 0 (keep forever) or more", "Days; 0 keeps everything."
 )
 _per_minute = _number(
     float, 0, _MANY, "must be 0 (off) or more", "Per minute; 0 turns the limit off."
@@ -190,6 +200,28 @@ LIMIT_PARAMETERS = [
         MAX_ROOMS,
         "Rooms one user may be a member of; more get -ERR too-many-rooms.",
         _count,
+    ],
+    [
+        "mailbox-per-sender",
+        None,
+        MAILBOX_PER_SENDER,
+        "Of those kept for one offline user, how many one sender may leave.",
+        _count,
+    ],
+    [
+        "max-rooms-created",
+        None,
+        MAX_ROOMS_CREATED,
+        "Rooms one user (not the admin) may create;"
+        " more get -ERR too-many-rooms-created.",
+        _count,
+    ],
+    [
+        "activity-days",
+        None,
+        ACTIVITY_DAYS,
+        "Days the activity log keeps an entry; older ones are deleted hourly.",
+        _days,
     ],
 ]
 

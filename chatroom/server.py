@@ -4,6 +4,7 @@ The service tree of a running server, and the order its parts start and stop.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from twisted.application import service
@@ -56,12 +57,12 @@ class Listener(StreamServerEndpointService):
 
 class ChatServer(service.MultiService):
     """
-    The whole server.  Its children (a L{Listener} per endpoint, and the
-    L{ClusterNode} in a cluster) start and stop in order, not all at once as
-    a MultiService's would: the database, the cluster node, the chat, then
-    the listeners; on stop the listeners first, then every connection is told
-    goodbye and closed, then (once the lines they sent are answered) the
-    cluster node, then the database.  So no
+    The whole server.  Its children (a L{Listener} per endpoint, the
+    L{ClusterNode} in a cluster, and the jobs) start and stop in order, not
+    all at once as a MultiService's would: the database, the cluster node,
+    the chat, the jobs, then the listeners; on stop the listeners first, then
+    every connection is told goodbye and closed, then (once the lines they
+    sent are answered) the cluster node, the jobs, then the database.  So no
     client is ever served by a node whose bus or database has gone.
     """
 
@@ -76,7 +77,13 @@ class ChatServer(service.MultiService):
         endpoints: list[IStreamServerEndpoint],
         reactor: IReactorCore,
         cluster: ClusterNode | None = None,
+        jobs: Sequence[service.IService] = (),
     ) -> None:
+        """
+        @param jobs: services that work on the loaded chat (the activity
+            log's pruning): started before the listeners, stopped after the
+            connections and the cluster node, before the database.
+        """
         super().__init__()
         self.database = database
         self.chat = chat
@@ -86,6 +93,9 @@ class ChatServer(service.MultiService):
         self.cluster = cluster
         if cluster is not None:
             cluster.setServiceParent(self)
+        self.jobs = list(jobs)
+        for job in self.jobs:
+            job.setServiceParent(self)
         self.listeners = [Listener(endpoint, factory) for endpoint in endpoints]
         for listener in self.listeners:
             listener.setServiceParent(self)
@@ -116,6 +126,8 @@ class ChatServer(service.MultiService):
             await self.cluster.ready()
         await self.chat.load()
         await self.chat.ensure_admin(self.admin_password)
+        for job in self.jobs:
+            job.startService()
         for listener in self.listeners:
             listener.startService()
 
@@ -141,5 +153,8 @@ class ChatServer(service.MultiService):
             # or publishing, their connection gone: the bus waits for them.
             await self.factory.all_answered()
             await self.cluster.stopService()
+        for job in self.jobs:
+            if job.running:
+                await defer.maybeDeferred(job.stopService)
         await self.database.close()
         self.chat.hasher.stop()

@@ -29,6 +29,7 @@ from chatroom.service.admission import Admission
 from chatroom.service.chat import ChatService
 from chatroom.service.throttle import LoginThrottle, RegistrationLimit
 from chatroom.storage.opening import describe, open_database
+from chatroom.storage.retention import ActivityRetention
 from chatroom.storage.store import ChatStore
 from chatroom.tls import (
     fingerprint_sha256,
@@ -79,6 +80,8 @@ def makeService(config: Options, reactor: IReactorCore | None = None) -> ChatSer
         "history_default": config["history"],
         "mailbox_size": config["mailbox-size"],
         "max_rooms": config["max-rooms"],
+        "mailbox_per_sender": config["mailbox-per-sender"],
+        "max_rooms_created": config["max-rooms-created"],
         "log_observer": activity_log_observer(config["log-level"]),
     }
     cluster = None
@@ -118,4 +121,5 @@ def makeService(config: Options, reactor: IReactorCore | None = None) -> ChatSer
         listen_on,
         reactor,
         cluster=cluster,
+        jobs=[ActivityRetention(chat.store, reactor, config["activity-days"])],
     )

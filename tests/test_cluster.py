@@ -13,6 +13,7 @@ from twisted.internet.error import ConnectionDone
 from twisted.logger import globalLogPublisher
 from twisted.trial import unittest
 
+from chatroom.storage.retention import ActivityRetention
 from tests.clients import count_of
 from tests.cluster_helpers import (
     REDIS_URL,
@@ -87,6 +88,7 @@ class ClusterTestCase(NodeClients, unittest.TestCase):
         server = self.nodes.pop(name)
         cluster = server.cluster
         cluster.presence._beat.stop()
+        yield server.getServiceNamed(ActivityRetention.name).stopService()
         for factory in (cluster.bus._subscriber, cluster.bus._commands):
             for slot in factory.slots:
                 slot.reconnect = False

@@ -14,7 +14,7 @@ from chatroom.service.avatar import KEPT_PAGE
 from chatroom.service.throttle import RegistrationLimit, address_block
 from tests.asynctest import async_test
 from tests.clients import data_lines
-from tests.helpers import RELAXED, ChatWorld, ServerTestCase, fired
+from tests.helpers import ADMIN_PASSWORD, RELAXED, ChatWorld, ServerTestCase, fired
 
 
 def limits(**changes) -> Limits:
@@ -207,6 +207,59 @@ class MailboxTests(unittest.TestCase):
             self.assertEqual(alice.command(f"/msg bob m{n}"), "+OK")
 
 
+class MailboxPerSenderTests(unittest.TestCase):
+    """One sender may fill its share of another's mailbox, not all of it."""
+
+    def setUp(self):
+        self.world = ChatWorld(mailbox_size=5, mailbox_per_sender=2)
+        self.alice = self.world.user("alice")
+        self.carol = self.world.user("carol")
+        self.world.user("bob").close()
+
+    def kept_for_bob(self) -> list[str]:
+        store = self.world.chat.store
+        bob = fired(store.find_user("bob"))
+        return [m.text for m in fired(store.undelivered_private(bob.id, 100))]
+
+    def test_past_its_share_a_sender_hears_mailbox_full_and_others_still_get_in(self):
+        for n in range(2):
+            self.assertEqual(self.alice.command(f"/msg bob a{n}"), "+OK")
+        self.assertEqual(
+            self.alice.command("/msg bob a2"),
+            "-ERR mailbox-full you have 2 messages waiting for that user, the most"
+            " one sender may leave: try again once they have logged in",
+        )
+        self.assertEqual(self.carol.command("/msg bob c0"), "+OK")
+        self.assertEqual(self.kept_for_bob(), ["a0", "a1", "c0"])
+
+    def test_the_total_still_holds_over_every_sender(self):
+        for sender in ("alice", "carol"):
+            client = getattr(self, sender)
+            for n in range(2):
+                self.assertEqual(client.command(f"/msg bob {sender}{n}"), "+OK")
+        dave = self.world.user("dave")
+        self.assertEqual(dave.command("/msg bob d0"), "+OK")
+        self.assertTrue(
+            dave.command("/msg bob d1").startswith(
+                "-ERR mailbox-full that user has too many messages waiting"
+            )
+        )
+        self.assertEqual(len(self.kept_for_bob()), 5)
+
+    def test_zero_turns_the_share_off(self):
+        world = ChatWorld(mailbox_size=5, mailbox_per_sender=0)
+        alice = world.user("alice")
+        world.user("bob").close()
+        for n in range(5):
+            self.assertEqual(alice.command(f"/msg bob m{n}"), "+OK")
+
+    def test_the_default_is_well_below_the_mailbox(self):
+        config = Options()
+        config.parseOptions(["--data-dir", self.mktemp()])
+        self.assertEqual(config["mailbox-per-sender"], 100)
+        self.assertLess(config["mailbox-per-sender"], config["mailbox-size"] / 5)
+
+
 class KeptDeliveryTests(unittest.TestCase):
     """
     300 kept messages of about 220 bytes: 66 KB, four times the hard limit of
@@ -216,7 +269,10 @@ class KeptDeliveryTests(unittest.TestCase):
     COUNT = 300
 
     def setUp(self):
-        self.world = ChatWorld(limits(output_soft=SOFT, output_hard=HARD))
+        # All from one sender: its share of the mailbox is not what is tested.
+        self.world = ChatWorld(
+            limits(output_soft=SOFT, output_hard=HARD), mailbox_per_sender=0
+        )
         alice = self.world.user("alice")
         self.world.user("bob").close()
         self.sent = [f"{n:04d} " + "x" * 200 for n in range(self.COUNT)]
@@ -322,10 +378,68 @@ class RoomCapTests(unittest.TestCase):
         self.assertEqual(self.alice.command("/j open"), "+OK joined #open")
 
     def test_cap_zero_turns_it_off(self):
-        world = ChatWorld(max_rooms=0)
+        world = ChatWorld(max_rooms=0, max_rooms_created=0)
         alice = world.user("alice")
         for n in range(150):
             self.assertTrue(alice.command(f"/c r{n}").startswith("+OK"))
+
+
+class RoomsCreatedTests(unittest.TestCase):
+    """Rooms are never removed yet: how many one account may create is capped."""
+
+    def setUp(self):
+        self.world = ChatWorld(max_rooms_created=2)
+        self.alice = self.world.user("alice")
+        for room in ("one", "two"):
+            self.assertTrue(self.alice.command(f"/c {room}").startswith("+OK"))
+
+    def test_create_past_the_cap_is_refused_and_makes_no_room(self):
+        self.assertEqual(
+            self.alice.command("/c three"),
+            "-ERR too-many-rooms-created you have created 2 rooms,"
+            " the most one account may create",
+        )
+        self.assertNotIn("three", self.world.chat.rooms.by_key)
+        rooms = [r.name for r in fired(self.world.chat.store.load_rooms())]
+        self.assertNotIn("three", rooms)
+
+    def test_leaving_does_not_make_room_for_more(self):
+        self.alice.command("/l one")
+        self.alice.command("/l two")
+        self.assertTrue(
+            self.alice.command("/c three").startswith("-ERR too-many-rooms-created")
+        )
+
+    def test_others_and_joins_are_not_limited_by_it(self):
+        bob = self.world.user("bob")
+        self.assertEqual(bob.command("/c bobs"), "+OK created #bobs")
+        self.assertEqual(self.alice.command("/j bobs"), "+OK joined #bobs")
+
+    def test_the_admin_is_exempt(self):
+        admin = self.world.user("admin", ADMIN_PASSWORD)
+        for n in range(5):
+            self.assertEqual(admin.command(f"/c staff{n}"), f"+OK created #staff{n}")
+
+    def test_zero_turns_it_off(self):
+        world = ChatWorld(max_rooms_created=0)
+        alice = world.user("alice")
+        for n in range(30):
+            self.assertTrue(alice.command(f"/c r{n}").startswith("+OK"))
+
+
+class RoomsCreatedRaceTests(ServerTestCase):
+    """On the threaded pool: two sessions of one account create at once."""
+
+    @async_test
+    async def test_racing_creations_cannot_pass_the_cap_together(self):
+        self.server.chat.max_rooms_created = 1
+        first = await self.server.register("alice")
+        second = await self.server.login("alice", "pw-alice")
+        replies = await defer.gatherResults(
+            [first.send("/c one"), second.send("/c two")]
+        )
+        finals = sorted(reply[-1].split()[1] for reply in replies)
+        self.assertEqual(finals, ["created", "too-many-rooms-created"])
 
 
 class DrainedTests(unittest.TestCase):

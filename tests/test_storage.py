@@ -13,14 +13,21 @@ from twisted.internet import defer, reactor
 from twisted.logger import Logger
 from twisted.trial import unittest
 
-from chatroom.errors import AlreadyMember, NameTaken, RoomExists
+from chatroom.errors import (
+    AlreadyMember,
+    AuthFailed,
+    MailboxFull,
+    NameTaken,
+    RoomExists,
+    TooManyRoomsCreated,
+)
 from chatroom.storage import database as database_module
 from chatroom.storage import schema
 from chatroom.storage.activity import INSERT_ACTIVITY
 from chatroom.storage.database import Database
 from chatroom.storage.opening import open_database
-from chatroom.storage.schema import SCHEMA_VERSION, migrate
-from chatroom.storage.store import LOBBY, ChatStore
+from chatroom.storage.schema import MIGRATIONS, SCHEMA_VERSION, migrate
+from chatroom.storage.store import LOBBY, ChatStore, NameHolder
 from tests.asynctest import async_test
 from tests.cluster_helpers import Schema, postgres_unavailable
 from tests.helpers import sqlite_file
@@ -311,7 +318,12 @@ class DatabaseTestsMixin:
         kept = await store.undelivered_private(alice.id, 10)
         await store.mark_delivered([m.id for m in kept], 1)
         await store.record_activity(0, alice.id, "Alice", "join", "#dev")
+        await store.record_activity(0, None, "10.0.0.1", "connect", "")
         await store.activity_of(alice.id, 10)
+        await store.delete_activity_before(1, 10)
+        await store.find_name_holder("alice")
+        await store.release_name("alice")
+        await store.change_password_hash(alice.id, "hash2", "hash3")
         await migrate(self.db)
         unnamed = [name for name in names if "<" in name]
         self.assertEqual(unnamed, [])
@@ -357,7 +369,90 @@ class DatabaseTestsMixin:
         await self.store.rename_user(alice.id, "Alice", "alice")
         self.assertEqual((await self.store.get_user(alice.id)).name, "Alice")
 
+    @async_test
+    async def test_a_renamed_name_is_kept_for_its_account_until_released(self):
+        alice = await self.store.create_user("alice", "alice", "hash", 0)
+        await self.store.rename_user(alice.id, "alicia", "alicia")
+        # Logging in goes by the current name only.
+        self.assertIsNone(await self.store.find_user("alice"))
+        self.assertEqual(
+            await self.store.find_name_holder("alice"), NameHolder(alice.id, True)
+        )
+        self.assertEqual(
+            await self.store.find_name_holder("alicia"), NameHolder(alice.id, False)
+        )
+        self.assertIsNone(await self.store.find_name_holder("nobody"))
+        failure = await self.assertFailure(
+            self.store.create_user("Alice", "alice", "hash", 0), NameTaken
+        )
+        self.assertEqual(
+            failure.message, "Alice was another account's name and is kept for it"
+        )
+        bob = await self.store.create_user("bob", "bob", "hash", 0)
+        await self.assertFailure(
+            self.store.rename_user(bob.id, "alice", "alice"), NameTaken
+        )
+        self.assertEqual(await self.store.release_name("alice"), alice.id)
+        self.assertIsNone(await self.store.release_name("alice"))
+        await self.store.rename_user(bob.id, "alice", "alice")
+        self.assertEqual(
+            await self.store.find_name_holder("bob"), NameHolder(bob.id, True)
+        )
+
+    @async_test
+    async def test_taking_back_a_former_name_keeps_the_one_given_up(self):
+        alice = await self.store.create_user("alice", "alice", "hash", 0)
+        await self.store.rename_user(alice.id, "alicia", "alicia")
+        await self.store.rename_user(alice.id, "Alice", "alice")
+        self.assertEqual(
+            await self.store.find_name_holder("alice"), NameHolder(alice.id, False)
+        )
+        self.assertEqual(
+            await self.store.find_name_holder("alicia"), NameHolder(alice.id, True)
+        )
+
+    @async_test
+    async def test_a_password_hash_changes_only_from_the_one_verified(self):
+        alice = await self.store.create_user("alice", "alice", "hash1", 0)
+        await self.store.change_password_hash(alice.id, "hash1", "hash2")
+        failure = await self.assertFailure(
+            self.store.change_password_hash(alice.id, "hash1", "hash3"), AuthFailed
+        )
+        self.assertEqual(
+            failure.message, "the password was changed meanwhile: try again"
+        )
+        self.assertEqual((await self.store.get_user(alice.id)).password_hash, "hash2")
+
+    @async_test
+    async def test_a_stale_password_change_fails_alone_in_its_batch(self):
+        alice = await self.store.create_user("alice", "alice", "hash1", 0)
+        self.db.write(lambda cursor: None)
+        first = self.store.change_password_hash(alice.id, "hash1", "hash2")
+        second = self.store.change_password_hash(alice.id, "hash1", "hash3")
+        mate = self.db.write(_insert_activity("batch-mate"))
+        await first
+        await self.assertFailure(second, AuthFailed)
+        self.assertEqual(await mate, "batch-mate")
+        self.assertEqual((await self.store.get_user(alice.id)).password_hash, "hash2")
+
     # Rooms
+
+    @async_test
+    async def test_rooms_created_are_counted_per_creator(self):
+        alice = await self.store.create_user("alice", "alice", "hash", 0)
+        bob = await self.store.create_user("bob", "bob", "hash", 0)
+        await self.store.create_room("one", "one", alice.id, 0, max_created=1)
+        failure = await self.assertFailure(
+            self.store.create_room("two", "two", alice.id, 0, max_created=1),
+            TooManyRoomsCreated,
+        )
+        self.assertEqual(
+            failure.message,
+            "you have created 1 rooms, the most one account may create",
+        )
+        await self.store.create_room("two", "two", bob.id, 0, max_created=1)
+        rooms = [room.name for room in await self.store.load_rooms()]
+        self.assertEqual(rooms, [LOBBY, "one", "two"])
 
     @async_test
     async def test_room_names_are_unique_by_name_key(self):
@@ -409,6 +504,59 @@ class DatabaseTestsMixin:
         self.assertEqual(await self.store.undelivered_private(bob.id, 10), [])
 
     @async_test
+    async def test_kept_private_messages_are_limited_per_sender(self):
+        alice = await self.store.create_user("alice", "alice", "hash", 0)
+        bob = await self.store.create_user("bob", "bob", "hash", 0)
+        carol = await self.store.create_user("carol", "carol", "hash", 0)
+
+        def send(sender, text, delivered=False):
+            return self.store.store_private(
+                sender.id, sender.name, bob.id, text, 0, delivered, 10, 1
+            )
+
+        await send(alice, "one")
+        await self.assertFailure(send(alice, "two"), MailboxFull)
+        # Delivered at once, a message takes no place in the mailbox.
+        await send(alice, "seen", delivered=True)
+        await send(carol, "three")
+        kept = await self.store.undelivered_private(bob.id, 10)
+        self.assertEqual([m.text for m in kept], ["one", "three"])
+
+    @async_test
+    async def test_connections_are_counted_per_day_not_logged(self):
+        day = 86_400_000
+        for at in (5, 6, day + 7):
+            self.store.record_activity(at, None, "10.0.0.1", "connect", "")
+        await self.store.record_activity(8, None, "bob", "login-failed", "10.0.0.1")
+
+        def counts(cursor):
+            cursor.execute("SELECT day, event, count FROM activity_counts ORDER BY day")
+            return [tuple(row) for row in cursor.fetchall()]
+
+        def events(cursor):
+            cursor.execute("SELECT event FROM activity")
+            return [row[0] for row in cursor.fetchall()]
+
+        self.assertEqual(
+            await self.db.read(counts),
+            [("1970-01-01", "connect", 2), ("1970-01-02", "connect", 1)],
+        )
+        self.assertEqual(await self.db.read(events), ["login-failed"])
+
+    @async_test
+    async def test_old_activity_is_deleted_oldest_first_a_batch_at_a_time(self):
+        alice = await self.store.create_user("alice", "alice", "hash", 0)
+        for at in (1, 2, 3, 10):
+            await self.store.record_activity(at, alice.id, "alice", "join", f"#{at}")
+        self.assertEqual(await self.store.delete_activity_before(10, 2), 2)
+        entries = await self.store.activity_of(alice.id, 10)
+        self.assertEqual([e.detail for e in entries], ["#3", "#10"])
+        self.assertEqual(await self.store.delete_activity_before(10, 2), 1)
+        self.assertEqual(await self.store.delete_activity_before(10, 2), 0)
+        [entry] = await self.store.activity_of(alice.id, 10)
+        self.assertEqual(entry.detail, "#10")
+
+    @async_test
     async def test_activity_includes_entries_still_queued(self):
         alice = await self.store.create_user("alice", "alice", "hash", 0)
         self.db.write(lambda cursor: None)
@@ -442,6 +590,36 @@ class PostgresTests(DatabaseTestsMixin, unittest.TestCase):
         database = open_database(self.schema.url, reactor)
         database.start()
         return database
+
+
+class SchemaUpgradeTests(unittest.TestCase):
+    """A database made by the first schema, upgraded by this server."""
+
+    @async_test
+    async def test_version_one_upgrades_keeping_its_accounts(self):
+        database = open_database(sqlite_file(self), reactor)
+        self.addCleanup(database.close)
+        database.start()
+        self.patch(schema, "MIGRATIONS", schema.MIGRATIONS[:1])
+        self.patch(schema, "SCHEMA_VERSION", 1)
+        self.assertEqual(await migrate(database), 1)
+
+        def first_user(cursor) -> int:
+            cursor.execute(
+                "INSERT INTO users (name, name_key, password_hash, created_at)"
+                " VALUES ('alice', 'alice', 'hash', 0) RETURNING id"
+            )
+            return cursor.fetchone()[0]
+
+        alice_id = await database.write(first_user)
+        self.patch(schema, "MIGRATIONS", MIGRATIONS)
+        self.patch(schema, "SCHEMA_VERSION", SCHEMA_VERSION)
+        self.assertEqual(await migrate(database), 2)
+        store = ChatStore(database)
+        await store.rename_user(alice_id, "alicia", "alicia")
+        self.assertEqual(
+            await store.find_name_holder("alice"), NameHolder(alice_id, True)
+        )
 
 
 class SQLiteMemoryTests(unittest.TestCase):

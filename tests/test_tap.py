@@ -15,6 +15,7 @@ from twisted.trial import unittest
 
 from chatroom.options import ADMIN_PASSWORD_ENV, Options
 from chatroom.server import ChatServer
+from chatroom.storage.retention import ActivityRetention
 from chatroom.tap import activity_log_observer, makeService
 from tests.asynctest import async_test
 from tests.clients import MemoryClient
@@ -204,6 +205,36 @@ class MakeServiceTests(unittest.TestCase):
         self.addCleanup(server.chat.hasher.stop)
         self.assertFalse(os.path.exists(self.db))
         self.assertEqual(server.ports, [])
+
+    def test_quota_and_retention_options_reach_the_chat_and_the_retention(self):
+        defaults = makeService(_parse("--db", self.db, "--port", LOOPBACK), reactor)
+        options = _parse(
+            "--db", self.db, "--port", LOOPBACK,
+            "--mailbox-per-sender", "7",
+            "--max-rooms-created", "3",
+            "--activity-days", "0",
+        )  # fmt: skip
+        server = makeService(options, reactor)
+        for made in (defaults, server):
+            self.addCleanup(made.database.close)
+            self.addCleanup(made.chat.hasher.stop)
+        retention = ActivityRetention.name
+        self.assertEqual(
+            (
+                defaults.chat.mailbox_per_sender,
+                defaults.chat.max_rooms_created,
+                defaults.getServiceNamed(retention).days,
+            ),
+            (100, 20, 90),
+        )
+        self.assertEqual(
+            (
+                server.chat.mailbox_per_sender,
+                server.chat.max_rooms_created,
+                server.getServiceNamed(retention).days,
+            ),
+            (7, 3, 0),
+        )
 
     @async_test
     async def test_start_opens_the_database_and_listens(self):

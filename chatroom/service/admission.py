@@ -36,6 +36,7 @@ from chatroom.service.chat import ADMIN, Account, ChatService
 from chatroom.service.interfaces import IAccountRules, IChatClient, IUser
 from chatroom.service.realm import ChatRealm
 from chatroom.service.throttle import LoginThrottle, RegistrationLimit, address_block
+from chatroom.storage.store import check_name_free
 
 
 class Admitted(NamedTuple):
@@ -113,8 +114,11 @@ class Admission:
         follows), or a name that may be registered from C{peer} now.
         """
         check_name(name)
-        if await self.chat.find_user(name_key(name)) is not None:
+        holder = await self.chat.store.find_name_holder(name_key(name))
+        if holder is not None and not holder.former:
             return True
+        # Another account's former name can be neither logged in to nor taken.
+        check_name_free(holder, name, None)
         self._check_not_reserved(name)
         # Before a password is asked for that could not be used.
         self._check_registration_rate(peer, spend=False)
@@ -125,8 +129,9 @@ class Admission:
         check_name(name)
         check_password(password)
         self._check_not_reserved(name)
-        if await self.chat.find_user(name_key(name)) is not None:
-            raise NameTaken()
+        # The rule the write checks again in its transaction, against a race.
+        holder = await self.chat.store.find_name_holder(name_key(name))
+        check_name_free(holder, name, None)
 
     # Changing name and password
 
@@ -143,7 +148,11 @@ class Admission:
     async def change_password(
         self, account: Account, old: str, new: str, peer: str
     ) -> None:
-        """Check C{old} like a login (throttled), then store a hash of C{new}."""
+        """
+        Check C{old} like a login (throttled), then store a hash of C{new} in
+        place of the hash C{old} matched: if another change got there first,
+        L{AuthFailed} and nothing changes.
+        """
         self._check_throttle(peer)
         check_password(new)
         await self._slow_down_for(account.name)
@@ -154,7 +163,9 @@ class Admission:
             await self._slow_down(account.name, peer, known=True)
             raise AuthFailed("the current password is wrong")
         new_hash = await chat.hasher.hash(new, party)
-        await chat.store.set_password_hash(account.id, new_hash)
+        await chat.store.change_password_hash(
+            account.id, record.password_hash, new_hash
+        )
         chat.record(account.id, account.name, "password-change")
 
     # The rules

@@ -223,6 +223,7 @@ class Session:
             at,
             delivered=False,
             mailbox_size=chat.mailbox_size,
+            per_sender=chat.mailbox_per_sender,
         )
         chat.record(
             account.id, account.name, "private", f"to {recipient}", LogLevel.debug
@@ -238,8 +239,10 @@ class Session:
         if name_key(name) in self.chat.rooms.by_key:
             raise RoomExists(f"#{name} already exists")
         chat, account = self.chat, self.account
+        # The admin makes rooms for others: its count is not limited.
+        max_created = 0 if account.is_admin else chat.max_rooms_created
         room_id = await chat.store.create_room(
-            name, name_key(name), account.id, chat.now(), chat.max_rooms
+            name, name_key(name), account.id, chat.now(), chat.max_rooms, max_created
         )
         created = chat.rooms.add_room(Room(room_id, name))
         chat.joined(account, created)
@@ -301,10 +304,11 @@ class Session:
         if user is not None and name_key(user) != account.key:
             if not account.is_admin:
                 raise PermissionDenied("only the admin may read another user's log")
-            record = await self.chat.store.find_user(name_key(check_name(user)))
-            if record is None:
+            # A former name is kept for its account: it names that one still.
+            holder = await self.chat.store.find_name_holder(name_key(check_name(user)))
+            if holder is None:
                 raise NoSuchUser(f"there is no user called {user}")
-            user_id = record.id
+            user_id = holder.user_id
         count = ACTIVITY_DEFAULT if count is None else _count(count)
         return await self.chat.store.activity_of(user_id, count)
 
@@ -323,6 +327,15 @@ class Session:
             UserSummary(name, is_online(user_id), admin)
             for user_id, name, admin in users
         ]
+
+    async def release_name(self, name: str) -> str:
+        self._require_admin()
+        chat, account = self.chat, self.account
+        kept_by = await chat.store.release_name(name_key(check_name(name)))
+        if kept_by is None:
+            raise NoSuchUser(f"{name} is not a former name of any account")
+        chat.record(kept_by, account.name, "name-released", name)
+        return name
 
     # The account
 

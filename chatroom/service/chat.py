@@ -35,8 +35,12 @@ ADMIN = "admin"
 HISTORY_DEFAULT = 20
 # Private messages kept for one offline account, at most.
 MAILBOX_SIZE = 1000
+# Of those, kept from one sender, at most.
+MAILBOX_PER_SENDER = 100
 # Rooms one account may be a member of, at most.
 MAX_ROOMS = 100
+# Rooms one account may have created, at most (rooms are not removed yet).
+MAX_ROOMS_CREATED = 20
 
 
 class Account:
@@ -76,6 +80,8 @@ class ChatService(service.Service):
         history_default: int = HISTORY_DEFAULT,
         mailbox_size: int = MAILBOX_SIZE,
         max_rooms: int = MAX_ROOMS,
+        mailbox_per_sender: int = MAILBOX_PER_SENDER,
+        max_rooms_created: int = MAX_ROOMS_CREATED,
         log_observer: ILogObserver | None = None,
     ) -> None:
         """
@@ -85,6 +91,10 @@ class ChatService(service.Service):
             most; 0 for no limit.
         @param max_rooms: rooms an account may be a member of at most; 0 for
             no limit.
+        @param mailbox_per_sender: of C{mailbox_size}, how many one sender
+            may fill; 0 for no limit.
+        @param max_rooms_created: rooms an account (not the admin) may have
+            created; 0 for no limit.
         @param log_observer: where the activity log's events go
             (L{record}); the global log publisher if not given.  The server
             passes a level filter (C{--log-level}), so an event per message,
@@ -100,6 +110,8 @@ class ChatService(service.Service):
         self.history_default = history_default
         self.mailbox_size = mailbox_size
         self.max_rooms = max_rooms
+        self.mailbox_per_sender = mailbox_per_sender
+        self.max_rooms_created = max_rooms_created
         self.rooms = RoomDirectory()
         self.online: dict[int, Account] = {}
         self.online_by_key: dict[str, Account] = {}

@@ -88,8 +88,14 @@ class IUser(Interface):
     def all_users():
         """Admin: a L{UserSummary} of every account."""
 
+    def release_name(name):
+        """Admin: free C{name}, a former name kept for its account; return it."""
+
     def rename(name):
-        """Change the account's name (the admission gate's rules); return it."""
+        """
+        Change the account's name (the admission gate's rules); the old one
+        stays the account's until released.  Return the new name.
+        """
 
     def change_password(old, new):
         """Change the password after checking the old one, as a login is."""

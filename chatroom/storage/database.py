@@ -52,6 +52,11 @@ class Cursor:
     def fetchall(self) -> list[tuple]:
         return self._cursor.fetchall()
 
+    @property
+    def rowcount(self) -> int:
+        """Rows the last UPDATE or DELETE changed."""
+        return self._cursor.rowcount
+
     def savepoint(self, action: str) -> None:
         self._cursor.execute(f"{action} batch_op")
 

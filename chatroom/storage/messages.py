@@ -51,25 +51,47 @@ def insert_private(
     at: int,
     delivered: bool,
     mailbox_size: int,
+    per_sender: int,
 ) -> int:
     """
     A private message stored; its id.  One kept for later (not C{delivered})
-    raises L{MailboxFull} if C{mailbox_size} are kept already (0: no limit).
+    raises L{MailboxFull} if C{mailbox_size} are kept already, or
+    C{per_sender} from this sender (0: no limit), so one sender cannot fill
+    another's whole mailbox.
     """
-    if not delivered and mailbox_size > 0:
-        (kept,) = cursor.execute(
-            "SELECT COUNT(*) FROM private_messages"
-            " WHERE recipient_id = ? AND delivered_at IS NULL",
-            (recipient_id,),
-        ).fetchone()
-        if kept >= mailbox_size:
-            raise MailboxFull()
+    if not delivered:
+        _check_mailbox(cursor, sender_id, recipient_id, mailbox_size, per_sender)
     (message_id,) = cursor.execute(
         "INSERT INTO private_messages (sender_id, sender, recipient_id, text,"
         " created_at, delivered_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
         (sender_id, sender, recipient_id, text, at, at if delivered else None),
     ).fetchone()
     return message_id
+
+
+def _check_mailbox(
+    cursor: Cursor, sender_id: int, recipient_id: int, size: int, per_sender: int
+) -> None:
+    """Counted in the transaction that stores: racing senders cannot pass it."""
+    if size > 0:
+        (kept,) = cursor.execute(
+            "SELECT COUNT(*) FROM private_messages"
+            " WHERE recipient_id = ? AND delivered_at IS NULL",
+            (recipient_id,),
+        ).fetchone()
+        if kept >= size:
+            raise MailboxFull()
+    if per_sender > 0:
+        (yours,) = cursor.execute(
+            "SELECT COUNT(*) FROM private_messages"
+            " WHERE recipient_id = ? AND sender_id = ? AND delivered_at IS NULL",
+            (recipient_id, sender_id),
+        ).fetchone()
+        if yours >= per_sender:
+            raise MailboxFull(
+                f"you have {yours} messages waiting for that user, the most one"
+                " sender may leave: try again once they have logged in"
+            )
 
 
 def first_undelivered_private(

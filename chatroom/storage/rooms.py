@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chatroom.errors import RoomExists, TooManyRooms
+from chatroom.errors import RoomExists, TooManyRooms, TooManyRoomsCreated
 from chatroom.storage.database import Cursor
 
 LOBBY = "lobby"
@@ -36,12 +36,19 @@ def all_memberships(cursor: Cursor) -> list[tuple[int, int, str]]:
 
 
 def insert_room(
-    cursor: Cursor, name: str, key: str, creator_id: int, at: int, max_rooms: int
+    cursor: Cursor,
+    name: str,
+    key: str,
+    creator_id: int,
+    at: int,
+    max_rooms: int,
+    max_created: int,
 ) -> int:
     """A new room with its creator as the first member; its id."""
     if cursor.execute("SELECT 1 FROM rooms WHERE name_key = ?", (key,)).fetchone():
         raise RoomExists()
     check_room_count(cursor, creator_id, max_rooms)
+    check_rooms_created(cursor, creator_id, max_created)
     (room_id,) = cursor.execute(
         "INSERT INTO rooms (name, name_key, created_by, created_at)"
         " VALUES (?, ?, ?, ?) RETURNING id",
@@ -74,6 +81,19 @@ def check_room_count(cursor: Cursor, user_id: int, max_rooms: int) -> None:
     ).fetchone()
     if rooms >= max_rooms:
         raise TooManyRooms(f"you are in {rooms} rooms, the most one may be in")
+
+
+def check_rooms_created(cursor: Cursor, user_id: int, max_created: int) -> None:
+    """Rooms are not removed yet: uncounted, one account could make any number."""
+    if not max_created:
+        return
+    (created,) = cursor.execute(
+        "SELECT COUNT(*) FROM rooms WHERE created_by = ?", (user_id,)
+    ).fetchone()
+    if created >= max_created:
+        raise TooManyRoomsCreated(
+            f"you have created {created} rooms, the most one account may create"
+        )
 
 
 def add_member(cursor: Cursor, room_id: int, user_id: int, at: int) -> None:

@@ -70,6 +70,24 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX activity_by_user ON activity (user_id, id)",
         "INSERT INTO rooms (name, name_key, created_at) VALUES ('lobby', 'lobby', 0)",
     ],
+    # 2: names kept for the account that had them; activity counted, pruned
+    # by age; rooms counted by creator.  Entries already logged without an
+    # account stay until the age prune takes them.
+    [
+        """CREATE TABLE former_names (
+            name_key TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            user_id {bigint} NOT NULL REFERENCES users (id)
+        )""",
+        """CREATE TABLE activity_counts (
+            day TEXT NOT NULL,
+            event TEXT NOT NULL,
+            count {bigint} NOT NULL,
+            PRIMARY KEY (day, event)
+        )""",
+        "CREATE INDEX activity_by_time ON activity (at)",
+        "CREATE INDEX rooms_by_creator ON rooms (created_by)",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

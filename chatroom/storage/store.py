@@ -10,7 +10,15 @@ from __future__ import annotations
 from twisted.internet import defer
 
 from chatroom.errors import AlreadyMember, NameTaken, RoomExists
-from chatroom.storage.activity import INSERT_ACTIVITY, ActivityEntry, last_activity_of
+from chatroom.storage.activity import (
+    COUNT_ACTIVITY,
+    COUNTED_EVENTS,
+    INSERT_ACTIVITY,
+    ActivityEntry,
+    day_of,
+    delete_activity_before,
+    last_activity_of,
+)
 from chatroom.storage.database import Database, Operation
 from chatroom.storage.messages import (
     INSERT_ROOM_MESSAGE,
@@ -31,11 +39,16 @@ from chatroom.storage.rooms import (
     insert_room,
 )
 from chatroom.storage.users import (
+    NameHolder,
     UserRecord,
     all_users,
+    check_name_free,
+    delete_former_name,
+    find_name_holder,
     find_user_by_id,
     find_user_by_key,
     insert_user,
+    replace_password_hash,
     update_default_room,
     update_password_hash,
     update_user_name,
@@ -46,10 +59,12 @@ __all__ = [
     "LOBBY",
     "ActivityEntry",
     "ChatStore",
+    "NameHolder",
     "RoomRecord",
     "StoredMessage",
     "StoredPrivate",
     "UserRecord",
+    "check_name_free",
 ]
 
 
@@ -62,7 +77,12 @@ class ChatStore:
     # Users
 
     def find_user(self, key: str) -> defer.Deferred[UserRecord | None]:
+        """The account whose name is C{key} now: the one a login names."""
         return self.db.read(find_user_by_key, key)
+
+    def find_name_holder(self, key: str) -> defer.Deferred[NameHolder | None]:
+        """The account that has the name C{key}, or had it and keeps it."""
+        return self.db.read(find_name_holder, key)
 
     def get_user(self, user_id: int) -> defer.Deferred[UserRecord | None]:
         return self.db.read(find_user_by_id, user_id)
@@ -76,10 +96,27 @@ class ChatStore:
         )
 
     def rename_user(self, user_id: int, name: str, key: str) -> defer.Deferred[None]:
+        """Rename; the old name stays the account's until an admin releases it."""
         return self._guarded(NameTaken, update_user_name, user_id, name, key)
+
+    def release_name(self, key: str) -> defer.Deferred[int | None]:
+        """Free the former name C{key}; fires with the id of who kept it, or None."""
+        return self.db.write(delete_former_name, key)
 
     def set_password_hash(self, user_id: int, password_hash: str) -> defer.Deferred:
         return self.db.write(update_password_hash, user_id, password_hash)
+
+    def change_password_hash(
+        self, user_id: int, verified_hash: str, new_hash: str
+    ) -> defer.Deferred[None]:
+        """
+        Store C{new_hash} if C{verified_hash} is still the stored one; else
+        fail with L{AuthFailed} and change nothing: of two changes at once,
+        one wins.
+        """
+        return self.db.write(
+            replace_password_hash, user_id, verified_hash, new_hash, guarded=True
+        )
 
     def set_default_room(self, user_id: int, room_id: int | None) -> defer.Deferred:
         return self.db.write(update_default_room, user_id, room_id)
@@ -97,15 +134,22 @@ class ChatStore:
         return self.db.read(all_memberships)
 
     def create_room(
-        self, name: str, key: str, creator_id: int, at: int, max_rooms: int = 0
+        self,
+        name: str,
+        key: str,
+        creator_id: int,
+        at: int,
+        max_rooms: int = 0,
+        max_created: int = 0,
     ) -> defer.Deferred[int]:
         """
         Create a room with its creator as the first member; fires with its id.
         Fails with L{TooManyRooms} if the creator is in C{max_rooms} rooms
-        already (0: no limit).
+        already, with L{TooManyRoomsCreated} if it has created C{max_created}
+        (0: no limit).
         """
         return self._guarded(
-            RoomExists, insert_room, name, key, creator_id, at, max_rooms
+            RoomExists, insert_room, name, key, creator_id, at, max_rooms, max_created
         )
 
     def add_member(
@@ -146,11 +190,12 @@ class ChatStore:
         at: int,
         delivered: bool,
         mailbox_size: int = 0,
+        per_sender: int = 0,
     ) -> defer.Deferred[int]:
         """
         Store a private message; fires with its id.  One kept for later (not
         C{delivered}) fails with L{MailboxFull} if C{mailbox_size} are kept
-        already (0: no limit).
+        already, or C{per_sender} from this sender (0: no limit).
         """
         return self.db.write(
             insert_private,
@@ -161,7 +206,8 @@ class ChatStore:
             at,
             delivered,
             mailbox_size,
-            guarded=not delivered and mailbox_size > 0,
+            per_sender,
+            guarded=not delivered and (mailbox_size > 0 or per_sender > 0),
         )
 
     def undelivered_private(
@@ -178,6 +224,13 @@ class ChatStore:
     def record_activity(
         self, at: int, user_id: int | None, actor: str, event: str, detail: str
     ) -> defer.Deferred:
+        """
+        Log what a user did.  A L{COUNTED_EVENTS} event (a connection) only
+        adds to its day's count: one row per connect, most of them never
+        logging in, would grow without end and show in no one's log.
+        """
+        if event in COUNTED_EVENTS:
+            return self.db.append(COUNT_ACTIVITY, (day_of(at), event))
         return self.db.append(INSERT_ACTIVITY, (at, user_id, actor, event, detail))
 
     def activity_of(
@@ -192,6 +245,10 @@ class ChatStore:
         return self.db.flushed().addBoth(
             lambda _: self.db.read(last_activity_of, user_id, limit)
         )
+
+    def delete_activity_before(self, before: int, limit: int) -> defer.Deferred[int]:
+        """Delete at most C{limit} entries older than C{before}; fires with how many."""
+        return self.db.write(delete_activity_before, before, limit)
 
     def _guarded(
         self, conflict: type[Exception], operation: Operation, *args: object

@@ -1,10 +1,17 @@
-"""Accounts: the transactions on users, and the record they return."""
+"""
+Accounts: the transactions on users, and the records they return.
+
+A name an account gave up by renaming stays its own (C{former_names}) until
+an admin releases it: nobody else may register or take it, so a name in the
+history and the logs always means one account.  Logging in goes by the
+current name only.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chatroom.errors import NameTaken
+from chatroom.errors import AuthFailed, NameTaken
 from chatroom.storage.database import Cursor
 from chatroom.storage.rooms import LOBBY, add_member
 
@@ -32,6 +39,38 @@ def find_user_by_key(cursor: Cursor, key: str) -> UserRecord | None:
     return _user(cursor.fetchone())
 
 
+@dataclass(frozen=True, slots=True)
+class NameHolder:
+    """The account that has a name now, or had it and keeps it (C{former})."""
+
+    user_id: int
+    former: bool
+
+
+def find_name_holder(cursor: Cursor, key: str) -> NameHolder | None:
+    """Who has or had the name C{key}, if anyone."""
+    row = cursor.execute("SELECT id FROM users WHERE name_key = ?", (key,)).fetchone()
+    if row is not None:
+        return NameHolder(row[0], former=False)
+    row = cursor.execute(
+        "SELECT user_id FROM former_names WHERE name_key = ?", (key,)
+    ).fetchone()
+    return None if row is None else NameHolder(row[0], former=True)
+
+
+def check_name_free(holder: NameHolder | None, name: str, user_id: int | None) -> None:
+    """
+    Raise L{NameTaken} unless C{name}, held by C{holder}, may go to the account
+    C{user_id} (None: a new one).  The admission gate asks this before a
+    registration, and the write asks it again in its transaction.
+    """
+    if holder is None or holder.user_id == user_id:
+        return
+    if holder.former:
+        raise NameTaken(f"{name} was another account's name and is kept for it")
+    raise NameTaken()
+
+
 def find_user_by_id(cursor: Cursor, user_id: int) -> UserRecord | None:
     cursor.execute(f"SELECT {_USER_COLUMNS} FROM users WHERE id = ?", (user_id,))
     return _user(cursor.fetchone())
@@ -41,8 +80,7 @@ def insert_user(
     cursor: Cursor, name: str, key: str, password_hash: str, at: int, is_admin: bool
 ) -> UserRecord:
     """A new account, a member of the lobby with the lobby as default."""
-    if cursor.execute("SELECT 1 FROM users WHERE name_key = ?", (key,)).fetchone():
-        raise NameTaken()
+    check_name_free(find_name_holder(cursor, key), name, None)
     (lobby_id,) = cursor.execute(
         "SELECT id FROM rooms WHERE name_key = ?", (LOBBY,)
     ).fetchone()
@@ -56,18 +94,50 @@ def insert_user(
 
 
 def update_user_name(cursor: Cursor, user_id: int, name: str, key: str) -> None:
-    clash = cursor.execute("SELECT id FROM users WHERE name_key = ?", (key,)).fetchone()
-    if clash and clash[0] != user_id:
-        raise NameTaken()
+    """Rename; the name given up stays the account's, one taken back is freed."""
+    check_name_free(find_name_holder(cursor, key), name, user_id)
+    old_name, old_key = cursor.execute(
+        "SELECT name, name_key FROM users WHERE id = ?", (user_id,)
+    ).fetchone()
     cursor.execute(
         "UPDATE users SET name = ?, name_key = ? WHERE id = ?", (name, key, user_id)
     )
+    if old_key == key:
+        return
+    cursor.execute("DELETE FROM former_names WHERE name_key = ?", (key,))
+    cursor.execute(
+        "INSERT INTO former_names (name_key, name, user_id) VALUES (?, ?, ?)",
+        (old_key, old_name, user_id),
+    )
+
+
+def delete_former_name(cursor: Cursor, key: str) -> int | None:
+    """Free a former name; the id of the account that kept it, if one did."""
+    row = cursor.execute(
+        "DELETE FROM former_names WHERE name_key = ? RETURNING user_id", (key,)
+    ).fetchone()
+    return None if row is None else row[0]
 
 
 def update_password_hash(cursor: Cursor, user_id: int, password_hash: str) -> None:
     cursor.execute(
         "UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id)
     )
+
+
+def replace_password_hash(
+    cursor: Cursor, user_id: int, verified_hash: str, new_hash: str
+) -> None:
+    """
+    A compare-and-set: the new hash replaces the one the old password was
+    checked against, only if that is still the stored one.
+    """
+    cursor.execute(
+        "UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?",
+        (new_hash, user_id, verified_hash),
+    )
+    if cursor.rowcount != 1:
+        raise AuthFailed("the password was changed meanwhile: try again")
 
 
 def update_default_room(cursor: Cursor, user_id: int, room_id: int | None) -> None:

@@ -390,6 +390,12 @@ async def users(conn: Connection, args: str) -> Reply:
     return Reply(_counted(len(lines), "user", "users"), lines)
 
 
+@command("/release NAME", "let anyone take NAME, an account's former name", admin=True)
+async def release(conn: Connection, args: str) -> Reply:
+    (name,) = _words(args, 1, "/release NAME")
+    return Reply(f"released {await conn.avatar.release_name(name)}")
+
+
 # The account
 
 
