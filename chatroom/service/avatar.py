@@ -195,8 +195,9 @@ class Session:
         except Exception:
             chat.seq_unused(target, seq)
             raise
-        # Across nodes, handed over means the message bus has it.
-        await chat.fanout.publish(target.channel, message, exclude=self.mind)
+        # Across nodes, handed over means the message bus has it (or, after
+        # some tries, that it never will: stored, it is sent all the same).
+        await chat.hand_room_message(target, message, exclude=self.mind)
         return message
 
     async def send_private(self, recipient: str, text: str) -> PrivateMessage:

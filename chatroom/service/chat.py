@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 import sys
+from collections.abc import Sequence
 
 from twisted.application import service
 from twisted.internet import defer
@@ -19,8 +20,8 @@ from twisted.logger import ILogObserver, Logger, LogLevel
 from chatroom.auth import PasswordHasher
 from chatroom.errors import NameTaken
 from chatroom.names import name_key
-from chatroom.service.events import Notice, PrivateMessage
-from chatroom.service.fanout import LocalFanout
+from chatroom.service.events import Notice, PrivateMessage, RoomMessage
+from chatroom.service.fanout import PUBLISH_RETRIES, LocalFanout, publish_stored
 from chatroom.service.interfaces import (
     IFanout,
     IMembershipBus,
@@ -76,6 +77,7 @@ class ChatService(service.Service):
         history_default: int = HISTORY_DEFAULT,
         mailbox_size: int = MAILBOX_SIZE,
         max_rooms: int = MAX_ROOMS,
+        publish_retries: Sequence[float] = PUBLISH_RETRIES,
         log_observer: ILogObserver | None = None,
     ) -> None:
         """
@@ -85,6 +87,8 @@ class ChatService(service.Service):
             most; 0 for no limit.
         @param max_rooms: rooms an account may be a member of at most; 0 for
             no limit.
+        @param publish_retries: seconds before each new try to publish a
+            stored message whose publishing failed.
         @param log_observer: where the activity log's events go
             (L{record}); the global log publisher if not given.  The server
             passes a level filter (C{--log-level}), so an event per message,
@@ -100,6 +104,7 @@ class ChatService(service.Service):
         self.history_default = history_default
         self.mailbox_size = mailbox_size
         self.max_rooms = max_rooms
+        self.publish_retries = tuple(publish_retries)
         self.rooms = RoomDirectory()
         self.online: dict[int, Account] = {}
         self.online_by_key: dict[str, Account] = {}
@@ -225,13 +230,25 @@ class ChatService(service.Service):
         """Number C{seq} of C{room} will carry no message: its write failed."""
         self.sequencer.seq_unused(room, seq)
 
+    async def hand_room_message(
+        self, room: Room, message: RoomMessage, exclude=None
+    ) -> None:
+        """Publish a stored room message to its members; never fails."""
+        await publish_stored(
+            lambda: self.fanout.publish(room.channel, message, exclude),
+            f"#{room.name} {message.seq}",
+            self.clock,
+            self.publish_retries,
+        )
+
     async def hand_private(
         self, recipient_id: int, message: PrivateMessage, exclude=None
     ) -> None:
         """
         Hand a private message, stored as not delivered (its C{kept_id}), to
         the recipient's live sessions here, which mark it delivered once they
-        have passed it on, and to the other nodes, which do the same.
+        have passed it on, and to the other nodes, which do the same.  Never
+        fails (L{publish_stored}).
         """
         account = self.online.get(recipient_id)
         if account is not None:
@@ -239,7 +256,12 @@ class ChatService(service.Service):
                 if session.mind is not exclude:
                     session.take_private(message)
         # They may be online, or logging in, on another node.
-        await self.fanout.publish_kept(recipient_id, message)
+        await publish_stored(
+            lambda: self.fanout.publish_kept(recipient_id, message),
+            f"private message {message.kept_id}",
+            self.clock,
+            self.publish_retries,
+        )
 
     # Membership, applied in memory once storage has it, then told
 

@@ -1,0 +1,150 @@
+"""
+Issue 11's cluster items on in-process nodes (real PostgreSQL and Redis):
+a stored message is acknowledged whatever the bus does, a room created on one
+node can be joined at once on another, and a password change ends the
+account's other sessions on every node.
+"""
+
+from __future__ import annotations
+
+from twisted.internet import defer, task
+from twisted.trial import unittest
+
+from chatroom.errors import ServerError
+from chatroom.service.chat import ChatService
+from chatroom.service.events import RoomMessage
+from chatroom.service.fanout import PUBLISH_RETRIES, LocalFanout
+from chatroom.service.rooms import Room
+from tests.test_cluster import ClusterTestCase
+
+try:
+    from chatroom.cluster.fanout import GAP_TIMEOUT
+except ImportError:  # txredisapi missing
+    GAP_TIMEOUT = None
+
+
+class FailingPublish:
+    """
+    Makes a node's bus fail its next C{times} publishes of events, as an
+    unreachable Redis does; C{refused} holds what it refused.
+    """
+
+    def __init__(self, node, times: int) -> None:
+        self.bus = node.cluster.bus
+        self.publish = self.bus.publish
+        self.times = times
+        self.refused: list = []
+        self.bus.publish = self._publish
+
+    def _publish(self, message):
+        if message.kind == "event" and len(self.refused) < self.times:
+            self.refused.append(message)
+            return defer.fail(ServerError("the cluster's message bus is unreachable"))
+        return self.publish(message)
+
+    def stop(self) -> None:
+        self.bus.publish = self.publish
+
+
+class StoredMessageTests(ClusterTestCase):
+    @defer.inlineCallbacks
+    def test_a_stored_message_whose_publish_fails_is_acknowledged_once(self):
+        yield self.start_node("a")
+        yield self.start_node("b")
+        ann = yield self.client("a", "ann")
+        dan = yield self.client("a", "dan")
+        bob = yield self.client("b", "bob")
+        failing = FailingPublish(self.nodes["a"], times=2)
+        reply, _ = yield ann.send("said once")
+        self.assertEqual(reply, "+OK")
+        self.assertEqual(len(failing.refused), 2)
+        for listener in (bob, dan):
+            yield listener.until(lambda lines: "[lobby] ann: said once" in lines)
+        history = yield bob.ok("/history lobby 5")
+        self.assertEqual(
+            [line.split(" ", 1)[1] for line in history if "said once" in line],
+            ["[lobby] ann: said once"],
+        )
+        self.assertEqual(bob.messages(), ["[lobby] ann: said once"])
+
+    @defer.inlineCallbacks
+    def test_a_message_the_bus_never_takes_is_acknowledged_and_in_history(self):
+        yield self.start_node("a")
+        yield self.start_node("b")
+        ann = yield self.client("a", "ann")
+        bob = yield self.client("b", "bob")
+        failing = FailingPublish(self.nodes["a"], times=100)
+        reply, _ = yield ann.send("never on the bus")
+        self.assertEqual(reply, "+OK")
+        self.flushLoggedErrors(ServerError)
+        failing.stop()
+        yield ann.ok("after it")
+        # The other node skips the lost number after its gap timeout (2 s).
+        yield bob.until(lambda lines: "[lobby] ann: after it" in lines, timeout=4)
+        self.assertEqual(bob.messages(), ["[lobby] ann: after it"])
+        history = yield bob.ok("/history lobby 2")
+        self.assertEqual(
+            [line.split(" ", 1)[1] for line in history],
+            ["[lobby] ann: never on the bus", "[lobby] ann: after it"],
+        )
+
+    @defer.inlineCallbacks
+    def test_a_private_message_whose_publish_fails_is_acknowledged_and_arrives(
+        self,
+    ):
+        yield self.start_node("a")
+        yield self.start_node("b")
+        ann = yield self.client("a", "ann")
+        bob = yield self.client("b", "bob")
+        failing = FailingPublish(self.nodes["a"], times=2)
+        reply, _ = yield ann.send("/msg bob just once")
+        self.assertEqual(reply, "+OK")
+        self.assertEqual(len(failing.refused), 2)
+        yield bob.until(lambda lines: "[private] ann: just once" in lines)
+        self.assertEqual(bob.messages(), ["[private] ann: just once"])
+
+
+class FlakyFanout(LocalFanout):
+    """A fan-out whose first C{failures} publishes fail."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+        self.tries: list[float] = []
+        self.clock: task.Clock | None = None
+
+    def publish(self, channel, event, exclude=None):
+        self.tries.append(self.clock.seconds())
+        if len(self.tries) <= self.failures:
+            return defer.fail(ServerError("the cluster's message bus is unreachable"))
+        return super().publish(channel, event, exclude)
+
+
+class PublishRetryTests(unittest.TestCase):
+    """The schedule of tries, on a fake clock, without Redis."""
+
+    def hand_over(self, failures: int) -> tuple[FlakyFanout, defer.Deferred]:
+        clock = task.Clock()
+        fanout = FlakyFanout(failures)
+        fanout.clock = clock
+        chat = ChatService(None, None, clock, fanout=fanout)
+        message = RoomMessage("den", 5, "ann", "hi", 0)
+        d = defer.ensureDeferred(chat.hand_room_message(Room(7, "den"), message))
+        clock.pump(PUBLISH_RETRIES)
+        return fanout, d
+
+    def test_a_failed_publish_is_tried_again_with_growing_waits(self):
+        fanout, d = self.hand_over(failures=2)
+        self.successResultOf(d)
+        self.assertEqual([round(t, 3) for t in fanout.tries], [0, 0.1, 0.3])
+
+    def test_a_publish_that_keeps_failing_is_logged_not_raised(self):
+        fanout, d = self.hand_over(failures=100)
+        self.assertIsNone(self.successResultOf(d))
+        self.assertEqual(len(fanout.tries), len(PUBLISH_RETRIES) + 1)
+        self.assertEqual(len(self.flushLoggedErrors(ServerError)), 1)
+
+    def test_the_last_try_comes_before_the_other_nodes_skip_the_number(self):
+        if GAP_TIMEOUT is None:
+            raise unittest.SkipTest("txredisapi is not installed")
+        self.assertLess(sum(PUBLISH_RETRIES), GAP_TIMEOUT)
