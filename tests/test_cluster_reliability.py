@@ -15,6 +15,10 @@ from chatroom.service.chat import ChatService
 from chatroom.service.events import RoomMessage
 from chatroom.service.fanout import PUBLISH_RETRIES, LocalFanout
 from chatroom.service.rooms import Room
+from tests.asynctest import async_test
+from tests.clients import count_of
+from tests.helpers import ServerTestCase
+from tests.realserver import poll
 from tests.test_cluster import ClusterTestCase
 
 try:
@@ -148,3 +152,93 @@ class PublishRetryTests(unittest.TestCase):
         if GAP_TIMEOUT is None:
             raise unittest.SkipTest("txredisapi is not installed")
         self.assertLess(sum(PUBLISH_RETRIES), GAP_TIMEOUT)
+
+
+class HeldBus:
+    """Holds the membership messages a node's bus hands over, until released."""
+
+    KINDS = ("join", "leave", "rename", "default")
+
+    def __init__(self, node) -> None:
+        self.bus = node.cluster.bus
+        self.on_message = self.bus.on_message
+        self.held: list = []
+        self.bus.on_message = self._received
+
+    def _received(self, message) -> None:
+        if message.kind in self.KINDS:
+            self.held.append(message)
+        else:
+            self.on_message(message)
+
+    def release(self) -> None:
+        self.bus.on_message = self.on_message
+        held, self.held = self.held, []
+        for message in held:
+            self.on_message(message)
+
+
+class RoomCreationTests(ClusterTestCase):
+    @defer.inlineCallbacks
+    def test_a_room_created_on_one_node_is_joined_at_once_on_another(self):
+        yield self.start_node("a")
+        yield self.start_node("b")
+        ann = yield self.client("a", "ann")
+        bob = yield self.client("b", "bob")
+        # b has not heard of den yet when bob asks for it.
+        held = HeldBus(self.nodes["b"])
+        yield ann.ok("/c den")
+        reply, _ = yield bob.send("/j den")
+        self.assertEqual(reply, "+OK joined #den")
+        self.assertEqual((yield bob.ok("/who den")), ["ann (online)", "bob (online)"])
+        yield ann.until(count_of(1, "* bob joined #den"))
+        yield ann.ok("/public den psst")
+        yield bob.until(lambda lines: "[den] ann: psst" in lines)
+        # The announcement that arrives late changes nothing.
+        held.release()
+        self.assertEqual((yield bob.ok("/who den")), ["ann (online)", "bob (online)"])
+        yield bob.ok("/public den back")
+        yield ann.until(lambda lines: "[den] bob: back" in lines)
+
+    @defer.inlineCallbacks
+    def test_a_room_created_while_a_node_was_off_the_bus_is_joined_there(self):
+        yield self.start_node("a")
+        yield self.start_node("b")
+        ann = yield self.client("a", "ann")
+        bob = yield self.client("b", "bob")
+        self.cut_bus("b")
+        yield poll(lambda: not self.nodes["b"].cluster.bus._listening)
+        yield ann.ok("/c den")
+        yield bob.ok("/j den")
+        self.assertEqual((yield bob.ok("/who den")), ["ann (online)", "bob (online)"])
+        # b could not announce the join: logged, as any notice off the bus is.
+        self.flushLoggedErrors(ServerError)
+
+    @defer.inlineCallbacks
+    def test_a_room_nobody_created_is_still_no_such_room(self):
+        yield self.start_node("a")
+        yield self.start_node("b")
+        bob = yield self.client("b", "bob")
+        reply, _ = yield bob.send("/j nowhere")
+        self.assertTrue(reply.startswith("-ERR no-such-room"), reply)
+
+
+class FindRoomTests(ServerTestCase):
+    """The one read a node makes for a room it has not heard of (SQLite here)."""
+
+    @async_test
+    async def test_a_room_is_found_by_key_with_its_members(self):
+        await self.server.register("ann")
+        bob = await self.server.register("bob")
+        await bob.send("/c Den")
+        await bob.send("/public den hi")
+        record, members = await self.server.store.find_room("den")
+        self.assertEqual((record.name, record.last_seq), ("Den", 1))
+        bob_id = self.server.chat.online_by_key["bob"].id
+        self.assertEqual(members, [(bob_id, "bob")])
+        lobby, members = await self.server.store.find_room("lobby")
+        self.assertEqual(sorted(name for _, name in members), ["admin", "ann", "bob"])
+
+    @async_test
+    async def test_no_room_is_none(self):
+        self.assertIsNone(await self.server.store.find_room("nowhere"))

@@ -248,7 +248,7 @@ class Session:
         return name
 
     async def join(self, room: str) -> str:
-        target = self.chat.rooms.find(room)
+        target = await self.chat.find_room(room)
         chat, account = self.chat, self.account
         if account.id in target.members:
             raise AlreadyMember(f"you are already in #{target.name}")

@@ -18,8 +18,8 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import ILogObserver, Logger, LogLevel
 
 from chatroom.auth import PasswordHasher
-from chatroom.errors import NameTaken
-from chatroom.names import name_key
+from chatroom.errors import NameTaken, NoSuchRoom
+from chatroom.names import check_room_name, name_key
 from chatroom.service.events import Notice, PrivateMessage, RoomMessage
 from chatroom.service.fanout import PUBLISH_RETRIES, LocalFanout, publish_stored
 from chatroom.service.interfaces import (
@@ -129,6 +129,20 @@ class ChatService(service.Service):
             rooms=len(self.rooms.by_id),
             members=sum(len(r.members) for r in self.rooms.by_id.values()),
         )
+
+    async def find_room(self, name: str) -> Room:
+        """
+        The room called C{name}, or L{NoSuchRoom}.  One not in the directory
+        may have just been created on another node: looked up before refusing.
+        """
+        try:
+            return self.rooms.find(name)
+        except NoSuchRoom:
+            key = name_key(check_room_name(name))
+            room = await self.membership.look_up_room(key)
+            if room is None:
+                raise
+            return room
 
     # Accounts (IAccounts, for the cred checkers)
 
