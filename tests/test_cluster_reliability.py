@@ -242,3 +242,66 @@ class FindRoomTests(ServerTestCase):
     @async_test
     async def test_no_room_is_none(self):
         self.assertIsNone(await self.server.store.find_room("nowhere"))
+
+
+PASSWORD_CHANGED = "* your password was changed: log in again"
+
+
+class PasswordChangeTests(ServerTestCase):
+    """One node: a password change ends the account's other sessions."""
+
+    @async_test
+    async def test_the_other_sessions_are_told_and_cut_the_changer_stays(self):
+        ann = await self.server.register("ann")
+        other = await self.server.login("ann", "pw-ann")
+        other.take()
+        bob = await self.server.register("bob")
+        self.assertEqual(
+            await ann.send("/p pw-ann new-secret"), ["+OK password changed"]
+        )
+        self.assertEqual(other.take(), [PASSWORD_CHANGED])
+        self.assertTrue(other.closing)
+        other.close()
+        self.assertEqual(await ann.send("/ping"), ["+OK pong"])
+        self.assertEqual(len(self.server.chat.online_by_key["ann"].sessions), 1)
+        await bob.send("hello")
+        self.assertEqual(ann.take(), ["[lobby] bob: hello"])
+        self.assertFalse(bob.closing)
+        again = await self.server.login("ann", "new-secret")
+        self.assertFalse(again.closing)
+
+    @async_test
+    async def test_a_wrong_old_password_cuts_nobody(self):
+        ann = await self.server.register("ann")
+        other = await self.server.login("ann", "pw-ann")
+        other.take()
+        reply = await ann.send("/p wrong new-secret")
+        self.assertFailed(reply, "auth-failed")
+        self.assertEqual(other.take(), [])
+        self.assertFalse(other.closing)
+
+
+class PasswordChangeClusterTests(ClusterTestCase):
+    @defer.inlineCallbacks
+    def test_a_password_change_cuts_the_sessions_on_every_node(self):
+        yield self.start_node("a")
+        yield self.start_node("b")
+        ann = yield self.client("a", "ann")
+        ann_a = yield self.client("a")
+        yield ann_a.ok("/login ann pw-ann")
+        ann_b = yield self.client("b")
+        yield ann_b.ok("/login ann pw-ann")
+        bob = yield self.client("b", "bob")
+        yield ann.ok("/p pw-ann new-secret")
+        for session in (ann_a, ann_b):
+            yield session.until(lambda lines: PASSWORD_CHANGED in lines)
+            yield poll(lambda session=session: session.closed.called)
+            self.assertIn(PASSWORD_CHANGED, session.pushed)
+        yield ann.ok("/ping")
+        yield bob.ok("/ping")
+        self.assertNotIn(PASSWORD_CHANGED, bob.pushed)
+        yield bob.ok("hi ann")
+        yield ann.until(lambda lines: "[lobby] bob: hi ann" in lines)
+        yield poll(lambda: "ann" not in self.nodes["b"].chat.online_by_key)
+        again = yield self.client("b")
+        yield again.ok("/login ann new-secret")

@@ -13,12 +13,19 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from chatroom.cluster.bus import RedisBus, report
-from chatroom.cluster.messages import BusMessage, DefaultChanged, Joined, Left, Renamed
+from chatroom.cluster.messages import (
+    BusMessage,
+    DefaultChanged,
+    Joined,
+    Left,
+    PasswordChanged,
+    Renamed,
+)
 from chatroom.service.chat import ChatService
 from chatroom.service.interfaces import IMembershipBus
 from chatroom.service.rooms import Room
 
-MembershipMessage = Joined | Left | Renamed | DefaultChanged
+MembershipMessage = Joined | Left | Renamed | DefaultChanged | PasswordChanged
 
 
 @implementer(IMembershipBus)
@@ -54,6 +61,9 @@ class RedisMembershipBus:
     def tell_default_changed(self, user_id: int, room_id: int | None) -> None:
         self._tell(DefaultChanged(self.node, user_id, room_id))
 
+    def tell_password_changed(self, user_id: int) -> None:
+        self._tell(PasswordChanged(self.node, user_id))
+
     def _tell(self, message: BusMessage) -> None:
         d = self.bus.publish(message)
         d.addErrback(report, self.log, f"telling the cluster {message.kind}")
@@ -69,6 +79,9 @@ class RedisMembershipBus:
         chat = self.chat
         if isinstance(message, DefaultChanged):
             chat.apply_default_changed(message.user_id, message.room_id)
+            return
+        if isinstance(message, PasswordChanged):
+            chat.apply_password_changed(message.user_id)
             return
         if isinstance(message, Renamed):
             self._touch(("name", message.user_id))

@@ -100,6 +100,9 @@ class Session:
         return self
 
     def logout(self) -> None:
+        # Once: a session ended by the service logs out again as it closes.
+        if self.ended:
+            return
         self.ended = True
         if self.account is not None:
             self.chat.disconnect(self)
@@ -341,6 +344,7 @@ class Session:
 
     async def change_password(self, old: str, new: str) -> None:
         await self.admission.change_password(self.account, old, new, self.peer)
+        self.chat.password_changed(self.account, keep=self)
 
     # Helpers
 

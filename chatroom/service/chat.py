@@ -38,6 +38,8 @@ HISTORY_DEFAULT = 20
 MAILBOX_SIZE = 1000
 # Rooms one account may be a member of, at most.
 MAX_ROOMS = 100
+# What the account's other sessions are told as a password change ends them.
+PASSWORD_CHANGED = "your password was changed: log in again"
 
 
 class Account:
@@ -297,6 +299,11 @@ class ChatService(service.Service):
         self.membership.tell_renamed(account.id, new_name)
         return old_name
 
+    def password_changed(self, account: Account, keep) -> None:
+        """End every session of C{account} but C{keep}, here and on other nodes."""
+        self._end_sessions(account, keep)
+        self.membership.tell_password_changed(account.id)
+
     # Membership changed elsewhere (another node, or storage read again):
     # applied here, told to nobody.
 
@@ -325,6 +332,18 @@ class ChatService(service.Service):
         account = self.online.get(user_id)
         if account is not None:
             account.default_room_id = room_id
+
+    def apply_password_changed(self, user_id: int) -> None:
+        account = self.online.get(user_id)
+        if account is not None:
+            self._end_sessions(account, None)
+
+    def _end_sessions(self, account: Account, keep) -> None:
+        # A session that knew the old password may be someone who stole it.
+        for session in list(account.sessions):
+            if session is not keep:
+                session.mind.disconnect(PASSWORD_CHANGED)
+                session.logout()
 
     def _add_member(self, account: Account, room: Room) -> None:
         self.rooms.add_member(room, account.id, account.name)

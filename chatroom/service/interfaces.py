@@ -196,3 +196,6 @@ class IMembershipBus(Interface):
 
     def tell_default_changed(user_id, room_id):
         """The account's default room is now C{room_id} (None for none)."""
+
+    def tell_password_changed(user_id):
+        """The account's password changed: its sessions elsewhere must end."""

@@ -63,3 +63,6 @@ class LocalMembershipBus:
 
     def tell_default_changed(self, user_id: int, room_id: int | None) -> None:
         pass
+
+    def tell_password_changed(self, user_id: int) -> None:
+        pass
