@@ -28,6 +28,7 @@ try:
         Left,
         Offline,
         Online,
+        PasswordChanged,
         Renamed,
         Skipped,
         decode,
@@ -86,6 +87,7 @@ def good() -> list:
         DefaultChanged("other", 3, 7),
         DefaultChanged("other", 3, None),
         Skipped("other", 7, 5),
+        PasswordChanged("other", 3),
     ]
 
 
@@ -144,6 +146,9 @@ def malformed() -> list[object]:
                     "room_id": "den"}),
         json.dumps({"node": "other", "kind": "skip", "room_id": 7, "seq": "5"}),
         json.dumps({"node": "other", "kind": "skip", "room_id": 7}),
+        json.dumps({"node": "other", "kind": "password", "user_id": "3"}),
+        json.dumps({"node": "other", "kind": "password", "user_id": 0}),
+        json.dumps({"node": "other", "kind": "password"}),
     ]  # fmt: skip
 
 

@@ -1,8 +1,9 @@
 """
 Membership across nodes: what this node stores is told on the bus, what the
 others tell is applied here (through the chat service's C{apply_*} methods,
-which change state without telling anyone), and after a time off the bus
-the rooms and memberships are read again from the database.
+which change state without telling anyone), after a time off the bus
+the rooms and memberships are read again from the database, and a room
+asked for before its announcement arrived is read from there too.
 """
 
 from __future__ import annotations
@@ -12,12 +13,19 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from chatroom.cluster.bus import RedisBus, report
-from chatroom.cluster.messages import BusMessage, DefaultChanged, Joined, Left, Renamed
+from chatroom.cluster.messages import (
+    BusMessage,
+    DefaultChanged,
+    Joined,
+    Left,
+    PasswordChanged,
+    Renamed,
+)
 from chatroom.service.chat import ChatService
 from chatroom.service.interfaces import IMembershipBus
 from chatroom.service.rooms import Room
 
-MembershipMessage = Joined | Left | Renamed | DefaultChanged
+MembershipMessage = Joined | Left | Renamed | DefaultChanged | PasswordChanged
 
 
 @implementer(IMembershipBus)
@@ -53,6 +61,9 @@ class RedisMembershipBus:
     def tell_default_changed(self, user_id: int, room_id: int | None) -> None:
         self._tell(DefaultChanged(self.node, user_id, room_id))
 
+    def tell_password_changed(self, user_id: int) -> None:
+        self._tell(PasswordChanged(self.node, user_id))
+
     def _tell(self, message: BusMessage) -> None:
         d = self.bus.publish(message)
         d.addErrback(report, self.log, f"telling the cluster {message.kind}")
@@ -69,19 +80,51 @@ class RedisMembershipBus:
         if isinstance(message, DefaultChanged):
             chat.apply_default_changed(message.user_id, message.room_id)
             return
+        if isinstance(message, PasswordChanged):
+            chat.apply_password_changed(message.user_id)
+            return
         if isinstance(message, Renamed):
             self._touch(("name", message.user_id))
             chat.apply_renamed(message.user_id, message.user_name)
             return
+        # Touched even for a room not known here: a look-up may be reading it.
+        self._touch((message.room_id, message.user_id))
         room = chat.rooms.by_id.get(message.room_id)
         if isinstance(message, Joined):
             if room is None:
                 room = chat.rooms.add_room(Room(message.room_id, message.room_name))
-            self._touch((room.id, message.user_id))
             chat.apply_joined(room, message.user_id, message.user_name)
         elif room is not None:
-            self._touch((room.id, message.user_id))
             chat.apply_left(room, message.user_id)
+
+    # A room not heard of yet
+
+    async def look_up_room(self, key: str) -> Room | None:
+        """
+        Read a room this node has not heard of from the database, with its
+        members, and add it to the directory: its creator's node answered
+        C{+OK} once it was stored, and its announcement may still be on its
+        way here (or lost, with the bus).  Changes heard meanwhile are newer
+        than what was read, and stay.
+        """
+        async with self._reloading:
+            self._touched = touched = set()
+            try:
+                found = await self.chat.store.find_room(key)
+            finally:
+                self._touched = None
+        if found is None:
+            return None
+        record, members = found
+        chat = self.chat
+        room = chat.rooms.by_id.get(record.id)
+        if room is None:
+            room = chat.rooms.add_room(Room(record.id, record.name, record.last_seq))
+            self.log.info("read #{room} from the database", room=room.name)
+        for user_id, user_name in members:
+            if (room.id, user_id) not in touched and user_id not in room.members:
+                chat.apply_joined(room, user_id, user_name)
+        return room
 
     # After a time off the bus
 

@@ -217,6 +217,15 @@ class DefaultChanged(BusMessage):
     room_id: int | None
 
 
+@dataclass(frozen=True, slots=True)
+class PasswordChanged(BusMessage):
+    """The account's password changed: its sessions on other nodes end."""
+
+    kind = "password"
+    checks = {"user_id": _id}
+    user_id: int
+
+
 KINDS: dict[str, type[BusMessage]] = {
     kind.kind: kind
     for kind in (
@@ -230,6 +239,7 @@ KINDS: dict[str, type[BusMessage]] = {
         Left,
         Renamed,
         DefaultChanged,
+        PasswordChanged,
     )
 }
 for _kind in KINDS.values():

@@ -100,6 +100,9 @@ class Session:
         return self
 
     def logout(self) -> None:
+        # Once: a session ended by the service logs out again as it closes.
+        if self.ended:
+            return
         self.ended = True
         if self.account is not None:
             self.chat.disconnect(self)
@@ -195,8 +198,9 @@ class Session:
         except Exception:
             chat.seq_unused(target, seq)
             raise
-        # Across nodes, handed over means the message bus has it.
-        await chat.fanout.publish(target.channel, message, exclude=self.mind)
+        # Across nodes, handed over means the message bus has it (or, after
+        # some tries, that it never will: stored, it is sent all the same).
+        await chat.hand_room_message(target, message, exclude=self.mind)
         return message
 
     async def send_private(self, recipient: str, text: str) -> PrivateMessage:
@@ -250,7 +254,7 @@ class Session:
         return name
 
     async def join(self, room: str) -> str:
-        target = self.chat.rooms.find(room)
+        target = await self.chat.find_room(room)
         chat, account = self.chat, self.account
         if account.id in target.members:
             raise AlreadyMember(f"you are already in #{target.name}")
@@ -353,6 +357,7 @@ class Session:
 
     async def change_password(self, old: str, new: str) -> None:
         await self.admission.change_password(self.account, old, new, self.peer)
+        self.chat.password_changed(self.account, keep=self)
 
     # Helpers
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 import sys
+from collections.abc import Sequence
 
 from twisted.application import service
 from twisted.internet import defer
@@ -17,10 +18,10 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import ILogObserver, Logger, LogLevel
 
 from chatroom.auth import PasswordHasher
-from chatroom.errors import NameTaken
-from chatroom.names import name_key
-from chatroom.service.events import Notice, PrivateMessage
-from chatroom.service.fanout import LocalFanout
+from chatroom.errors import NameTaken, NoSuchRoom
+from chatroom.names import check_room_name, name_key
+from chatroom.service.events import Notice, PrivateMessage, RoomMessage
+from chatroom.service.fanout import PUBLISH_RETRIES, LocalFanout, publish_stored
 from chatroom.service.interfaces import (
     IFanout,
     IMembershipBus,
@@ -41,6 +42,8 @@ MAILBOX_PER_SENDER = 100
 MAX_ROOMS = 100
 # Rooms one account may have created, at most (rooms are not removed yet).
 MAX_ROOMS_CREATED = 20
+# What the account's other sessions are told as a password change ends them.
+PASSWORD_CHANGED = "your password was changed: log in again"
 
 
 class Account:
@@ -82,6 +85,7 @@ class ChatService(service.Service):
         max_rooms: int = MAX_ROOMS,
         mailbox_per_sender: int = MAILBOX_PER_SENDER,
         max_rooms_created: int = MAX_ROOMS_CREATED,
+        publish_retries: Sequence[float] = PUBLISH_RETRIES,
         log_observer: ILogObserver | None = None,
     ) -> None:
         """
@@ -95,6 +99,8 @@ class ChatService(service.Service):
             may fill; 0 for no limit.
         @param max_rooms_created: rooms an account (not the admin) may have
             created; 0 for no limit.
+        @param publish_retries: seconds before each new try to publish a
+            stored message whose publishing failed.
         @param log_observer: where the activity log's events go
             (L{record}); the global log publisher if not given.  The server
             passes a level filter (C{--log-level}), so an event per message,
@@ -112,6 +118,7 @@ class ChatService(service.Service):
         self.max_rooms = max_rooms
         self.mailbox_per_sender = mailbox_per_sender
         self.max_rooms_created = max_rooms_created
+        self.publish_retries = tuple(publish_retries)
         self.rooms = RoomDirectory()
         self.online: dict[int, Account] = {}
         self.online_by_key: dict[str, Account] = {}
@@ -136,6 +143,20 @@ class ChatService(service.Service):
             rooms=len(self.rooms.by_id),
             members=sum(len(r.members) for r in self.rooms.by_id.values()),
         )
+
+    async def find_room(self, name: str) -> Room:
+        """
+        The room called C{name}, or L{NoSuchRoom}.  One not in the directory
+        may have just been created on another node: looked up before refusing.
+        """
+        try:
+            return self.rooms.find(name)
+        except NoSuchRoom:
+            key = name_key(check_room_name(name))
+            room = await self.membership.look_up_room(key)
+            if room is None:
+                raise
+            return room
 
     # Accounts (IAccounts, for the cred checkers)
 
@@ -237,13 +258,25 @@ class ChatService(service.Service):
         """Number C{seq} of C{room} will carry no message: its write failed."""
         self.sequencer.seq_unused(room, seq)
 
+    async def hand_room_message(
+        self, room: Room, message: RoomMessage, exclude=None
+    ) -> None:
+        """Publish a stored room message to its members; never fails."""
+        await publish_stored(
+            lambda: self.fanout.publish(room.channel, message, exclude),
+            f"#{room.name} {message.seq}",
+            self.clock,
+            self.publish_retries,
+        )
+
     async def hand_private(
         self, recipient_id: int, message: PrivateMessage, exclude=None
     ) -> None:
         """
         Hand a private message, stored as not delivered (its C{kept_id}), to
         the recipient's live sessions here, which mark it delivered once they
-        have passed it on, and to the other nodes, which do the same.
+        have passed it on, and to the other nodes, which do the same.  Never
+        fails (L{publish_stored}).
         """
         account = self.online.get(recipient_id)
         if account is not None:
@@ -251,7 +284,12 @@ class ChatService(service.Service):
                 if session.mind is not exclude:
                     session.take_private(message)
         # They may be online, or logging in, on another node.
-        await self.fanout.publish_kept(recipient_id, message)
+        await publish_stored(
+            lambda: self.fanout.publish_kept(recipient_id, message),
+            f"private message {message.kept_id}",
+            self.clock,
+            self.publish_retries,
+        )
 
     # Membership, applied in memory once storage has it, then told
 
@@ -272,6 +310,11 @@ class ChatService(service.Service):
         self._rename(account, new_name)
         self.membership.tell_renamed(account.id, new_name)
         return old_name
+
+    def password_changed(self, account: Account, keep) -> None:
+        """End every session of C{account} but C{keep}, here and on other nodes."""
+        self._end_sessions(account, keep)
+        self.membership.tell_password_changed(account.id)
 
     # Membership changed elsewhere (another node, or storage read again):
     # applied here, told to nobody.
@@ -301,6 +344,18 @@ class ChatService(service.Service):
         account = self.online.get(user_id)
         if account is not None:
             account.default_room_id = room_id
+
+    def apply_password_changed(self, user_id: int) -> None:
+        account = self.online.get(user_id)
+        if account is not None:
+            self._end_sessions(account, None)
+
+    def _end_sessions(self, account: Account, keep) -> None:
+        # A session that knew the old password may be someone who stole it.
+        for session in list(account.sessions):
+            if session is not keep:
+                session.mind.disconnect(PASSWORD_CHANGED)
+                session.logout()
 
     def _add_member(self, account: Account, room: Room) -> None:
         self.rooms.add_member(room, account.id, account.name)

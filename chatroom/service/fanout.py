@@ -1,12 +1,58 @@
-"""In-process fan-out: every session lives in this process."""
+"""
+In-process fan-out: every session lives in this process; and publishing
+what storage has committed, which tries again rather than fail.
+"""
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable, Sequence
 
-from twisted.internet import defer
+from twisted.internet import defer, task
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from chatroom.service.interfaces import IFanout
+
+# Seconds before each new try to publish a message that is stored: 1.5 s in
+# all, inside the cluster's gap timeout (2 s), so the other nodes still take
+# it in its place when a try gets through.
+PUBLISH_RETRIES = (0.1, 0.2, 0.4, 0.8)
+
+log = Logger()
+
+
+async def publish_stored(
+    publish: Callable[[], defer.Deferred],
+    what: str,
+    clock: IReactorTime,
+    waits: Sequence[float] = PUBLISH_RETRIES,
+) -> None:
+    """
+    Publish what storage has committed.  The send has succeeded whatever the
+    bus does (failing it would have the sender send it again, and store it
+    twice): a failed C{publish()} is tried again after each of C{waits}
+    seconds, then logged.  Given up, the message stays in storage.
+    """
+    for wait in (*waits, None):
+        try:
+            await publish()
+            return
+        except Exception:
+            failure = Failure()
+        if wait is None:
+            log.failure(
+                "gave up publishing {what}: it is stored, not delivered",
+                failure,
+                what=what,
+            )
+            return
+        log.warn(
+            "publishing {what} failed ({error}): trying again in {wait} s",
+            what=what,
+            error=failure.getErrorMessage(),
+            wait=wait,
+        )
+        await task.deferLater(clock, wait)
 
 
 @implementer(IFanout)

@@ -184,6 +184,13 @@ class IMembershipBus(Interface):
     apply them to their directories.  Called once the change is in memory here.
     """
 
+    def look_up_room(key):
+        """
+        A Deferred firing with the L{Room} whose name key is C{key} if another
+        node has created it and this one has not heard yet (it is then in the
+        directory, with its members), or None.
+        """
+
     def tell_joined(room, user_id, user_name):
         """C{user_id} (called C{user_name}) is now a member of C{room}."""
 
@@ -195,3 +202,6 @@ class IMembershipBus(Interface):
 
     def tell_default_changed(user_id, room_id):
         """The account's default room is now C{room_id} (None for none)."""
+
+    def tell_password_changed(user_id):
+        """The account's password changed: its sessions elsewhere must end."""

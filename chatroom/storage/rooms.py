@@ -26,6 +26,24 @@ def all_rooms(cursor: Cursor) -> list[RoomRecord]:
     return [RoomRecord(row[0], row[1], row[2] or 0) for row in cursor.fetchall()]
 
 
+def room_by_key(
+    cursor: Cursor, key: str
+) -> tuple[RoomRecord, list[tuple[int, str]]] | None:
+    """The room whose name key is C{key} and its (user id, user name) members."""
+    rows = cursor.execute(
+        "SELECT r.id, r.name, (SELECT MAX(seq) FROM messages s"
+        " WHERE s.room_id = r.id), u.id, u.name FROM rooms r"
+        " LEFT JOIN memberships m ON m.room_id = r.id"
+        " LEFT JOIN users u ON u.id = m.user_id WHERE r.name_key = ?",
+        (key,),
+    ).fetchall()
+    if not rows:
+        return None
+    room_id, name, last_seq = rows[0][:3]
+    members = [(row[3], row[4]) for row in rows if row[3] is not None]
+    return RoomRecord(room_id, name, last_seq or 0), members
+
+
 def all_memberships(cursor: Cursor) -> list[tuple[int, int, str]]:
     """Every (room id, user id, user name)."""
     cursor.execute(

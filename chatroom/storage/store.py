@@ -37,6 +37,7 @@ from chatroom.storage.rooms import (
     delete_member,
     insert_member,
     insert_room,
+    room_by_key,
 )
 from chatroom.storage.users import (
     NameHolder,
@@ -132,6 +133,12 @@ class ChatStore:
     def load_memberships(self) -> defer.Deferred[list[tuple[int, int, str]]]:
         """Every (room id, user id, user name)."""
         return self.db.read(all_memberships)
+
+    def find_room(
+        self, key: str
+    ) -> defer.Deferred[tuple[RoomRecord, list[tuple[int, str]]] | None]:
+        """The room with name key C{key} and its (user id, name) members, or None."""
+        return self.db.read(room_by_key, key)
 
     def create_room(
         self,
