@@ -155,6 +155,7 @@ class Admission:
             raise AuthFailed("the current password is wrong")
         new_hash = await chat.hasher.hash(new, party)
         await chat.store.set_password_hash(account.id, new_hash)
+        chat.password_changed(account)
         chat.record(account.id, account.name, "password-change")
 
     # The rules
