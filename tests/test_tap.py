@@ -14,7 +14,7 @@ from twisted.internet.error import CannotListenError
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger, globalLogPublisher
 from twisted.python import usage
-from twisted.scripts._twistd_unix import ServerOptions
+from twisted.scripts.twistd import ServerOptions
 from twisted.trial import unittest
 
 from chatroom.options import ADMIN_PASSWORD_ENV, Options
