@@ -8,7 +8,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import sys
 from collections.abc import Callable
+from importlib.metadata import version
 from pathlib import Path
 
 from twisted.internet import endpoints
@@ -17,6 +19,7 @@ from twisted.logger import InvalidLogLevelError, LogLevel
 from twisted.python import usage
 
 from chatroom.auth import PRODUCTION_ROUNDS
+from chatroom.preflight import check_what_the_start_needs
 from chatroom.protocol.limits import Limits
 from chatroom.service.chat import (
     HISTORY_DEFAULT,
@@ -324,6 +327,28 @@ class Options(usage.Options):
         self["ports"] = []
         self["tls-ports"] = []
 
+    def parseOptions(self, options: list[str] | None = None) -> None:
+        """
+        As C{twistd chatroom}, report a usage error in one line and exit 1:
+        twistd's own report would print the whole --help before it (its
+        C{getUsage} hands over to ours).  Parsed alone (by a test, say), raise
+        the L{usage.UsageError}.  Exiting from here is usage.Options' own
+        way: C{--help} and C{--version} do it too.
+        """
+        try:
+            super().parseOptions(options)
+        except usage.UsageError as e:
+            if self.parent is None:
+                raise
+            raise SystemExit(
+                f"twistd chatroom: {e}; see twistd chatroom --help"
+            ) from None
+
+    def opt_version(self) -> None:
+        """Display chatroom's version and exit."""
+        print(f"chatroom {version('chatroom')}")
+        sys.exit(0)
+
     def opt_port(self, port: str) -> None:
         """
         Listen here: a TCP port number, or a Twisted endpoint description such
@@ -354,6 +379,10 @@ class Options(usage.Options):
             raise usage.UsageError("--no-plain leaves nothing to listen on")
         if (self["cert"] is None) != (self["key"] is None):
             raise usage.UsageError("--cert and --key go together")
+        if self["cert"] is not None and not self["tls-ports"]:
+            raise usage.UsageError(
+                "--cert and --key are for --tls-port: give one, or leave them out"
+            )
         for description in self["ports"]:
             try:
                 endpoints.serverFromString(_reactor(), description)
@@ -362,9 +391,11 @@ class Options(usage.Options):
                 raise usage.UsageError(f"bad --port {description!r}: {e}") from e
         if 0 < self["output-hard"] <= self["output-soft"]:
             raise usage.UsageError("--output-hard must be above --output-soft")
-        if self["db"] is None:
+        in_data_dir = self["db"] is None
+        if in_data_dir:
             self["db"] = str(Path(self["data-dir"]) / "chatroom.sqlite3")
         self["admin-password"] = self._admin_password()
+        check_what_the_start_needs(self, in_data_dir)
 
     def _admin_password(self) -> str | None:
         path = self["admin-password-file"]

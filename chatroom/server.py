@@ -4,18 +4,22 @@ The service tree of a running server, and the order its parts start and stop.
 
 from __future__ import annotations
 
+import errno
+import sqlite3
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from twisted.application import service
 from twisted.application.internet import StreamServerEndpointService
 from twisted.internet import defer
+from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import (
     IListeningPort,
     IReactorCore,
     IStreamServerEndpoint,
 )
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from chatroom.protocol.factory import ChatFactory
 from chatroom.service.chat import ChatService
@@ -27,6 +31,32 @@ if TYPE_CHECKING:
     from chatroom.cluster.node import ClusterNode
 
 SHUTDOWN_NOTICE = "the server is shutting down"
+# What to do when a port cannot be had, by the error's number.
+LISTEN_ADVICE = {
+    errno.EADDRINUSE: "stop what listens there, or choose another --port",
+    errno.EACCES: "ports below 1024 need privileges: choose another --port",
+    errno.EADDRNOTAVAIL: "no interface of this machine has that address",
+}
+
+
+def why_it_could_not_start(failure: Failure) -> str | None:
+    """
+    One line saying why a start failed and what to do, for the failures a
+    new user meets; None for the others (a bug, whose traceback matters).
+    """
+    error = failure.value
+    if isinstance(error, CannotListenError):
+        where = f"{error.interface}:{error.port}" if error.interface else error.port
+        cause = error.socketError
+        number = getattr(cause, "errno", None)
+        reason = getattr(cause, "strerror", None) or str(cause)
+        advice = LISTEN_ADVICE.get(number, "choose another --port")
+        return f"cannot listen on {where}: {reason}: {advice}"
+    if isinstance(error, sqlite3.Error):
+        return f"the database cannot be used: {error}: check --data-dir and --db"
+    if isinstance(error, OSError) and error.filename is not None:
+        return f"{error.filename}: {error.strerror}: check --data-dir"
+    return None
 
 
 class Listener(StreamServerEndpointService):
@@ -101,6 +131,7 @@ class ChatServer(service.MultiService):
             listener.setServiceParent(self)
         # Fires once listening, or fails (and stops the reactor).
         self.ready: defer.Deferred | None = None
+        self.start_failed = False
 
     @property
     def ports(self) -> list[IListeningPort]:
@@ -131,8 +162,13 @@ class ChatServer(service.MultiService):
         for listener in self.listeners:
             listener.startService()
 
-    def _failed_to_start(self, failure) -> None:
-        self.log.failure("chatroom could not start", failure)
+    def _failed_to_start(self, failure: Failure) -> None:
+        self.start_failed = True
+        reason = why_it_could_not_start(failure)
+        if reason is None:
+            self.log.failure("chatroom could not start", failure)
+        else:
+            self.log.error("chatroom could not start: {reason}", reason=reason)
         self.reactor.stop()
 
     def stopService(self) -> defer.Deferred:

@@ -8,6 +8,9 @@ C{makeService} from here.
 
 from __future__ import annotations
 
+import atexit
+import os
+import sys
 from pathlib import Path
 
 from twisted.internet import endpoints
@@ -25,6 +28,10 @@ from chatroom.auth import PasswordHasher
 from chatroom.options import TLS_PORT, Options, limits_from
 from chatroom.protocol.line.factory import LineFactory
 from chatroom.server import ChatServer
+from chatroom.service.admin_password import (
+    GENERATED_PASSWORD_FILE,
+    GeneratedPasswordFile,
+)
 from chatroom.service.admission import Admission
 from chatroom.service.chat import ChatService
 from chatroom.service.throttle import LoginThrottle, RegistrationLimit
@@ -70,9 +77,21 @@ def activity_log_observer(level: str) -> ILogObserver:
 
 
 def makeService(config: Options, reactor: IReactorCore | None = None) -> ChatServer:
-    """The server C{config} describes; it opens nothing until started."""
-    if reactor is None:
-        from twisted.internet import reactor
+    """
+    The server C{config} describes; it opens nothing until started.  Without
+    C{reactor}, as twistd calls it, the server runs on the process's reactor
+    and a start that fails ends the process with status 1.
+    """
+    if reactor is not None:
+        return _server(config, reactor)
+    from twisted.internet import reactor as process_reactor
+
+    server = _server(config, process_reactor)
+    atexit.register(_exit_1_if_not_started, server)
+    return server
+
+
+def _server(config: Options, reactor: IReactorCore) -> ChatServer:
     database = open_database(config["db"], reactor)
     hasher = PasswordHasher(reactor, rounds=config["bcrypt-rounds"])
     store = ChatStore(database)
@@ -83,6 +102,9 @@ def makeService(config: Options, reactor: IReactorCore | None = None) -> ChatSer
         "mailbox_per_sender": config["mailbox-per-sender"],
         "max_rooms_created": config["max-rooms-created"],
         "log_observer": activity_log_observer(config["log-level"]),
+        "generated_password": GeneratedPasswordFile(
+            Path(config["data-dir"]) / GENERATED_PASSWORD_FILE
+        ),
     }
     cluster = None
     if config["redis"] is None:
@@ -110,7 +132,7 @@ def makeService(config: Options, reactor: IReactorCore | None = None) -> ChatSer
     ]
     Logger().info(
         "chatroom on {ports}, database {db}",
-        ports=", ".join(config["ports"]),
+        ports=", ".join(config["ports"] + [f"tls:{p}" for p in config["tls-ports"]]),
         db=describe(config["db"]),
     )
     return ChatServer(
@@ -123,3 +145,17 @@ def makeService(config: Options, reactor: IReactorCore | None = None) -> ChatSer
         cluster=cluster,
         jobs=[ActivityRetention(chat.store, reactor, config["activity-days"])],
     )
+
+
+def _exit_1_if_not_started(server: ChatServer) -> None:
+    """
+    twistd exits 0 whatever happened: it has no exit status for a service
+    to set (Twisted #11335), and SystemExit raised under its reactor is
+    logged and dropped.  So, as Synapse does, the process ends itself with
+    os._exit(1); here, at interpreter exit, once twistd has removed its pid
+    file and closed its log.
+    """
+    if server.start_failed:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)

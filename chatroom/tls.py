@@ -67,6 +67,45 @@ def fingerprint_sha256(cert_pem: bytes) -> str:
     return ":".join(f"{byte:02X}" for byte in certificate.fingerprint(hashes.SHA256()))
 
 
+def check_certificate_and_key(
+    cert_path: str | os.PathLike[str], key_path: str | os.PathLike[str]
+) -> None:
+    """
+    Raise L{ValueError}, saying what is wrong in one line, unless C{cert_path}
+    holds a PEM certificate (chain) and C{key_path} the unencrypted PEM key
+    of its first certificate.
+    """
+    cert_pem, key_pem = _read(cert_path, "--cert"), _read(key_path, "--key")
+    try:
+        certificate = x509.load_pem_x509_certificates(cert_pem)[0]
+    except ValueError:
+        raise ValueError(f"--cert {cert_path} holds no PEM certificate") from None
+    try:
+        key = serialization.load_pem_private_key(key_pem, password=None)
+    except (ValueError, TypeError):
+        raise ValueError(
+            f"--key {key_path} holds no unencrypted PEM private key"
+        ) from None
+    if _public_bytes(key.public_key()) != _public_bytes(certificate.public_key()):
+        raise ValueError(
+            f"--key {key_path} is not the key of --cert {cert_path}:"
+            " give the key the certificate was made for"
+        )
+
+
+def _read(path: str | os.PathLike[str], option: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as e:
+        raise ValueError(f"cannot read {option} {path}: {e.strerror}") from None
+
+
+def _public_bytes(public_key) -> bytes:
+    return public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
 def server_endpoint_description(
     port: int,
     cert_path: str | os.PathLike[str],

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from twisted.internet import defer, reactor, task
+from twisted.internet import defer, reactor, task, utils
 from twisted.internet.interfaces import IReactorCore
 from twisted.trial import unittest
 
@@ -126,6 +126,46 @@ class RunningServer:
         return client
 
 
+def twistd_environment(*pythonpath: Path) -> dict[str, str]:
+    """This process's environment, importing C{pythonpath} and then the project."""
+    path = os.pathsep.join(str(entry) for entry in (*pythonpath, PROJECT))
+    return dict(os.environ, PYTHONPATH=path)
+
+
+def run_twistd(
+    directory: Path, *arguments: str, pythonpath: tuple[Path, ...] = ()
+) -> defer.Deferred[tuple[str, str, int]]:
+    """
+    C{twistd -n --pidfile= chatroom ARGUMENTS} in C{directory}, run to its
+    end (a start that fails): fires with its stdout (where twistd -n logs),
+    its stderr and its exit status.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    ran = utils.getProcessOutputAndValue(
+        TWISTD[0],
+        [*TWISTD[1:], "-n", "--pidfile=", "chatroom", *arguments],
+        env=twistd_environment(*pythonpath),
+        path=str(directory),
+    )
+    return ran.addCallback(
+        lambda result: (result[0].decode(), result[1].decode(), result[2])
+    )
+
+
+def unwritable_directory(testcase: unittest.TestCase) -> Path:
+    """A directory this process cannot create files in, even as root."""
+    if os.geteuid() == 0:
+        # Mode bits do not bind root; sysfs refuses new files to anyone.
+        if not os.path.isdir("/sys"):
+            raise unittest.SkipTest("no unwritable directory for root here")
+        return Path("/sys")
+    directory = Path(testcase.mktemp())
+    directory.mkdir(parents=True)
+    directory.chmod(0o500)
+    testcase.addCleanup(directory.chmod, 0o700)
+    return directory
+
+
 class TwistdProcess:
     """
     C{twistd -n chatroom} on 127.0.0.1 port 0, its files and its log in
@@ -160,7 +200,7 @@ class TwistdProcess:
                 "chatroom", *server_arguments(self.directory / self.name, *options),
             ],
             cwd=self.directory,
-            env=dict(os.environ, PYTHONPATH=str(PROJECT)),
+            env=twistd_environment(),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.STDOUT,

@@ -4,21 +4,28 @@ started on the real reactor with listeners on loopback port 0.  (That twistd
 finds the plugin is in test_plugin.)
 """
 
+import io
 import os
+import sys
+from pathlib import Path
 
 from twisted.internet import reactor
 from twisted.internet.error import CannotListenError
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger, globalLogPublisher
 from twisted.python import usage
+from twisted.scripts.twistd import ServerOptions
 from twisted.trial import unittest
 
 from chatroom.options import ADMIN_PASSWORD_ENV, Options
 from chatroom.server import ChatServer
+from chatroom.service.admin_password import GENERATED_PASSWORD_FILE
 from chatroom.storage.retention import ActivityRetention
 from chatroom.tap import activity_log_observer, makeService
+from chatroom.tls import load_or_create_certificate
 from tests.asynctest import async_test
 from tests.clients import MemoryClient
+from tests.realserver import unwritable_directory
 
 LOOPBACK = "tcp:0:interface=127.0.0.1"
 
@@ -27,6 +34,15 @@ def _parse(*args: str) -> Options:
     options = Options()
     options.parseOptions(list(args))
     return options
+
+
+def _absent(testcase, module: str) -> None:
+    """Make C{import module} fail for the length of a test, as if not installed."""
+    saved = sys.modules.get(module)
+    sys.modules[module] = None
+    testcase.addCleanup(sys.modules.__setitem__, module, saved)
+    if saved is None:
+        testcase.addCleanup(sys.modules.pop, module)
 
 
 class _Environment:
@@ -92,12 +108,12 @@ class OptionsTests(unittest.TestCase):
             self.assertRaises(usage.UsageError, _parse, "--bcrypt-rounds", value)
 
     def test_database_goes_in_the_data_directory_unless_named(self):
+        # Paths this user may write: the options check that it can.
+        chat, other = self.mktemp(), os.path.join(self.mktemp(), "x.db")
         self.assertEqual(
-            _parse("--data-dir", "/srv/chat")["db"], "/srv/chat/chatroom.sqlite3"
+            _parse("--data-dir", chat)["db"], os.path.join(chat, "chatroom.sqlite3")
         )
-        self.assertEqual(
-            _parse("--data-dir", "/srv/chat", "--db", "/tmp/x.db")["db"], "/tmp/x.db"
-        )
+        self.assertEqual(_parse("--data-dir", chat, "--db", other)["db"], other)
 
     def test_admin_password_is_the_first_line_of_its_file(self):
         path = self.mktemp()
@@ -126,6 +142,79 @@ class OptionsTests(unittest.TestCase):
 
     def test_no_admin_password_given(self):
         self.assertIsNone(_parse()["admin-password"])
+
+    def test_cert_and_key_without_a_tls_port_are_refused(self):
+        cert, key = load_or_create_certificate(self.mktemp())
+        with self.assertRaises(usage.UsageError) as caught:
+            _parse("--cert", str(cert), "--key", str(key))
+        self.assertIn("--cert and --key are for --tls-port", str(caught.exception))
+
+    def test_certificate_and_key_are_read_before_the_start(self):
+        cert, key = load_or_create_certificate(self.mktemp())
+        other_cert, other_key = load_or_create_certificate(self.mktemp())
+        missing = self.mktemp()
+        for given, complaint in [
+            ((missing, str(key)), f"cannot read --cert {missing}"),
+            ((str(cert), missing), f"cannot read --key {missing}"),
+            ((str(key), str(key)), f"--cert {key} holds no PEM certificate"),
+            ((str(cert), str(cert)), f"--key {cert} holds no unencrypted PEM"),
+            ((str(cert), str(other_key)), f"--key {other_key} is not the key of"),
+        ]:
+            with self.assertRaises(usage.UsageError) as caught:
+                _parse("--tls-port", "5001", "--cert", given[0], "--key", given[1])
+            self.assertIn(complaint, str(caught.exception))
+        self.assertEqual(
+            _parse("--tls-port", "5001", "--cert", str(other_cert), "--key",
+                   str(other_key))["cert"],
+            str(other_cert),
+        )  # fmt: skip
+
+    def test_unwritable_data_dir_is_refused(self):
+        unwritable = unwritable_directory(self)
+        for data_dir in (unwritable, unwritable / "chatroom-data"):
+            with self.assertRaises(usage.UsageError) as caught:
+                _parse("--data-dir", str(data_dir))
+            self.assertIn(
+                f"--data-dir {data_dir} is not writable", str(caught.exception)
+            )
+
+    def test_data_dir_need_not_be_writable_when_nothing_goes_there(self):
+        options = _parse(
+            "--data-dir", str(unwritable_directory(self)), "--db", ":memory:",
+            "--admin-password-file", self._password_file(),
+        )  # fmt: skip
+        self.assertEqual(options["db"], ":memory:")
+
+    def _password_file(self) -> str:
+        path = self.mktemp()
+        Path(path).write_text("pw\n")
+        return path
+
+    def test_missing_extras_name_their_pip_line(self):
+        for module, options, line in [
+            ("psycopg", ["--db", "postgresql://chat@db/chat"], ".[postgres]"),
+            ("txredisapi", ["--redis", "redis://127.0.0.1:6379/0"], ".[redis]"),
+        ]:
+            _absent(self, module)
+            with self.assertRaises(usage.UsageError) as caught:
+                _parse("--admin-password-file", self._password_file(), *options)
+            self.assertIn(f"pip install '{line}'", str(caught.exception))
+
+    def test_a_usage_error_under_twistd_is_one_line_and_status_1(self):
+        with self.assertRaises(SystemExit) as caught:
+            ServerOptions().parseOptions(["chatroom", "--cert", "c.pem"])
+        self.assertEqual(
+            caught.exception.code,
+            "twistd chatroom: --cert and --key go together; see twistd chatroom --help",
+        )
+
+    def test_version_is_chatroom_s(self):
+        out = io.StringIO()
+        self.patch(sys, "stdout", out)
+        with self.assertRaises(SystemExit) as caught:
+            _parse("--version")
+        self.assertEqual(caught.exception.code, 0)
+        self.assertRegex(out.getvalue(), r"\Achatroom \d+\.\d+\.\d+\S*\n\Z")
 
     def test_help_explains_every_option(self):
         text = str(Options())
@@ -174,14 +263,17 @@ class MakeServiceTests(unittest.TestCase):
     def setUp(self):
         _Environment.set(self, ADMIN_PASSWORD_ENV, None)
         self.db = os.path.join(self.mktemp(), "chat.sqlite3")
+        self.data_dir = self.mktemp()
+        self.kept = Path(self.data_dir) / GENERATED_PASSWORD_FILE
         self.events: list[dict] = []
         globalLogPublisher.addObserver(self.events.append)
         self.addCleanup(globalLogPublisher.removeObserver, self.events.append)
 
     async def _start(self, *args: str) -> ChatServer:
         options = _parse(
-            "--db", self.db, "--bcrypt-rounds", "4", "--port", LOOPBACK, *args
-        )
+            "--db", self.db, "--data-dir", self.data_dir, "--bcrypt-rounds", "4",
+            "--port", LOOPBACK, *args,
+        )  # fmt: skip
         server = makeService(options, reactor)
         self.addCleanup(lambda: server.stopService() if server.running else None)
         server.startService()
@@ -265,6 +357,70 @@ class MakeServiceTests(unittest.TestCase):
         )
 
     @async_test
+    async def test_generated_password_is_kept_in_a_private_file(self):
+        await self._start()
+        [password] = self._generated_passwords()
+        self.assertEqual(self.kept.read_text(), password + "\n")
+        self.assertEqual(self.kept.stat().st_mode & 0o777, 0o600)
+        [event] = [e for e in self.events if e.get("password") == password]
+        self.assertEqual(event["path"], str(self.kept.absolute()))
+
+    @async_test
+    async def test_kept_password_goes_when_the_admin_changes_it(self):
+        server = await self._start()
+        [password] = self._generated_passwords()
+        admin = MemoryClient(server.factory)
+        await admin.send(f"/login admin {password}")
+        self.assertEqual(
+            await admin.send(f"/p {password} chosen-by-admin"),
+            ["+OK password changed"],
+        )
+        self.assertFalse(self.kept.exists())
+
+    @async_test
+    async def test_kept_password_goes_when_one_is_given(self):
+        first = await self._start()
+        await first.stopService()
+        _Environment.set(self, ADMIN_PASSWORD_ENV, "env-password")
+        await self._start()
+        self.assertFalse(self.kept.exists())
+
+    @async_test
+    async def test_kept_password_changed_elsewhere_goes_at_the_next_start(self):
+        first = await self._start()
+        admin = await first.chat.store.find_user("admin")
+        # As another node would: the stored hash is no longer the kept one's.
+        new_hash = await first.chat.hasher.hash("changed-on-another-node")
+        await first.chat.store.set_password_hash(admin.id, new_hash)
+        await first.stopService()
+        await self._start()
+        self.assertFalse(self.kept.exists())
+
+    @async_test
+    async def test_kept_password_that_still_works_is_pointed_at_each_start(self):
+        first = await self._start()
+        await first.stopService()
+        await self._start()
+        [reminder] = [
+            e
+            for e in self.events
+            if "generated admin password is in" in e.get("log_format", "")
+        ]
+        self.assertEqual(reminder["path"], str(self.kept.absolute()))
+        self.assertTrue(self.kept.exists())
+
+    def test_start_up_line_names_every_listener(self):
+        options = _parse(
+            "--db", self.db, "--data-dir", self.data_dir,
+            "--tls-port", "0:interface=127.0.0.1",
+        )  # fmt: skip
+        server = makeService(options, reactor)
+        self.addCleanup(server.database.close)
+        self.addCleanup(server.chat.hasher.stop)
+        [line] = [e for e in self.events if "chatroom on" in e.get("log_format", "")]
+        self.assertEqual(line["ports"], "tls:0:interface=127.0.0.1")
+
+    @async_test
     async def test_admin_logs_in_with_the_password_from_the_file(self):
         path = self.mktemp()
         with open(path, "w") as f:
@@ -305,6 +461,29 @@ class MakeServiceTests(unittest.TestCase):
         self.assertEqual(stopped, [True])
         self.assertEqual(server.ports, [])
         self.flushLoggedErrors(CannotListenError)
+
+    @async_test
+    async def test_a_port_it_cannot_listen_on_is_one_line_not_a_traceback(self):
+        taken = reactor.listenTCP(0, Factory(), interface="127.0.0.1")
+        self.addCleanup(taken.stopListening)
+        port = taken.getHost().port
+        options = _parse(
+            "--db", self.db, "--data-dir", self.data_dir, "--bcrypt-rounds", "4",
+            "--port", f"tcp:{port}:interface=127.0.0.1",
+        )  # fmt: skip
+        server = makeService(options, reactor)
+        server.reactor = _Reactor([])
+        self.addCleanup(lambda: server.stopService() if server.running else None)
+        server.startService()
+        await server.ready
+        self.assertTrue(server.start_failed)
+        self.assertEqual(self.flushLoggedErrors(), [])
+        [event] = [e for e in self.events if "could not start" in e["log_format"]]
+        self.assertEqual(
+            event["reason"],
+            f"cannot listen on 127.0.0.1:{port}: Address already in use:"
+            " stop what listens there, or choose another --port",
+        )
 
 
 class _Reactor:

@@ -20,6 +20,7 @@ from twisted.logger import ILogObserver, Logger, LogLevel
 from chatroom.auth import PasswordHasher
 from chatroom.errors import NameTaken, NoSuchRoom
 from chatroom.names import check_room_name, name_key
+from chatroom.service.admin_password import GeneratedPasswordFile
 from chatroom.service.events import Notice, PrivateMessage, RoomMessage
 from chatroom.service.fanout import PUBLISH_RETRIES, LocalFanout, publish_stored
 from chatroom.service.interfaces import (
@@ -87,6 +88,7 @@ class ChatService(service.Service):
         max_rooms_created: int = MAX_ROOMS_CREATED,
         publish_retries: Sequence[float] = PUBLISH_RETRIES,
         log_observer: ILogObserver | None = None,
+        generated_password: GeneratedPasswordFile | None = None,
     ) -> None:
         """
         @param fanout, sequencer, presence, membership: the collaborators;
@@ -105,6 +107,8 @@ class ChatService(service.Service):
             (L{record}); the global log publisher if not given.  The server
             passes a level filter (C{--log-level}), so an event per message,
             at debug level, is dropped before anything formats it.
+        @param generated_password: where a generated admin password is kept
+            until the admin changes it; not kept if not given.
         """
         self.store = store
         self.hasher = hasher
@@ -119,6 +123,7 @@ class ChatService(service.Service):
         self.mailbox_per_sender = mailbox_per_sender
         self.max_rooms_created = max_rooms_created
         self.publish_retries = tuple(publish_retries)
+        self.generated_password = generated_password
         self.rooms = RoomDirectory()
         self.online: dict[int, Account] = {}
         self.online_by_key: dict[str, Account] = {}
@@ -192,11 +197,19 @@ class ChatService(service.Service):
     async def _ensure_admin(self, password: str | None) -> UserRecord | None:
         """The admin account if this call created it, else None."""
         admin = await self.store.find_user(ADMIN)
+        kept = self.generated_password
         if password is None and admin is not None:
+            if kept is not None:
+                await self._point_at_generated_password(kept, admin)
             return None
         generated = password is None
         if generated:
             password = secrets.token_urlsafe(18)
+            if kept is not None:
+                # Kept before it is stored: a start that fails after has it.
+                kept.keep(password)
+        elif kept is not None:
+            kept.remove()
         password_hash = await self.hasher.hash(password)
         if admin is None:
             created = await self.store.create_user(
@@ -208,11 +221,27 @@ class ChatService(service.Service):
         if generated:
             # The one time a password is logged: nobody could have typed it.
             self.log.warn(
-                "generated the admin password: {password} (set one with"
-                " --admin-password-file or CHATROOM_ADMIN_PASSWORD)",
+                "generated the admin password: {password} (kept in {path} until"
+                " the admin changes it; set one with --admin-password-file or"
+                " CHATROOM_ADMIN_PASSWORD)",
                 password=password,
+                path=kept and str(kept.path.absolute()),
             )
         return created
+
+    async def _point_at_generated_password(
+        self, kept: GeneratedPasswordFile, admin: UserRecord
+    ) -> None:
+        password = kept.read()
+        if password is None:
+            return
+        if await self.hasher.verify(password, admin.password_hash):
+            self.log.warn(
+                "the generated admin password is in {path} until the admin changes it",
+                path=str(kept.path.absolute()),
+            )
+        else:
+            kept.remove()  # changed since, maybe on another node
 
     # Sessions
 
@@ -312,7 +341,12 @@ class ChatService(service.Service):
         return old_name
 
     def password_changed(self, account: Account, keep) -> None:
-        """End every session of C{account} but C{keep}, here and on other nodes."""
+        """
+        End every session of C{account} but C{keep}, here and on other
+        nodes; a generated admin password, kept until seen, is now dead.
+        """
+        if account.is_admin and self.generated_password is not None:
+            self.generated_password.remove()
         self._end_sessions(account, keep)
         self.membership.tell_password_changed(account.id)
 
