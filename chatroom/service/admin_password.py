@@ -1,13 +1,24 @@
 """
-Where a generated admin password waits until someone has seen it: a file in
-the data directory, readable by the server's user only, so a first start
-that fails after making the password does not lose the one printing of it.
+The admin account at start-up, and where a generated admin password waits
+until someone has seen it: a file in the data directory, readable by the
+server's user only, so a first start that fails after making the password
+does not lose the one printing of it.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
+from collections.abc import Callable
 from pathlib import Path
+
+from twisted.logger import Logger
+
+from chatroom.auth import PasswordHasher
+from chatroom.storage.store import ChatStore, UserRecord
+
+# The admin account's name; start-up finds it by this name.
+ADMIN = "admin"
 
 GENERATED_PASSWORD_FILE = "generated-admin-password"
 
@@ -38,3 +49,72 @@ class GeneratedPasswordFile:
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
+
+
+class AdminBootstrap:
+    """
+    Makes sure the admin account exists with the password given, or with
+    one generated on a first start, which is logged once and kept in
+    C{kept} until it is seen and changed.
+    """
+
+    def __init__(
+        self,
+        store: ChatStore,
+        hasher: PasswordHasher,
+        now: Callable[[], int],
+        kept: GeneratedPasswordFile | None,
+        log: Logger,
+    ) -> None:
+        self.store = store
+        self.hasher = hasher
+        self.now = now
+        self.kept = kept
+        self.log = log
+
+    async def ensure(self, password: str | None) -> UserRecord | None:
+        """The admin account if this call created it, else None."""
+        admin = await self.store.find_user(ADMIN)
+        kept = self.kept
+        if password is None and admin is not None:
+            if kept is not None:
+                await self._point_at(kept, admin)
+            return None
+        generated = password is None
+        if generated:
+            password = secrets.token_urlsafe(18)
+            if kept is not None:
+                # Kept before it is stored: a start that fails after has it.
+                kept.keep(password)
+        elif kept is not None:
+            kept.remove()
+        password_hash = await self.hasher.hash(password)
+        if admin is None:
+            created = await self.store.create_user(
+                ADMIN, ADMIN, password_hash, self.now(), is_admin=True
+            )
+        else:
+            created = None
+            await self.store.set_password_hash(admin.id, password_hash)
+        if generated:
+            # The one time a password is logged: nobody could have typed it.
+            self.log.warn(
+                "generated the admin password: {password} (kept in {path} until"
+                " the admin changes it; set one with --admin-password-file or"
+                " CHATROOM_ADMIN_PASSWORD)",
+                password=password,
+                path=kept and str(kept.path.absolute()),
+            )
+        return created
+
+    async def _point_at(self, kept: GeneratedPasswordFile, admin: UserRecord) -> None:
+        password = kept.read()
+        if password is None:
+            return
+        if await self.hasher.verify(password, admin.password_hash):
+            self.log.warn(
+                "the generated admin password is in {path} until the admin changes it",
+                path=str(kept.path.absolute()),
+            )
+        else:
+            kept.remove()  # changed since, maybe on another node

@@ -8,7 +8,6 @@ in-process unless given (L{chatroom.cluster} has the Redis ones).
 
 from __future__ import annotations
 
-import secrets
 import sys
 from collections.abc import Sequence
 
@@ -20,7 +19,11 @@ from twisted.logger import ILogObserver, Logger, LogLevel
 from chatroom.auth import PasswordHasher
 from chatroom.errors import NameTaken, NoSuchRoom
 from chatroom.names import check_room_name, name_key
-from chatroom.service.admin_password import GeneratedPasswordFile
+from chatroom.service.admin_password import (
+    ADMIN,
+    AdminBootstrap,
+    GeneratedPasswordFile,
+)
 from chatroom.service.events import Notice, PrivateMessage, RoomMessage
 from chatroom.service.fanout import PUBLISH_RETRIES, LocalFanout, publish_stored
 from chatroom.service.interfaces import (
@@ -33,7 +36,6 @@ from chatroom.service.local import LocalMembershipBus, LocalPresence, LocalSeque
 from chatroom.service.rooms import Room, RoomDirectory
 from chatroom.storage.store import ChatStore, UserRecord
 
-ADMIN = "admin"
 HISTORY_DEFAULT = 20
 # Private messages kept for one offline account, at most.
 MAILBOX_SIZE = 1000
@@ -124,6 +126,9 @@ class ChatService(service.Service):
         self.max_rooms_created = max_rooms_created
         self.publish_retries = tuple(publish_retries)
         self.generated_password = generated_password
+        self._admin = AdminBootstrap(
+            store, hasher, self.now, generated_password, self.log
+        )
         self.rooms = RoomDirectory()
         self.online: dict[int, Account] = {}
         self.online_by_key: dict[str, Account] = {}
@@ -184,64 +189,15 @@ class ChatService(service.Service):
         With none given on a first start, generate one and log it once.
         """
         try:
-            created = await self._ensure_admin(password)
+            created = await self._admin.ensure(password)
         except NameTaken:
             # Another process on the same database created it, maybe after we
             # read the lobby's members.
-            await self._ensure_admin(password)
+            await self._admin.ensure(password)
             created = await self.store.find_user(ADMIN)
         if created is not None:
             self.rooms.add_member(self.rooms.lobby, created.id, created.name)
             self.membership.tell_joined(self.rooms.lobby, created.id, created.name)
-
-    async def _ensure_admin(self, password: str | None) -> UserRecord | None:
-        """The admin account if this call created it, else None."""
-        admin = await self.store.find_user(ADMIN)
-        kept = self.generated_password
-        if password is None and admin is not None:
-            if kept is not None:
-                await self._point_at_generated_password(kept, admin)
-            return None
-        generated = password is None
-        if generated:
-            password = secrets.token_urlsafe(18)
-            if kept is not None:
-                # Kept before it is stored: a start that fails after has it.
-                kept.keep(password)
-        elif kept is not None:
-            kept.remove()
-        password_hash = await self.hasher.hash(password)
-        if admin is None:
-            created = await self.store.create_user(
-                ADMIN, ADMIN, password_hash, self.now(), is_admin=True
-            )
-        else:
-            created = None
-            await self.store.set_password_hash(admin.id, password_hash)
-        if generated:
-            # The one time a password is logged: nobody could have typed it.
-            self.log.warn(
-                "generated the admin password: {password} (kept in {path} until"
-                " the admin changes it; set one with --admin-password-file or"
-                " CHATROOM_ADMIN_PASSWORD)",
-                password=password,
-                path=kept and str(kept.path.absolute()),
-            )
-        return created
-
-    async def _point_at_generated_password(
-        self, kept: GeneratedPasswordFile, admin: UserRecord
-    ) -> None:
-        password = kept.read()
-        if password is None:
-            return
-        if await self.hasher.verify(password, admin.password_hash):
-            self.log.warn(
-                "the generated admin password is in {path} until the admin changes it",
-                path=str(kept.path.absolute()),
-            )
-        else:
-            kept.remove()  # changed since, maybe on another node
 
     # Sessions
 

@@ -10,18 +10,17 @@ nothing here knows about bytes.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from chatroom.errors import (
     AlreadyLoggedIn,
-    BadArguments,
     BadCommand,
     NotLoggedIn,
     PermissionDenied,
 )
+from chatroom.protocol.line import arguments
 from chatroom.service.admission import Admission, Admitted
 from chatroom.service.interfaces import IUser
 
@@ -71,9 +70,6 @@ class Command:
 COMMANDS: dict[str, Command] = {}
 
 _COMMAND_WORD = re.compile(r"[A-Za-z0-9_-]{1,32}\Z")
-_NUMBER = re.compile(r"[-+]?[0-9]+\Z")
-# Digits past which a count is just "very many" (int() of 4000 digits is slow).
-_COUNT_DIGITS = 9
 
 
 def command(
@@ -151,68 +147,6 @@ async def dispatch(conn: Connection, line: CommandLine) -> Reply:
     return await cmd.handler(conn, line.args)
 
 
-# Argument parsing
-
-
-def _words(args: str, count: int, usage: str) -> list[str]:
-    """Split off exactly C{count} words, the last taking the rest of the line."""
-    args = args.strip()
-    words = args.split(None, count - 1) if args else []
-    if len(words) != count:
-        raise BadArguments(f"usage: {usage}")
-    return words
-
-
-def _name_and_rest(args: str, usage: str) -> tuple[str, str]:
-    """
-    A word, one space, and the rest verbatim: how a password follows a name
-    (or the old password), so spaces at either end of it are kept, as on
-    the interactive prompt.
-    """
-    word, space, rest = args.lstrip(" ").partition(" ")
-    if not word or not space or not rest:
-        raise BadArguments(f"usage: {usage}")
-    return word, rest
-
-
-def _counted(count: int, singular: str, plural: str) -> str:
-    return f"{count} {singular if count == 1 else plural}"
-
-
-def _target(word: str) -> str:
-    """The original chatroom wrote targets in angle brackets: <room>."""
-    if len(word) > 2 and word.startswith("<") and word.endswith(">"):
-        return word[1:-1]
-    return word
-
-
-def _room_and_count(args: str, usage: str) -> tuple[str | None, int | None]:
-    """Parse C{[ROOM] [N]}; a lone number is N (write #5 for a room named 5)."""
-    words = args.split()
-    if len(words) > 2:
-        raise BadArguments(f"usage: {usage}")
-    # A signed number is a count (no name starts with "-"), so -1 is refused
-    # as a count; ASCII digits only, as int() takes "²" for no number.
-    is_count = bool(words) and _NUMBER.match(words[-1]) is not None
-    if is_count and not (len(words) == 1 and words[0][0] == "#"):
-        return (words[0] if len(words) == 2 else None), _to_count(words[-1])
-    if len(words) == 2:
-        raise BadArguments(f"usage: {usage}")
-    return (words[0] if words else None), None
-
-
-def _to_count(word: str) -> int:
-    digits = word.lstrip("+-")
-    sign = -1 if word.startswith("-") else 1
-    if len(digits) > _COUNT_DIGITS:
-        return sign * 10**_COUNT_DIGITS
-    return sign * int(digits)
-
-
-def _timestamp(ms: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))
-
-
 # Before login
 
 
@@ -235,7 +169,7 @@ async def _register(conn: Connection, name: str, password: str) -> Reply:
 async def register(conn: Connection, args: str) -> Reply:
     if conn.avatar is not None:
         raise AlreadyLoggedIn()
-    name, password = _name_and_rest(args, "/register NAME PASSWORD")
+    name, password = arguments.name_and_rest(args, "/register NAME PASSWORD")
     return await _register(conn, name, password)
 
 
@@ -243,7 +177,7 @@ async def register(conn: Connection, args: str) -> Reply:
 async def login(conn: Connection, args: str) -> Reply:
     if conn.avatar is not None:
         raise AlreadyLoggedIn()
-    name, password = _name_and_rest(args, "/login NAME PASSWORD")
+    name, password = arguments.name_and_rest(args, "/login NAME PASSWORD")
     return await _login(conn, name, password)
 
 
@@ -290,8 +224,8 @@ async def logout(conn: Connection, args: str) -> Reply:
 
 @command("/public ROOM TEXT", "send TEXT to ROOM, a room you are in", pipelined=True)
 async def public(conn: Connection, args: str) -> Reply:
-    room, text = _words(args, 2, "/public ROOM TEXT")
-    await conn.avatar.say(_target(room), text)
+    room, text = arguments.words(args, 2, "/public ROOM TEXT")
+    await conn.avatar.say(arguments.target(room), text)
     return Reply()
 
 
@@ -299,8 +233,8 @@ async def public(conn: Connection, args: str) -> Reply:
     "/private USER TEXT", "send TEXT to USER only", aliases=("msg",), pipelined=True
 )
 async def private(conn: Connection, args: str) -> Reply:
-    user, text = _words(args, 2, "/private USER TEXT")
-    await conn.avatar.send_private(_target(user), text)
+    user, text = arguments.words(args, 2, "/private USER TEXT")
+    await conn.avatar.send_private(arguments.target(user), text)
     return Reply()
 
 
@@ -309,25 +243,25 @@ async def private(conn: Connection, args: str) -> Reply:
 
 @command("/c ROOM", "create ROOM and join it", aliases=("create",))
 async def create(conn: Connection, args: str) -> Reply:
-    (room,) = _words(args, 1, "/c ROOM")
+    (room,) = arguments.words(args, 1, "/c ROOM")
     return Reply(f"created #{await conn.avatar.create_room(room)}")
 
 
 @command("/j ROOM", "join ROOM", aliases=("join",))
 async def join(conn: Connection, args: str) -> Reply:
-    (room,) = _words(args, 1, "/j ROOM")
+    (room,) = arguments.words(args, 1, "/j ROOM")
     return Reply(f"joined #{await conn.avatar.join(room)}")
 
 
 @command("/l ROOM", "leave ROOM", aliases=("leave",))
 async def leave(conn: Connection, args: str) -> Reply:
-    (room,) = _words(args, 1, "/l ROOM")
+    (room,) = arguments.words(args, 1, "/l ROOM")
     return Reply(f"left #{await conn.avatar.leave(room)}")
 
 
 @command("/cd ROOM", "make ROOM your default room")
 async def change_default(conn: Connection, args: str) -> Reply:
-    (room,) = _words(args, 1, "/cd ROOM")
+    (room,) = arguments.words(args, 1, "/cd ROOM")
     return Reply(f"default room is #{await conn.avatar.set_default(room)}")
 
 
@@ -337,36 +271,37 @@ async def rooms(conn: Connection, args: str) -> Reply:
         f"{name} (default)" if default else name
         for name, default in conn.avatar.rooms()
     ]
-    return Reply(_counted(len(lines), "room", "rooms"), lines)
+    return Reply(arguments.counted(len(lines), "room", "rooms"), lines)
 
 
 @command("/who ROOM", "the members of ROOM")
 async def who(conn: Connection, args: str) -> Reply:
-    (room,) = _words(args, 1, "/who ROOM")
+    (room,) = arguments.words(args, 1, "/who ROOM")
     members = conn.avatar.who(room)
     lines = [f"{name} (online)" if online else name for name, online in members]
-    return Reply(_counted(len(lines), "member", "members"), lines)
+    return Reply(arguments.counted(len(lines), "member", "members"), lines)
 
 
 @command("/history [ROOM] [N]", "the last N messages of ROOM")
 async def history(conn: Connection, args: str) -> Reply:
-    room, count = _room_and_count(args, "/history [ROOM] [N]")
+    room, count = arguments.room_and_count(args, "/history [ROOM] [N]")
     history = await conn.avatar.history(room, count)
     lines = [
-        f"{_timestamp(m.created_at)} [{history.room}] {m.sender}: {m.text}"
+        f"{arguments.timestamp(m.created_at)} [{history.room}] {m.sender}: {m.text}"
         for m in history.messages
     ]
-    return Reply(_counted(len(lines), "message", "messages"), lines)
+    return Reply(arguments.counted(len(lines), "message", "messages"), lines)
 
 
 @command("/log [USER] [N]", "your activity log (the admin may name any USER)")
 async def log(conn: Connection, args: str) -> Reply:
-    user, count = _room_and_count(args, "/log [USER] [N]")
+    user, count = arguments.room_and_count(args, "/log [USER] [N]")
     entries = await conn.avatar.activity(user, count)
     lines = [
-        f"{_timestamp(e.at)} {e.event} {e.actor} {e.detail}".rstrip() for e in entries
+        f"{arguments.timestamp(e.at)} {e.event} {e.actor} {e.detail}".rstrip()
+        for e in entries
     ]
-    return Reply(_counted(len(lines), "entry", "entries"), lines)
+    return Reply(arguments.counted(len(lines), "entry", "entries"), lines)
 
 
 # Admin
@@ -375,10 +310,10 @@ async def log(conn: Connection, args: str) -> Reply:
 @command("/list", "every room on the server", admin=True)
 async def list_rooms(conn: Connection, args: str) -> Reply:
     lines = [
-        f"{name} {_counted(count, 'member', 'members')}"
+        f"{name} {arguments.counted(count, 'member', 'members')}"
         for name, count in conn.avatar.all_rooms()
     ]
-    return Reply(_counted(len(lines), "room", "rooms"), lines)
+    return Reply(arguments.counted(len(lines), "room", "rooms"), lines)
 
 
 @command("/users", "every user, online or not", admin=True)
@@ -387,12 +322,12 @@ async def users(conn: Connection, args: str) -> Reply:
         name + (" (online)" if online else "") + (" (admin)" if admin else "")
         for name, online, admin in await conn.avatar.all_users()
     ]
-    return Reply(_counted(len(lines), "user", "users"), lines)
+    return Reply(arguments.counted(len(lines), "user", "users"), lines)
 
 
 @command("/release NAME", "let anyone take NAME, an account's former name", admin=True)
 async def release(conn: Connection, args: str) -> Reply:
-    (name,) = _words(args, 1, "/release NAME")
+    (name,) = arguments.words(args, 1, "/release NAME")
     return Reply(f"released {await conn.avatar.release_name(name)}")
 
 
@@ -401,7 +336,7 @@ async def release(conn: Connection, args: str) -> Reply:
 
 @command("/u NAME", "change your username", aliases=("nick",))
 async def rename(conn: Connection, args: str) -> Reply:
-    (name,) = _words(args, 1, "/u NAME")
+    (name,) = arguments.words(args, 1, "/u NAME")
     return Reply(f"you are now {await conn.avatar.rename(name)}")
 
 
@@ -414,7 +349,7 @@ async def password(conn: Connection, args: str) -> Reply:
         return Reply("password changed")
 
     if args.strip():
-        old, new = _name_and_rest(args, "/p OLD NEW")
+        old, new = arguments.name_and_rest(args, "/p OLD NEW")
         return await change(old, new)
 
     async def new_password(old: str) -> Reply:
