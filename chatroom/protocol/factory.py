@@ -8,6 +8,7 @@ check for every backed-up one, and says goodbye to all of them at shutdown.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 
 from twisted.internet import defer, task
 from twisted.internet.protocol import Factory, Protocol
@@ -19,6 +20,23 @@ from chatroom.service.admission import Admission
 
 # Stall checks per --output-stall.
 STALL_CHECKS = 4
+
+
+def wait_at_most(
+    waiters: list[defer.Deferred], clock, grace: float, give_up: Callable[[], None]
+) -> defer.Deferred:
+    """
+    A Deferred, added to C{waiters} (whoever fires those fires it), that
+    fires anyway after C{grace} seconds, once C{give_up()} has run.
+    """
+    d: defer.Deferred = defer.Deferred()
+    waiters.append(d)
+
+    def timed_out(failure):
+        failure.trap(defer.TimeoutError)
+        give_up()
+
+    return d.addTimeout(grace, clock).addErrback(timed_out)
 
 
 class Refusal(Protocol):
@@ -153,15 +171,12 @@ class ChatFactory(Factory):
             client.disconnect(reason)
         if not self.clients:
             return defer.succeed(None)
-        d: defer.Deferred = defer.Deferred()
-        self._all_closed.append(d)
 
-        def abort_stragglers(failure):
-            failure.trap(defer.TimeoutError)
+        def abort_stragglers() -> None:
             self.log.warn(
                 "aborting {count} connections at shutdown", count=len(self.clients)
             )
             for client in list(self.clients):
                 client.transport.abortConnection()
 
-        return d.addTimeout(grace, self.clock).addErrback(abort_stragglers)
+        return wait_at_most(self._all_closed, self.clock, grace, abort_stragglers)

@@ -16,6 +16,8 @@ from typing import Generic, Protocol, TypeVar
 from twisted.internet import defer
 from twisted.logger import Logger
 
+from chatroom.protocol.factory import wait_at_most
+
 # Messages of one connection waiting on storage at once; past it, we stop
 # reading from that connection.
 MAX_PIPELINE = 64
@@ -55,14 +57,11 @@ class InFlight:
         """Fires once no line is in flight, or after C{grace} seconds."""
         if not self.count:
             return defer.succeed(None)
-        d: defer.Deferred = defer.Deferred()
-        self._waiting.append(d)
 
-        def give_up(failure):
-            failure.trap(defer.TimeoutError)
+        def give_up() -> None:
             self.log.warn("stopping with {count} lines unanswered", count=self.count)
 
-        return d.addTimeout(grace, clock).addErrback(give_up)
+        return wait_at_most(self._waiting, clock, grace, give_up)
 
 
 class PipelineOwner(Protocol[Item]):
