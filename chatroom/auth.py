@@ -57,16 +57,21 @@ def verify_password(password: str, stored: str) -> bool:
 
 class FairQueue:
     """
-    Runs jobs at most C{size} at a time, taking them in turn from each party
-    that has one waiting: one address that floods the queue with logins
-    delays another's by one job per turn, not by its whole backlog.
+    Runs jobs at most C{size} at a time, taking the next from the waiting
+    party that has been served least while it kept the queue busy, in turn
+    among equals: an address flooding the queue with logins delays a
+    newcomer's by the jobs already running, not by its backlog.
     """
 
     def __init__(self, size: int) -> None:
         self.size = size
         self.running = 0
-        # Parties with jobs waiting, the next to be served first.
+        # Parties with jobs waiting, in turn order.
         self._waiting: OrderedDict[Hashable, deque] = OrderedDict()
+        # Jobs started per party with any waiting or running: forgotten once
+        # it has none, so what counts is the present flood, not old history.
+        self._served: dict[Hashable, int] = {}
+        self._running_of: dict[Hashable, int] = {}
 
     def submit(
         self, party: Hashable, start: Callable[[], defer.Deferred[T]]
@@ -78,17 +83,26 @@ class FairQueue:
         return done
 
     def _run_next(self) -> None:
+        served = self._served
         while self.running < self.size and self._waiting:
-            party, jobs = self._waiting.popitem(last=False)
+            party = min(self._waiting, key=lambda p: served.get(p, 0))
+            jobs = self._waiting.pop(party)
             start, done = jobs.popleft()
             if jobs:
                 # Served: to the back of the line with what it has left.
                 self._waiting[party] = jobs
+            served[party] = served.get(party, 0) + 1
+            self._running_of[party] = self._running_of.get(party, 0) + 1
             self.running += 1
-            start().addBoth(self._finished, done)
+            start().addBoth(self._finished, party, done)
 
-    def _finished(self, result, done: defer.Deferred) -> None:
+    def _finished(self, result, party: Hashable, done: defer.Deferred) -> None:
         self.running -= 1
+        self._running_of[party] -= 1
+        if not self._running_of[party]:
+            del self._running_of[party]
+            if party not in self._waiting:
+                del self._served[party]
         done.callback(result)
         self._run_next()
 

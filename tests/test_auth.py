@@ -211,21 +211,34 @@ class FairQueueTests(unittest.TestCase):
         self.finish_one()
         self.assertEqual(len(self.started), 3)
 
-    def test_a_newcomer_waits_one_turn_not_the_whole_backlog(self):
-        for party in range(10):
-            for job in range(100):
+    def test_a_newcomer_goes_before_the_backlogs_of_a_flood(self):
+        for job in range(100):
+            for party in range(10):
                 self.submit(f"flood{party}", job)
+        # The flood has been served a while...
+        for _ in range(30):
+            self.finish_one()
         done = self.submit("alice", 0)
         results = []
         done.addCallback(results.append)
-        # Ten flooders get one turn each before alice's, beside the two
-        # jobs already running when she asked.
-        for _ in range(13):
-            if results:
-                break
-            self.finish_one()
+        # ...so alice's is next once one of the two running jobs ends.
+        started = len(self.started)
+        self.finish_one()
+        self.assertEqual(self.started[started], ("alice", 0))
+        self.finish_one()
+        self.finish_one()
         self.assertEqual(results, [None])
-        self.assertLessEqual(self.started.index(("alice", 0)), 10 + 2)
+
+    def test_parties_with_backlogs_take_turns(self):
+        for party in ("a", "b"):
+            for job in range(3):
+                self.submit(party, job)
+        for _ in range(4):
+            self.finish_one()
+        # a's first two start at once (the pool is idle), then b catches up.
+        self.assertEqual(
+            self.started, [("a", 0), ("a", 1), ("b", 0), ("b", 1), ("a", 2), ("b", 2)]
+        )
 
     def test_results_and_failures_reach_their_caller(self):
         ok = self.queue.submit("a", lambda: defer.succeed(7))

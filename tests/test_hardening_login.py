@@ -11,6 +11,7 @@ from twisted.logger import globalLogPublisher
 from twisted.trial import unittest
 
 from chatroom.auth import PasswordHasher, hash_password, verify_password
+from chatroom.service.admission import REFUSAL_HOLD
 from chatroom.service.throttle import LoginThrottle
 from tests.clients import final_replies
 from tests.helpers import ADMIN_PASSWORD, RELAXED, ChatWorld
@@ -104,6 +105,14 @@ class LoginSlowdownTests(unittest.TestCase):
         )
         self.world.user("bob", "right")
 
+    def refused(self, client, line: str) -> str:
+        """Send C{line}, refused unchecked: its reply is held for a second."""
+        client.take()
+        client.write(line)
+        self.assertEqual(client.take(), [], "a refusal is held, not sent at once")
+        self.world.clock.advance(REFUSAL_HOLD)
+        return final_replies(client.take())[-1]
+
     def fail(self, name: str, host: str = "10.0.0.5", password: str = "wrong"):
         client = self.world.connect(host)
         client.take()
@@ -132,7 +141,7 @@ class LoginSlowdownTests(unittest.TestCase):
         checks = len(self.world.hasher.verified)
         other = self.world.connect("10.0.0.5")
         # Even the right password is not checked until the delay is over.
-        reply = other.command("/login bob right")
+        reply = self.refused(other, "/login bob right")
         self.assertTrue(
             reply.startswith("-ERR rate-limited too many failed logins"), reply
         )
@@ -146,7 +155,7 @@ class LoginSlowdownTests(unittest.TestCase):
         self.fail("carol")
         self.fail("dave")
         client = self.world.connect("10.0.0.5")
-        reply = client.command("/login erin whatever")
+        reply = self.refused(client, "/login erin whatever")
         self.assertTrue(reply.startswith("-ERR rate-limited"), reply)
         # Another address is not affected.
         reply = self.world.connect("10.0.0.99").command("/login erin whatever")
@@ -192,7 +201,8 @@ class LoginSlowdownTests(unittest.TestCase):
     def test_the_admin_is_protected_the_same_way(self):
         self.fail("admin", "10.3.0.1")
         self.fail("admin", "10.3.0.1")
-        reply = self.world.connect("10.3.0.1").command(f"/login admin {ADMIN_PASSWORD}")
+        client = self.world.connect("10.3.0.1")
+        reply = self.refused(client, f"/login admin {ADMIN_PASSWORD}")
         self.assertTrue(reply.startswith("-ERR rate-limited"), reply)
 
     def test_the_bare_name_prompt_is_throttled_too(self):
@@ -200,7 +210,7 @@ class LoginSlowdownTests(unittest.TestCase):
         self.fail("bob", "10.0.0.8")
         client = self.world.connect("10.0.0.8")
         self.assertTrue(client.command("bob").startswith("+OK bob is known"))
-        self.assertTrue(client.command("right").startswith("-ERR rate-limited"))
+        self.assertTrue(self.refused(client, "right").startswith("-ERR rate-limited"))
 
     def test_failed_logins_are_logged_with_name_and_address(self):
         events = capture_log(self)
@@ -215,7 +225,7 @@ class LoginSlowdownTests(unittest.TestCase):
         self.assertTrue(bob.command("/p nope new1").startswith("-ERR auth-failed"))
         bob.write("/p nope new2")
         self.assertEqual(bob.take(), [])  # held for 2 s
-        reply = other_session.command("/p right new3")
+        reply = self.refused(other_session, "/p right new3")
         self.assertTrue(reply.startswith("-ERR rate-limited"), reply)
         self.world.clock.advance(2)
         self.assertTrue(final_replies(bob.take())[0].startswith("-ERR auth-failed"))

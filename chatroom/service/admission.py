@@ -38,6 +38,9 @@ from chatroom.service.realm import ChatRealm
 from chatroom.service.throttle import LoginThrottle, RegistrationLimit, address_block
 from chatroom.storage.store import check_name_free
 
+# Seconds a refused password try waits for its refusal, at most.
+REFUSAL_HOLD = 1.0
+
 
 class Admitted(NamedTuple):
     """A session let in: the avatar to call, and how to end it."""
@@ -82,7 +85,7 @@ class Admission:
         """Log in to the account C{name}; L{AuthFailed} after the delay it earns."""
         # No account has an invalid name: refusing it keeps junk out of the logs.
         check_name(name)
-        self._check_throttle(peer)
+        await self._check_throttle(peer)
         await self._slow_down_for(name)
         try:
             _, avatar, logout = await self.portal.login(
@@ -153,7 +156,7 @@ class Admission:
         place of the hash C{old} matched: if another change got there first,
         L{AuthFailed} and nothing changes.
         """
-        self._check_throttle(peer)
+        await self._check_throttle(peer)
         check_password(new)
         await self._slow_down_for(account.name)
         chat, party = self.chat, address_block(peer)
@@ -174,11 +177,16 @@ class Admission:
         if name_key(name) in RESERVED_NAMES:
             raise NameTaken(f"{name} is reserved")
 
-    def _check_throttle(self, peer: str) -> None:
-        """Refuse, unchecked, a password try from an address that failed too
-        recently: parallel tries gain nothing."""
+    async def _check_throttle(self, peer: str) -> None:
+        """
+        Refuse, unchecked, a password try from an address that failed too
+        recently: parallel tries gain nothing.  The refusal itself is held a
+        moment (L{REFUSAL_HOLD}), so a flood of them costs the flooder time
+        rather than costing the server a connection and a reply each.
+        """
         wait = self.throttle.wait_time(peer)
         if wait > 0:
+            await task.deferLater(self.throttle.clock, min(wait, REFUSAL_HOLD))
             raise RateLimited(
                 f"too many failed logins: try again in {math.ceil(wait)} s"
             )
