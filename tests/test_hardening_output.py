@@ -5,6 +5,7 @@ the stall time, it is dropped, with a log line, while everyone else keeps
 receiving.  A client that keeps reading is never dropped.
 """
 
+import dataclasses
 import socket
 
 from twisted.internet import defer, protocol, reactor, task
@@ -20,16 +21,7 @@ from chatroom.service.events import RoomMessage
 from tests.helpers import RELAXED, ChatWorld, fired
 
 SOFT, HARD = 4096, 16384
-LIMITS = Limits(
-    rate=0,
-    byte_rate=0,
-    login_timeout=0,
-    ping_interval=0,
-    max_connections=0,
-    max_per_address=0,
-    output_soft=SOFT,
-    output_hard=HARD,
-)
+LIMITS = dataclasses.replace(RELAXED, output_soft=SOFT, output_hard=HARD)
 STALL = 30.0
 
 
