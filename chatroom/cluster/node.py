@@ -160,10 +160,5 @@ class ClusterNode(service.Service):
 
     def _kept_private_arrived(self, recipient_id: int, message: PrivateMessage) -> None:
         """Hand a private message from another node to the sessions here."""
-        chat = self.chat
-        account = chat.online.get(recipient_id) if chat is not None else None
-        if account is None:
-            return
-        # Each marks it delivered once it has passed it on.
-        for session in list(account.sessions):
-            session.take_private(message)
+        if self.chat is not None:
+            self.chat.take_private_here(recipient_id, message)

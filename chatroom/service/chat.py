@@ -249,7 +249,7 @@ class ChatService(service.Service):
         """Publish a stored room message to its members; never fails."""
         await publish_stored(
             lambda: self.fanout.publish(room.channel, message, exclude),
-            f"#{room.name} {message.seq}",
+            lambda: f"#{room.name} {message.seq}",
             self.clock,
             self.publish_retries,
         )
@@ -263,18 +263,26 @@ class ChatService(service.Service):
         have passed it on, and to the other nodes, which do the same.  Never
         fails (L{publish_stored}).
         """
-        account = self.online.get(recipient_id)
-        if account is not None:
-            for session in list(account.sessions):
-                if session.mind is not exclude:
-                    session.take_private(message)
+        self.take_private_here(recipient_id, message, exclude)
         # They may be online, or logging in, on another node.
         await publish_stored(
             lambda: self.fanout.publish_kept(recipient_id, message),
-            f"private message {message.kept_id}",
+            lambda: f"private message {message.kept_id}",
             self.clock,
             self.publish_retries,
         )
+
+    def take_private_here(
+        self, recipient_id: int, message: PrivateMessage, exclude=None
+    ) -> None:
+        """Hand a stored private message to the recipient's sessions here."""
+        account = self.online.get(recipient_id)
+        if account is None:
+            return
+        # Each marks it delivered once it has passed it on.
+        for session in list(account.sessions):
+            if session.mind is not exclude:
+                session.take_private(message)
 
     # Membership, applied in memory once storage has it, then told
 

@@ -23,7 +23,7 @@ log = Logger()
 
 async def publish_stored(
     publish: Callable[[], defer.Deferred],
-    what: str,
+    what: Callable[[], str],
     clock: IReactorTime,
     waits: Sequence[float] = PUBLISH_RETRIES,
 ) -> None:
@@ -31,7 +31,8 @@ async def publish_stored(
     Publish what storage has committed.  The send has succeeded whatever the
     bus does (failing it would have the sender send it again, and store it
     twice): a failed C{publish()} is tried again after each of C{waits}
-    seconds, then logged.  Given up, the message stays in storage.
+    seconds, then logged.  Given up, the message stays in storage.  C{what}
+    names it for the log, called only then: this runs once per message.
     """
     for wait in (*waits, None):
         try:
@@ -43,12 +44,12 @@ async def publish_stored(
             log.failure(
                 "gave up publishing {what}: it is stored, not delivered",
                 failure,
-                what=what,
+                what=what(),
             )
             return
         log.warn(
             "publishing {what} failed ({error}): trying again in {wait} s",
-            what=what,
+            what=what(),
             error=failure.getErrorMessage(),
             wait=wait,
         )

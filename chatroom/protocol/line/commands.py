@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from chatroom.errors import (
     AlreadyLoggedIn,
@@ -92,12 +92,12 @@ def command(
     return register
 
 
-@dataclass(frozen=True, slots=True)
-class CommandLine:
+class CommandLine(NamedTuple):
     """
     One line from a client, parsed once: a message (no C{word}; C{args} is
     its text) or a command word with its arguments and the command it names
-    (None if unknown).
+    (None if unknown).  A tuple: one is made per line, and a tuple is made
+    in half the time of a frozen dataclass.
     """
 
     text: str
