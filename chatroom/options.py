@@ -173,7 +173,8 @@ LIMIT_PARAMETERS = [
         "login-delay-max",
         None,
         60.0,
-        "Longest delay after repeated failed logins (per name and address).",
+        "Longest delay after repeated failed logins from one address"
+        " (a name's failures from elsewhere only slow it, at most 5 s).",
         _seconds,
     ],
     [

@@ -20,6 +20,7 @@ from twisted.python.failure import Failure
 from twisted.trial import unittest
 
 from chatroom.auth import PasswordHasher, hash_password, verify_password
+from chatroom.options import Options
 from chatroom.protocol.limits import Limits
 from chatroom.protocol.line.factory import LineFactory
 from chatroom.server import ChatServer
@@ -73,6 +74,13 @@ def chat_factory(
         )
     admission = Admission(chat, throttle, registrations)
     return chat, LineFactory(admission, limits)
+
+
+def parse_options(testcase, *args: str) -> Options:
+    """The plugin's options from C{args}, data kept in the test's temp dir."""
+    config = Options()
+    config.parseOptions(["--data-dir", testcase.mktemp(), *args])
+    return config
 
 
 class _StartFailed:

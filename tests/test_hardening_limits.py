@@ -14,9 +14,9 @@ from twisted.trial import unittest
 from chatroom.protocol.address import set_user_timeout
 from chatroom.protocol.limits import Limits
 from chatroom.service.throttle import TokenBucket
-from chatroom.tap import Options, limits_from
+from chatroom.tap import limits_from
 from tests.clients import final_replies
-from tests.helpers import RELAXED, ChatWorld
+from tests.helpers import RELAXED, ChatWorld, parse_options
 
 
 def limits(**changes) -> Limits:
@@ -183,25 +183,26 @@ class ByteRateTests(unittest.TestCase):
 
 
 class PacingOptionTests(unittest.TestCase):
-    def options(self, *args: str) -> Options:
-        config = Options()
-        config.parseOptions(["--data-dir", self.mktemp(), *args])
-        return config
-
     def test_defaults(self):
-        limits = limits_from(self.options())
+        limits = limits_from(
+            parse_options(
+                self,
+            )
+        )
         self.assertEqual((limits.byte_rate, limits.byte_burst), (65536, 32768))
         self.assertEqual(limits.output_stall, 30.0)
 
     def test_the_bench_can_lift_or_turn_them_off(self):
         limits = limits_from(
-            self.options("--byte-rate", "0", "--byte-burst", "1", "--output-stall", "0")
+            parse_options(
+                self, "--byte-rate", "0", "--byte-burst", "1", "--output-stall", "0"
+            )
         )
         self.assertEqual((limits.byte_rate, limits.byte_burst), (0, 1))
         self.assertEqual(limits.output_stall, 0)
 
     def test_a_burst_of_nothing_is_refused(self):
-        self.assertRaises(usage.UsageError, self.options, "--byte-burst", "0")
+        self.assertRaises(usage.UsageError, parse_options, self, "--byte-burst", "0")
 
 
 class LoginTimeoutTests(unittest.TestCase):

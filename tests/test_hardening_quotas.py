@@ -8,13 +8,20 @@ nothing behind.
 from twisted.internet import defer, task
 from twisted.trial import unittest
 
-from chatroom.options import Options, limits_from
+from chatroom.options import limits_from
 from chatroom.protocol.limits import Limits
 from chatroom.service.avatar import KEPT_PAGE
 from chatroom.service.throttle import RegistrationLimit, address_block
 from tests.asynctest import async_test
 from tests.clients import data_lines
-from tests.helpers import ADMIN_PASSWORD, RELAXED, ChatWorld, ServerTestCase, fired
+from tests.helpers import (
+    ADMIN_PASSWORD,
+    RELAXED,
+    ChatWorld,
+    ServerTestCase,
+    fired,
+    parse_options,
+)
 
 
 def limits(**changes) -> Limits:
@@ -135,22 +142,21 @@ class RegistrationLimitUnitTests(unittest.TestCase):
 
 
 class RegistrationOptionTests(unittest.TestCase):
-    def options(self, *args: str) -> Options:
-        config = Options()
-        config.parseOptions(["--data-dir", self.mktemp(), *args])
-        return config
-
     def test_defaults(self):
-        limits = limits_from(self.options())
+        limits = limits_from(
+            parse_options(
+                self,
+            )
+        )
         self.assertEqual((limits.register_rate, limits.register_burst), (3.0, 10))
 
     def test_the_bench_can_lift_or_turn_it_off(self):
         limits = limits_from(
-            self.options("--register-rate", "600", "--register-burst", "1000")
+            parse_options(self, "--register-rate", "600", "--register-burst", "1000")
         )
         self.assertEqual((limits.register_rate, limits.register_burst), (600, 1000))
         self.assertEqual(
-            limits_from(self.options("--register-rate", "0")).register_rate, 0
+            limits_from(parse_options(self, "--register-rate", "0")).register_rate, 0
         )
 
 
@@ -254,8 +260,7 @@ class MailboxPerSenderTests(unittest.TestCase):
             self.assertEqual(alice.command(f"/msg bob m{n}"), "+OK")
 
     def test_the_default_is_well_below_the_mailbox(self):
-        config = Options()
-        config.parseOptions(["--data-dir", self.mktemp()])
+        config = parse_options(self)
         self.assertEqual(config["mailbox-per-sender"], 100)
         self.assertLess(config["mailbox-per-sender"], config["mailbox-size"] / 5)
 

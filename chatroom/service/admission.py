@@ -3,7 +3,8 @@ The admission gate: who may come in, and under which name and password.
 
 Every front end registers, logs in, renames and changes passwords through
 it, so the rules are written once: valid and reserved names, the password
-rules, the growing delay after failed logins (per name and per address), and
+rules, the growing delay after failed logins (per address; a name under
+attack is only slowed), and
 the rate of new accounts per address.  It owns the twisted.cred portal: a
 front end hands over a name, a password and its mind, and gets the avatar.
 """
@@ -54,7 +55,7 @@ class Admission:
     """
     The one way in.
 
-    @param throttle: failed logins, counted per name and per address.
+    @param throttle: failed logins, counted per address and per name.
     @param registrations: new accounts per address; None for no limit.
     """
 
