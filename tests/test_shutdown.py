@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from contextlib import closing
+from pathlib import Path
 
 from twisted.internet.address import IPv4Address
 from twisted.internet.error import ConnectionDone
@@ -13,6 +14,7 @@ from twisted.trial import unittest
 
 from tests.asynctest import async_test
 from tests.helpers import ServerTestCase, sqlite_file, start_server
+from tests.realserver import RunningServer
 
 
 class DisconnectAllTests(ServerTestCase):
@@ -90,3 +92,25 @@ class ShutdownRecordsTests(unittest.TestCase):
             [row for row in last_events if row[0] != "admin"],
             [("alice", "logout"), ("bob", "logout")],
         )
+
+
+class JobOrderTests(unittest.TestCase):
+    """The server's jobs run on the loaded chat and stop before its database."""
+
+    @async_test
+    async def test_the_activity_pruning_runs_while_the_server_does(self):
+        running = RunningServer(self, Path(self.mktemp()))
+        await running.start()
+        server = running.server
+        [job] = server.jobs
+        self.assertTrue(job.running)
+        seen = []
+        close_database = server.database.close
+
+        def database_closing():
+            seen.append(("database", job.running, len(server.factory.clients)))
+            return close_database()
+
+        server.database.close = database_closing
+        await running.stop()
+        self.assertEqual(seen, [("database", False, 0)])
