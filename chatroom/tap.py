@@ -26,6 +26,7 @@ from twisted.logger import (
 
 from chatroom.auth import PasswordHasher
 from chatroom.options import TLS_PORT, Options, limits_from
+from chatroom.protocol.limits import registration_limit
 from chatroom.protocol.line.factory import LineFactory
 from chatroom.server import ChatServer
 from chatroom.service.admin_password import (
@@ -34,7 +35,7 @@ from chatroom.service.admin_password import (
 )
 from chatroom.service.admission import Admission
 from chatroom.service.chat import ChatService
-from chatroom.service.throttle import LoginThrottle, RegistrationLimit
+from chatroom.service.throttle import LoginThrottle
 from chatroom.storage.opening import describe, open_database
 from chatroom.storage.retention import ActivityRetention
 from chatroom.storage.store import ChatStore
@@ -117,13 +118,10 @@ def _server(config: Options, reactor: IReactorCore) -> ChatServer:
         )
         chat = cluster.chat_service(store, hasher, **rules)
     limits = limits_from(config)
-    registrations = None
-    if limits.register_rate:
-        registrations = RegistrationLimit(
-            reactor, limits.register_rate, limits.register_burst
-        )
     admission = Admission(
-        chat, LoginThrottle(reactor, cap=config["login-delay-max"]), registrations
+        chat,
+        LoginThrottle(reactor, cap=config["login-delay-max"]),
+        registration_limit(limits, reactor),
     )
     factory = LineFactory(admission, limits)
     listen_on = [

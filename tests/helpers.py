@@ -21,12 +21,12 @@ from twisted.trial import unittest
 
 from chatroom.auth import PasswordHasher, hash_password, verify_password
 from chatroom.options import Options
-from chatroom.protocol.limits import Limits
+from chatroom.protocol.limits import Limits, registration_limit
 from chatroom.protocol.line.factory import LineFactory
 from chatroom.server import ChatServer
 from chatroom.service.admission import Admission
 from chatroom.service.chat import HISTORY_DEFAULT, ChatService
-from chatroom.service.throttle import LoginThrottle, RegistrationLimit
+from chatroom.service.throttle import LoginThrottle
 from chatroom.storage.database import Database
 from chatroom.storage.engines import SQLITE
 from chatroom.storage.opening import open_database
@@ -67,12 +67,7 @@ def chat_factory(
     """
     chat = ChatService(ChatStore(database), hasher, clock, **rules)
     limits = limits if limits is not None else Limits()
-    registrations = None
-    if limits.register_rate:
-        registrations = RegistrationLimit(
-            clock, limits.register_rate, limits.register_burst
-        )
-    admission = Admission(chat, throttle, registrations)
+    admission = Admission(chat, throttle, registration_limit(limits, clock))
     return chat, LineFactory(admission, limits)
 
 

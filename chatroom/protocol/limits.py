@@ -11,7 +11,7 @@ from typing import Protocol
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
-from chatroom.service.throttle import TokenBucket
+from chatroom.service.throttle import RegistrationLimit, TokenBucket
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -133,3 +133,10 @@ class ByteRate:
     def _read_again(self) -> None:
         self._paused = None
         self.reader.resume_reading("input")
+
+
+def registration_limit(limits: Limits, clock: IReactorTime) -> RegistrationLimit | None:
+    """The admission gate's new-accounts-per-address limit, if L{limits} set one."""
+    if not limits.register_rate:
+        return None
+    return RegistrationLimit(clock, limits.register_rate, limits.register_burst)
