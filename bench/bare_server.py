@@ -6,12 +6,18 @@ and ``/public ROOM TEXT`` go to the room's other members as
 ``[room] sender: text``, formatted once per fan-out. No auth, no storage: this is
 the limit for this reactor, the yardstick the real server is measured against.
 
-    python -m bench.bare_server --port N
+With ``--coalesce`` it is the second baseline: each connection's lines of one
+reactor turn are joined into one write, flushed by one call scheduled per turn
+(not a timer per connection), so a fan-out costs one ``transport.write``, and
+one start/stop of writing, per member per turn instead of per line.
+
+    python -m bench.bare_server --port N [--coalesce]
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 from twisted.internet import protocol
 from twisted.protocols.basic import LineReceiver
@@ -25,8 +31,8 @@ class BareChatProtocol(LineReceiver):
 
     MAX_LENGTH = 4096
 
-    def __init__(self, rooms: dict[str, set[BareChatProtocol]]) -> None:
-        self.rooms = rooms
+    def __init__(self, factory: BareChatFactory) -> None:
+        self.rooms = factory.rooms
         self.name = b"?"
         self.default_room = DEFAULT_ROOM
         self.joined: list[str] = []
@@ -58,6 +64,13 @@ class BareChatProtocol(LineReceiver):
             return
         self.sendLine(OK)
 
+    def sendLine(self, line: bytes) -> None:
+        self.send(line + self.delimiter)
+
+    def send(self, data: bytes) -> None:
+        """Every byte out goes here: at once, one write per line."""
+        self.transport.write(data)
+
     def join(self, room: str) -> None:
         if room not in self.joined:
             self.joined.append(room)
@@ -68,23 +81,76 @@ class BareChatProtocol(LineReceiver):
         wire = b"[%s] %s: %s\r\n" % (room.encode(), self.name, text)
         for member in self.rooms.get(room, ()):
             if member is not self:
-                member.transport.write(wire)
+                member.send(wire)
         self.sendLine(OK)
 
 
+class CoalescingChatProtocol(BareChatProtocol):
+    """Output queued for the rest of the turn, then written in one piece."""
+
+    def __init__(self, factory: CoalescingChatFactory) -> None:
+        super().__init__(factory)
+        self.flushes = factory
+        self.pending: list[bytes] = []
+
+    def send(self, data: bytes) -> None:
+        if not self.pending:
+            self.flushes.flush_later(self)
+        self.pending.append(data)
+
+    def flush(self) -> None:
+        data, self.pending = b"".join(self.pending), []
+        self.transport.write(data)
+
+
 class BareChatFactory(protocol.Factory):
+    protocol = BareChatProtocol
+
     def __init__(self) -> None:
         self.rooms: dict[str, set[BareChatProtocol]] = {}
 
     def buildProtocol(self, addr: object) -> BareChatProtocol:
-        return BareChatProtocol(self.rooms)
+        return self.protocol(self)
 
 
-def serve(description: str, factory: protocol.Factory) -> None:
-    """Parse --port/--interface and serve C{factory} on the epoll reactor."""
+class CoalescingChatFactory(BareChatFactory):
+    """Knows which connections have output queued this turn, and flushes
+    them all from one call."""
+
+    protocol = CoalescingChatProtocol
+
+    def __init__(self, reactor: object) -> None:
+        super().__init__()
+        self.reactor = reactor
+        self.queued: list[CoalescingChatProtocol] = []
+
+    def flush_later(self, connection: CoalescingChatProtocol) -> None:
+        if not self.queued:
+            # callLater(0) runs once the reactor has handled this turn's reads.
+            self.reactor.callLater(0, self.flush)
+        self.queued.append(connection)
+
+    def flush(self) -> None:
+        queued, self.queued = self.queued, []
+        for connection in queued:
+            connection.flush()
+
+
+FactoryMaker = Callable[[argparse.Namespace, object], protocol.Factory]
+
+
+def serve(
+    description: str,
+    make_factory: FactoryMaker,
+    more_options: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> None:
+    """Parse --port/--interface (and C{more_options}), then serve the factory
+    C{make_factory(options, reactor)} on the epoll reactor."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--interface", default="127.0.0.1")
+    if more_options:
+        more_options(parser)
     args = parser.parse_args()
     from twisted.internet import epollreactor
 
@@ -92,12 +158,29 @@ def serve(description: str, factory: protocol.Factory) -> None:
     from twisted.internet import reactor
 
     # A deep backlog so thousands of clients connecting at once are not dropped.
-    reactor.listenTCP(args.port, factory, backlog=4096, interface=args.interface)
+    reactor.listenTCP(
+        args.port,
+        make_factory(args, reactor),
+        backlog=4096,
+        interface=args.interface,
+    )
     reactor.run()
 
 
+def coalesce_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--coalesce",
+        action="store_true",
+        help="join each connection's lines of one reactor turn into one write",
+    )
+
+
+def bare_factory(args: argparse.Namespace, reactor: object) -> BareChatFactory:
+    return CoalescingChatFactory(reactor) if args.coalesce else BareChatFactory()
+
+
 def main() -> None:
-    serve(__doc__.splitlines()[0], BareChatFactory())
+    serve(__doc__.splitlines()[0], bare_factory, coalesce_option)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,10 @@ class NullProtocol(protocol.Protocol):
 
 
 def main() -> None:
-    serve(__doc__.splitlines()[0], protocol.Factory.forProtocol(NullProtocol))
+    serve(
+        __doc__.splitlines()[0],
+        lambda args, reactor: protocol.Factory.forProtocol(NullProtocol),
+    )
 
 
 if __name__ == "__main__":

@@ -49,12 +49,25 @@ class ServerSpec:
     env: dict[str, str] = field(default_factory=dict)
 
 
-def bare_spec() -> ServerSpec:
-    return ServerSpec(
-        "bare",
-        (sys.executable, "-m", "bench.bare_server", "--port", "{port}"),
-        "bare Twisted fan-out, no auth, no storage",
-    )
+BARE = "bare"
+COALESCING = "bare coalescing"
+
+
+def bare_spec(coalescing: bool = False) -> ServerSpec:
+    """The plain bare forwarder (one write per line), or with ``coalescing``
+    the one that joins each connection's lines of a reactor turn."""
+    argv = (sys.executable, "-m", "bench.bare_server", "--port", "{port}")
+    if coalescing:
+        return ServerSpec(
+            COALESCING,
+            (*argv, "--coalesce"),
+            "bare Twisted fan-out, one write per connection per reactor turn",
+        )
+    return ServerSpec(BARE, argv, "bare Twisted fan-out, no auth, no storage")
+
+
+def is_baseline(label: str) -> bool:
+    return label in (BARE, COALESCING)
 
 
 def null_spec() -> ServerSpec:
