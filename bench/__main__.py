@@ -1,6 +1,6 @@
 """python -m bench [--quick] [--only fanout,rooms,...] [--server-arg ARG ...]
 
-Runs the scenarios against the bare baseline and the real server (when it is
+Runs the scenarios against the bare baselines and the real server (when it is
 in this checkout), prints the table and writes it with the JSON of every
 figure to bench/results/.
 """
@@ -23,7 +23,15 @@ from bench.report import Progress, Row, render_table, write_results
 # Enough for scenario 3's clients in the generator, and its connections in the
 # server; each process gets its own copy of this limit.
 WANTED_OPEN_FILES = 65_536
-ORDER = ("fanout", "rooms", "idle", "storm", "persistence", "history", "generator")
+ORDER = (
+    "fanout",
+    "rooms",
+    "idle",
+    "storm",
+    "persistence",
+    "history",
+    "generator",
+)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -38,6 +46,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--no-chatroom", action="store_true", help="measure the baselines only"
+    )
+    parser.add_argument(
+        "--no-coalescing",
+        action="store_true",
+        help="skip the coalescing bare baseline in scenarios 1 and 2",
     )
     parser.add_argument(
         "--server-arg",
@@ -122,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         with_chatroom=with_chatroom,
         progress=progress,
         generator_workers=args.generator_workers,
+        with_coalescing=not args.no_coalescing,
     )
     results: dict = {
         "machine": machine_description(),
@@ -131,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
             "generator_cores": generator_cores,
             "open_files_soft_limit": soft,
             "chatroom_measured": with_chatroom,
+            "coalescing_baseline": not args.no_coalescing,
             "chatroom_extra_args": servers.EXTRA_CHATROOM_ARGS,
             "sizes": sizes.__dict__,
         },

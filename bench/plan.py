@@ -23,6 +23,7 @@ class Sizes:
 
     fanout_members: tuple[int, ...] = (100, 500, 2000)
     target_members: int = 500  # the N the fan-out targets are judged at
+    large_members: int = 2000  # the N where the real server must match bare
     fanout_senders: int = 4
     sampled_receivers: int = 16
     ladder: tuple[int, ...] = (
@@ -36,6 +37,14 @@ class Sizes:
         1_250_000,
         1_500_000,
         2_000_000,
+        # For the coalescing baseline (and a server that beats the plain one
+        # twice): up to past the generator's receive ceiling (~6M/s a core).
+        2_500_000,
+        3_000_000,
+        4_000_000,
+        5_000_000,
+        6_000_000,
+        8_000_000,
     )
     warmup_s: float = 0.5
     window_s: float = 2.0
@@ -62,7 +71,7 @@ QUICK_SIZES = Sizes(
     rooms=20,
     idle_clients=500,
     storm_logins=6,
-    storm_members=20,
+    storm_members=10,  # each logs in at cost 12: the slowest part of --quick
     history_messages=20_000,
     history_probes=50,
 )
@@ -78,12 +87,24 @@ class Context:
     with_chatroom: bool
     progress: Progress
     generator_workers: int = 1
+    with_coalescing: bool = True  # the second baseline, in scenarios 1 and 2
     # Ladders already run, by (server label, scenario key): scenario 5 reuses
     # scenario 1's run on the SQLite file.
     ladders: dict[tuple[str, str], dict] = field(default_factory=dict)
 
-    def compared_specs(self, **chatroom_options: object) -> list[ServerSpec]:
+    @property
+    def generator_capacity(self) -> int:
+        """How many cores the generator can use: its CPU share at saturation."""
+        return min(self.generator_workers, len(self.generator_cores))
+
+    def compared_specs(
+        self, coalescing: bool = False, **chatroom_options: object
+    ) -> list[ServerSpec]:
+        """The plain bare baseline, the coalescing one where ``coalescing``
+        asks for it (and the run did not skip it), and the real server."""
         specs = [servers.bare_spec()]
+        if coalescing and self.with_coalescing:
+            specs.append(servers.bare_spec(coalescing=True))
         if self.with_chatroom:
             specs.append(servers.chatroom_spec(**chatroom_options))
         return specs

@@ -14,7 +14,7 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 @dataclass(frozen=True)
 class Row:
-    """One line of the table: a figure for the baseline and the real server."""
+    """One line of the table: a figure for the baselines and the real server."""
 
     scenario: str
     figure: str
@@ -23,6 +23,24 @@ class Row:
     ratio: str = ""  # chatroom / bare, where that means something
     target: str = ""
     verdict: str = ""  # met, NOT MET, n/a (not measured), or empty: no target
+    coalescing: str = ""  # the coalescing bare forwarder, where it ran
+    vs_coalescing: str = ""  # chatroom / coalescing bare
+
+
+# The table's columns in order, with their headings; the coalescing ones are
+# left out of a table that has nothing in them.
+COLUMNS = (
+    ("scenario", "scenario"),
+    ("figure", "figure"),
+    ("bare", "bare"),
+    ("coalescing", "bare coalescing"),
+    ("chatroom", "chatroom"),
+    ("ratio", "ratio"),
+    ("vs_coalescing", "vs coal."),
+    ("target", "target"),
+    ("verdict", "verdict"),
+)
+OPTIONAL_COLUMNS = {"coalescing", "vs_coalescing"}
 
 
 def verdict(met: bool | None) -> str:
@@ -55,9 +73,16 @@ def ratio(value: float | None, baseline: float | None) -> float | None:
 
 
 def render_table(rows: list[Row]) -> str:
-    header = Row("scenario", "figure", "bare", "chatroom", "ratio", "target", "verdict")
-    cells = [list(asdict(row).values()) for row in [header, *rows]]
-    widths = [max(len(line[i]) for line in cells) for i in range(len(header.__dict__))]
+    records = [asdict(row) for row in rows]
+    columns = [
+        (key, heading)
+        for key, heading in COLUMNS
+        if key not in OPTIONAL_COLUMNS or any(record[key] for record in records)
+    ]
+    cells = [[heading for _, heading in columns]] + [
+        [record[key] for key, _ in columns] for record in records
+    ]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
     lines = []
     for n, line in enumerate(cells):
         lines.append(
