@@ -31,6 +31,7 @@ ORDER = (
     "persistence",
     "history",
     "generator",
+    "timeline",
 )
 
 

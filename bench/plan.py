@@ -57,6 +57,9 @@ class Sizes:
     storm_members: int = 100
     history_messages: int = 1_000_000
     history_probes: int = 200
+    timeline_members: int = 500
+    timeline_idle_messages_per_s: float = 20.0  # each message alone in the server
+    timeline_moderate_deliveries: int = MODERATE_DELIVERIES
 
 
 QUICK_SIZES = Sizes(
@@ -74,6 +77,8 @@ QUICK_SIZES = Sizes(
     storm_members=10,  # each logs in at cost 12: the slowest part of --quick
     history_messages=20_000,
     history_probes=50,
+    timeline_members=20,
+    timeline_moderate_deliveries=20_000,
 )
 
 

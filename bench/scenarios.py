@@ -40,6 +40,7 @@ from bench.plan import (
 from bench.pool import GeneratorPool
 from bench.report import Row, number, rate, ratio, verdict
 from bench.servers import BARE, COALESCING, ServerProcess, ServerSpec, is_baseline
+from bench.timeline import scenario_timeline
 
 # The chat during the login storm: moderate in messages, so the figure shows
 # whether bcrypt blocks or starves the reactor, not whether the chat saturates.
@@ -561,6 +562,7 @@ def generator_check(ctx: Context) -> tuple[dict, list[Row]]:
 
 
 SCENARIOS: dict[str, Callable[[Context], tuple[dict, list[Row]]]] = {
+    "timeline": scenario_timeline,
     "fanout": scenario_fanout,
     "rooms": scenario_rooms,
     "idle": scenario_idle,
