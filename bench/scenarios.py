@@ -562,7 +562,6 @@ def generator_check(ctx: Context) -> tuple[dict, list[Row]]:
 
 
 SCENARIOS: dict[str, Callable[[Context], tuple[dict, list[Row]]]] = {
-    "timeline": scenario_timeline,
     "fanout": scenario_fanout,
     "rooms": scenario_rooms,
     "idle": scenario_idle,
@@ -570,4 +569,5 @@ SCENARIOS: dict[str, Callable[[Context], tuple[dict, list[Row]]]] = {
     "persistence": scenario_persistence,
     "history": scenario_history,
     "generator": generator_check,
+    "timeline": scenario_timeline,
 }

@@ -76,6 +76,13 @@ def with_transactions(messages: dict[str, dict], transactions: list) -> None:
             stamps.update(transaction=start, commit=commit, committed=committed)
 
 
+def summary(durations_ns: list[int]) -> dict | None:
+    """Percentiles and how many samples, or None: the stage was not seen."""
+    if not durations_ns:
+        return None
+    return {**percentiles(durations_ns), "samples": len(durations_ns)}
+
+
 def stage_figures(probes: dict, phases: dict[str, dict]) -> dict[str, dict]:
     """For each phase, each stage's percentiles (or None: not measured)."""
     messages = probes["messages"]
@@ -93,11 +100,10 @@ def stage_figures(probes: dict, phases: dict[str, dict]) -> dict[str, dict]:
         rows = {}
         for stage, start, stop in STAGES:
             durations = [m[stop] - m[start] for m in chosen if start in m and stop in m]
-            rows[stage] = percentiles(durations) if durations else None
-        in_phase = [
-            w for at, w in zip(sent_at, waited, strict=True) if begin <= at <= end
-        ]
-        rows[WRITE_STAGE] = percentiles(in_phase) if in_phase else None
+            rows[stage] = summary(durations)
+        rows[WRITE_STAGE] = summary(
+            [w for at, w in zip(sent_at, waited, strict=True) if begin <= at <= end]
+        )
         rows[END_TO_END] = run["end_to_end"]
         figures[phase] = {"messages": len(chosen), "stages": rows}
     return figures
@@ -136,17 +142,15 @@ def measure(ctx: plan.Context) -> dict:
                     "to_ns": time.monotonic_ns(),
                     "messages_per_s": messages_per_s,
                     "deliveries_per_s": messages_per_s * (members - 1),
-                    "end_to_end": percentiles(raw["latencies_ns"]),
+                    "end_to_end": summary(raw["latencies_ns"]),
                 }
-            return runs
+            return {"phases": runs}
 
         # A data dir of ours: the probes write there as the server stops.
         runs = with_server_and_clients(
             ctx, spec, clients, title, phases, data_dir=data_dir
-        )
+        )["phases"]
         probes = json.loads((Path(data_dir) / "probes.json").read_text())
-    runs.pop("login_seconds", None)
-    runs.pop("server", None)
     return {
         "members": members,
         "missing_probes": probes["missing"],
