@@ -12,24 +12,16 @@ from twisted.internet import defer, protocol, reactor, task
 from twisted.internet.abstract import FileDescriptor
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import MemoryReactor, StringTransport
-from twisted.logger import globalLogPublisher
 from twisted.trial import unittest
 
 from chatroom.protocol.limits import Limits
 from chatroom.protocol.output import OutputQueue, transport_buffered
 from chatroom.service.events import RoomMessage
-from tests.helpers import RELAXED, ChatWorld, fired
+from tests.helpers import RELAXED, ChatWorld, capture_log, fired
 
 SOFT, HARD = 4096, 16384
 LIMITS = dataclasses.replace(RELAXED, output_soft=SOFT, output_hard=HARD)
 STALL = 30.0
-
-
-def capture_log(test: unittest.TestCase) -> list[dict]:
-    events: list[dict] = []
-    globalLogPublisher.addObserver(events.append)
-    test.addCleanup(globalLogPublisher.removeObserver, events.append)
-    return events
 
 
 class OutputQueueTests(unittest.TestCase):
@@ -125,10 +117,16 @@ class SocketTransport(FileDescriptor):
         self.peer = peer
         self.received = bytearray()
         self.aborted = False
+        self.protocol = None
         self._window = 0
 
     def take(self, size: int) -> None:
-        """The peer reads up to C{size} bytes of what is queued."""
+        """
+        The peer reads up to C{size} bytes of what is queued, once the
+        server's turn has ended (its coalesced output flushed).
+        """
+        if self.protocol is not None:
+            self.protocol.factory.flush_output()
         self._window = size
         self.doWrite()
 
