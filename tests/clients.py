@@ -55,11 +55,15 @@ class MemoryTransport(StringTransport):
         self.bufferSize: int | None = None
         self.pending = 0
         self.aborted = False
+        # Calls to write, and what had been written when the server closed.
+        self.writes = 0
+        self.written_at_close: bytes | None = None
 
     def write(self, data: bytes) -> None:
         if self.aborted:
             return
         super().write(data)
+        self.writes += 1
         self.pending += len(data)
         if self.bufferSize is not None and self.producer is not None:
             if self.streaming and self.pending > self.bufferSize:
@@ -76,6 +80,8 @@ class MemoryTransport(StringTransport):
             self.producer.resumeProducing()
 
     def loseConnection(self) -> None:
+        if self.written_at_close is None:
+            self.written_at_close = self.value()
         super().loseConnection()
         self._client._closing()
 
@@ -109,7 +115,10 @@ class MemoryClient:
     server closes is lost only when the test calls L{close}.
 
     Either way L{take} returns what arrived since the last read, and the
-    greeting is read on connecting (L{greeting}).
+    greeting is read on connecting (L{greeting}).  Each read the server gets
+    is a turn of the reactor: the server's output of that turn (coalesced,
+    one write per connection) is flushed as it returns, and reading what
+    arrived flushes whatever else is pending, as the turn's end would.
     """
 
     def __init__(
@@ -123,6 +132,7 @@ class MemoryClient:
         self.transport = MemoryTransport(self, address)
         self.transport.bufferSize = buffer_size
         self._held = buffer_size is not None
+        self._factory = factory
         self.protocol = factory.buildProtocol(address)
         self._read = 0
         # Final replies asked for so far: the contract gives one per line.
@@ -133,8 +143,15 @@ class MemoryClient:
         self.protocol.makeConnection(self.transport)
         self.greeting = self.take()
 
+    def end_turn(self) -> None:
+        """Do what the reactor does at the end of a turn: flush the output."""
+        flush = getattr(self._factory, "flush_output", None)
+        if flush is not None:
+            flush()
+
     def lines(self) -> list[str]:
         """Every complete line received, CRLF removed."""
+        self.end_turn()
         *complete, _partial = self.transport.value().split(b"\r\n")
         return [line.decode("utf-8") for line in complete]
 
@@ -179,6 +196,7 @@ class MemoryClient:
         self._receiving = True
         try:
             self.protocol.dataReceived(data)
+            self.end_turn()
         finally:
             self._receiving = False
         if self.transport.disconnecting and not self._held:

@@ -16,6 +16,7 @@ import os
 import sqlite3
 
 from twisted.internet import defer, reactor, task
+from twisted.logger import globalLogPublisher
 from twisted.python.failure import Failure
 from twisted.trial import unittest
 
@@ -76,6 +77,27 @@ def parse_options(testcase, *args: str) -> Options:
     config = Options()
     config.parseOptions(["--data-dir", testcase.mktemp(), *args])
     return config
+
+
+class TurnClock(task.Clock):
+    """
+    A fake clock whose zero-delay calls (the server's output flush) also run
+    on the real reactor's next turn, as they would on the reactor: replies
+    that storage and bcrypt threads finish reach the client without the test
+    advancing time.  Timed calls still wait for the test to advance it.
+    """
+
+    _turn = None
+
+    def callLater(self, delay, f, *args, **kw):
+        call = super().callLater(delay, f, *args, **kw)
+        if delay <= 0 and self._turn is None:
+            self._turn = reactor.callLater(0, self._next_turn)
+        return call
+
+    def _next_turn(self) -> None:
+        self._turn = None
+        self.advance(0)
 
 
 class _StartFailed:
@@ -143,7 +165,7 @@ async def start_server(
     Start a whole server (storage, bcrypt pool, chat service; no listener)
     on C{location}, stopped again when the test ends.
     """
-    clock = task.Clock()
+    clock = TurnClock()
     clock.advance(START_TIME)
     database = open_database(location, reactor)
     hasher = PasswordHasher(reactor, rounds=BCRYPT_ROUNDS, threads=1)
@@ -240,6 +262,14 @@ class InlineHasher(PasswordHasher):
             verify_password(password, self._decoy)
             return defer.succeed(False)
         return defer.succeed(verify_password(password, stored))
+
+
+def capture_log(testcase) -> list[dict]:
+    """Every log event emitted until C{testcase} ends."""
+    events: list[dict] = []
+    globalLogPublisher.addObserver(events.append)
+    testcase.addCleanup(globalLogPublisher.removeObserver, events.append)
+    return events
 
 
 def fired(d: defer.Deferred):

@@ -12,24 +12,16 @@ from twisted.internet import defer, protocol, reactor, task
 from twisted.internet.abstract import FileDescriptor
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import MemoryReactor, StringTransport
-from twisted.logger import globalLogPublisher
 from twisted.trial import unittest
 
 from chatroom.protocol.limits import Limits
 from chatroom.protocol.output import OutputQueue, transport_buffered
 from chatroom.service.events import RoomMessage
-from tests.helpers import RELAXED, ChatWorld, fired
+from tests.helpers import RELAXED, ChatWorld, capture_log, fired
 
 SOFT, HARD = 4096, 16384
 LIMITS = dataclasses.replace(RELAXED, output_soft=SOFT, output_hard=HARD)
 STALL = 30.0
-
-
-def capture_log(test: unittest.TestCase) -> list[dict]:
-    events: list[dict] = []
-    globalLogPublisher.addObserver(events.append)
-    test.addCleanup(globalLogPublisher.removeObserver, events.append)
-    return events
 
 
 class OutputQueueTests(unittest.TestCase):
@@ -125,10 +117,16 @@ class SocketTransport(FileDescriptor):
         self.peer = peer
         self.received = bytearray()
         self.aborted = False
+        self.protocol = None
         self._window = 0
 
     def take(self, size: int) -> None:
-        """The peer reads up to C{size} bytes of what is queued."""
+        """
+        The peer reads up to C{size} bytes of what is queued, once the
+        server's turn has ended (its coalesced output flushed).
+        """
+        if self.protocol is not None:
+            self.protocol.factory.flush_output()
         self._window = size
         self.doWrite()
 
@@ -274,6 +272,83 @@ class ProgressTests(unittest.TestCase):
         self.assertIn("passed the limit", cut["log_format"])
         self.assertGreater(cut["queued"], HARD)
         self.assertLess(cut["queued"], HARD + 600)
+
+
+class DeferringLayer:
+    """
+    Stands in for TLS above a TCP transport: what is written reaches TCP on
+    the next turn, as one record a little larger than what went in.
+    """
+
+    RECORD_OVERHEAD = 29
+
+    def __init__(self, below: SocketTransport, clock: task.Clock) -> None:
+        self.transport = below
+        self.wrappedProtocol = None
+        self._clock = clock
+        self._held: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        if not self._held:
+            self._clock.callLater(0, self._pass_on)
+        self._held.append(data)
+
+    def _pass_on(self) -> None:
+        data, self._held = b"".join(self._held), []
+        self.transport.write(b"r" * self.RECORD_OVERHEAD + data)
+
+
+class ProgressThroughTLSTests(unittest.TestCase):
+    """
+    Under TLS what we flush reaches TCP a turn later: a flush must not look
+    like progress, and a reader that keeps taking must not look stalled.
+    """
+
+    MESSAGE = 500
+
+    def setUp(self):
+        self.clock = task.Clock()
+        self.cuts: list[str] = []
+        self.tcp = SocketTransport(IPv4Address("TCP", "10.0.0.2", 1))
+        self.queue = OutputQueue(
+            SOFT, 1024 * 1024, STALL, self.clock, lambda _: None, self.cuts.append
+        )
+        self.tls = DeferringLayer(self.tcp, self.clock)
+        self.queue.attach(self.tls)
+        self.turns = 0
+        # Ten messages at once pass the soft limit.
+        for _ in range(10):
+            self.tls.write(b"m" * self.MESSAGE)
+        self.clock.advance(0)
+        self.assertTrue(self.queue.backed_up)
+
+    def turn(self, taken: int = 0, size: int = MESSAGE) -> None:
+        """A tenth of a second: the reader takes, TLS passes on, we flush."""
+        self.tcp.take(taken)
+        self.clock.advance(0.1)
+        self.queue.buffered(size)
+        self.tls.write(b"m" * size)
+        self.queue.flushed(size)
+        self.turns += 1
+        if self.turns % round(STALL / 4 / 0.1) == 0:
+            self.queue.check()
+
+    def test_a_silent_reader_is_cut_after_the_stall_time(self):
+        # Traffic that varies: a flush larger than the one before, which is
+        # in TCP's buffer by now, is no sign the reader took anything.
+        while not self.cuts and self.turns < 1000:
+            self.turn(size=200 if self.turns % 2 else 800)
+        self.assertEqual(self.cuts, ["stall"])
+        self.assertLess(self.queue.queued, self.queue.hard)
+        self.assertLessEqual(self.turns / 10, STALL * 1.25)
+
+    def test_a_reader_that_keeps_taking_is_never_cut(self):
+        # Three minutes; it takes what comes, a record a turn, so its TCP
+        # buffer stays where it was.
+        for _ in range(1800):
+            self.turn(self.MESSAGE + DeferringLayer.RECORD_OVERHEAD)
+        self.assertEqual(self.cuts, [])
+        self.assertTrue(self.queue.backed_up)
 
 
 class Recorder(protocol.Protocol):

@@ -1,8 +1,9 @@
 """
 The listening side every front end shares: builds its protocol per
 connection within the limits, counts connections (in all and per address),
-runs the one idle check for every logged-in connection and the one stall
-check for every backed-up one, and says goodbye to all of them at shutdown.
+runs the one idle check for every logged-in connection, the one stall check
+for every backed-up one and the one output flush of each reactor turn, and
+says goodbye to all of them at shutdown.
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ class ChatFactory(Factory):
     within the L{Limits}, and knows every connection open (to count them per
     address and to say goodbye).  The protocol reads C{admission}, C{chat},
     C{limits} and C{clock} from here.  A protocol it L{watch_idle}s has an
-    C{idle_check()}; one it L{watch_output}s has a C{check_output()}.
+    C{idle_check()}; one it L{watch_output}s has a C{check_output()}; one it
+    L{flush_soon}s has a C{flush()}.
     """
 
     log = Logger()
@@ -77,6 +79,10 @@ class ChatFactory(Factory):
         # Likewise one stall check for the connections whose output backed up.
         self.backed_up: set[Protocol] = set()
         self._stall_check = task.LoopingCall(self._check_stalled)
+        # The connections with output written this turn, and the one call
+        # that hands each its output in one write (see CoalescedWrites).
+        self._to_flush: list[Protocol] = []
+        self._flush_call = None
 
     def refusal(self, reason: str) -> bytes:
         """The line that tells a refused connection C{reason}, in our syntax."""
@@ -135,6 +141,28 @@ class ChatFactory(Factory):
     def _check_stalled(self) -> None:
         for client in list(self.backed_up):
             client.check_output()
+
+    def flush_soon(self, client: Protocol) -> None:
+        """Call C{client.flush()} at the end of this reactor turn."""
+        self._to_flush.append(client)
+        if self._flush_call is None:
+            self._flush_call = self.clock.callLater(0, self._flush)
+
+    def flush_output(self) -> None:
+        """Flush every connection's output now rather than at the turn's end."""
+        if self._flush_call is not None:
+            self._flush_call.cancel()
+            self._flush()
+
+    def _flush(self) -> None:
+        self._flush_call = None
+        clients, self._to_flush = self._to_flush, []
+        for client in clients:
+            try:
+                client.flush()
+            except Exception:
+                # One broken connection must not cost the others their output.
+                self.log.failure("flushing output to {client} failed", client=client)
 
     def opened(self, client: Protocol) -> None:
         self.clients.add(client)

@@ -1,7 +1,8 @@
 """
 What is queued for one client, and whether it still reads: past a soft limit
 its commands are not read; over the hard limit, or when it has taken nothing
-of what is queued for the stall time, it is cut.
+of what is queued for the stall time, it is cut.  And how it is written: what
+a connection writes in one reactor turn goes out in one transport write.
 """
 
 from __future__ import annotations
@@ -25,6 +26,70 @@ def transport_buffered(transport) -> int | None:
     return None
 
 
+class _Dropped:
+    """The output of a connection cut or lost: what it is written vanishes."""
+
+    __slots__ = ()
+
+    def append(self, data: bytes) -> None:
+        pass
+
+    def __len__(self) -> int:
+        return 0
+
+
+_DROPPED = _Dropped()
+
+
+class CoalescedWrites:
+    """
+    A connection's writes of one reactor turn, joined into one transport
+    write at the end of the turn by its factory's flush
+    (L{chatroom.protocol.factory.ChatFactory.flush_soon}).  A transport write
+    each costs a C{send()} and the two C{epoll_ctl} calls that start and stop
+    writing; a room message is a write to every member.
+
+    The front end's protocol sets C{_output} (an L{OutputQueue} or None),
+    calls L{flush} before it closes the connection, L{drop_output} before it
+    aborts it or once it is lost, and may override L{sent}.
+    """
+
+    # Most connections are idle: nothing is kept between turns.
+    __slots__ = ("_pending", "_output")
+
+    def write(self, data: bytes) -> None:
+        """The hot path of fan-out: one append per delivery."""
+        pending = self._pending
+        if pending is None:
+            self._pending = [data]
+            self.factory.flush_soon(self)
+        else:
+            pending.append(data)
+        output = self._output
+        if output is not None and output.backed_up:
+            output.buffered(len(data))
+
+    def flush(self) -> None:
+        """Hand what was written this turn to the transport, in one write."""
+        pending = self._pending
+        if not pending:
+            return
+        self._pending = None
+        data = pending[0] if len(pending) == 1 else b"".join(pending)
+        self.transport.write(data)
+        output = self._output
+        if output is not None and output.backed_up:
+            output.flushed(len(data))
+        self.sent()
+
+    def drop_output(self) -> None:
+        """Forget what was written and not flushed, and all later writes."""
+        self._pending = _DROPPED
+
+    def sent(self) -> None:
+        """Called after each flush: the connection said something."""
+
+
 @implementer(IPushProducer)
 class OutputQueue:
     """
@@ -32,17 +97,24 @@ class OutputQueue:
 
     The transport's own producer signals mark the soft limit: it pauses us
     when its buffer passes its C{bufferSize} (the soft limit) and resumes us
-    once the buffer is empty.  While paused, every write and every L{check}
-    looks at what is queued (L{transport_buffered}); if less is queued than
-    at the last look plus what was written since, the client took something,
-    which is progress.  Over the hard limit it is cut at once; with no
-    progress for C{stall} seconds it is cut too.  A transport that does not
-    say what it buffers is estimated from the soft limit plus what was
-    written since the pause, and progresses only when it empties.
+    once the buffer is empty.  While paused, what is queued is what the
+    transport buffers (L{transport_buffered}) plus what the connection wrote
+    this turn and has not flushed (L{CoalescedWrites}); every flush and every
+    L{check} looks at it, and if less is queued than at the last look plus
+    what was written since, the client took something, which is progress.
+    Under TLS the bytes reach TCP a turn after they are flushed, so there
+    a flush credits only the flush before it.  Over the
+    hard limit it is cut at once; with no progress for C{stall} seconds it
+    is cut too.  A transport that does not say what it buffers is estimated
+    from the soft limit plus what was written since the pause, and
+    progresses only when it empties.
 
     @ivar backed_up: the transport's buffer passed the soft limit and has not
         emptied since.
-    @ivar queued: bytes queued at the last look (0 while the client keeps up).
+    @ivar queued: bytes queued at the last look, or since counted by
+        L{buffered} (0 while the client keeps up).
+    @ivar unflushed: bytes the connection wrote while backed up and has not
+        flushed to the transport yet.
     @ivar progressed_at: when the client last took something, or backed up.
     """
 
@@ -52,10 +124,14 @@ class OutputQueue:
         "stall",
         "clock",
         "queued",
+        "unflushed",
         "backed_up",
         "progressed_at",
         "transport",
         "_measured",
+        "_wrapped",
+        "_below",
+        "_handed",
         "_on_change",
         "_on_cut",
     )
@@ -74,10 +150,17 @@ class OutputQueue:
         self.stall = stall
         self.clock = clock
         self.queued = 0
+        self.unflushed = 0
         self.backed_up = False
         self.progressed_at = 0.0
         self.transport = None
         self._measured = False
+        # Attached below a wrapping transport (TLS); what the transport
+        # itself buffered at the last look; under TLS, what was flushed to
+        # it at the last flush, which has reached TCP by the next turn.
+        self._wrapped = False
+        self._below = 0
+        self._handed = 0
         self._on_change = on_change
         self._on_cut = on_cut
 
@@ -88,6 +171,7 @@ class OutputQueue:
         # handshake itself.
         while hasattr(transport, "wrappedProtocol") and transport.transport:
             transport = transport.transport
+            self._wrapped = True
         if hasattr(transport, "bufferSize"):
             transport.bufferSize = self.soft
         transport.registerProducer(self, True)
@@ -98,27 +182,59 @@ class OutputQueue:
         """Unregister: a transport with a producer does not close."""
         self.transport.unregisterProducer()
 
-    def wrote(self, size: int) -> None:
+    def buffered(self, size: int) -> None:
         """Called for each write while L{backed_up}: the hot path stays cheap."""
-        self._look(size)
+        self.unflushed += size
+        self.queued += size
+        if self.queued > self.hard:
+            self._on_cut("hard")
+
+    def flushed(self, size: int) -> None:
+        """The connection handed C{size} bytes, all it had, to the transport."""
+        self.unflushed = 0
+        if self._wrapped:
+            self._look_through(size)
+        else:
+            self._look()
         if self.queued > self.hard:
             self._on_cut("hard")
 
     def check(self) -> None:
         """The stall sweep's look: cut the client if it took nothing for too long."""
-        self._look(0)
+        if self._wrapped:
+            self._look_through(None)
+        else:
+            self._look()
         if self.stall and self.clock.seconds() - self.progressed_at >= self.stall:
             self._on_cut("stall")
 
-    def _look(self, written: int) -> None:
-        # A write-coalescing buffer of ours would add its bytes here.
+    def _look(self) -> None:
         if not self._measured:
-            self.queued += written
             return
-        queued = transport_buffered(self.transport)
-        if queued < self.queued + written:
+        below = transport_buffered(self.transport)
+        # Less queued than at the last look plus what was written since: the
+        # client took some.  Our own pending bytes are queued too.
+        if below + self.unflushed < self.queued:
             self.progressed_at = self.clock.seconds()
-        self.queued = queued
+        self._below = below
+        self.queued = below + self.unflushed
+
+    def _look_through(self, flushed: int | None) -> None:
+        # TLS hands what we flush to TCP on its next turn, a little larger:
+        # at a flush, the bytes of the flush before are in TCP's buffer, and
+        # less there than at the last flush plus those means the client took
+        # some; the stall sweep, between flushes, sees only a smaller buffer.
+        if not self._measured:
+            return
+        below = transport_buffered(self.transport)
+        if flushed is None:
+            if below < self._below:
+                self.progressed_at = self.clock.seconds()
+        else:
+            if below < self._below + self._handed:
+                self.progressed_at = self.clock.seconds()
+            self._below, self._handed = below, flushed
+        self.queued = below + self.unflushed
 
     # IPushProducer, called by the transport (pause may repeat on every write)
 
@@ -127,7 +243,9 @@ class OutputQueue:
             self.backed_up = True
             self.progressed_at = self.clock.seconds()
             if self._measured:
-                self.queued = transport_buffered(self.transport)
+                self._below = transport_buffered(self.transport)
+                self._handed = 0
+                self.queued = self._below + self.unflushed
             else:
                 self.queued = self.soft
             self._on_change(True)
@@ -135,7 +253,7 @@ class OutputQueue:
     def resumeProducing(self) -> None:
         if self.backed_up:
             self.backed_up = False
-            self.queued = 0
+            self.queued = self.unflushed = 0
             self._on_change(False)
 
     def stopProducing(self) -> None:

@@ -28,7 +28,7 @@ from chatroom.protocol.limits import ByteRate, FloodGate
 from chatroom.protocol.line import commands, wire
 from chatroom.protocol.line.commands import CommandLine
 from chatroom.protocol.line.pipeline import Answer, ReplyPipeline
-from chatroom.protocol.output import OutputQueue
+from chatroom.protocol.output import CoalescedWrites, OutputQueue
 from chatroom.service.admission import Admission, Admitted
 from chatroom.service.events import PrivateMessage, RoomMessage
 from chatroom.service.interfaces import IChatClient, IUser
@@ -59,7 +59,7 @@ _ADVICE = {
 
 
 @implementer(IChatClient)
-class LineProtocol(LineFraming):
+class LineProtocol(CoalescedWrites, LineFraming):
     log = Logger()
     # One per connection, most of them idle: slots keep each small (Twisted's
     # own attributes still live in the instance dict).
@@ -71,7 +71,6 @@ class LineProtocol(LineFraming):
         "connected",
         "_gate",
         "_bytes",
-        "_output",
         "_drain_waiters",
         "_timer",
         "_quiet",
@@ -90,6 +89,8 @@ class LineProtocol(LineFraming):
         self._gate: FloodGate | None = None
         self._bytes: ByteRate | None = None
         self._output: OutputQueue | None = None
+        # What was written this reactor turn, not flushed yet (CoalescedWrites).
+        self._pending: list[bytes] | None = None
         # Waiting for the output queue to drain (IChatClient.drained).
         self._drain_waiters: list[defer.Deferred[bool]] | None = None
         # The login timeout before login.
@@ -243,6 +244,7 @@ class LineProtocol(LineFraming):
             self.factory.unwatch_idle()
         # The transport stops its producer itself.
         self._output = None
+        self.drop_output()
         self.factory.unwatch_output(self)
         if self._logout is not None:
             logout, self._logout = self._logout, None
@@ -277,6 +279,8 @@ class LineProtocol(LineFraming):
         self._hang_up()
 
     def drained(self) -> defer.Deferred[bool]:
+        # What this turn wrote counts as queued: the transport judges it.
+        self.flush()
         if not self.connected or self.transport.disconnecting:
             return defer.succeed(False)
         output = self._output
@@ -295,13 +299,8 @@ class LineProtocol(LineFraming):
 
     # Lines out, and what they cost
 
-    def write(self, data: bytes) -> None:
-        """Every write goes here: the hot path of fan-out, so it stays short."""
-        self.transport.write(data)
+    def sent(self) -> None:
         self._quiet = False
-        output = self._output
-        if output is not None and output.backed_up:
-            output.wrote(len(data))
 
     def _backed_up(self, backed_up: bool) -> None:
         # Past the soft limit: read no more commands until the client catches
@@ -331,11 +330,13 @@ class LineProtocol(LineFraming):
         )
         self.factory.unwatch_output(self)
         output.detach()
+        self.drop_output()
         self.transport.abortConnection()
         self._drain_waiters_fire(False)
 
     def _hang_up(self) -> None:
         """Close once what is queued is sent, or after a grace period if stuck."""
+        self.flush()
         # What is still queued may never arrive: nobody may count it delivered.
         self._drain_waiters_fire(False)
         output, self._output = self._output, None
@@ -395,5 +396,7 @@ class LineProtocol(LineFraming):
         timeout) and NAT keeps the mapping.
         """
         if self._quiet:
+            # Sent now, so that the ping is not traffic at the next look.
             self.write(wire.notice(PING))
+            self.flush()
         self._quiet = True

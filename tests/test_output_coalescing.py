@@ -1,0 +1,115 @@
+"""
+Write coalescing: what the server writes to a connection in one reactor turn
+goes out in one transport write at the turn's end, in order; whatever closes
+the connection sends it first, and it counts as queued for the slow-reader
+limits.
+"""
+
+import dataclasses
+
+from twisted.trial import unittest
+
+from chatroom.service.events import RoomMessage
+from tests.helpers import RELAXED, ChatWorld, capture_log
+
+SOFT, HARD = 4096, 16384
+LIMITS = dataclasses.replace(RELAXED, output_soft=SOFT, output_hard=HARD)
+
+
+class CoalescingTests(unittest.TestCase):
+    def setUp(self):
+        self.world = ChatWorld(LIMITS)
+        self.alice = self.world.user("alice")
+        self.bob = self.world.user("bob")
+        self.channel = ("room", self.world.chat.rooms.lobby.id)
+        self.sent = 0
+
+    def publish(self, *texts: str) -> list[str]:
+        """Deliver room messages from carol now, inside this turn."""
+        for text in texts:
+            self.sent += 1
+            message = RoomMessage("lobby", self.sent, "carol", text, 0)
+            self.world.chat.fanout.publish(self.channel, message)
+        return [f"[lobby] carol: {text}" for text in texts]
+
+    def end_turn(self) -> None:
+        self.world.clock.advance(0)
+
+    def test_a_turns_deliveries_go_out_in_one_write_at_its_end(self):
+        before = self.bob.transport.writes
+        expected = self.publish("one", "two", "three")
+        self.assertEqual(self.bob.transport.writes, before)
+        self.end_turn()
+        self.assertEqual(self.bob.transport.writes, before + 1)
+        self.assertEqual(self.alice.transport.writes, before + 1)
+        self.assertEqual(self.bob.take(), expected)
+
+    def test_one_call_per_turn_flushes_every_connection(self):
+        self.publish("one", "two")
+        self.assertEqual(len(self.world.clock.getDelayedCalls()), 1)
+        self.end_turn()
+        self.assertEqual(self.world.clock.getDelayedCalls(), [])
+        self.assertIsNone(self.bob.protocol._pending)
+
+    def test_the_order_of_lines_is_kept(self):
+        [one] = self.publish("one")
+        self.bob.protocol.notice("news")
+        [two] = self.publish("two")
+        # A command answered inline, within the same turn.
+        self.bob.protocol.dataReceived(b"/ping\n")
+        [three] = self.publish("three")
+        self.end_turn()
+        self.assertEqual(self.bob.take(), [one, "* news", two, "+OK pong", three])
+
+    def test_a_reply_that_closes_is_sent_before_the_close(self):
+        self.bob.write("/quit")
+        self.assertIn(b"+OK bye\r\n", self.bob.transport.written_at_close)
+
+    def test_a_disconnect_notice_is_sent_before_the_close(self):
+        [one] = self.publish("one")
+        self.bob.protocol.disconnect("server shutting down")
+        written = self.bob.transport.written_at_close.decode()
+        self.assertEqual(
+            written.split("\r\n")[-3:], [one, "* server shutting down", ""]
+        )
+
+    def test_shutdown_sends_every_connection_its_goodbye(self):
+        self.publish("one")
+        self.world.factory.disconnect_all("server shutting down")
+        for client in (self.alice, self.bob):
+            self.assertIn(
+                b"* server shutting down\r\n", client.transport.written_at_close
+            )
+
+    def test_the_hard_limit_counts_what_is_not_flushed_yet(self):
+        self.publish(*["m" * 500] * 10)
+        self.end_turn()
+        self.alice.transport.drain()
+        self.assertTrue(self.bob.protocol._output.backed_up)
+        # One turn's deliveries past the hard limit: cut before the turn ends,
+        # not held in memory until the flush.
+        self.publish(*["m" * 500] * 30)
+        self.assertTrue(self.bob.transport.aborted)
+        self.assertFalse(self.bob.protocol._pending)
+        self.end_turn()
+        self.assertFalse(self.alice.transport.aborted)
+
+    def test_drained_counts_what_is_not_flushed_yet(self):
+        self.publish(*["m" * 500] * 10)
+        drained = []
+        self.bob.protocol.drained().addCallback(drained.append)
+        self.assertEqual(drained, [])
+        self.bob.transport.drain()
+        self.assertEqual(drained, [True])
+
+    def test_a_connection_lost_with_output_pending_drops_it(self):
+        events = capture_log(self)
+        self.publish("one")
+        written = self.bob.transport.value()
+        self.bob.disconnect()
+        self.assertFalse(self.bob.protocol._pending)
+        self.end_turn()
+        self.assertEqual(self.bob.transport.value(), written)
+        self.assertEqual([e for e in events if e.get("log_failure")], [])
+        self.assertEqual(self.world.factory._to_flush, [])
+        self.assertNotIn(self.bob.protocol, self.world.factory.clients)
