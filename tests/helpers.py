@@ -316,3 +316,39 @@ class ChatWorld:
         assert reply.startswith("+OK"), reply
         client.take()
         return client
+
+
+class HeldWrites:
+    """
+    Holds a L{ChatWorld}'s write batches (reads go through): each waits,
+    uncommitted, until the test commits or fails it.
+    """
+
+    def __init__(self, world: ChatWorld) -> None:
+        self.pool = world.pool
+        self.run_batch = world.database._run_batch
+        self.held: list[tuple[defer.Deferred, tuple]] = []
+        self._run = world.pool.runInteraction
+        world.pool.runInteraction = self._hold
+
+    def _hold(self, interaction, *args):
+        if interaction != self.run_batch:
+            return self._run(interaction, *args)
+        d: defer.Deferred = defer.Deferred()
+        self.held.append((d, args))
+        return d
+
+    def commit(self) -> None:
+        """Commit the oldest held batch and fire what waits on it."""
+        d, args = self.held.pop(0)
+        self._run(self.run_batch, *args).chainDeferred(d)
+
+    def commit_all(self) -> None:
+        """Commit batches until none is held (a commit may queue the next)."""
+        while self.held:
+            self.commit()
+
+    def fail(self, error: Exception) -> None:
+        """The oldest held batch fails as a whole, as a failed commit does."""
+        d, _ = self.held.pop(0)
+        d.errback(error)

@@ -212,7 +212,12 @@ class RoomTests(ClusterTestCase):
             yield listener.until(
                 lambda lines: "[lobby] ann: next" in lines, timeout=1.5
             )
-        self.assertEqual(bob.messages(), ["[lobby] ann: next"])
+        # Published before its write failed, it was delivered: seen, not kept.
+        self.assertEqual(bob.messages(), ["[lobby] ann: lost", "[lobby] ann: next"])
+        history = yield bob.ok("/history lobby 5")
+        self.assertEqual(
+            [line.split(" ", 1)[1] for line in history], ["[lobby] ann: next"]
+        )
 
     @defer.inlineCallbacks
     def test_a_rename_is_seen_on_every_node(self):

@@ -122,6 +122,14 @@ class OrderTests(unittest.TestCase):
         self.assertEqual(self.mind.got, ["den 5 m5", "den 7 m7"])
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
+    def test_a_message_held_for_its_turn_is_delivered_though_then_skipped(self):
+        # Published before its write failed: the skip comes after it.
+        self.fanout.received(from_bus(6))
+        self.fanout.skipped(7, 6)
+        self.fanout.received(from_bus(5))
+        self.assertEqual(self.mind.got, ["den 5 m5", "den 6 m6"])
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
     def test_a_skip_of_a_number_already_passed_changes_nothing(self):
         self.fanout.received(from_bus(5))
         self.fanout.skipped(7, 5)

@@ -5,8 +5,10 @@ Every event goes out through Redis, the publishing node's own sessions
 included, so all nodes deliver from the same stream.  Room messages carry a
 sequence number assigned in one place (L{chatroom.cluster.sequencer}); a node
 holds a message that arrives ahead of its predecessor (its sender's node was
-still storing the earlier one) and delivers in sequence order.  A number whose
-write failed is announced as skipped by its node, and released at once; one
+had not published the earlier one yet) and delivers in sequence order.  A message
+is published as soon as its write is queued; a number whose write failed is
+then announced as skipped by its node, after the message if it went out, and
+released at once (a node that has the message delivers it); one
 that never arrives (its node died between numbering and publishing) is skipped
 after C{gap_timeout} seconds.
 
@@ -141,7 +143,9 @@ class RedisFanout:
         if order is None or order.next is None or seq < order.next:
             # Not waited for: the room's next message sets where it starts.
             return
-        order.held[seq] = _SKIPPED
+        # A message is published before its write: one whose write then
+        # failed may be here already, waiting for its turn; it stays.
+        order.held.setdefault(seq, _SKIPPED)
         self._release(room_id, order)
 
     def _in_order(self, channel: tuple, event: RoomMessage, exclude) -> None:

@@ -3,7 +3,9 @@ The avatar: one logged-in session, and the chat actions every front end
 calls.  Each action checks everything before it changes anything, so a
 refused one leaves no trace, and returns a plain result (L{results}) or
 raises a L{ChatError} for the front end to render; state changes in memory
-only once storage has committed them.  Who may take which name or password
+only once storage has committed them.  A room message is the exception: it
+is fanned out as soon as its write is queued, and only its sender's reply
+waits for the commit (L{Session.say}).  Who may take which name or password
 is the admission gate's to say.
 """
 
@@ -181,6 +183,13 @@ class Session:
     # Messages
 
     async def say(self, room: str | None, text: str) -> RoomMessage:
+        """
+        Number the message, queue its write and fan it out at once; return
+        (the sender's C{+OK}) only once its batch has committed.  Members may
+        thus see a message that is never stored: one whose write fails (its
+        sender gets C{server-error}) or that dies with the server before the
+        commit (docs/reliability.md).  What was acknowledged is stored.
+        """
         target = self._default_room() if room is None else self._member_room(room)
         text = check_text(text)
         chat, account = self.chat, self.account
@@ -193,14 +202,20 @@ class Session:
             account.id, account.name, "message", f"#{target.name} {seq}", LogLevel.debug
         )
         message = RoomMessage(target.name, seq, account.name, text, at)
+        # In the reactor turn that numbered it, so every member gets a room's
+        # messages in number order.  Across nodes, handed over means the bus
+        # has it (or, after some tries, that it never will).
+        handed = defer.ensureDeferred(
+            chat.hand_room_message(target, message, exclude=self.mind)
+        )
         try:
             await stored
         except Exception:
-            chat.seq_unused(target, seq)
+            # Told after the message itself, so a node that has it delivers
+            # it and one that never will stops waiting for it.
+            handed.addCallback(lambda _: chat.seq_unused(target, seq))
             raise
-        # Across nodes, handed over means the message bus has it (or, after
-        # some tries, that it never will: stored, it is sent all the same).
-        await chat.hand_room_message(target, message, exclude=self.mind)
+        await handed
         return message
 
     async def send_private(self, recipient: str, text: str) -> PrivateMessage:
@@ -216,6 +231,8 @@ class Session:
                 raise NoSuchUser(f"there is no user called {recipient}")
             target_id = record.id
         at = chat.now()
+        # Stored before it is handed to anyone, unlike a room message: its
+        # recipients mark it delivered by the id the write gives it.
         # Stored as not delivered whoever is online: it counts as delivered
         # only once a live session has taken it (see take_private), so a
         # recipient who leaves meanwhile finds it at the next login.

@@ -246,7 +246,7 @@ class ChatService(service.Service):
     async def hand_room_message(
         self, room: Room, message: RoomMessage, exclude=None
     ) -> None:
-        """Publish a stored room message to its members; never fails."""
+        """Publish a room message (its write queued) to its members; never fails."""
         await publish_stored(
             lambda: self.fanout.publish(room.channel, message, exclude),
             lambda: f"#{room.name} {message.seq}",

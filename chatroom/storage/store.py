@@ -185,8 +185,15 @@ class ChatStore:
     def room_history(
         self, room_id: int, limit: int
     ) -> defer.Deferred[list[StoredMessage]]:
-        """The last C{limit} messages of a room, oldest first."""
-        return self.db.read(last_room_messages, room_id, limit)
+        """
+        The last C{limit} messages of a room, oldest first, once every write
+        queued before has committed: room messages are delivered before
+        their commit, and a member's history must show what they were shown
+        (but for a message whose write failed).
+        """
+        return self.db.flushed().addBoth(
+            lambda _: self.db.read(last_room_messages, room_id, limit)
+        )
 
     def store_private(
         self,
