@@ -163,6 +163,9 @@ class ChatServer(service.MultiService):
             listener.startService()
 
     def _failed_to_start(self, failure: Failure) -> None:
+        if not self.running and failure.check(defer.CancelledError):
+            # Stopped while starting (L{_stop} cancelled us): nothing failed.
+            return
         self.start_failed = True
         reason = why_it_could_not_start(failure)
         if reason is None:
@@ -175,19 +178,19 @@ class ChatServer(service.MultiService):
         return defer.ensureDeferred(self._stop())
 
     async def _stop(self) -> None:
+        service.Service.stopService(self)
         if self.ready is not None and not self.ready.called:
             self.ready.cancel()
-        service.Service.stopService(self)
         for listener in self.listeners:
             if listener.running:
                 await listener.stopService()
         # Every connection, logged in or not, hears why it is closed; their
         # logouts are recorded before the database closes.
         await self.factory.disconnect_all(SHUTDOWN_NOTICE)
+        # Lines read before the goodbye may still be numbering, storing or
+        # publishing, their connection gone: the bus and the database wait.
+        await self.factory.all_answered()
         if self.cluster is not None and self.cluster.running:
-            # Lines read before the goodbye may still be numbering, storing
-            # or publishing, their connection gone: the bus waits for them.
-            await self.factory.all_answered()
             await self.cluster.stopService()
         for job in self.jobs:
             if job.running:

@@ -6,14 +6,24 @@ import sqlite3
 from contextlib import closing
 from pathlib import Path
 
+from twisted.internet import defer, reactor, task
 from twisted.internet.address import IPv4Address
 from twisted.internet.error import ConnectionDone
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 from twisted.trial import unittest
 
+from chatroom.auth import PasswordHasher
+from chatroom.server import ChatServer
+from chatroom.storage.opening import open_database
 from tests.asynctest import async_test
-from tests.helpers import ServerTestCase, sqlite_file, start_server
+from tests.helpers import (
+    BCRYPT_ROUNDS,
+    ServerTestCase,
+    chat_factory,
+    sqlite_file,
+    start_server,
+)
 from tests.realserver import RunningServer
 
 
@@ -93,6 +103,26 @@ class ShutdownRecordsTests(unittest.TestCase):
             [("alice", "logout"), ("bob", "logout")],
         )
 
+    @async_test
+    async def test_storage_closes_after_the_lines_still_being_answered(self):
+        server = await start_server(self)
+        closed = []
+        close_database = server.database.close
+
+        def database_closing():
+            closed.append(True)
+            return close_database()
+
+        server.database.close = database_closing
+        # A line read before the goodbye, its reply still being stored.
+        server.factory.in_flight.started()
+        stopped = server.server.stopService()
+        await task.deferLater(reactor, 0, lambda: None)
+        self.assertEqual(closed, [])
+        server.factory.in_flight.finished()
+        await stopped
+        self.assertEqual(closed, [True])
+
 
 class JobOrderTests(unittest.TestCase):
     """The server's jobs run on the loaded chat and stop before its database."""
@@ -114,3 +144,40 @@ class JobOrderTests(unittest.TestCase):
         server.database.close = database_closing
         await running.stop()
         self.assertEqual(seen, [("database", False, 0)])
+
+
+class _Reactor:
+    """Records the stops a server asks of the reactor."""
+
+    def __init__(self) -> None:
+        self.stops = 0
+
+    def stop(self) -> None:
+        self.stops += 1
+
+
+class StopDuringStartTests(unittest.TestCase):
+    """A stop while the server still starts is no failed start."""
+
+    @async_test
+    async def test_a_stop_during_start_up_neither_logs_a_failure_nor_stops(self):
+        clock = task.Clock()
+        database = open_database(":memory:", reactor)
+        hasher = PasswordHasher(reactor, rounds=BCRYPT_ROUNDS, threads=1)
+        chat, factory = chat_factory(database, hasher, clock)
+        # The start waits on the chat's load, as on a slow database.
+        reached, loading = defer.Deferred(), defer.Deferred()
+
+        def load() -> defer.Deferred:
+            reached.callback(None)
+            return loading
+
+        chat.load = load
+        stopper = _Reactor()
+        server = ChatServer(database, chat, None, factory, [], stopper)
+        server.startService()
+        await reached
+        await task.deferLater(reactor, 0, lambda: None)
+        await server.stopService()
+        self.assertEqual((server.start_failed, stopper.stops), (False, 0))
+        self.assertEqual(self.flushLoggedErrors(), [])
