@@ -21,6 +21,9 @@ class HeldStorage:
         self.real = store.store_room_message
         self.writes: list[tuple[defer.Deferred, tuple]] = []
         testcase.patch(store, "store_room_message", self.hold)
+        # Shutdown waits for every line in flight: let held writes through
+        # (cleanups run last-added first, so before the server stops).
+        testcase.addCleanup(self.release)
 
     def hold(self, *args) -> defer.Deferred:
         d: defer.Deferred = defer.Deferred()
@@ -31,6 +34,11 @@ class HeldStorage:
         d, args = self.writes[index]
         await self.real(*args)
         d.callback(None)
+
+    async def release(self) -> None:
+        for index, (d, _) in enumerate(self.writes):
+            if not d.called:
+                await self.commit(index)
 
 
 class PipelineTests(ServerTestCase):
