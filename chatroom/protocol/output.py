@@ -58,7 +58,11 @@ class CoalescedWrites:
     __slots__ = ("_pending", "_output")
 
     def write(self, data: bytes) -> None:
-        """The hot path of fan-out: one append per delivery."""
+        """
+        One append per delivery.  A front end's C{room_message} may append to
+        C{_pending} itself while it is a list and the output is not backed
+        up: nothing else is to be done then.
+        """
         pending = self._pending
         if pending is None:
             self._pending = [data]
