@@ -123,12 +123,14 @@ class SocketTransport(FileDescriptor):
     def take(self, size: int) -> None:
         """
         The peer reads up to C{size} bytes of what is queued, once the
-        server's turn has ended (its coalesced output flushed).
+        server's turn has ended (its coalesced output flushed); the kernel
+        takes nothing more until the next call.
         """
         if self.protocol is not None:
             self.protocol.factory.flush_output()
         self._window = size
         self.doWrite()
+        self._window = 0
 
     def writeSomeData(self, data) -> int:
         sent = min(len(data), self._window)

@@ -7,8 +7,12 @@ limits.
 
 import dataclasses
 
+from twisted.internet import main
+from twisted.internet.abstract import FileDescriptor
+from twisted.internet.testing import MemoryReactor, StringTransport
 from twisted.trial import unittest
 
+from chatroom.protocol.output import write_now
 from chatroom.service.events import RoomMessage
 from tests.helpers import RELAXED, ChatWorld, capture_log
 
@@ -113,3 +117,83 @@ class CoalescingTests(unittest.TestCase):
         self.assertEqual([e for e in events if e.get("log_failure")], [])
         self.assertEqual(self.world.factory._to_flush, [])
         self.assertNotIn(self.bob.protocol, self.world.factory.clients)
+
+
+class Socket(FileDescriptor):
+    """
+    Twisted's own buffering over a kernel that takes C{window} bytes per
+    send (L{take} lets the reactor's write pass run), or reports the
+    connection lost.
+    """
+
+    def __init__(self, window: int) -> None:
+        self.reactor = MemoryReactor()
+        super().__init__(self.reactor)
+        self.connected = 1
+        self.window = window
+        self.lost = False
+        self.sends = 0
+        self.received = b""
+
+    def writeSomeData(self, data):
+        if self.lost:
+            return main.CONNECTION_LOST
+        self.sends += 1
+        sent = min(len(data), self.window)
+        self.received += bytes(data[:sent])
+        return sent
+
+    def take(self):
+        """The reactor finds the socket writable, as it would if it watched."""
+        self.window = 1 << 20
+        return self.doWrite()
+
+    def watched(self) -> bool:
+        return self in self.reactor.getWriters()
+
+
+class WriteNowTests(unittest.TestCase):
+    def test_an_idle_socket_is_sent_to_at_once_and_not_watched(self):
+        socket = Socket(window=1000)
+        write_now(socket, b"one\r\n")
+        self.assertEqual((socket.received, socket.sends), (b"one\r\n", 1))
+        self.assertFalse(socket.watched())
+
+    def test_what_the_kernel_does_not_take_is_written_as_usual_after_it(self):
+        socket = Socket(window=3)
+        write_now(socket, b"abcdef")
+        self.assertEqual(socket.received, b"abc")
+        self.assertTrue(socket.watched())
+        # Something buffered already: nothing jumps the queue.
+        write_now(socket, b"gh")
+        self.assertEqual(socket.sends, 1)
+        socket.take()
+        self.assertEqual(socket.received, b"abcdefgh")
+        self.assertFalse(socket.watched())
+
+    def test_nothing_taken_is_written_as_usual(self):
+        socket = Socket(window=0)
+        write_now(socket, b"abc")
+        self.assertTrue(socket.watched())
+        socket.take()
+        self.assertEqual(socket.received, b"abc")
+
+    def test_a_lost_connection_is_found_by_the_transport_as_usual(self):
+        socket = Socket(window=1000)
+        socket.lost = True
+        write_now(socket, b"abc")
+        self.assertTrue(socket.watched())
+        self.assertIs(socket.take(), main.CONNECTION_LOST)
+
+    def test_a_closing_socket_is_written_as_usual(self):
+        socket = Socket(window=1000)
+        socket.loseConnection()
+        write_now(socket, b"bye")
+        self.assertEqual(socket.sends, 0)
+        socket.take()
+        self.assertEqual(socket.received, b"bye")
+
+    def test_a_transport_not_a_file_descriptor_is_written_as_usual(self):
+        transport = StringTransport()
+        write_now(transport, b"abc")
+        self.assertEqual(transport.value(), b"abc")

@@ -26,6 +26,31 @@ def transport_buffered(transport) -> int | None:
     return None
 
 
+def write_now(transport, data: bytes) -> None:
+    """
+    C{transport.write(data)}, sent at once if the transport buffers nothing.
+    A write to an idle L{FileDescriptor} is sent by the reactor's next pass,
+    with an C{epoll_ctl} to start watching for writability and one to stop:
+    two system calls per connection per turn that a C{send()} now spares.
+    What the kernel does not take is written as usual, in order after it.
+    """
+    if (
+        isinstance(transport, FileDescriptor)
+        and transport.connected
+        and not transport.disconnecting
+        and not transport._writeDisconnected
+        and not transport_buffered(transport)
+    ):
+        sent = transport.writeSomeData(data)
+        if type(sent) is int and sent > 0:
+            if sent == len(data):
+                return
+            data = data[sent:]
+        # Nothing taken, or the connection is lost: the transport finds out
+        # again when it writes, and handles it as it always does.
+    transport.write(data)
+
+
 class _Dropped:
     """The output of a connection cut or lost: what it is written vanishes."""
 
@@ -58,7 +83,11 @@ class CoalescedWrites:
     __slots__ = ("_pending", "_output")
 
     def write(self, data: bytes) -> None:
-        """The hot path of fan-out: one append per delivery."""
+        """
+        One append per delivery.  A front end's C{room_message} may append to
+        C{_pending} itself while it is a list and the output is not backed
+        up: nothing else is to be done then.
+        """
         pending = self._pending
         if pending is None:
             self._pending = [data]
@@ -76,7 +105,7 @@ class CoalescedWrites:
             return
         self._pending = None
         data = pending[0] if len(pending) == 1 else b"".join(pending)
-        self.transport.write(data)
+        write_now(self.transport, data)
         output = self._output
         if output is not None and output.backed_up:
             output.flushed(len(data))

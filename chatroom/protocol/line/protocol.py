@@ -258,12 +258,18 @@ class LineProtocol(CoalescedWrites, LineFraming):
     # What the service delivers (IChatClient)
 
     def room_message(self, message: RoomMessage) -> None:
+        # The hot path of fan-out: encoded once for every recipient, and
+        # appended to this turn's output without a call (CoalescedWrites.write).
         line = message.wire
         if line is None:
             line = message.wire = wire.room_message(
                 message.room, message.sender, message.text
             )
-        self.write(line)
+        pending, output = self._pending, self._output
+        if pending is None or (output is not None and output.backed_up):
+            self.write(line)
+        else:
+            pending.append(line)
 
     def private_message(self, message: PrivateMessage) -> None:
         line = message.wire

@@ -1,0 +1,77 @@
+"""
+The in-process fan-out: each subscriber but the one excluded gets an event
+once, and one whose delivery fails costs the others nothing.  Room messages
+take a shorter path than other events: both are tested.
+"""
+
+from twisted.trial import unittest
+
+from chatroom.service.events import Notice, RoomMessage
+from chatroom.service.fanout import LocalFanout
+from tests.helpers import capture_log
+
+
+class Mind:
+    def __init__(self, name: str, broken: bool = False) -> None:
+        self.name = name
+        self.broken = broken
+        self.got: list[str] = []
+
+    def room_message(self, message: RoomMessage) -> None:
+        self._take(message.text)
+
+    def notice(self, text: str) -> None:
+        self._take(f"* {text}")
+
+    def _take(self, line: str) -> None:
+        if self.broken:
+            raise ConnectionError(f"{self.name} is broken")
+        self.got.append(line)
+
+
+class LocalFanoutTests(unittest.TestCase):
+    def setUp(self):
+        self.fanout = LocalFanout()
+        self.minds = [Mind("ann"), Mind("bob", broken=True), Mind("cy"), Mind("di")]
+        for mind in self.minds:
+            self.fanout.subscribe("den", mind)
+        self.log = capture_log(self)
+
+    def events(self):
+        return {
+            "room message": (RoomMessage("den", 1, "ann", "hello", 0), "hello"),
+            "notice": (Notice("news"), "* news"),
+        }
+
+    def test_every_subscriber_but_the_excluded_gets_it_once(self):
+        ann, bob, cy, di = self.minds
+        bob.broken = False
+        for kind, (event, line) in self.events().items():
+            with self.subTest(kind):
+                self.fanout.deliver("den", event, exclude=cy)
+                for mind in (ann, bob, di):
+                    self.assertEqual(mind.got, [line])
+                    mind.got.clear()
+                self.assertEqual(cy.got, [])
+
+    def test_a_broken_subscriber_costs_the_others_nothing(self):
+        ann, bob, cy, di = self.minds
+        for kind, (event, line) in self.events().items():
+            with self.subTest(kind):
+                del self.log[:]
+                self.fanout.deliver("den", event)
+                for mind in (ann, cy, di):
+                    self.assertEqual(mind.got, [line])
+                    mind.got.clear()
+                [failure] = [e for e in self.log if "log_failure" in e]
+                self.assertIsInstance(failure["log_failure"].value, ConnectionError)
+                self.assertIs(failure["client"], bob)
+                self.flushLoggedErrors(ConnectionError)
+
+    def test_a_channel_of_one_holds_no_set(self):
+        lone = Mind("eve")
+        self.fanout.subscribe("own", lone)
+        self.fanout.deliver("own", RoomMessage("own", 1, "ann", "hi", 0))
+        self.assertEqual(lone.got, ["hi"])
+        self.fanout.deliver("own", RoomMessage("own", 2, "ann", "no", 0), exclude=lone)
+        self.assertEqual(lone.got, ["hi"])
