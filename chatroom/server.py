@@ -187,10 +187,10 @@ class ChatServer(service.MultiService):
         # Every connection, logged in or not, hears why it is closed; their
         # logouts are recorded before the database closes.
         await self.factory.disconnect_all(SHUTDOWN_NOTICE)
+        # Lines read before the goodbye may still be numbering, storing or
+        # publishing, their connection gone: the bus and the database wait.
+        await self.factory.all_answered()
         if self.cluster is not None and self.cluster.running:
-            # Lines read before the goodbye may still be numbering, storing
-            # or publishing, their connection gone: the bus waits for them.
-            await self.factory.all_answered()
             await self.cluster.stopService()
         for job in self.jobs:
             if job.running:

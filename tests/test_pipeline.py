@@ -20,6 +20,8 @@ class HeldStorage:
         store = testcase.server.store
         self.real = store.store_room_message
         self.writes: list[tuple[defer.Deferred, tuple]] = []
+        # Before the server stops, which waits for the lines still answered.
+        testcase.addCleanup(lambda: defer.ensureDeferred(self.commit_held()))
         testcase.patch(store, "store_room_message", self.hold)
 
     def hold(self, *args) -> defer.Deferred:
@@ -31,6 +33,11 @@ class HeldStorage:
         d, args = self.writes[index]
         await self.real(*args)
         d.callback(None)
+
+    async def commit_held(self) -> None:
+        for index, (d, _) in enumerate(self.writes):
+            if not d.called:
+                await self.commit(index)
 
 
 class PipelineTests(ServerTestCase):

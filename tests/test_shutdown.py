@@ -103,6 +103,26 @@ class ShutdownRecordsTests(unittest.TestCase):
             [("alice", "logout"), ("bob", "logout")],
         )
 
+    @async_test
+    async def test_storage_closes_after_the_lines_still_being_answered(self):
+        server = await start_server(self)
+        closed = []
+        close_database = server.database.close
+
+        def database_closing():
+            closed.append(True)
+            return close_database()
+
+        server.database.close = database_closing
+        # A line read before the goodbye, its reply still being stored.
+        server.factory.in_flight.started()
+        stopped = server.server.stopService()
+        await task.deferLater(reactor, 0, lambda: None)
+        self.assertEqual(closed, [])
+        server.factory.in_flight.finished()
+        await stopped
+        self.assertEqual(closed, [True])
+
 
 class JobOrderTests(unittest.TestCase):
     """The server's jobs run on the loaded chat and stop before its database."""
