@@ -65,14 +65,16 @@ def check_writable_directory(directory: Path, option: str) -> None:
 
 
 def check_writable_file(path: Path, option: str) -> None:
-    """The file at C{path} can be created, or opened to read and write."""
+    """
+    The file at C{path} can be opened to read and write, or created; and
+    files can be created beside it, as SQLite does its -wal and -journal.
+    """
     if path.exists():
         try:
             path.open("r+b").close()
         except OSError as e:
             raise usage.UsageError(f"{option} {path}: {e.strerror}") from None
-    else:
-        check_writable_directory(path.parent, option)
+    check_writable_directory(path.parent, option)
 
 
 def check_extra_installed(feature: str, needs: tuple[str, str]) -> None:

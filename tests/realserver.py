@@ -166,6 +166,23 @@ def unwritable_directory(testcase: unittest.TestCase) -> Path:
     return directory
 
 
+def writable_file_in_unwritable_directory(testcase: unittest.TestCase) -> Path:
+    """
+    A file this process may open to read and write, in a directory it
+    cannot create files in (as SQLite's -wal and -journal files), even as root.
+    """
+    if os.geteuid() == 0:
+        # Mode bits do not bind root; /proc makes no new files for anyone.
+        return Path("/proc/self/comm")
+    directory = Path(testcase.mktemp())
+    directory.mkdir(parents=True)
+    database = directory / "chat.sqlite3"
+    database.touch()
+    directory.chmod(0o500)
+    testcase.addCleanup(directory.chmod, 0o700)
+    return database
+
+
 class TwistdProcess:
     """
     C{twistd -n chatroom} on 127.0.0.1 port 0, its files and its log in

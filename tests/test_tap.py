@@ -25,7 +25,10 @@ from chatroom.tap import activity_log_observer, makeService
 from chatroom.tls import load_or_create_certificate
 from tests.asynctest import async_test
 from tests.clients import MemoryClient
-from tests.realserver import unwritable_directory
+from tests.realserver import (
+    unwritable_directory,
+    writable_file_in_unwritable_directory,
+)
 
 LOOPBACK = "tcp:0:interface=127.0.0.1"
 
@@ -177,6 +180,14 @@ class OptionsTests(unittest.TestCase):
             self.assertIn(
                 f"--data-dir {data_dir} is not writable", str(caught.exception)
             )
+
+    def test_a_database_file_in_a_directory_that_is_not_writable_is_refused(self):
+        database = writable_file_in_unwritable_directory(self)
+        with self.assertRaises(usage.UsageError) as caught:
+            _parse(
+                "--db", str(database), "--admin-password-file", self._password_file()
+            )
+        self.assertIn(f"--db {database.parent} is not writable", str(caught.exception))
 
     def test_data_dir_need_not_be_writable_when_nothing_goes_there(self):
         options = _parse(
