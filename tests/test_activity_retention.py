@@ -1,7 +1,7 @@
 """
 The activity log does not grow without end: connections are counted per
 day, not logged one by one, and entries older than --activity-days are
-deleted by a periodic job, a batch per transaction.
+deleted by a job at start and hourly, a batch per transaction.
 """
 
 from twisted.internet import defer
@@ -68,27 +68,27 @@ class RetentionTests(unittest.TestCase):
     def actors(self) -> list[str]:
         return [actor for _, actor in fired(self.world.database.read(_events))]
 
-    def test_entries_past_the_retention_go_at_the_next_run_a_batch_at_a_time(self):
+    def test_entries_past_the_retention_go_at_start_a_batch_at_a_time(self):
         for name in ("ann", "bob", "cat"):
             self.world.user(name).close()
         self.clock.advance(2 * DAY)
         self.world.user("dan")
         self.start(days=1, batch=2)
-        self.clock.advance(PRUNE_INTERVAL - 1)
-        self.assertIn("ann", self.actors())
-        self.clock.advance(1)
         self.assertEqual(set(self.actors()), {"dan"})
         # Three accounts' register, login and logout: nine in batches of two.
         self.assertEqual(self.deletes, [2, 2, 2, 2, 1])
 
-    def test_it_runs_every_interval(self):
+    def test_it_runs_at_start_and_every_interval_after(self):
         self.start(days=1)
+        self.assertEqual(len(self.deletes), 1)
         self.world.user("ann").close()
-        self.clock.advance(PRUNE_INTERVAL)
+        self.clock.advance(PRUNE_INTERVAL - 1)
+        self.assertEqual(len(self.deletes), 1)
+        self.clock.advance(1)
         self.assertIn("ann", self.actors())
         self.clock.pump([PRUNE_INTERVAL] * 24)
         self.assertNotIn("ann", self.actors())
-        self.assertEqual(len(self.deletes), 25)
+        self.assertEqual(len(self.deletes), 26)
 
     def test_zero_days_keeps_everything_and_schedules_nothing(self):
         self.world.user("ann").close()
@@ -106,8 +106,8 @@ class RetentionTests(unittest.TestCase):
     def test_stopping_waits_for_the_batch_in_flight(self):
         held: defer.Deferred = defer.Deferred()
         self.patch(self.store, "delete_activity_before", lambda before, limit: held)
+        # The run at start is in flight.
         retention = self.start(days=1)
-        self.clock.advance(PRUNE_INTERVAL)
         stopped = retention.stopService()
         self.assertNoResult(stopped)
         held.callback(0)
@@ -122,8 +122,9 @@ class RetentionTests(unittest.TestCase):
             lambda before, limit: failures.pop() if failures else delete(before, limit),
         )
         self.world.user("ann").close()
+        self.clock.advance(2 * DAY)
         self.start(days=1)
-        self.clock.advance(PRUNE_INTERVAL)
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
-        self.clock.advance(DAY)
+        self.assertIn("ann", self.actors())
+        self.clock.advance(PRUNE_INTERVAL)
         self.assertNotIn("ann", self.actors())

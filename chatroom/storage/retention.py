@@ -1,7 +1,7 @@
 """
 How long the activity log keeps its entries: L{ActivityRetention} deletes
-those older than C{--activity-days}, now and then, a batch per transaction
-so it never holds the database's writer for long.
+those older than C{--activity-days} as the server starts and hourly after,
+a batch per transaction so it never holds the database's writer for long.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ _DAY_MS = 86_400_000
 
 class ActivityRetention(service.Service):
     """
-    Deletes activity entries older than C{days} (0: keeps them all) every
-    C{interval} seconds of C{clock}, while the service runs.
+    Deletes activity entries older than C{days} (0: keeps them all) when it
+    starts and every C{interval} seconds of C{clock} after, while it runs.
     """
 
     log = Logger()
@@ -52,8 +52,10 @@ class ActivityRetention(service.Service):
             return
         self._loop = task.LoopingCall(self._prune_now)
         self._loop.clock = self.clock
-        # Not at once: the server migrates its schema as it starts.
-        self._loop.start(self.interval, now=False)
+        # At once too: a server stopped or restarted within the hour would
+        # never prune.  The server starts us after its migration; this
+        # only starts the first batch, in a database thread.
+        self._loop.start(self.interval, now=True)
 
     def stopService(self) -> defer.Deferred | None:
         super().stopService()
