@@ -23,7 +23,7 @@ from chatroom.errors import (
 )
 from chatroom.names import check_name, check_new_room_name, check_text, name_key
 from chatroom.service.chat import Account, ChatService
-from chatroom.service.events import PrivateMessage, RoomMessage
+from chatroom.service.events import Membership, PrivateMessage, RoomMessage
 from chatroom.service.interfaces import IAccountRules, IChatClient, IUser
 from chatroom.service.results import (
     History,
@@ -261,7 +261,16 @@ class Session:
         await chat.store.add_member(target.id, account.id, chat.now(), chat.max_rooms)
         chat.joined(account, target)
         chat.record(account.id, account.name, "join", f"#{target.name}")
-        chat.announce(target, f"{account.name} joined #{target.name}", self.mind)
+        chat.announce(
+            target,
+            Membership(
+                Membership.JOIN,
+                target.name,
+                account.name,
+                f"{account.name} joined #{target.name}",
+            ),
+            self.mind,
+        )
         return target.name
 
     async def leave(self, room: str) -> str:
@@ -275,7 +284,15 @@ class Session:
         if account.default_room_id == target.id:
             await self._set_default(self._fallback_default())
         chat.record(account.id, account.name, "leave", f"#{target.name}")
-        chat.announce(target, f"{account.name} left #{target.name}")
+        chat.announce(
+            target,
+            Membership(
+                Membership.LEAVE,
+                target.name,
+                account.name,
+                f"{account.name} left #{target.name}",
+            ),
+        )
         return target.name
 
     async def set_default(self, room: str) -> str:
@@ -349,11 +366,23 @@ class Session:
         await chat.store.rename_user(account.id, name, name_key(name))
         old_name = chat.renamed(account, name)
         chat.record(account.id, name, "rename", f"from {old_name}")
-        for room in chat.rooms.rooms_of(account.id):
-            chat.announce(
-                room, f"#{room.name}: {old_name} is now known as {name}", self.mind
-            )
+        self._announce_rename(old_name, name)
         return name
+
+    def _announce_rename(self, old_name: str, name: str) -> None:
+        chat = self.chat
+        for room in chat.rooms.rooms_of(self.account.id):
+            chat.announce(
+                room,
+                Membership(
+                    Membership.RENAME,
+                    room.name,
+                    old_name,
+                    f"#{room.name}: {old_name} is now known as {name}",
+                    name,
+                ),
+                self.mind,
+            )
 
     async def change_password(self, old: str, new: str) -> None:
         await self.admission.change_password(self.account, old, new, self.peer)

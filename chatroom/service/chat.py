@@ -24,7 +24,7 @@ from chatroom.service.admin_password import (
     AdminBootstrap,
     GeneratedPasswordFile,
 )
-from chatroom.service.events import Notice, PrivateMessage, RoomMessage
+from chatroom.service.events import Membership, Notice, PrivateMessage, RoomMessage
 from chatroom.service.fanout import PUBLISH_RETRIES, LocalFanout, publish_stored
 from chatroom.service.interfaces import (
     IFanout,
@@ -372,9 +372,14 @@ class ChatService(service.Service):
         self.online_by_key[account.key] = account
         self.rooms.rename_member(account.id, new_name)
 
-    def announce(self, room: Room, text: str, exclude=None) -> None:
-        """Publish a notice to C{room}; nobody waits for it, so a failure is logged."""
-        d = self.fanout.publish(room.channel, Notice(text), exclude)
+    def announce(self, room: Room, event: Membership | str, exclude=None) -> None:
+        """
+        Publish a L{Membership} change (or a notice's text) to C{room}; nobody
+        waits for it, so a failure is logged.
+        """
+        if isinstance(event, str):
+            event = Notice(event)
+        d = self.fanout.publish(room.channel, event, exclude)
         d.addErrback(
             lambda f: self.log.failure("announcing in #{room}", f, room=room.name)
         )
