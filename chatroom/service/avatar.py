@@ -208,6 +208,12 @@ class Session:
         text = check_text(text)
         chat, account = self.chat, self.account
         target = chat.online_by_key.get(name_key(recipient))
+        if target is not None and target.is_guest:
+            # Nothing of a guest's is kept: handed to its session, or lost.
+            message = PrivateMessage(account.name, text, chat.now())
+            for session in list(target.sessions):
+                session.mind.private_message(message)
+            return message
         if target is not None:
             target_id = target.id
         else:
@@ -243,11 +249,7 @@ class Session:
         if name_key(name) in self.chat.rooms.by_key:
             raise RoomExists(f"#{name} already exists")
         chat, account = self.chat, self.account
-        # The admin makes rooms for others: its count is not limited.
-        max_created = 0 if account.is_admin else chat.max_rooms_created
-        room_id = await chat.store.create_room(
-            name, name_key(name), account.id, chat.now(), chat.max_rooms, max_created
-        )
+        room_id = await self._store_room(name)
         created = chat.rooms.add_room(Room(room_id, name))
         chat.joined(account, created)
         chat.record(account.id, account.name, "create", f"#{name}")
@@ -258,7 +260,7 @@ class Session:
         chat, account = self.chat, self.account
         if account.id in target.members:
             raise AlreadyMember(f"you are already in #{target.name}")
-        await chat.store.add_member(target.id, account.id, chat.now(), chat.max_rooms)
+        await self._store_member(target)
         chat.joined(account, target)
         chat.record(account.id, account.name, "join", f"#{target.name}")
         chat.announce(
@@ -276,7 +278,7 @@ class Session:
     async def leave(self, room: str) -> str:
         target = self._member_room(room)
         chat, account = self.chat, self.account
-        await chat.store.remove_member(target.id, account.id)
+        await self._unstore_member(target)
         if account.id not in target.members:
             # Another session of the account left it meanwhile.
             raise NotMember(f"you are not in #{target.name}")
@@ -387,6 +389,26 @@ class Session:
     async def change_password(self, old: str, new: str) -> None:
         await self.admission.change_password(self.account, old, new, self.peer)
         self.chat.password_changed(self.account, keep=self)
+
+    # What storage keeps of the account's rooms (a guest keeps none of it)
+
+    async def _store_room(self, name: str) -> int:
+        """Store a new room with us as its first member; its id."""
+        chat, account = self.chat, self.account
+        # The admin makes rooms for others: its count is not limited.
+        max_created = 0 if account.is_admin else chat.max_rooms_created
+        return await chat.store.create_room(
+            name, name_key(name), account.id, chat.now(), chat.max_rooms, max_created
+        )
+
+    async def _store_member(self, room: Room) -> None:
+        chat = self.chat
+        await chat.store.add_member(
+            room.id, self.account.id, chat.now(), chat.max_rooms
+        )
+
+    async def _unstore_member(self, room: Room) -> None:
+        await self.chat.store.remove_member(room.id, self.account.id)
 
     # Helpers
 

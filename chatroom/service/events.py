@@ -1,9 +1,9 @@
 """
 What the service hands to minds.  Each event is built once per fan-out; each
-front end caches its encoding on it in a slot of its own (C{wire} for the
-line protocol, C{irc} for IRC), so the first recipient of each front end
-encodes it for all of that front end's other recipients, and no front end
-ever sends another's bytes.  C{to_dict} and L{event_from_dict} carry an event
+front end caches its encoding in a slot of its own (C{wire} for the line
+protocol; C{irc}, on room messages, for IRC), so the first recipient of
+each front end encodes it for the others, and no front end ever sends
+another's bytes.  C{to_dict} and L{event_from_dict} carry an event
 between server processes (the Redis fan-out) as plain data.
 """
 
@@ -20,7 +20,8 @@ class RoomMessage:
         self.text = text
         self.at = at
         self.wire: bytes | None = None
-        self.irc: bytes | None = None
+        # IRC's lines: without tags, and with server-time.
+        self.irc: tuple[bytes, bytes] | None = None
 
     def deliver(self, client) -> None:
         client.room_message(self)
@@ -42,7 +43,7 @@ class PrivateMessage:
     marked delivered (no session of the recipient was on the sender's node).
     """
 
-    __slots__ = ("sender", "text", "at", "kept_id", "wire", "irc")
+    __slots__ = ("sender", "text", "at", "kept_id", "wire")
 
     def __init__(
         self, sender: str, text: str, at: int, kept_id: int | None = None
@@ -52,7 +53,6 @@ class PrivateMessage:
         self.at = at
         self.kept_id = kept_id
         self.wire: bytes | None = None
-        self.irc: bytes | None = None
 
     def deliver(self, client) -> None:
         client.private_message(self)
