@@ -312,6 +312,12 @@ class Options(usage.Options):
             " one line per message sent.",
             _log_level,
         ],
+        [
+            "irc-name",
+            None,
+            "chatroom.irc",
+            "The server name IRC clients see (the source of its replies).",
+        ],
         *LIMIT_PARAMETERS,
     ]
 

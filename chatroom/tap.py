@@ -131,7 +131,12 @@ def _server(config: Options, reactor: IReactorCore) -> ChatServer:
     ]
     also = []
     if config["irc-ports"]:
-        irc = IRCFactory(admission, limits, guests=config["irc-guests"])
+        irc = IRCFactory(
+            admission,
+            limits,
+            guests=config["irc-guests"],
+            server_name=config["irc-name"],
+        )
         irc_on = [
             endpoints.serverFromString(reactor, description)
             for description in config["irc-ports"]

@@ -54,6 +54,11 @@ class OptionTests(unittest.TestCase):
         config = parse_options(self, "--irc-port", "6667", "--irc-guests")
         self.assertEqual((config["irc-ports"], config["irc-guests"]), (["tcp:6667"], 1))
 
+    def test_the_server_name_may_be_set(self):
+        self.assertEqual(parse_options(self)["irc-name"], "chatroom.irc")
+        config = parse_options(self, "--irc-port", "6667", "--irc-name", "irc.x")
+        self.assertEqual(config["irc-name"], "irc.x")
+
     def test_guests_without_a_port_or_a_bad_port_are_usage_errors(self):
         self.assertRaises(usage.UsageError, parse_options, self, "--irc-guests")
         self.assertRaises(usage.UsageError, parse_options, self, "--irc-port", "99999")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import socket
 import sys
 import time
-from typing import Optional, Set, Type
 
 from irctest.basecontrollers import BaseServerController, DirectoryBasedController
 from irctest.runner import NotImplementedByController
@@ -19,7 +18,7 @@ from irctest.runner import NotImplementedByController
 
 class ChatroomController(BaseServerController, DirectoryBasedController):
     software_name = "chatroom"
-    supported_sasl_mechanisms: Set[str] = {"PLAIN"}
+    supported_sasl_mechanisms: set[str] = {"PLAIN"}
     supports_sts = False
 
     def run(
@@ -27,12 +26,12 @@ class ChatroomController(BaseServerController, DirectoryBasedController):
         hostname: str,
         port: int,
         *,
-        password: Optional[str],
+        password: str | None,
         ssl: bool,
         run_services: bool,
-        faketime: Optional[str],
-        websocket_hostname: Optional[str] = None,
-        websocket_port: Optional[int] = None,
+        faketime: str | None,
+        websocket_hostname: str | None = None,
+        websocket_port: int | None = None,
     ) -> None:
         if password is not None:
             raise NotImplementedByController("server passwords")
@@ -60,6 +59,8 @@ class ChatroomController(BaseServerController, DirectoryBasedController):
                 "--irc-port",
                 f"tcp:{port}:interface={hostname}",
                 "--irc-guests",
+                "--irc-name",
+                "My.Little.Server",
                 "--db",
                 ":memory:",
                 "--data-dir",
@@ -77,9 +78,7 @@ class ChatroomController(BaseServerController, DirectoryBasedController):
             ]
         )
 
-    def registerUser(
-        self, case, username: str, password: Optional[str] = None
-    ) -> None:
+    def registerUser(self, case, username: str, password: str | None = None) -> None:
         """Create the account on the line port: /register NAME PASSWORD."""
         self.wait_for_port()
         deadline = time.monotonic() + 10
@@ -94,5 +93,5 @@ class ChatroomController(BaseServerController, DirectoryBasedController):
                 raise AssertionError(f"could not register {username}: {received!r}")
 
 
-def get_irctest_controller_class() -> Type[ChatroomController]:
+def get_irctest_controller_class() -> type[ChatroomController]:
     return ChatroomController
