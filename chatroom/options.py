@@ -312,11 +312,23 @@ class Options(usage.Options):
             " one line per message sent.",
             _log_level,
         ],
+        [
+            "irc-name",
+            None,
+            "chatroom.irc",
+            "The server name IRC clients see (the source of its replies).",
+        ],
         *LIMIT_PARAMETERS,
     ]
 
     optFlags = [
         ["no-plain", None, "Serve no plain-text TCP port: TLS endpoints only."],
+        [
+            "irc-guests",
+            None,
+            "On --irc-port, let a nick that is no account's in as a guest"
+            " (held while connected; nothing of it kept but room messages).",
+        ],
     ]
 
     def __init__(self) -> None:
@@ -327,6 +339,7 @@ class Options(usage.Options):
         }
         self["ports"] = []
         self["tls-ports"] = []
+        self["irc-ports"] = []
 
     def parseOptions(self, options: list[str] | None = None) -> None:
         """
@@ -371,6 +384,15 @@ class Options(usage.Options):
             raise usage.UsageError(f"bad --tls-port {port!r}: N or N:interface=ADDR")
         self["tls-ports"].append(port)
 
+    def opt_irc_port(self, port: str) -> None:
+        """
+        Serve IRC here (a TCP port number, or an endpoint description);
+        off unless given. May be given several times.
+        """
+        if port.isdigit() and int(port) > 65535:
+            raise usage.UsageError(f"--irc-port {port}: TCP ports go up to 65535")
+        self["irc-ports"].append(endpoint_description(port))
+
     def postOptions(self) -> None:
         if not self["ports"] and not self["tls-ports"]:
             self["ports"] = [DEFAULT_PORT]
@@ -384,12 +406,17 @@ class Options(usage.Options):
             raise usage.UsageError(
                 "--cert and --key are for --tls-port: give one, or leave them out"
             )
-        for description in self["ports"]:
+        for option, description in [
+            *(("--port", d) for d in self["ports"]),
+            *(("--irc-port", d) for d in self["irc-ports"]),
+        ]:
             try:
                 endpoints.serverFromString(_reactor(), description)
             # Parsing may also read files (ssl: keys): any failure is a bad --port.
             except Exception as e:
-                raise usage.UsageError(f"bad --port {description!r}: {e}") from e
+                raise usage.UsageError(f"bad {option} {description!r}: {e}") from e
+        if self["irc-guests"] and not self["irc-ports"]:
+            raise usage.UsageError("--irc-guests is for --irc-port: give one")
         if 0 < self["output-hard"] <= self["output-soft"]:
             raise usage.UsageError("--output-hard must be above --output-soft")
         in_data_dir = self["db"] is None

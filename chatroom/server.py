@@ -108,11 +108,14 @@ class ChatServer(service.MultiService):
         reactor: IReactorCore,
         cluster: ClusterNode | None = None,
         jobs: Sequence[service.IService] = (),
+        also: Sequence[tuple[ChatFactory, Sequence[IStreamServerEndpoint]]] = (),
     ) -> None:
         """
         @param jobs: services that work on the loaded chat (the activity
             log's pruning): started before the listeners, stopped after the
             connections and the cluster node, before the database.
+        @param also: the other front ends (IRC): a factory each, with the
+            endpoints it listens on, started and stopped with C{factory}'s.
         """
         super().__init__()
         self.database = database
@@ -126,7 +129,12 @@ class ChatServer(service.MultiService):
         self.jobs = list(jobs)
         for job in self.jobs:
             job.setServiceParent(self)
+        self.factories = [factory, *(other for other, _ in also)]
         self.listeners = [Listener(endpoint, factory) for endpoint in endpoints]
+        for other, other_endpoints in also:
+            self.listeners += [
+                Listener(endpoint, other) for endpoint in other_endpoints
+            ]
         for listener in self.listeners:
             listener.setServiceParent(self)
         # Fires once listening, or fails (and stops the reactor).
@@ -186,10 +194,13 @@ class ChatServer(service.MultiService):
                 await listener.stopService()
         # Every connection, logged in or not, hears why it is closed; their
         # logouts are recorded before the database closes.
-        await self.factory.disconnect_all(SHUTDOWN_NOTICE)
+        await defer.gatherResults(
+            [f.disconnect_all(SHUTDOWN_NOTICE) for f in self.factories]
+        )
         # Lines read before the goodbye may still be numbering, storing or
         # publishing, their connection gone: the bus and the database wait.
-        await self.factory.all_answered()
+        for factory in self.factories:
+            await factory.all_answered()
         if self.cluster is not None and self.cluster.running:
             await self.cluster.stopService()
         for job in self.jobs:

@@ -26,6 +26,7 @@ from twisted.logger import (
 
 from chatroom.auth import PasswordHasher
 from chatroom.options import TLS_PORT, Options, limits_from
+from chatroom.protocol.irc.factory import IRCFactory
 from chatroom.protocol.limits import registration_limit
 from chatroom.protocol.line.factory import LineFactory
 from chatroom.server import ChatServer
@@ -128,9 +129,26 @@ def _server(config: Options, reactor: IReactorCore) -> ChatServer:
         endpoints.serverFromString(reactor, description)
         for description in config["ports"] + _tls_descriptions(config)
     ]
+    also = []
+    if config["irc-ports"]:
+        irc = IRCFactory(
+            admission,
+            limits,
+            guests=config["irc-guests"],
+            server_name=config["irc-name"],
+        )
+        irc_on = [
+            endpoints.serverFromString(reactor, description)
+            for description in config["irc-ports"]
+        ]
+        also.append((irc, irc_on))
     Logger().info(
         "chatroom on {ports}, database {db}",
-        ports=", ".join(config["ports"] + [f"tls:{p}" for p in config["tls-ports"]]),
+        ports=", ".join(
+            config["ports"]
+            + [f"tls:{p}" for p in config["tls-ports"]]
+            + [f"irc:{p}" for p in config["irc-ports"]]
+        ),
         db=describe(config["db"]),
     )
     return ChatServer(
@@ -142,6 +160,7 @@ def _server(config: Options, reactor: IReactorCore) -> ChatServer:
         reactor,
         cluster=cluster,
         jobs=[ActivityRetention(chat.store, reactor, config["activity-days"])],
+        also=also,
     )
 
 

@@ -54,6 +54,9 @@ class Mind:
     def notice(self, text: str) -> None:
         self.got.append(f"* {text}")
 
+    def membership(self, event) -> None:
+        self.notice(event.text)
+
 
 def room_event(seq=5, text="hi", room="den", sender="ann", channel=("room", 7)):
     event = RoomMessage(room, seq, sender, text, 1000).to_dict()

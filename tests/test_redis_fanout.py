@@ -35,6 +35,9 @@ class Mind:
     def notice(self, text: str) -> None:
         self.got.append(f"* {text}")
 
+    def membership(self, event) -> None:
+        self.notice(event.text)
+
 
 def from_bus(seq: int, node: str = "other", token=None) -> Event:
     event = RoomMessage("den", seq, "ann", f"m{seq}", 0)

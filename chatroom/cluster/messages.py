@@ -73,6 +73,16 @@ def _text(data: dict, name: str) -> None:
         raise BadMessage(f"{name}: not text a client may see") from None
 
 
+def _change(data: dict, name: str) -> None:
+    if _field(data, name, str) not in ("join", "leave", "rename", "quit"):
+        raise BadMessage(f"{name}: not a membership change")
+
+
+def _name_or_none(data: dict, name: str) -> None:
+    if data.get(name) is not None:
+        _name(data, name)
+
+
 def _channel(data: dict, name: str) -> None:
     channel = _field(data, name, list)
     if len(channel) != 2 or channel[0] not in ("room", "user"):
@@ -84,6 +94,13 @@ _EVENTS: dict[str, dict[str, Check]] = {
     "room": {"room": _name, "seq": _id, "sender": _name, "text": _text, "at": _time},
     "private": {"sender": _name, "text": _text, "at": _time, "kept_id": _id_or_none},
     "notice": {"text": _text},
+    "membership": {
+        "change": _change,
+        "room": _name,
+        "name": _name,
+        "text": _text,
+        "new_name": _name_or_none,
+    },
 }
 
 

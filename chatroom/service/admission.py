@@ -34,6 +34,7 @@ from chatroom.names import (
     name_key,
 )
 from chatroom.service.chat import ADMIN, Account, ChatService
+from chatroom.service.guest import GuestSession, check_not_online
 from chatroom.service.interfaces import IAccountRules, IChatClient, IUser
 from chatroom.service.realm import ChatRealm
 from chatroom.service.throttle import LoginThrottle, RegistrationLimit, address_block
@@ -112,6 +113,25 @@ class Admission:
         self.throttle.registered(name, peer)
         return Admitted(avatar, logout)
 
+    async def guest(self, name: str, mind: IChatClient, peer: str) -> Admitted:
+        """
+        Let in a guest called C{name}: no account, and a name that is no
+        account's (nor kept for one) and nobody's online.  Whether guests
+        are let in at all is the front end's option to say.
+        """
+        await self.check_guest_name(name)
+        session = GuestSession(self.chat, self, mind, peer).attach_guest(name)
+        return Admitted(session, session.logout)
+
+    async def check_guest_name(self, name: str, account: Account | None = None) -> None:
+        """Raise unless a guest (C{account}, if it is one already) may be C{name}."""
+        check_name(name)
+        self._check_not_reserved(name)
+        holder = await self.chat.store.find_name_holder(name_key(name))
+        if holder is not None:
+            raise NameTaken(f"{name} is an account's name: log in to use it")
+        check_not_online(self.chat, name, account)
+
     async def is_known(self, name: str, peer: str) -> bool:
         """
         For the interactive login: whether C{name} is an account (a password
@@ -133,6 +153,10 @@ class Admission:
         check_name(name)
         check_password(password)
         self._check_not_reserved(name)
+        # A guest online holds its name while connected.
+        online = self.chat.online_by_key.get(name_key(name))
+        if online is not None and online.is_guest:
+            raise NameTaken(f"{name} is in use")
         # The rule the write checks again in its transaction, against a race.
         holder = await self.chat.store.find_name_holder(name_key(name))
         check_name_free(holder, name, None)

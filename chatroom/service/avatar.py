@@ -25,7 +25,7 @@ from chatroom.errors import (
 )
 from chatroom.names import check_name, check_new_room_name, check_text, name_key
 from chatroom.service.chat import Account, ChatService
-from chatroom.service.events import PrivateMessage, RoomMessage
+from chatroom.service.events import Membership, PrivateMessage, RoomMessage
 from chatroom.service.interfaces import IAccountRules, IChatClient, IUser
 from chatroom.service.results import (
     History,
@@ -223,6 +223,12 @@ class Session:
         text = check_text(text)
         chat, account = self.chat, self.account
         target = chat.online_by_key.get(name_key(recipient))
+        if target is not None and target.is_guest:
+            # Nothing of a guest's is kept: handed to its session, or lost.
+            message = PrivateMessage(account.name, text, chat.now())
+            for session in list(target.sessions):
+                session.mind.private_message(message)
+            return message
         if target is not None:
             target_id = target.id
         else:
@@ -260,11 +266,7 @@ class Session:
         if name_key(name) in self.chat.rooms.by_key:
             raise RoomExists(f"#{name} already exists")
         chat, account = self.chat, self.account
-        # The admin makes rooms for others: its count is not limited.
-        max_created = 0 if account.is_admin else chat.max_rooms_created
-        room_id = await chat.store.create_room(
-            name, name_key(name), account.id, chat.now(), chat.max_rooms, max_created
-        )
+        room_id = await self._store_room(name)
         created = chat.rooms.add_room(Room(room_id, name))
         chat.joined(account, created)
         chat.record(account.id, account.name, "create", f"#{name}")
@@ -275,16 +277,25 @@ class Session:
         chat, account = self.chat, self.account
         if account.id in target.members:
             raise AlreadyMember(f"you are already in #{target.name}")
-        await chat.store.add_member(target.id, account.id, chat.now(), chat.max_rooms)
+        await self._store_member(target)
         chat.joined(account, target)
         chat.record(account.id, account.name, "join", f"#{target.name}")
-        chat.announce(target, f"{account.name} joined #{target.name}", self.mind)
+        chat.announce(
+            target,
+            Membership(
+                Membership.JOIN,
+                target.name,
+                account.name,
+                f"{account.name} joined #{target.name}",
+            ),
+            self.mind,
+        )
         return target.name
 
     async def leave(self, room: str) -> str:
         target = self._member_room(room)
         chat, account = self.chat, self.account
-        await chat.store.remove_member(target.id, account.id)
+        await self._unstore_member(target)
         if account.id not in target.members:
             # Another session of the account left it meanwhile.
             raise NotMember(f"you are not in #{target.name}")
@@ -292,7 +303,15 @@ class Session:
         if account.default_room_id == target.id:
             await self._set_default(self._fallback_default())
         chat.record(account.id, account.name, "leave", f"#{target.name}")
-        chat.announce(target, f"{account.name} left #{target.name}")
+        chat.announce(
+            target,
+            Membership(
+                Membership.LEAVE,
+                target.name,
+                account.name,
+                f"{account.name} left #{target.name}",
+            ),
+        )
         return target.name
 
     async def set_default(self, room: str) -> str:
@@ -366,15 +385,47 @@ class Session:
         await chat.store.rename_user(account.id, name, name_key(name))
         old_name = chat.renamed(account, name)
         chat.record(account.id, name, "rename", f"from {old_name}")
-        for room in chat.rooms.rooms_of(account.id):
-            chat.announce(
-                room, f"#{room.name}: {old_name} is now known as {name}", self.mind
-            )
+        self._announce_rename(old_name, name)
         return name
+
+    def _announce_rename(self, old_name: str, name: str) -> None:
+        chat = self.chat
+        for room in chat.rooms.rooms_of(self.account.id):
+            chat.announce(
+                room,
+                Membership(
+                    Membership.RENAME,
+                    room.name,
+                    old_name,
+                    f"#{room.name}: {old_name} is now known as {name}",
+                    name,
+                ),
+                self.mind,
+            )
 
     async def change_password(self, old: str, new: str) -> None:
         await self.admission.change_password(self.account, old, new, self.peer)
         self.chat.password_changed(self.account, keep=self)
+
+    # What storage keeps of the account's rooms (a guest keeps none of it)
+
+    async def _store_room(self, name: str) -> int:
+        """Store a new room with us as its first member; its id."""
+        chat, account = self.chat, self.account
+        # The admin makes rooms for others: its count is not limited.
+        max_created = 0 if account.is_admin else chat.max_rooms_created
+        return await chat.store.create_room(
+            name, name_key(name), account.id, chat.now(), chat.max_rooms, max_created
+        )
+
+    async def _store_member(self, room: Room) -> None:
+        chat = self.chat
+        await chat.store.add_member(
+            room.id, self.account.id, chat.now(), chat.max_rooms
+        )
+
+    async def _unstore_member(self, room: Room) -> None:
+        await self.chat.store.remove_member(room.id, self.account.id)
 
     # Helpers
 

@@ -24,7 +24,7 @@ from chatroom.service.admin_password import (
     AdminBootstrap,
     GeneratedPasswordFile,
 )
-from chatroom.service.events import Notice, PrivateMessage, RoomMessage
+from chatroom.service.events import Membership, Notice, PrivateMessage, RoomMessage
 from chatroom.service.fanout import PUBLISH_RETRIES, LocalFanout, publish_stored
 from chatroom.service.interfaces import (
     IFanout,
@@ -55,6 +55,7 @@ class Account:
     __slots__ = ("id", "name", "key", "is_admin", "default_room_id", "sessions")
 
     def __init__(self, record: UserRecord) -> None:
+        # A guest (chatroom.service.guest) has a negative id, never stored.
         self.id = record.id
         self.name = sys.intern(record.name)
         self.key = name_key(self.name)
@@ -66,6 +67,10 @@ class Account:
     @property
     def channel(self) -> tuple[str, int]:
         return ("user", self.id)
+
+    @property
+    def is_guest(self) -> bool:
+        return self.id < 0
 
 
 class ChatService(service.Service):
@@ -132,6 +137,7 @@ class ChatService(service.Service):
         self.rooms = RoomDirectory()
         self.online: dict[int, Account] = {}
         self.online_by_key: dict[str, Account] = {}
+        self._last_guest_id = 0
         # Made once: a class-level Logger makes a new one at each access.
         self.activity_log = Logger(
             namespace=f"{__name__}.ChatService", source=self, observer=log_observer
@@ -210,8 +216,24 @@ class ChatService(service.Service):
             account = self.online.get(user_id) or Account(record)
             self.online[user_id] = account
             self.online_by_key[account.key] = account
+        return self._online(account, session)
+
+    def connect_guest(self, name: str, session) -> Account:
+        """
+        Bring a guest's session online as C{name}, which the caller has found
+        free (no account's, nobody's online): a negative id, stored nowhere.
+        """
+        self._last_guest_id -= 1
+        account = Account(UserRecord(self._last_guest_id, name, "", False, None))
+        self.online[account.id] = account
+        self.online_by_key[account.key] = account
+        return self._online(account, session)
+
+    def _online(self, account: Account, session) -> Account:
+        user_id = account.id
         account.sessions.append(session)
-        if len(account.sessions) == 1:
+        # A guest is this node's alone: other nodes never hear of it.
+        if len(account.sessions) == 1 and not account.is_guest:
             self.presence.came_online(user_id)
         self.fanout.subscribe(account.channel, session.mind)
         for room in self.rooms.rooms_of(user_id):
@@ -229,7 +251,8 @@ class ChatService(service.Service):
         if not account.sessions:
             self.online.pop(account.id, None)
             self.online_by_key.pop(account.key, None)
-            self.presence.went_offline(account.id)
+            if not account.is_guest:
+                self.presence.went_offline(account.id)
         self.record(account.id, account.name, "logout", session.peer)
 
     def is_online(self, user_id: int) -> bool:
@@ -288,20 +311,24 @@ class ChatService(service.Service):
 
     def joined(self, account: Account, room: Room) -> None:
         self._add_member(account, room)
-        self.membership.tell_joined(room, account.id, account.name)
+        if not account.is_guest:
+            self.membership.tell_joined(room, account.id, account.name)
 
     def left(self, account: Account, room: Room) -> None:
         self._remove_member(account, room)
-        self.membership.tell_left(room, account.id)
+        if not account.is_guest:
+            self.membership.tell_left(room, account.id)
 
     def default_changed(self, account: Account, room_id: int | None) -> None:
         account.default_room_id = room_id
-        self.membership.tell_default_changed(account.id, room_id)
+        if not account.is_guest:
+            self.membership.tell_default_changed(account.id, room_id)
 
     def renamed(self, account: Account, new_name: str) -> str:
         old_name = account.name
         self._rename(account, new_name)
-        self.membership.tell_renamed(account.id, new_name)
+        if not account.is_guest:
+            self.membership.tell_renamed(account.id, new_name)
         return old_name
 
     def password_changed(self, account: Account, keep) -> None:
@@ -372,9 +399,14 @@ class ChatService(service.Service):
         self.online_by_key[account.key] = account
         self.rooms.rename_member(account.id, new_name)
 
-    def announce(self, room: Room, text: str, exclude=None) -> None:
-        """Publish a notice to C{room}; nobody waits for it, so a failure is logged."""
-        d = self.fanout.publish(room.channel, Notice(text), exclude)
+    def announce(self, room: Room, event: Membership | str, exclude=None) -> None:
+        """
+        Publish a L{Membership} change (or a notice's text) to C{room}; nobody
+        waits for it, so a failure is logged.
+        """
+        if isinstance(event, str):
+            event = Notice(event)
+        d = self.fanout.publish(room.channel, event, exclude)
         d.addErrback(
             lambda f: self.log.failure("announcing in #{room}", f, room=room.name)
         )
@@ -389,7 +421,10 @@ class ChatService(service.Service):
         detail: str = "",
         level: LogLevel = LogLevel.info,
     ) -> defer.Deferred:
-        """Append to the activity table and to the structured log."""
+        """
+        Append to the activity table and to the structured log; a guest's
+        (a negative id) only to the log, as nothing of a guest's is kept.
+        """
         self.activity_log.emit(
             level,
             "{event} by {actor} {detail}",
@@ -397,6 +432,8 @@ class ChatService(service.Service):
             actor=actor,
             detail=detail,
         )
+        if user_id is not None and user_id < 0:
+            return defer.succeed(None)
         d = self.store.record_activity(self.now(), user_id, actor, event, detail)
         d.addErrback(
             lambda f: self.log.failure("recording {event} failed", f, event=event)

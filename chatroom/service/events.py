@@ -1,7 +1,9 @@
 """
-What the service hands to minds.  Each event is built once per fan-out; the
-C{wire} slot lets the first front end that encodes it share the bytes with
-every other recipient.  C{to_dict} and L{event_from_dict} carry an event
+What the service hands to minds.  Each event is built once per fan-out; each
+front end caches its encoding in a slot of its own (C{wire} for the line
+protocol; C{irc}, on room messages, for IRC), so the first recipient of
+each front end encodes it for the others, and no front end ever sends
+another's bytes.  C{to_dict} and L{event_from_dict} carry an event
 between server processes (the Redis fan-out) as plain data.
 """
 
@@ -9,7 +11,7 @@ from __future__ import annotations
 
 
 class RoomMessage:
-    __slots__ = ("room", "seq", "sender", "text", "at", "wire")
+    __slots__ = ("room", "seq", "sender", "text", "at", "wire", "irc")
 
     def __init__(self, room: str, seq: int, sender: str, text: str, at: int) -> None:
         self.room = room
@@ -18,6 +20,8 @@ class RoomMessage:
         self.text = text
         self.at = at
         self.wire: bytes | None = None
+        # IRC's lines: without tags, and with server-time.
+        self.irc: tuple[bytes, bytes] | None = None
 
     def deliver(self, client) -> None:
         client.room_message(self)
@@ -76,7 +80,44 @@ class Notice:
         return {"kind": "notice", "text": self.text}
 
 
-def event_from_dict(data: dict) -> RoomMessage | PrivateMessage | Notice:
+class Membership:
+    """
+    Someone joined or left a room, or was renamed (C{new_name}), or left the
+    server (a guest, whose rooms go with it): a front end that shows these as
+    events (IRC's JOIN, PART, NICK, QUIT) reads the fields; one that shows
+    text (the line protocol) shows C{text}, the notice it has always shown.
+    """
+
+    __slots__ = ("kind", "room", "name", "new_name", "text")
+
+    JOIN, LEAVE, RENAME, QUIT = "join", "leave", "rename", "quit"
+
+    def __init__(
+        self, kind: str, room: str, name: str, text: str, new_name: str | None = None
+    ) -> None:
+        self.kind = kind
+        self.room = room
+        self.name = name
+        self.text = text
+        self.new_name = new_name
+
+    def deliver(self, client) -> None:
+        client.membership(self)
+
+    def to_dict(self) -> dict:
+        return {
+            "kind": "membership",
+            "change": self.kind,
+            "room": self.room,
+            "name": self.name,
+            "text": self.text,
+            "new_name": self.new_name,
+        }
+
+
+def event_from_dict(
+    data: dict,
+) -> RoomMessage | PrivateMessage | Notice | Membership:
     """The event that C{to_dict} described."""
     kind = data["kind"]
     if kind == "room":
@@ -89,4 +130,8 @@ def event_from_dict(data: dict) -> RoomMessage | PrivateMessage | Notice:
         )
     if kind == "notice":
         return Notice(data["text"])
+    if kind == "membership":
+        return Membership(
+            data["change"], data["room"], data["name"], data["text"], data["new_name"]
+        )
     raise ValueError(f"unknown event kind {kind!r}")

@@ -18,7 +18,13 @@ class IChatClient(Interface):
         """Deliver a L{PrivateMessage} addressed to us."""
 
     def notice(text):
-        """Deliver a notice: someone joined or left, server news."""
+        """Deliver a notice: server news."""
+
+    def membership(event):
+        """
+        Deliver a L{Membership} change in a room we are in; a front end that
+        has no such event shows C{event.text} as a notice.
+        """
 
     def disconnect(reason):
         """Close the connection after telling the client C{reason}."""

@@ -57,22 +57,27 @@ def insert_room(
     cursor: Cursor,
     name: str,
     key: str,
-    creator_id: int,
+    creator_id: int | None,
     at: int,
     max_rooms: int,
     max_created: int,
 ) -> int:
-    """A new room with its creator as the first member; its id."""
+    """
+    A new room with its creator as the first member; its id.  A guest's room
+    (C{creator_id} None) starts with no stored member: guests are not stored.
+    """
     if cursor.execute("SELECT 1 FROM rooms WHERE name_key = ?", (key,)).fetchone():
         raise RoomExists()
-    check_room_count(cursor, creator_id, max_rooms)
-    check_rooms_created(cursor, creator_id, max_created)
+    if creator_id is not None:
+        check_room_count(cursor, creator_id, max_rooms)
+        check_rooms_created(cursor, creator_id, max_created)
     (room_id,) = cursor.execute(
         "INSERT INTO rooms (name, name_key, created_by, created_at)"
         " VALUES (?, ?, ?, ?) RETURNING id",
         (name, key, creator_id, at),
     ).fetchone()
-    add_member(cursor, room_id, creator_id, at)
+    if creator_id is not None:
+        add_member(cursor, room_id, creator_id, at)
     return room_id
 
 

@@ -144,7 +144,7 @@ class ChatStore:
         self,
         name: str,
         key: str,
-        creator_id: int,
+        creator_id: int | None,
         at: int,
         max_rooms: int = 0,
         max_created: int = 0,

@@ -30,7 +30,7 @@ from chatroom.protocol.line.commands import CommandLine
 from chatroom.protocol.line.pipeline import Answer, ReplyPipeline
 from chatroom.protocol.output import CoalescedWrites, OutputQueue
 from chatroom.service.admission import Admission, Admitted
-from chatroom.service.events import PrivateMessage, RoomMessage
+from chatroom.service.events import Membership, PrivateMessage, RoomMessage
 from chatroom.service.interfaces import IChatClient, IUser
 
 GREETING = (
@@ -279,6 +279,10 @@ class LineProtocol(CoalescedWrites, LineFraming):
 
     def notice(self, text: str) -> None:
         self.write(wire.notice(text))
+
+    def membership(self, event: Membership) -> None:
+        # The line protocol shows membership changes as the notices it always has.
+        self.write(wire.notice(event.text))
 
     def disconnect(self, reason: str) -> None:
         self.write(wire.notice(reason))

@@ -1,0 +1,1 @@
+"""The IRC front end: the same rooms and accounts, spoken as IRC."""

@@ -1,0 +1,55 @@
+"""The IRC front end's listening factory."""
+
+from __future__ import annotations
+
+from chatroom.names import NAME_MAX
+from chatroom.protocol.factory import ChatFactory
+from chatroom.protocol.irc import wire
+from chatroom.protocol.irc.message import MAX_BODY
+from chatroom.protocol.irc.protocol import IRCProtocol
+from chatroom.protocol.limits import Limits
+from chatroom.service.admission import Admission
+
+SERVER_NAME = "chatroom.irc"
+
+
+class IRCFactory(ChatFactory):
+    """
+    Builds an L{IRCProtocol} per connection.  With C{guests}, a nick that is
+    no account's may come in as a guest (L{chatroom.service.guest}).
+    """
+
+    protocol = IRCProtocol
+
+    def __init__(
+        self,
+        admission: Admission,
+        limits: Limits | None = None,
+        guests: bool = False,
+        server_name: str = SERVER_NAME,
+    ) -> None:
+        super().__init__(admission, limits)
+        self.guests = guests
+        self.server_name = server_name
+
+    def refusal(self, reason: str) -> bytes:
+        return wire.line("ERROR", reason)
+
+    def isupport(self) -> list[str]:
+        """RPL_ISUPPORT's tokens: what this server's names and lines allow."""
+        chat = self.chat
+        return [
+            "CASEMAPPING=ascii",
+            f"CHANLIMIT=#:{chat.max_rooms or ''}",
+            "CHANMODES=,,,nt",
+            f"CHANNELLEN={NAME_MAX + 1}",
+            "CHANTYPES=#",
+            f"LINELEN={MAX_BODY + 2}",
+            "NETWORK=chatroom",
+            f"NICKLEN={NAME_MAX}",
+            "PREFIX=",
+            "TARGMAX=JOIN:,NAMES:,PART:,PRIVMSG:,NOTICE:",
+            "TOPICLEN=0",
+            f"USERLEN={NAME_MAX}",
+            "UTF8ONLY",
+        ]

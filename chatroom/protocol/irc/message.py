@@ -1,0 +1,123 @@
+"""
+IRC messages: one parsed line (IRCv3 message tags, prefix, command, params)
+and the one function that formats a line to send.  Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+# RFC 1459: 512 bytes a line, CR LF included; IRCv3 message-tags adds up to
+# 8191 bytes of tags ("@", tags and the space after them).
+MAX_BODY = 510
+MAX_TAGS = 8191
+MAX_LINE = MAX_BODY + MAX_TAGS + 1
+
+_UNESCAPE = {":": ";", "s": " ", "\\": "\\", "r": "\r", "n": "\n"}
+_ESCAPE = str.maketrans(
+    {";": "\\:", " ": "\\s", "\\": "\\\\", "\r": "\\r", "\n": "\\n"}
+)
+
+
+class Message(NamedTuple):
+    """One line from a client, parsed once."""
+
+    tags: dict[str, str]
+    source: str | None
+    command: str
+    params: list[str]
+
+
+class ParseError(ValueError):
+    """A line that is not an IRC message (nothing but spaces, say)."""
+
+
+def unescape_tag_value(value: str) -> str:
+    out = []
+    chars = iter(value)
+    for char in chars:
+        if char == "\\":
+            following = next(chars, None)
+            if following is None:
+                break
+            out.append(_UNESCAPE.get(following, following))
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def escape_tag_value(value: str) -> str:
+    return value.translate(_ESCAPE)
+
+
+def parse_tags(text: str) -> dict[str, str]:
+    tags: dict[str, str] = {}
+    for item in text.split(";"):
+        if not item:
+            continue
+        key, _, value = item.partition("=")
+        tags[key] = unescape_tag_value(value)
+    return tags
+
+
+def split_tags(line: str) -> tuple[str, str]:
+    """The tags part (without the C{@}) and the rest of C{line}."""
+    if not line.startswith("@"):
+        return "", line
+    tags, _, rest = line[1:].partition(" ")
+    return tags, rest.lstrip(" ")
+
+
+def parse(line: str) -> Message:
+    """Parse one line (no CR LF); L{ParseError} if there is no command."""
+    tag_text, rest = split_tags(line)
+    tags = parse_tags(tag_text) if tag_text else {}
+    source = None
+    if rest.startswith(":"):
+        source, _, rest = rest[1:].partition(" ")
+        rest = rest.lstrip(" ")
+    params: list[str] = []
+    trailing = None
+    head, sep, tail = rest.partition(" :")
+    if rest.startswith(":"):
+        head, trailing = "", rest[1:]
+    elif sep:
+        trailing = tail
+    words = head.split()
+    if not words:
+        raise ParseError("no command")
+    command, params = words[0].upper(), words[1:]
+    if trailing is not None:
+        params.append(trailing)
+    return Message(tags, source, command, params)
+
+
+def format_line(
+    command: str,
+    *params: str,
+    source: str | None = None,
+    tags: dict[str, str | None] | None = None,
+) -> bytes:
+    """One line to send, CR LF ended; the last param is trailing when it must be."""
+    parts = []
+    if tags:
+        parts.append(
+            "@"
+            + ";".join(
+                key
+                if value is None or value == ""
+                else f"{key}={escape_tag_value(value)}"
+                for key, value in tags.items()
+            )
+        )
+    if source is not None:
+        parts.append(":" + source)
+    parts.append(command)
+    if params:
+        *middle, last = params
+        parts.extend(middle)
+        if not last or last.startswith(":") or " " in last:
+            parts.append(":" + last)
+        else:
+            parts.append(last)
+    return (" ".join(parts) + "\r\n").encode("utf-8")

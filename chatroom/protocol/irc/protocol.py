@@ -1,0 +1,607 @@
+"""
+The IRC connection: frames bytes into lines (never decoding a TCP chunk),
+parses each line once, runs the command table in order, and renders what
+the service delivers as IRC.  Commands are in L{commands}, syntax in
+L{wire}, rules in the service layer.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+from twisted.internet import defer
+from twisted.internet.interfaces import IDelayedCall
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from chatroom.errors import (
+    AuthFailed,
+    BadName,
+    ChatError,
+    NameTaken,
+    RateLimited,
+    ServerError,
+)
+from chatroom.names import name_key
+from chatroom.protocol.address import address_of, set_no_delay, set_user_timeout
+from chatroom.protocol.framing import LineFraming
+from chatroom.protocol.irc import commands, wire
+from chatroom.protocol.irc.message import (
+    MAX_BODY,
+    MAX_LINE,
+    MAX_TAGS,
+    ParseError,
+    format_line,
+    parse,
+    split_tags,
+)
+from chatroom.protocol.limits import FloodGate
+from chatroom.protocol.output import OutputQueue
+from chatroom.service.admission import Admitted
+from chatroom.service.events import Membership, PrivateMessage, RoomMessage
+from chatroom.service.interfaces import IChatClient, IUser
+
+VERSION = "chatroom-irc-0.1"
+# Seconds a closing connection may take to send what is queued for it.
+CLOSE_GRACE = 10.0
+# Deliveries held for a client logged in (SASL) but not yet welcomed, at most.
+HELD_MAX = 1000
+# Names per RPL_NAMREPLY line, at most: each line stays under 512 bytes.
+NAMES_PER_LINE = 10
+
+
+def split_text(text: str, budget: int) -> list[str]:
+    """C{text} in pieces of at most C{budget} UTF-8 bytes, split between characters."""
+    data = text.encode("utf-8")
+    if len(data) <= budget:
+        return [text]
+    pieces, start = [], 0
+    while start < len(data):
+        end = min(start + budget, len(data))
+        # Back off to a character boundary (not a continuation byte).
+        while end < len(data) and (data[end] & 0xC0) == 0x80:
+            end -= 1
+        pieces.append(data[start:end].decode("utf-8"))
+        start = end
+    return pieces
+
+
+@implementer(IChatClient)
+class IRCProtocol(LineFraming):
+    log = Logger()
+    max_line = MAX_LINE
+
+    def __init__(self) -> None:
+        self.peer = "?"
+        self.host = "?"
+        self.connected = False
+        self.avatar: IUser | None = None
+        self._logout: Callable[[], None] | None = None
+        # Registration
+        self.nick: str | None = None
+        self.username: str | None = None
+        self.realname = ""
+        self.password: str | None = None
+        self.negotiating = False
+        self.cap_version = 0
+        self.caps: set[str] = set()
+        self.sasl: str | None = None
+        self.registered = False
+        self.refused_account = False
+        self._registering = False
+        self._held: list[Callable[[], None]] | None = None
+        # The last NICK or QUIT shown: one per user, not one per shared room.
+        self._last_shared: tuple | None = None
+        # Limits
+        self._gate: FloodGate | None = None
+        self._output: OutputQueue | None = None
+        self._drain_waiters: list[defer.Deferred[bool]] | None = None
+        self._timer: IDelayedCall | None = None
+        self._quiet = True
+        self.watched_for_idle = False
+
+    # What the commands read
+
+    @property
+    def admission(self):
+        return self.factory.admission
+
+    @property
+    def chat(self):
+        return self.factory.chat
+
+    @property
+    def server(self) -> str:
+        return self.factory.server_name
+
+    @property
+    def account_id(self) -> int | None:
+        return self.avatar.account.id if self.avatar is not None else None
+
+    @property
+    def mask(self) -> str:
+        return self.mask_for(self.nick or "*")
+
+    def mask_for(self, nick: str) -> str:
+        return f"{nick}!{self.username or nick}@{self.host}"
+
+    def identity_of(self, name: str) -> tuple[str, str, str]:
+        """The user, host and real name IRC shows for C{name}, online here or not."""
+        account = self.chat.online_by_key.get(name_key(name))
+        if account is not None:
+            for session in account.sessions:
+                mind = session.mind
+                if isinstance(mind, IRCProtocol) and mind.username is not None:
+                    return mind.username, mind.host, mind.realname
+        return name, self.server, name
+
+    def mask_of(self, name: str) -> str:
+        username, host, _ = self.identity_of(name)
+        return f"{name}!{username}@{host}"
+
+    # Lines in
+
+    def connectionMade(self) -> None:
+        self.peer = sys.intern(address_of(self.transport.getPeer()))
+        # Nobody's address is shown to others: every host is the server's.
+        self.host = self.factory.server_name
+        self.connected = True
+        factory = self.factory
+        factory.opened(self)
+        limits, clock = factory.limits, factory.clock
+        if limits.rate:
+            self._gate = FloodGate(limits, clock)
+        if limits.output_hard:
+            self._output = OutputQueue(
+                limits.output_soft,
+                limits.output_hard,
+                limits.output_stall,
+                clock,
+                self._backed_up,
+                self._cut,
+            )
+            self._output.attach(self.transport)
+        if limits.login_timeout:
+            self._timer = clock.callLater(limits.login_timeout, self._login_timed_out)
+        if limits.ping_interval:
+            set_user_timeout(self.transport, limits.ping_timeout)
+        set_no_delay(self.transport)
+
+    def lineReceived(self, line: bytes) -> None:
+        # Not LineFraming's: IRC's limit is on the part after the tags, and
+        # bad UTF-8 is answered naming the command it was in.
+        self._quiet = False
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        tags, _, body = (
+            line.partition(b" ") if line.startswith(b"@") else (b"", b"", line)
+        )
+        if len(tags) + 1 > MAX_TAGS or len(body.lstrip(b" ")) > MAX_BODY:
+            self.numeric(wire.ERR_INPUTTOOLONG, "Input line was too long")
+            return
+        gate = self._gate
+        if gate is not None:
+            verdict = gate.admit()
+            if verdict == "refuse":
+                self.write(wire.fail("*", "RATE_LIMITED", RateLimited().message))
+                return
+            if verdict != "ok":
+                self.close("Excess flood")
+                return
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError:
+            word = split_tags(line.decode("utf-8", "replace"))[1].split(" ", 1)[0]
+            command = word.upper() if word.isascii() and word.isalnum() else "*"
+            self.write(
+                wire.fail(command, "INVALID_UTF8", "Message rejected: not UTF-8")
+            )
+            return
+        self.textReceived(text)
+
+    def textReceived(self, text: str) -> None:
+        try:
+            msg = parse(text)
+        except ParseError:
+            return  # an empty line: ignored, as IRC servers do
+        d = defer.ensureDeferred(commands.dispatch(self, msg))
+        if not d.called:
+            # Replies in the order of the lines: read on once this one is done.
+            self.stop_reading("command")
+            d.addBoth(self._answered)
+        d.addErrback(self._failed, msg.command)
+
+    def _answered(self, result):
+        self.resume_reading("command")
+        return result
+
+    def _failed(self, failure, command: str) -> None:
+        self.log.failure(
+            "IRC {command} from {peer} failed", failure, command=command, peer=self.peer
+        )
+        if self.connected:
+            error = ServerError()
+            self.write(wire.fail(command, "SERVER_ERROR", error.message))
+
+    def textRefused(self, error: ChatError) -> None:
+        # Only an over-long line comes here: lineReceived decodes itself.
+        self.numeric(wire.ERR_INPUTTOOLONG, "Input line was too long")
+
+    # Registration
+
+    async def try_registration(self) -> None:
+        if (
+            self.registered
+            or self._registering
+            or self.negotiating
+            or self.nick is None
+            or self.username is None
+        ):
+            return
+        self._registering = True
+        try:
+            if self.avatar is None and not await self._admit():
+                return
+            self._welcome()
+        finally:
+            self._registering = False
+
+    async def _admit(self) -> bool:
+        """Log in (PASS), or let in a guest; False if neither happened."""
+        if self.password is not None:
+            try:
+                await self.log_in(self.nick, self.password)
+            except (AuthFailed, BadName, RateLimited) as e:
+                self.numeric(
+                    wire.ERR_PASSWDMISMATCH, f"Password incorrect: {e.message}"
+                )
+                self.close("Bad password")
+                return False
+            return True
+        if not self.factory.guests:
+            self.refused_account = True
+            self.notice(commands.NOT_REGISTERED_HELP)
+            return False
+        try:
+            admitted = await self.admission.guest(self.nick, self, self.peer)
+        except NameTaken as e:
+            self.numeric(wire.ERR_NICKNAMEINUSE, self.nick, e.message)
+            return False
+        except BadName as e:
+            self.numeric(wire.ERR_ERRONEUSNICKNAME, self.nick, e.message)
+            return False
+        self._take(admitted)
+        return True
+
+    async def log_in(self, name: str, password: str) -> None:
+        self._take(await self.admission.login(name, password, self, self.peer))
+
+    def _take(self, admitted: Admitted) -> None:
+        if not self.connected:
+            admitted.logout()
+            raise ServerError("connection closed")
+        self.avatar, self._logout = admitted.avatar, admitted.logout
+        self._held = []
+
+    def _welcome(self) -> None:
+        self.registered = True
+        self._start_idle_checks()
+        name = self.avatar.name
+        if self.nick != name:
+            # The account's name is the nick (SASL may name another).
+            self.write(wire.line("NICK", name, source=self.mask))
+            self.nick = name
+        self.numeric(
+            wire.RPL_WELCOME, f"Welcome to the chatroom IRC network, {self.mask}"
+        )
+        self.numeric(
+            wire.RPL_YOURHOST, f"Your host is {self.server}, running version {VERSION}"
+        )
+        self.numeric(
+            wire.RPL_CREATED, "This server speaks chatroom's rooms as IRC channels"
+        )
+        self.numeric(wire.RPL_MYINFO, self.server, VERSION, "i", "nt")
+        tokens = self.factory.isupport()
+        for start in range(0, len(tokens), 12):
+            self.numeric(
+                wire.RPL_ISUPPORT,
+                *tokens[start : start + 12],
+                "are supported by this server",
+            )
+        self.lusers()
+        self.motd()
+        # The account's rooms are its channels, on every client.
+        for room in sorted(self.avatar.rooms()):
+            self.joined(room.name)
+        held, self._held = self._held or [], None
+        for deliver in held:
+            deliver()
+        defer.ensureDeferred(self.avatar.logged_in()).addErrback(
+            lambda f: self.log.failure(
+                "delivering kept messages to {peer}", f, peer=self.peer
+            )
+        )
+
+    def lusers(self) -> None:
+        chat = self.chat
+        users = len(chat.online)
+        self.numeric(
+            wire.RPL_LUSERCLIENT,
+            f"There are {users} users and 0 invisible on 1 servers",
+        )
+        self.numeric(wire.RPL_LUSEROP, "0", "operator(s) online")
+        self.numeric(
+            wire.RPL_LUSERCHANNELS, str(len(chat.rooms.by_id)), "channels formed"
+        )
+        self.numeric(wire.RPL_LUSERME, f"I have {users} clients and 0 servers")
+        self.numeric(
+            wire.RPL_LOCALUSERS, str(users), str(users), f"Current local users {users}"
+        )
+        self.numeric(
+            wire.RPL_GLOBALUSERS,
+            str(users),
+            str(users),
+            f"Current global users {users}",
+        )
+
+    def motd(self) -> None:
+        self.numeric(wire.RPL_MOTDSTART, f"- {self.server} Message of the day - ")
+        self.numeric(wire.RPL_MOTD, "- The rooms of chatroom, as IRC channels.")
+        self.numeric(wire.RPL_ENDOFMOTD, "End of /MOTD command.")
+
+    # Replies
+
+    def numeric(self, code: str, *params: str) -> None:
+        target = self.nick if self.registered else "*"
+        self.write(wire.numeric(self.server, code, target, *params))
+
+    def notice(self, text: str) -> None:
+        self.write(wire.line("NOTICE", self.nick or "*", text, source=self.server))
+
+    def cap_reply(self, sub: str, text: str) -> None:
+        self.write(wire.line("CAP", self.nick or "*", sub, text, source=self.server))
+
+    def joined(self, room: str) -> None:
+        self.write(wire.line("JOIN", f"#{room}", source=self.mask))
+        self.names(f"#{room}")
+
+    def names(self, target: str) -> None:
+        room = commands.channel_name(target)
+        found = None
+        if room is not None:
+            try:
+                found = self.chat.rooms.find(room)
+            except ChatError:
+                found = None
+        if found is not None and self.account_id in found.members:
+            shown = [
+                self.mask_of(name) if "userhost-in-names" in self.caps else name
+                for name in sorted(found.members.values(), key=str.lower)
+            ]
+            channel = f"#{found.name}"
+            for start in range(0, len(shown), NAMES_PER_LINE):
+                self.numeric(
+                    wire.RPL_NAMREPLY,
+                    "=",
+                    channel,
+                    " ".join(shown[start : start + NAMES_PER_LINE]),
+                )
+            target = channel
+        self.numeric(wire.RPL_ENDOFNAMES, target, "End of /NAMES list")
+
+    def who_reply(self, channel: str, name: str) -> None:
+        username, host, realname = self.identity_of(name)
+        self.numeric(
+            wire.RPL_WHOREPLY,
+            channel,
+            username,
+            host,
+            self.server,
+            name,
+            "H",
+            f"0 {realname}",
+        )
+
+    def message_line(
+        self, command: str, target: str, text: str, source: str, at=None
+    ) -> bytes:
+        """One or more lines carrying C{text}, each within IRC's 512 bytes."""
+        head = len(format_line(command, target, "x", source=source)) - 3
+        tags = (
+            {"time": wire.server_time(at)}
+            if at is not None and "server-time" in self.caps
+            else None
+        )
+        return b"".join(
+            format_line(command, target, piece, source=source, tags=tags)
+            for piece in split_text(text, MAX_BODY - head - 1)
+        )
+
+    # What the service delivers (IChatClient)
+
+    def room_message(self, message: RoomMessage, echo: bool = False) -> None:
+        if self._held is not None and not echo:
+            self._hold(lambda: self.room_message(message))
+            return
+        cached = message.irc
+        if cached is None:
+            # Built by the first IRC recipient for every other one.
+            source = self.mask_of(message.sender)
+            target = f"#{message.room}"
+            head = len(format_line("PRIVMSG", target, "x", source=source)) - 3
+            plain = b"".join(
+                format_line("PRIVMSG", target, piece, source=source)
+                for piece in split_text(message.text, MAX_BODY - head - 1)
+            )
+            tag = b"@time=" + wire.server_time(message.at).encode("ascii") + b" "
+            tagged = b"".join(
+                tag + one + b"\r\n" for one in plain.split(b"\r\n") if one
+            )
+            cached = message.irc = (plain, tagged)
+        self.write(cached[1] if "server-time" in self.caps else cached[0])
+
+    def private_message(self, message: PrivateMessage) -> None:
+        if self._held is not None:
+            self._hold(lambda: self.private_message(message))
+            return
+        self.write(
+            self.message_line(
+                "PRIVMSG",
+                self.nick,
+                message.text,
+                self.mask_of(message.sender),
+                message.at,
+            )
+        )
+
+    def membership(self, event: Membership) -> None:
+        if self._held is not None:
+            self._hold(lambda: self.membership(event))
+            return
+        if not self.registered:
+            return
+        kind, channel = event.kind, f"#{event.room}"
+        if kind in (Membership.RENAME, Membership.QUIT):
+            seen = (kind, event.name, event.new_name)
+            if seen == self._last_shared:
+                return
+            self._last_shared = seen
+        if kind == Membership.JOIN:
+            if name_key(event.name) == name_key(self.nick):
+                self.joined(event.room)  # another client of ours joined
+            else:
+                self.write(wire.line("JOIN", channel, source=self.mask_of(event.name)))
+        elif kind == Membership.LEAVE:
+            self.write(wire.line("PART", channel, source=self.mask_of(event.name)))
+        elif kind == Membership.QUIT:
+            self.write(wire.line("QUIT", "Quit: left", source=self.mask_of(event.name)))
+        elif kind == Membership.RENAME:
+            if (
+                name_key(event.new_name) == name_key(self.nick)
+                and event.name != self.nick
+            ):
+                return  # our own rename, answered to the client that made it
+            username, host, _ = self.identity_of(event.new_name)
+            self.write(
+                wire.line(
+                    "NICK", event.new_name, source=f"{event.name}!{username}@{host}"
+                )
+            )
+
+    def _hold(self, deliver: Callable[[], None]) -> None:
+        # Logged in by SASL, not yet welcomed: shown after the welcome.
+        if len(self._held) < HELD_MAX:
+            self._held.append(deliver)
+
+    def disconnect(self, reason: str) -> None:
+        self.close(reason)
+
+    def drained(self) -> defer.Deferred[bool]:
+        if not self.connected or self.transport.disconnecting:
+            return defer.succeed(False)
+        output = self._output
+        if output is None or not output.backed_up:
+            return defer.succeed(True)
+        d: defer.Deferred[bool] = defer.Deferred()
+        if self._drain_waiters is None:
+            self._drain_waiters = []
+        self._drain_waiters.append(d)
+        return d
+
+    def _drain_waiters_fire(self, drained: bool) -> None:
+        waiters, self._drain_waiters = self._drain_waiters, None
+        for d in waiters or ():
+            d.callback(drained)
+
+    # Lines out
+
+    def write(self, data: bytes) -> None:
+        """Every write goes here (so write coalescing can take it over)."""
+        self.transport.write(data)
+        self._quiet = False
+        output = self._output
+        if output is not None and output.backed_up:
+            output.wrote(len(data))
+
+    def close(self, reason: str) -> None:
+        """Say C{reason} as IRC's ERROR and close once it is sent."""
+        if not self.connected or self.transport.disconnecting:
+            return
+        self.write(wire.line("ERROR", f"Closing link: {self.host} ({reason})"))
+        self._drain_waiters_fire(False)
+        output, self._output = self._output, None
+        if output is not None:
+            self.factory.unwatch_output(self)
+            output.detach()
+            if output.backed_up:
+                self._set_timer(CLOSE_GRACE, self.transport.abortConnection)
+        self.transport.loseConnection()
+
+    def _backed_up(self, backed_up: bool) -> None:
+        if backed_up:
+            self.stop_reading("output")
+            self.factory.watch_output(self)
+        else:
+            self.factory.unwatch_output(self)
+            self.resume_reading("output")
+            self._drain_waiters_fire(True)
+
+    def check_output(self) -> None:
+        if self._output is not None:
+            self._output.check()
+
+    def _cut(self, why: str) -> None:
+        output, self._output = self._output, None
+        self.log.warn(
+            "disconnecting IRC {peer}: not reading ({why})", peer=self.peer, why=why
+        )
+        self.factory.unwatch_output(self)
+        output.detach()
+        self.transport.abortConnection()
+        self._drain_waiters_fire(False)
+
+    def connectionLost(self, reason) -> None:
+        self.connected = False
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+        if self.watched_for_idle:
+            self.watched_for_idle = False
+            self.factory.unwatch_idle()
+        self._output = None
+        self.factory.unwatch_output(self)
+        if self._logout is not None:
+            logout, self._logout = self._logout, None
+            logout()
+        self.avatar = None
+        self._drain_waiters_fire(False)
+        self.factory.closed(self)
+
+    # Timers: the registration timeout, then the idle ping
+
+    def _set_timer(self, delay: float, call: Callable[[], object]) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = self.factory.clock.callLater(delay, call)
+
+    def _login_timed_out(self) -> None:
+        self._timer = None
+        if not self.registered and self.connected:
+            self.close(
+                f"Registration timed out after {self.factory.limits.login_timeout:g} s"
+            )
+
+    def _start_idle_checks(self) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+        if self.factory.limits.ping_interval and not self.watched_for_idle:
+            self._quiet = True
+            self.watched_for_idle = True
+            self.factory.watch_idle()
+
+    def idle_check(self) -> None:
+        if self._quiet:
+            self.write(wire.line("PING", self.server))
+        self._quiet = True

@@ -1,0 +1,90 @@
+"""
+IRC's syntax, in one module: the numerics (RFC 1459/2812's borrowed from
+twisted.words, IRCv3's added), and the lines this server sends.
+"""
+
+from __future__ import annotations
+
+import time
+
+from twisted.words.protocols import irc as rfc
+
+from chatroom.protocol.irc.message import format_line
+
+# The RFC numerics, under their usual names.
+RPL_WELCOME = rfc.RPL_WELCOME
+RPL_YOURHOST = rfc.RPL_YOURHOST
+RPL_CREATED = rfc.RPL_CREATED
+RPL_MYINFO = rfc.RPL_MYINFO
+RPL_ISUPPORT = "005"
+RPL_UMODEIS = rfc.RPL_UMODEIS
+RPL_LUSERCLIENT = rfc.RPL_LUSERCLIENT
+RPL_LUSEROP = rfc.RPL_LUSEROP
+RPL_LUSERCHANNELS = rfc.RPL_LUSERCHANNELS
+RPL_LUSERME = rfc.RPL_LUSERME
+RPL_LOCALUSERS = "265"
+RPL_GLOBALUSERS = "266"
+RPL_WHOISUSER = rfc.RPL_WHOISUSER
+RPL_WHOISSERVER = rfc.RPL_WHOISSERVER
+RPL_ENDOFWHO = rfc.RPL_ENDOFWHO
+RPL_WHOISIDLE = rfc.RPL_WHOISIDLE
+RPL_ENDOFWHOIS = rfc.RPL_ENDOFWHOIS
+RPL_WHOISCHANNELS = rfc.RPL_WHOISCHANNELS
+RPL_WHOISACCOUNT = "330"
+RPL_CHANNELMODEIS = rfc.RPL_CHANNELMODEIS
+RPL_NOTOPIC = rfc.RPL_NOTOPIC
+RPL_WHOREPLY = rfc.RPL_WHOREPLY
+RPL_NAMREPLY = rfc.RPL_NAMREPLY
+RPL_ENDOFNAMES = rfc.RPL_ENDOFNAMES
+RPL_ENDOFBANLIST = rfc.RPL_ENDOFBANLIST
+RPL_MOTD = rfc.RPL_MOTD
+RPL_MOTDSTART = rfc.RPL_MOTDSTART
+RPL_ENDOFMOTD = rfc.RPL_ENDOFMOTD
+ERR_NOSUCHNICK = rfc.ERR_NOSUCHNICK
+ERR_NOSUCHCHANNEL = rfc.ERR_NOSUCHCHANNEL
+ERR_CANNOTSENDTOCHAN = rfc.ERR_CANNOTSENDTOCHAN
+ERR_TOOMANYCHANNELS = rfc.ERR_TOOMANYCHANNELS
+ERR_NORECIPIENT = rfc.ERR_NORECIPIENT
+ERR_NOTEXTTOSEND = rfc.ERR_NOTEXTTOSEND
+ERR_INPUTTOOLONG = "417"
+ERR_INVALIDCAPCMD = "410"
+ERR_UNKNOWNCOMMAND = rfc.ERR_UNKNOWNCOMMAND
+ERR_NONICKNAMEGIVEN = rfc.ERR_NONICKNAMEGIVEN
+ERR_ERRONEUSNICKNAME = rfc.ERR_ERRONEUSNICKNAME
+ERR_NICKNAMEINUSE = rfc.ERR_NICKNAMEINUSE
+ERR_NOTONCHANNEL = rfc.ERR_NOTONCHANNEL
+ERR_NOTREGISTERED = rfc.ERR_NOTREGISTERED
+ERR_NEEDMOREPARAMS = rfc.ERR_NEEDMOREPARAMS
+ERR_ALREADYREGISTRED = rfc.ERR_ALREADYREGISTRED
+ERR_PASSWDMISMATCH = rfc.ERR_PASSWDMISMATCH
+ERR_CHANOPRIVSNEEDED = rfc.ERR_CHANOPRIVSNEEDED
+ERR_UMODEUNKNOWNFLAG = rfc.ERR_UMODEUNKNOWNFLAG
+ERR_USERSDONTMATCH = rfc.ERR_USERSDONTMATCH
+ERR_NOMOTD = rfc.ERR_NOMOTD
+# IRCv3 SASL (3.1/3.2).
+RPL_LOGGEDIN = "900"
+RPL_SASLSUCCESS = "903"
+ERR_SASLFAIL = "904"
+ERR_SASLTOOLONG = "905"
+ERR_SASLABORTED = "906"
+ERR_SASLALREADY = "907"
+RPL_SASLMECHS = "908"
+
+
+def server_time(at_ms: int) -> str:
+    """IRCv3 server-time: ISO 8601 UTC with milliseconds."""
+    seconds, ms = divmod(at_ms, 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{ms:03d}Z"
+
+
+def numeric(server: str, code: str, target: str, *params: str) -> bytes:
+    return format_line(code, target, *params, source=server)
+
+
+def line(command: str, *params: str, source: str | None = None, tags=None) -> bytes:
+    return format_line(command, *params, source=source, tags=tags)
+
+
+def fail(command: str, code: str, text: str) -> bytes:
+    """An IRCv3 standard reply: FAIL <command> <CODE> :text."""
+    return format_line("FAIL", command, code, text)

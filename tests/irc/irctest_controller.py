@@ -1,0 +1,97 @@
+"""
+irctest's controller for chatroom: starts C{twistd -n chatroom} with an IRC
+port (guests on) and a line port, on which L{registerUser} creates accounts.
+
+    PYTHONPATH=/path/to/chatroom python -m pytest \
+        --controller tests.irc.irctest_controller ...
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+import time
+
+from irctest.basecontrollers import BaseServerController, DirectoryBasedController
+from irctest.runner import NotImplementedByController
+
+
+class ChatroomController(BaseServerController, DirectoryBasedController):
+    software_name = "chatroom"
+    supported_sasl_mechanisms: set[str] = {"PLAIN"}
+    supports_sts = False
+
+    def run(
+        self,
+        hostname: str,
+        port: int,
+        *,
+        password: str | None,
+        ssl: bool,
+        run_services: bool,
+        faketime: str | None,
+        websocket_hostname: str | None = None,
+        websocket_port: int | None = None,
+    ) -> None:
+        if password is not None:
+            raise NotImplementedByController("server passwords")
+        if ssl:
+            raise NotImplementedByController("TLS on the IRC port")
+        if websocket_hostname is not None or websocket_port is not None:
+            raise NotImplementedByController("Websocket")
+        assert self.proc is None
+        self.port, self.hostname = port, hostname
+        self.create_config()
+        assert self.directory
+        (_, self.line_port) = self.get_hostname_and_port()
+        with self.open_file("admin-password") as fd:
+            fd.write("irctest-admin\n")
+        self.proc = self.execute(
+            [
+                sys.executable,
+                "-c",
+                "from twisted.scripts.twistd import run; run()",
+                "--nodaemon",
+                "--pidfile=",
+                "chatroom",
+                "--port",
+                f"tcp:{self.line_port}:interface={hostname}",
+                "--irc-port",
+                f"tcp:{port}:interface={hostname}",
+                "--irc-guests",
+                "--irc-name",
+                "My.Little.Server",
+                "--db",
+                ":memory:",
+                "--data-dir",
+                str(self.directory),
+                "--admin-password-file",
+                str(self.directory / "admin-password"),
+                "--bcrypt-rounds",
+                "4",
+                "--rate",
+                "0",
+                "--register-rate",
+                "0",
+                "--max-per-address",
+                "0",
+            ]
+        )
+
+    def registerUser(self, case, username: str, password: str | None = None) -> None:
+        """Create the account on the line port: /register NAME PASSWORD."""
+        self.wait_for_port()
+        deadline = time.monotonic() + 10
+        with socket.create_connection((self.hostname, self.line_port)) as conn:
+            conn.sendall(f"/register {username} {password or 'password'}\n".encode())
+            received = b""
+            while b"+OK" not in received and b"-ERR" not in received:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"no reply registering {username}")
+                received += conn.recv(4096)
+            if b"+OK" not in received:
+                raise AssertionError(f"could not register {username}: {received!r}")
+
+
+def get_irctest_controller_class() -> type[ChatroomController]:
+    return ChatroomController

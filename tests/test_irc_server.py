@@ -1,0 +1,111 @@
+"""The IRC listener on a real socket, started and stopped with the server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from twisted.internet import defer, endpoints, reactor
+from twisted.protocols.basic import LineReceiver
+from twisted.python import usage
+from twisted.trial import unittest
+
+from tests.asynctest import async_test
+from tests.clients import connect
+from tests.helpers import parse_options
+from tests.realserver import LOOPBACK, RunningServer
+
+TIMEOUT = 5.0
+
+
+class IRCLines(LineReceiver):
+    """A bare IRC client: keeps every line; L{until} waits for one."""
+
+    delimiter = b"\r\n"
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self._waiting: list[tuple[str, defer.Deferred]] = []
+
+    def lineReceived(self, raw: bytes) -> None:
+        line = raw.decode("utf-8")
+        self.lines.append(line)
+        for entry in list(self._waiting):
+            if entry[0] in line:
+                self._waiting.remove(entry)
+                entry[1].callback(line)
+
+    def send(self, line: str) -> None:
+        self.sendLine(line.encode("utf-8"))
+
+    def until(self, fragment: str) -> defer.Deferred[str]:
+        for line in self.lines:
+            if fragment in line:
+                return defer.succeed(line)
+        d: defer.Deferred = defer.Deferred()
+        self._waiting.append((fragment, d))
+        return d.addTimeout(TIMEOUT, reactor)
+
+
+class OptionTests(unittest.TestCase):
+    def test_off_unless_given(self):
+        self.assertEqual(parse_options(self)["irc-ports"], [])
+
+    def test_a_bare_number_is_a_tcp_port(self):
+        config = parse_options(self, "--irc-port", "6667", "--irc-guests")
+        self.assertEqual((config["irc-ports"], config["irc-guests"]), (["tcp:6667"], 1))
+
+    def test_the_server_name_may_be_set(self):
+        self.assertEqual(parse_options(self)["irc-name"], "chatroom.irc")
+        config = parse_options(self, "--irc-port", "6667", "--irc-name", "irc.x")
+        self.assertEqual(config["irc-name"], "irc.x")
+
+    def test_guests_without_a_port_or_a_bad_port_are_usage_errors(self):
+        self.assertRaises(usage.UsageError, parse_options, self, "--irc-guests")
+        self.assertRaises(usage.UsageError, parse_options, self, "--irc-port", "99999")
+        self.assertRaises(
+            usage.UsageError, parse_options, self, "--irc-port", "bogus:1"
+        )
+
+
+class ListenerTests(unittest.TestCase):
+    timeout = 20
+
+    async def _start(self) -> tuple[RunningServer, int]:
+        running = RunningServer(
+            self,
+            self.mktemp_path(),
+            ("--port", LOOPBACK, "--irc-port", LOOPBACK, "--irc-guests"),
+        )
+        await running.start()
+        return running, running.port(1)
+
+    def mktemp_path(self) -> Path:
+        return Path(self.mktemp())
+
+    async def _irc(self, port: int, nick: str) -> IRCLines:
+        endpoint = endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", port)
+        client = await endpoints.connectProtocol(endpoint, IRCLines())
+        self.addCleanup(client.transport.loseConnection)
+        client.send(f"NICK {nick}")
+        client.send(f"USER {nick} 0 * :{nick}")
+        await client.until(" 376 ")
+        return client
+
+    @async_test
+    async def test_irc_and_line_users_talk_over_real_sockets(self):
+        running, irc_port = await self._start()
+        line = await running.log_in(await connect(running.port(0)), "lena")
+        irc = await self._irc(irc_port, "ivan")
+        irc.send("JOIN #lobby")
+        await line.wait_for("ivan joined #lobby")
+        await line.ok("/public lobby hi ivan")
+        self.assertIn("PRIVMSG #lobby :hi ivan", await irc.until("hi ivan"))
+        irc.send("PRIVMSG #lobby :hi lena")
+        await line.wait_for("[lobby] ivan: hi lena")
+
+    @async_test
+    async def test_shutdown_says_goodbye_to_irc_clients(self):
+        running, irc_port = await self._start()
+        irc = await self._irc(irc_port, "ivan")
+        await running.stop()
+        self.assertIn("shutting down", await irc.until("ERROR"))
