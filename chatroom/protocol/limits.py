@@ -88,36 +88,29 @@ class Reader(Protocol):
     def resume_reading(self, reason: str) -> None: ...
 
 
-class ByteRate:
+class ByteRate(TokenBucket):
     """
-    The byte-rate limit: a bucket of bytes that what is read is taken from,
+    The byte-rate limit: a bucket of bytes that what is read is spent from,
     even into debt.  A reader in debt is refused nothing: it stops reading
     (reason C{"input"}) until the bucket has refilled, so what it sends
     waits in the socket.
     """
 
-    __slots__ = ("rate", "burst", "tokens", "stamp", "clock", "reader", "_paused")
+    __slots__ = ("reader", "_paused")
 
     def __init__(
         self, rate: float, burst: int, clock: IReactorTime, reader: Reader
     ) -> None:
-        self.rate = rate
-        self.burst = burst
-        self.tokens = float(burst)
-        self.clock = clock
-        self.stamp = clock.seconds()
+        super().__init__(rate, burst, clock)
         self.reader = reader
         # While in debt: the call that reads again.
         self._paused: IDelayedCall | None = None
 
     def received(self, size: int) -> None:
         """C{size} bytes were read: stop reading if that put us in debt."""
-        now = self.clock.seconds()
-        tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate) - size
-        self.tokens, self.stamp = tokens, now
-        if tokens >= 0:
+        wait = self.spend(size)
+        if not wait:
             return
-        wait = -tokens / self.rate
         if self._paused is not None:
             self._paused.reset(wait)
         else:
