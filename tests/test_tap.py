@@ -105,6 +105,18 @@ class OptionsTests(unittest.TestCase):
         for value in ("0", "-3", "many"):
             self.assertRaises(usage.UsageError, _parse, "--history", value)
 
+    def test_a_limit_depth_refuses_zero_a_limit_that_can_be_off_takes_it(self):
+        # As the Limits docstring says: these zeros would refuse everything.
+        depths = "burst flood-strikes byte-burst output-soft register-burst"
+        for depth in depths.split():
+            self.assertRaises(usage.UsageError, _parse, f"--{depth}", "0")
+        switches = (
+            "rate byte-rate output-hard output-stall login-timeout ping-interval"
+            " ping-timeout max-connections max-per-address register-rate"
+        )
+        for switch in switches.split():
+            self.assertEqual(_parse(f"--{switch}", "0")[switch], 0, switch)
+
     def test_bcrypt_rounds_must_be_from_4_to_31(self):
         self.assertEqual(_parse("--bcrypt-rounds", "4")["bcrypt-rounds"], 4)
         for value in ("3", "32", "x"):

@@ -20,8 +20,19 @@ MIB = 1024 * KIB
 @dataclass(frozen=True)
 class Limits:
     """
-    Per-connection and per-server limits.  A zero turns a limit off.  These
-    defaults are the ones C{twistd chatroom --help} shows.
+    Per-connection and per-server limits; these defaults are the ones
+    C{twistd chatroom --help} shows.
+
+    A zero turns off C{rate} (and with it C{burst} and C{flood_strikes}),
+    C{byte_rate} (and C{byte_burst}), C{output_stall}, C{login_timeout},
+    C{ping_interval}, C{max_connections}, C{max_per_address} and
+    C{register_rate} (and C{register_burst}); a zero C{ping_timeout} leaves
+    the kernel's own.  A zero C{output_hard} turns off all output
+    accounting: C{output_soft} and C{output_stall} too.  The depths
+    C{burst}, C{flood_strikes}, C{byte_burst}, C{output_soft} and
+    C{register_burst} are never off: zero would refuse every line, cut at
+    the first refused one, pause every read, or refuse every account, so
+    the options refuse it.
     """
 
     # Lines a client may send per second, and how many it may send at once.
