@@ -123,7 +123,8 @@ LIMIT_PARAMETERS = [
         "output-hard",
         None,
         _LIMITS.output_hard,
-        "Bytes queued for a client at which it is disconnected.",
+        "Bytes queued for a client at which it is disconnected; 0 turns off"
+        " --output-soft and --output-stall too.",
         _count,
     ],
     [

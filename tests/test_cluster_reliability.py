@@ -15,9 +15,10 @@ from chatroom.service.chat import ChatService
 from chatroom.service.events import RoomMessage
 from chatroom.service.fanout import PUBLISH_RETRIES, LocalFanout
 from chatroom.service.rooms import Room
+from chatroom.storage.rooms import RoomRecord
 from tests.asynctest import async_test
 from tests.clients import count_of
-from tests.helpers import ServerTestCase
+from tests.helpers import ChatWorld, ServerTestCase, fired
 from tests.realserver import poll
 from tests.test_cluster import ClusterTestCase
 
@@ -242,6 +243,28 @@ class FindRoomTests(ServerTestCase):
     @async_test
     async def test_no_room_is_none(self):
         self.assertIsNone(await self.server.store.find_room("nowhere"))
+
+
+class LookUpRoomTests(unittest.TestCase):
+    """A node reads a room it has not heard of while the bus may tell of it."""
+
+    def test_a_join_heard_meanwhile_keeps_the_rooms_stored_sequence(self):
+        try:
+            from chatroom.cluster.membership import RedisMembershipBus
+            from chatroom.cluster.messages import Joined
+        except ImportError:
+            raise unittest.SkipTest("txredisapi is not installed") from None
+        world = ChatWorld()
+        membership = RedisMembershipBus("b", bus=None)
+        membership.chat = world.chat
+        reading: defer.Deferred = defer.Deferred()
+        self.patch(world.chat.store, "find_room", lambda key: reading)
+        looked_up = defer.ensureDeferred(membership.look_up_room("den"))
+        # The announcement of a join arrives before the read: a room at 0.
+        membership.received(Joined("a", 7, "den", 2, "bob"))
+        reading.callback((RoomRecord(7, "den", 41), [(1, "ann")]))
+        room = fired(looked_up)
+        self.assertEqual((room.last_seq, sorted(room.members)), (41, [1, 2]))
 
 
 PASSWORD_CHANGED = "* your password was changed: log in again"

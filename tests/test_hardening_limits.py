@@ -33,6 +33,19 @@ class TokenBucketTests(unittest.TestCase):
         clock.advance(100)
         self.assertEqual(sum(bucket.take() for _ in range(10)), 3)
 
+    def test_spending_goes_into_debt_and_says_when_it_is_paid_back(self):
+        clock = task.Clock()
+        bucket = TokenBucket(2.0, 3, clock)
+        self.assertEqual(bucket.spend(3), 0.0)
+        self.assertEqual(bucket.spend(4), 2.0)
+        clock.advance(1.5)
+        self.assertFalse(bucket.take())
+        clock.advance(1)
+        self.assertTrue(bucket.take())
+        clock.advance(100)
+        self.assertEqual(bucket.spend(1), 0.0)
+        self.assertEqual(bucket.tokens, 2.0)
+
 
 class FloodTests(unittest.TestCase):
     def setUp(self):

@@ -9,22 +9,27 @@ import os
 import sys
 from pathlib import Path
 
-from twisted.internet import reactor
+from twisted.internet import defer, reactor
 from twisted.internet.error import CannotListenError
 from twisted.internet.protocol import Factory
-from twisted.logger import Logger, globalLogPublisher
+from twisted.logger import Logger, formatEvent, globalLogPublisher
 from twisted.python import usage
 from twisted.scripts.twistd import ServerOptions
 from twisted.trial import unittest
 
 from chatroom.options import ADMIN_PASSWORD_ENV, Options
 from chatroom.server import ChatServer
-from chatroom.service.admin_password import GENERATED_PASSWORD_FILE
+from chatroom.service.admin_password import GENERATED_PASSWORD_FILE, AdminBootstrap
+from chatroom.storage.database import Database
+from chatroom.storage.engines import SQLITE
 from chatroom.storage.retention import ActivityRetention
+from chatroom.storage.schema import migrate
+from chatroom.storage.store import ChatStore
 from chatroom.tap import activity_log_observer, makeService
 from chatroom.tls import load_or_create_certificate
 from tests.asynctest import async_test
 from tests.clients import MemoryClient
+from tests.helpers import InlineHasher, SyncPool, fired
 from tests.realserver import (
     unwritable_directory,
     writable_file_in_unwritable_directory,
@@ -104,6 +109,18 @@ class OptionsTests(unittest.TestCase):
         self.assertEqual(_parse("--history", "5")["history"], 5)
         for value in ("0", "-3", "many"):
             self.assertRaises(usage.UsageError, _parse, "--history", value)
+
+    def test_a_limit_depth_refuses_zero_a_limit_that_can_be_off_takes_it(self):
+        # As the Limits docstring says: these zeros would refuse everything.
+        depths = "burst flood-strikes byte-burst output-soft register-burst"
+        for depth in depths.split():
+            self.assertRaises(usage.UsageError, _parse, f"--{depth}", "0")
+        switches = (
+            "rate byte-rate output-hard output-stall login-timeout ping-interval"
+            " ping-timeout max-connections max-per-address register-rate"
+        )
+        for switch in switches.split():
+            self.assertEqual(_parse(f"--{switch}", "0")[switch], 0, switch)
 
     def test_bcrypt_rounds_must_be_from_4_to_31(self):
         self.assertEqual(_parse("--bcrypt-rounds", "4")["bcrypt-rounds"], 4)
@@ -377,6 +394,21 @@ class MakeServiceTests(unittest.TestCase):
         self.assertEqual(event["path"], str(self.kept.absolute()))
 
     @async_test
+    async def test_first_start_after_one_that_failed_before_storing_reuses_its_password(
+        self,
+    ):
+        # A start that failed between keeping the password and storing the admin.
+        self.kept.parent.mkdir(parents=True)
+        self.kept.write_text("kept-by-the-failed-start\n")
+        server = await self._start()
+        self.assertEqual(self._generated_passwords(), ["kept-by-the-failed-start"])
+        self.assertEqual(self.kept.read_text(), "kept-by-the-failed-start\n")
+        self.assertEqual(
+            await self._admin_login(server, "kept-by-the-failed-start"),
+            ["+OK welcome, admin"],
+        )
+
+    @async_test
     async def test_kept_password_goes_when_the_admin_changes_it(self):
         server = await self._start()
         [password] = self._generated_passwords()
@@ -495,6 +527,21 @@ class MakeServiceTests(unittest.TestCase):
             f"cannot listen on 127.0.0.1:{port}: Address already in use:"
             " stop what listens there, or choose another --port",
         )
+
+
+class AdminBootstrapTests(unittest.TestCase):
+    def test_a_password_with_no_file_to_keep_it_names_none(self):
+        database = Database(SyncPool(), SQLITE)
+        fired(migrate(database))
+        events: list[dict] = []
+        bootstrap = AdminBootstrap(
+            ChatStore(database), InlineHasher(), lambda: 0, None,
+            Logger(observer=events.append),
+        )  # fmt: skip
+        fired(defer.ensureDeferred(bootstrap.ensure(None)))
+        [line] = [formatEvent(event) for event in events]
+        self.assertTrue(line.startswith("generated the admin password: "), line)
+        self.assertNotIn("kept in", line)
 
 
 class _Reactor:

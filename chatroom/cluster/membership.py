@@ -121,6 +121,9 @@ class RedisMembershipBus:
         if room is None:
             room = chat.rooms.add_room(Room(record.id, record.name, record.last_seq))
             self.log.info("read #{room} from the database", room=room.name)
+        else:
+            # Added by a join heard meanwhile, at sequence 0: the stored one counts.
+            room.last_seq = max(room.last_seq, record.last_seq)
         for user_id, user_name in members:
             if (room.id, user_id) not in touched and user_id not in room.members:
                 chat.apply_joined(room, user_id, user_name)

@@ -20,8 +20,19 @@ MIB = 1024 * KIB
 @dataclass(frozen=True)
 class Limits:
     """
-    Per-connection and per-server limits.  A zero turns a limit off.  These
-    defaults are the ones C{twistd chatroom --help} shows.
+    Per-connection and per-server limits; these defaults are the ones
+    C{twistd chatroom --help} shows.
+
+    A zero turns off C{rate} (and with it C{burst} and C{flood_strikes}),
+    C{byte_rate} (and C{byte_burst}), C{output_stall}, C{login_timeout},
+    C{ping_interval}, C{max_connections}, C{max_per_address} and
+    C{register_rate} (and C{register_burst}); a zero C{ping_timeout} leaves
+    the kernel's own.  A zero C{output_hard} turns off all output
+    accounting: C{output_soft} and C{output_stall} too.  The depths
+    C{burst}, C{flood_strikes}, C{byte_burst}, C{output_soft} and
+    C{register_burst} are never off: zero would refuse every line, cut at
+    the first refused one, pause every read, or refuse every account, so
+    the options refuse it.
     """
 
     # Lines a client may send per second, and how many it may send at once.
@@ -88,36 +99,29 @@ class Reader(Protocol):
     def resume_reading(self, reason: str) -> None: ...
 
 
-class ByteRate:
+class ByteRate(TokenBucket):
     """
-    The byte-rate limit: a bucket of bytes that what is read is taken from,
+    The byte-rate limit: a bucket of bytes that what is read is spent from,
     even into debt.  A reader in debt is refused nothing: it stops reading
     (reason C{"input"}) until the bucket has refilled, so what it sends
     waits in the socket.
     """
 
-    __slots__ = ("rate", "burst", "tokens", "stamp", "clock", "reader", "_paused")
+    __slots__ = ("reader", "_paused")
 
     def __init__(
         self, rate: float, burst: int, clock: IReactorTime, reader: Reader
     ) -> None:
-        self.rate = rate
-        self.burst = burst
-        self.tokens = float(burst)
-        self.clock = clock
-        self.stamp = clock.seconds()
+        super().__init__(rate, burst, clock)
         self.reader = reader
         # While in debt: the call that reads again.
         self._paused: IDelayedCall | None = None
 
     def received(self, size: int) -> None:
         """C{size} bytes were read: stop reading if that put us in debt."""
-        now = self.clock.seconds()
-        tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate) - size
-        self.tokens, self.stamp = tokens, now
-        if tokens >= 0:
+        wait = self.spend(size)
+        if not wait:
             return
-        wait = -tokens / self.rate
         if self._paused is not None:
             self._paused.reset(wait)
         else:

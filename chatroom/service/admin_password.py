@@ -82,10 +82,13 @@ class AdminBootstrap:
             return None
         generated = password is None
         if generated:
-            password = secrets.token_urlsafe(18)
-            if kept is not None:
-                # Kept before it is stored: a start that fails after has it.
-                kept.keep(password)
+            # A first start that failed before storing the admin kept one.
+            password = kept.read() if kept is not None else None
+            if password is None:
+                password = secrets.token_urlsafe(18)
+                if kept is not None:
+                    # Kept before it is stored: a start that fails after has it.
+                    kept.keep(password)
         elif kept is not None:
             kept.remove()
         password_hash = await self.hasher.hash(password)
@@ -97,15 +100,26 @@ class AdminBootstrap:
             created = None
             await self.store.set_password_hash(admin.id, password_hash)
         if generated:
-            # The one time a password is logged: nobody could have typed it.
-            self.log.warn(
-                "generated the admin password: {password} (kept in {path} until"
-                " the admin changes it; set one with --admin-password-file or"
-                " CHATROOM_ADMIN_PASSWORD)",
-                password=password,
-                path=kept and str(kept.path.absolute()),
-            )
+            self._announce(password)
         return created
+
+    def _announce(self, password: str) -> None:
+        # The one time a password is logged: nobody could have typed it.
+        choose = "set one with --admin-password-file or CHATROOM_ADMIN_PASSWORD"
+        if self.kept is None:
+            self.log.warn(
+                "generated the admin password: {password} ({choose})",
+                password=password,
+                choose=choose,
+            )
+            return
+        self.log.warn(
+            "generated the admin password: {password} (kept in {path} until"
+            " the admin changes it; {choose})",
+            password=password,
+            path=str(self.kept.path.absolute()),
+            choose=choose,
+        )
 
     async def _point_at(self, kept: GeneratedPasswordFile, admin: UserRecord) -> None:
         password = kept.read()

@@ -159,8 +159,9 @@ def _address_key(address: str) -> tuple[str, str]:
 
 class TokenBucket:
     """
-    C{capacity} tokens, refilled at C{rate} a second; L{take} spends one.
-    Time comes from the injected clock, so tests drive it with task.Clock.
+    C{capacity} tokens, refilled at C{rate} a second; L{take} spends one,
+    L{spend} any number, even into debt.  Time comes from the injected
+    clock, so tests drive it with task.Clock.
     """
 
     __slots__ = ("rate", "capacity", "tokens", "stamp", "clock")
@@ -179,6 +180,14 @@ class TokenBucket:
             return False
         self.tokens = tokens - 1
         return True
+
+    def spend(self, count: float) -> float:
+        """
+        Spend C{count} tokens, into debt if there are fewer; the seconds
+        until the debt is paid back (0 if there is none).
+        """
+        tokens = self.tokens = self._refill() - count
+        return -tokens / self.rate if tokens < 0 else 0.0
 
     def wait_time(self) -> float:
         """Seconds until a token is there; 0 if one is now."""
