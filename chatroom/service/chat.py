@@ -60,8 +60,9 @@ class Account:
         self.key = name_key(self.name)
         self.is_admin = record.is_admin
         self.default_room_id = record.default_room_id
-        # Almost always one: a list is a fraction of a set's size.
-        self.sessions: list = []
+        # Almost always one: a tuple, rebuilt on the rare login or logout,
+        # is half a list's size and a snapshot to loop over.
+        self.sessions: tuple = ()
 
     @property
     def channel(self) -> tuple[str, int]:
@@ -210,7 +211,7 @@ class ChatService(service.Service):
             account = self.online.get(user_id) or Account(record)
             self.online[user_id] = account
             self.online_by_key[account.key] = account
-        account.sessions.append(session)
+        account.sessions = (*account.sessions, session)
         if len(account.sessions) == 1:
             self.presence.came_online(user_id)
         self.fanout.subscribe(account.channel, session.mind)
@@ -224,8 +225,7 @@ class ChatService(service.Service):
         self.fanout.unsubscribe(account.channel, session.mind)
         for room in self.rooms.rooms_of(account.id):
             self.fanout.unsubscribe(room.channel, session.mind)
-        if session in account.sessions:
-            account.sessions.remove(session)
+        account.sessions = tuple(s for s in account.sessions if s is not session)
         if not account.sessions:
             self.online.pop(account.id, None)
             self.online_by_key.pop(account.key, None)
@@ -280,7 +280,7 @@ class ChatService(service.Service):
         if account is None:
             return
         # Each marks it delivered once it has passed it on.
-        for session in list(account.sessions):
+        for session in account.sessions:
             if session.mind is not exclude:
                 session.take_private(message)
 
@@ -350,7 +350,7 @@ class ChatService(service.Service):
 
     def _end_sessions(self, account: Account, keep) -> None:
         # A session that knew the old password may be someone who stole it.
-        for session in list(account.sessions):
+        for session in account.sessions:
             if session is not keep:
                 session.mind.disconnect(PASSWORD_CHANGED)
                 session.logout()
