@@ -148,7 +148,7 @@ class LoginTests(ServerTestCase):
         # a later login is answered, the first one has finished too.
         staying = await self.server.login("alice", "pw-alice")
         account = self.server.chat.online_by_key["alice"]
-        self.assertEqual(account.sessions, [staying.protocol.avatar])
+        self.assertEqual(account.sessions, (staying.protocol.avatar,))
 
     @async_test
     async def test_login_when_logged_in_is_refused(self):

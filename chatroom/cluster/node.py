@@ -151,7 +151,7 @@ class ClusterNode(service.Service):
             return
         await self.membership.reload()
         for account in list(self.chat.online.values()):
-            for session in list(account.sessions):
+            for session in account.sessions:
                 if not session.ended:
                     await session.deliver_kept_private()
 

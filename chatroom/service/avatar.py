@@ -226,7 +226,7 @@ class Session:
         if target is not None and target.is_guest:
             # Nothing of a guest's is kept: handed to its session, or lost.
             message = PrivateMessage(account.name, text, chat.now())
-            for session in list(target.sessions):
+            for session in target.sessions:
                 session.mind.private_message(message)
             return message
         if target is not None:

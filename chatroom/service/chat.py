@@ -61,8 +61,9 @@ class Account:
         self.key = name_key(self.name)
         self.is_admin = record.is_admin
         self.default_room_id = record.default_room_id
-        # Almost always one: a list is a fraction of a set's size.
-        self.sessions: list = []
+        # Almost always one: a tuple, rebuilt on the rare login or logout,
+        # is half a list's size and a snapshot to loop over.
+        self.sessions: tuple = ()
 
     @property
     def channel(self) -> tuple[str, int]:
@@ -231,7 +232,7 @@ class ChatService(service.Service):
 
     def _online(self, account: Account, session) -> Account:
         user_id = account.id
-        account.sessions.append(session)
+        account.sessions = (*account.sessions, session)
         # A guest is this node's alone: other nodes never hear of it.
         if len(account.sessions) == 1 and not account.is_guest:
             self.presence.came_online(user_id)
@@ -246,8 +247,7 @@ class ChatService(service.Service):
         self.fanout.unsubscribe(account.channel, session.mind)
         for room in self.rooms.rooms_of(account.id):
             self.fanout.unsubscribe(room.channel, session.mind)
-        if session in account.sessions:
-            account.sessions.remove(session)
+        account.sessions = tuple(s for s in account.sessions if s is not session)
         if not account.sessions:
             self.online.pop(account.id, None)
             self.online_by_key.pop(account.key, None)
@@ -303,7 +303,7 @@ class ChatService(service.Service):
         if account is None:
             return
         # Each marks it delivered once it has passed it on.
-        for session in list(account.sessions):
+        for session in account.sessions:
             if session.mind is not exclude:
                 session.take_private(message)
 
@@ -377,7 +377,7 @@ class ChatService(service.Service):
 
     def _end_sessions(self, account: Account, keep) -> None:
         # A session that knew the old password may be someone who stole it.
-        for session in list(account.sessions):
+        for session in account.sessions:
             if session is not keep:
                 session.mind.disconnect(PASSWORD_CHANGED)
                 session.logout()
