@@ -336,6 +336,25 @@ class ChatTests(IRCTestCase):
             self.assertEqual(irc.take(), [":sam!sam@chatroom.irc PRIVMSG #den hi"])
             self.assertEqual(line_client.take(), ["[den] sam: hi"])
 
+    def test_a_backed_up_irc_client_keeps_its_lines_in_order(self):
+        irc = self.welcomed("ivan")
+        irc.write("JOIN #lobby")
+        irc.take()
+        sender = self.world.user("sam")
+        # Past the soft limit, as the transport says when its buffer fills.
+        irc.protocol._output.pauseProducing()
+        for text in ("one", "two"):
+            sender.command(f"/public lobby {text}")
+        irc.protocol._output.resumeProducing()
+        self.assertEqual(
+            irc.take(),
+            [
+                ":sam!sam@chatroom.irc PRIVMSG #lobby one",
+                ":sam!sam@chatroom.irc PRIVMSG #lobby two",
+            ],
+        )
+        self.assertEqual(self.flushLoggedErrors(), [])
+
     def test_private_messages_both_ways_and_server_time(self):
         line = self.world.user("lena")
         irc = self.welcomed("ivan", "CAP REQ server-time", "CAP END")

@@ -37,7 +37,7 @@ from chatroom.protocol.irc.message import (
     split_tags,
 )
 from chatroom.protocol.limits import FloodGate
-from chatroom.protocol.output import OutputQueue
+from chatroom.protocol.output import CoalescedWrites, OutputQueue
 from chatroom.service.admission import Admitted
 from chatroom.service.events import Membership, PrivateMessage, RoomMessage
 from chatroom.service.interfaces import IChatClient, IUser
@@ -68,7 +68,7 @@ def split_text(text: str, budget: int) -> list[str]:
 
 
 @implementer(IChatClient)
-class IRCProtocol(LineFraming):
+class IRCProtocol(CoalescedWrites, LineFraming):
     log = Logger()
     max_line = MAX_LINE
 
@@ -96,6 +96,8 @@ class IRCProtocol(LineFraming):
         # Limits
         self._gate: FloodGate | None = None
         self._output: OutputQueue | None = None
+        # What was written this reactor turn, not flushed yet (CoalescedWrites).
+        self._pending: list[bytes] | None = None
         self._drain_waiters: list[defer.Deferred[bool]] | None = None
         self._timer: IDelayedCall | None = None
         self._quiet = True
@@ -498,6 +500,8 @@ class IRCProtocol(LineFraming):
         self.close(reason)
 
     def drained(self) -> defer.Deferred[bool]:
+        # What this turn wrote counts as queued: the transport judges it.
+        self.flush()
         if not self.connected or self.transport.disconnecting:
             return defer.succeed(False)
         output = self._output
@@ -516,19 +520,15 @@ class IRCProtocol(LineFraming):
 
     # Lines out
 
-    def write(self, data: bytes) -> None:
-        """Every write goes here (so write coalescing can take it over)."""
-        self.transport.write(data)
+    def sent(self) -> None:
         self._quiet = False
-        output = self._output
-        if output is not None and output.backed_up:
-            output.wrote(len(data))
 
     def close(self, reason: str) -> None:
         """Say C{reason} as IRC's ERROR and close once it is sent."""
         if not self.connected or self.transport.disconnecting:
             return
         self.write(wire.line("ERROR", f"Closing link: {self.host} ({reason})"))
+        self.flush()
         self._drain_waiters_fire(False)
         output, self._output = self._output, None
         if output is not None:
@@ -558,6 +558,7 @@ class IRCProtocol(LineFraming):
         )
         self.factory.unwatch_output(self)
         output.detach()
+        self.drop_output()
         self.transport.abortConnection()
         self._drain_waiters_fire(False)
 
@@ -570,6 +571,7 @@ class IRCProtocol(LineFraming):
             self.watched_for_idle = False
             self.factory.unwatch_idle()
         self._output = None
+        self.drop_output()
         self.factory.unwatch_output(self)
         if self._logout is not None:
             logout, self._logout = self._logout, None
