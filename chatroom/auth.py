@@ -55,6 +55,14 @@ def verify_password(password: str, stored: str) -> bool:
     return bcrypt.checkpw(_prehash(password), stored[len(SCHEME) :].encode("ascii"))
 
 
+def usable_cores() -> int:
+    """The cores this process may run on: its affinity, not the machine's."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # no affinity on this platform
+        return os.cpu_count() or 1
+
+
 class FairQueue:
     """
     Runs jobs at most C{size} at a time, taking the next from the waiting
@@ -123,7 +131,7 @@ class PasswordHasher:
         self.rounds = rounds
         # One thread per core: bcrypt releases the GIL, so that is all the
         # parallelism there is; more threads only queue in the kernel.
-        size = threads or os.cpu_count() or 1
+        size = threads or usable_cores()
         self.pool = ThreadPool(minthreads=0, maxthreads=size, name="bcrypt")
         self.queue = FairQueue(size)
         # A hash of the same cost to check unknown names against, so they fail

@@ -93,6 +93,14 @@ class PasswordHasherTests(unittest.TestCase):
         self.assertEqual(worker_nice, min(19, reactor_nice + auth.BCRYPT_NICENESS))
         self.assertEqual(os.getpriority(os.PRIO_PROCESS, 0), reactor_nice)
 
+    def test_one_thread_per_core_the_process_may_use(self):
+        # Pinned to fewer cores than the machine has (taskset, a container's
+        # cpuset), more threads would only queue in the kernel.
+        self.patch(os, "sched_getaffinity", lambda pid: {2, 5, 7})
+        self.patch(os, "cpu_count", lambda: 64)
+        hasher = PasswordHasher(reactor, rounds=BCRYPT_ROUNDS)
+        self.assertEqual((hasher.pool.max, hasher.queue.size), (3, 3))
+
     @async_test
     async def test_hashes_use_the_configured_cost(self):
         stored = await self.hasher.hash("secret")
