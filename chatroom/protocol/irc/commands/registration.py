@@ -1,0 +1,186 @@
+"""Registration: capabilities, nick and user, PASS and SASL, PING, QUIT."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from chatroom.errors import (
+    AuthFailed,
+    BadName,
+    NameTaken,
+    RateLimited,
+)
+from chatroom.names import NAME_MAX, check_name, name_key
+from chatroom.protocol.irc import wire
+from chatroom.protocol.irc.commands.table import (
+    CAPABILITIES,
+    SASL_CHUNK,
+    SASL_MAX,
+    command,
+)
+from chatroom.protocol.irc.message import Message
+
+
+@command("CAP", 1, before_registration=True)
+async def cap(conn, msg: Message) -> None:
+    sub = msg.params[0].upper()
+    if sub == "LS":
+        if not conn.registered:
+            conn.negotiating = True
+        version = msg.params[1] if len(msg.params) > 1 else ""
+        if version.isdigit() and int(version) >= 302:
+            conn.cap_version = 302
+            # Implied by CAP LS 302 (IRCv3 cap-notify).
+            conn.caps.add("cap-notify")
+        offered = " ".join(
+            name if value is None or conn.cap_version < 302 else f"{name}={value}"
+            for name, value in CAPABILITIES.items()
+        )
+        conn.cap_reply("LS", offered)
+    elif sub == "LIST":
+        conn.cap_reply("LIST", " ".join(sorted(conn.caps)))
+    elif sub == "REQ":
+        if not conn.registered:
+            conn.negotiating = True
+        wanted = msg.params[1] if len(msg.params) > 1 else ""
+        changes = wanted.split()
+        names = [c[1:] if c.startswith("-") else c for c in changes]
+        if not changes or any(name not in CAPABILITIES for name in names):
+            conn.cap_reply("NAK", wanted)
+            return
+        for change in changes:
+            if change.startswith("-"):
+                conn.caps.discard(change[1:])
+            else:
+                conn.caps.add(change)
+        conn.cap_reply("ACK", wanted)
+    elif sub == "END":
+        if not conn.registered:
+            conn.negotiating = False
+            await conn.try_registration()
+    else:
+        conn.numeric(wire.ERR_INVALIDCAPCMD, sub, "Invalid CAP command")
+
+
+@command("PASS", 1, before_registration=True)
+async def pass_(conn, msg: Message) -> None:
+    if conn.registered:
+        conn.numeric(wire.ERR_ALREADYREGISTRED, "You may not reregister")
+        return
+    conn.password = msg.params[0]
+
+
+@command("NICK", before_registration=True)
+async def nick(conn, msg: Message) -> None:
+    if not msg.params or not msg.params[0]:
+        conn.numeric(wire.ERR_NONICKNAMEGIVEN, "No nickname given")
+        return
+    new = msg.params[0]
+    try:
+        check_name(new)
+    except BadName as e:
+        conn.numeric(wire.ERR_ERRONEUSNICKNAME, new, e.message)
+        return
+    if not conn.registered:
+        conn.nick = new
+        await conn.try_registration()
+        return
+    if new == conn.nick:
+        return
+    old_mask = conn.mask
+    try:
+        await conn.avatar.rename(new)
+    except NameTaken as e:
+        conn.numeric(wire.ERR_NICKNAMEINUSE, new, e.message)
+        return
+    except BadName as e:
+        conn.numeric(wire.ERR_ERRONEUSNICKNAME, new, e.message)
+        return
+    conn.nick = conn.avatar.name
+    conn.write(wire.line("NICK", conn.nick, source=old_mask))
+
+
+@command("USER", 4, before_registration=True)
+async def user(conn, msg: Message) -> None:
+    if conn.registered or conn.username is not None:
+        conn.numeric(wire.ERR_ALREADYREGISTRED, "You may not reregister")
+        return
+    username, _, _, realname = msg.params[:4]
+    if not username:
+        conn.numeric(wire.ERR_NEEDMOREPARAMS, "USER", "Not enough parameters")
+        return
+    conn.username = username[:NAME_MAX]
+    conn.realname = realname
+    await conn.try_registration()
+
+
+@command("AUTHENTICATE", 1, before_registration=True)
+async def authenticate(conn, msg: Message) -> None:
+    if "sasl" not in conn.caps:
+        conn.numeric(wire.ERR_SASLFAIL, "SASL authentication failed")
+        return
+    if conn.avatar is not None:
+        conn.numeric(wire.ERR_SASLALREADY, "You have already authenticated")
+        return
+    data = msg.params[0]
+    if data == "*":
+        conn.sasl = None
+        conn.numeric(wire.ERR_SASLABORTED, "SASL authentication aborted")
+        return
+    if conn.sasl is None:
+        if data.upper() != "PLAIN":
+            conn.numeric(wire.RPL_SASLMECHS, "PLAIN", "are available SASL mechanisms")
+            conn.numeric(wire.ERR_SASLFAIL, "SASL authentication failed")
+            return
+        conn.sasl = ""
+        conn.write(wire.line("AUTHENTICATE", "+"))
+        return
+    if len(data) > SASL_CHUNK or len(conn.sasl) + len(data) > SASL_MAX:
+        conn.sasl = None
+        conn.numeric(wire.ERR_SASLTOOLONG, "SASL message too long")
+        return
+    if data != "+":
+        conn.sasl += data
+    if len(data) == SASL_CHUNK:
+        return  # more follows
+    response, conn.sasl = conn.sasl, None
+    try:
+        authzid, authcid, password = (
+            base64.b64decode(response, validate=True).decode("utf-8").split("\0")
+        )
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        conn.numeric(wire.ERR_SASLFAIL, "SASL authentication failed")
+        return
+    if authzid and name_key(authzid) != name_key(authcid):
+        conn.numeric(wire.ERR_SASLFAIL, "SASL authentication failed")
+        return
+    try:
+        await conn.log_in(authcid, password)
+    except (AuthFailed, BadName, RateLimited) as e:
+        conn.numeric(wire.ERR_SASLFAIL, f"SASL authentication failed: {e.message}")
+        return
+    name = conn.avatar.name
+    conn.numeric(
+        wire.RPL_LOGGEDIN,
+        conn.mask_for(conn.nick or name),
+        name,
+        f"You are now logged in as {name}",
+    )
+    conn.numeric(wire.RPL_SASLSUCCESS, "SASL authentication successful")
+
+
+@command("PING", 1, before_registration=True)
+async def ping(conn, msg: Message) -> None:
+    conn.write(wire.line("PONG", conn.server, msg.params[0], source=conn.server))
+
+
+@command("PONG", before_registration=True)
+async def pong(conn, msg: Message) -> None:
+    return None
+
+
+@command("QUIT", before_registration=True)
+async def quit_(conn, msg: Message) -> None:
+    reason = msg.params[0] if msg.params else "Client quit"
+    conn.close(f"Quit: {reason}")
