@@ -100,13 +100,24 @@ class Admission:
         return Admitted(avatar, logout)
 
     async def register(
-        self, name: str, password: str, mind: IChatClient, peer: str
+        self,
+        name: str,
+        password: str,
+        mind: IChatClient,
+        peer: str,
+        guest: GuestSession | None = None,
     ) -> Admitted:
-        """Create the account C{name} and log in to it."""
+        """
+        Create the account C{name} and log in to it.  A C{guest} registering
+        its own name hands it over: the guest session ends, quietly, just
+        before the account is made.
+        """
         # What costs nothing is checked first: a typo or a taken name spends
         # none of the address's registrations.
-        await self.check_new_account(name, password)
+        await self.check_new_account(name, password, guest)
         self._check_registration_rate(peer, spend=True)
+        if guest is not None:
+            guest.hand_over()
         _, avatar, logout = await self.portal.login(
             NewAccount(name, password, address_block(peer)), mind, IUser
         )
@@ -148,15 +159,21 @@ class Admission:
         self._check_registration_rate(peer, spend=False)
         return False
 
-    async def check_new_account(self, name: str, password: str) -> None:
-        """Raise what registering would, short of a race: it costs no hash."""
+    async def check_new_account(
+        self, name: str, password: str, guest: GuestSession | None = None
+    ) -> None:
+        """
+        Raise what registering would, short of a race: it costs no hash.
+        C{guest}, registering, may take the name it holds.
+        """
         check_name(name)
         check_password(password)
         self._check_not_reserved(name)
         # A guest online holds its name while connected.
         online = self.chat.online_by_key.get(name_key(name))
         if online is not None and online.is_guest:
-            raise NameTaken(f"{name} is in use")
+            if guest is None or online is not guest.account:
+                raise NameTaken(f"{name} is in use")
         # The rule the write checks again in its transaction, against a race.
         holder = await self.chat.store.find_name_holder(name_key(name))
         check_name_free(holder, name, None)

@@ -34,6 +34,16 @@ class GuestSession(Session):
         self.account = self.chat.connect_guest(name, self)
         return self
 
+    def hand_over(self) -> None:
+        """
+        End quietly, for the account the guest is becoming: its rooms are
+        left without a word (the account joins them again), its name freed.
+        """
+        chat, account = self.chat, self.account
+        for room in chat.rooms.rooms_of(account.id):
+            chat.left(account, room)
+        super().logout()
+
     def logout(self) -> None:
         if self.ended:
             return

@@ -273,18 +273,21 @@ class IRCProtocol(CoalescedWrites, LineFraming):
         except BadName as e:
             self.numeric(wire.ERR_ERRONEUSNICKNAME, self.nick, e.message)
             return False
-        self._take(admitted)
+        self.take(admitted)
         return True
 
     async def log_in(self, name: str, password: str) -> None:
-        self._take(await self.admission.login(name, password, self, self.peer))
+        self.take(await self.admission.login(name, password, self, self.peer))
 
-    def _take(self, admitted: Admitted) -> None:
+    def take(self, admitted: Admitted) -> None:
+        """Become the session C{admitted}: logged in, by SASL, PASS or REGISTER."""
         if not self.connected:
             admitted.logout()
             raise ServerError("connection closed")
         self.avatar, self._logout = admitted.avatar, admitted.logout
-        self._held = []
+        if not self.registered:
+            # Deliveries wait for the welcome.
+            self._held = []
 
     def _welcome(self) -> None:
         self.registered = True

@@ -18,6 +18,7 @@ from chatroom.protocol.irc.message import Message
 # The capabilities this server really implements.
 CAPABILITIES = {
     "cap-notify": None,
+    "draft/account-registration": "before-connect",
     "echo-message": None,
     "multi-prefix": None,
     "sasl": "PLAIN",
@@ -29,8 +30,8 @@ SASL_CHUNK = 400
 SASL_MAX = 4096
 NOT_REGISTERED_HELP = (
     "this server needs an account: log in with SASL PLAIN, or send PASS with"
-    " your password (your nick is your account); no account yet? create one"
-    " on the chatroom line port with /register NAME PASSWORD"
+    " your password (your nick is your account); no account yet? send"
+    " REGISTER * * PASSWORD to make one for your nick"
 )
 
 Handler = Callable[["object", Message], Awaitable[None]]
