@@ -108,6 +108,8 @@ class ByteRate(TokenBucket):
     """
 
     __slots__ = ("reader", "_paused")
+    # The reason the reader is stopped for, while in debt.
+    reason = "input"
 
     def __init__(
         self, rate: float, burst: int, clock: IReactorTime, reader: Reader
@@ -125,7 +127,7 @@ class ByteRate(TokenBucket):
         if self._paused is not None:
             self._paused.reset(wait)
         else:
-            self.reader.stop_reading("input")
+            self.reader.stop_reading(self.reason)
             self._paused = self.clock.callLater(wait, self._read_again)
 
     def stop(self) -> None:
@@ -136,7 +138,18 @@ class ByteRate(TokenBucket):
 
     def _read_again(self) -> None:
         self._paused = None
-        self.reader.resume_reading("input")
+        self.reader.resume_reading(self.reason)
+
+
+class FakeLag(ByteRate):
+    """
+    IRC's line rate, as IRC servers apply it: a line over the rate is not
+    refused; the lines after it wait in the socket until the bucket has
+    refilled (C{received(1)} per line).  A flooder only slows itself.
+    """
+
+    __slots__ = ()
+    reason = "fakelag"
 
 
 def registration_limit(limits: Limits, clock: IReactorTime) -> RegistrationLimit | None:

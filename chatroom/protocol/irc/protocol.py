@@ -36,7 +36,7 @@ from chatroom.protocol.irc.message import (
     parse,
     split_tags,
 )
-from chatroom.protocol.limits import FloodGate
+from chatroom.protocol.limits import FakeLag
 from chatroom.protocol.output import CoalescedWrites, OutputQueue
 from chatroom.service.admission import Admitted
 from chatroom.service.events import Membership, PrivateMessage, RoomMessage
@@ -94,7 +94,7 @@ class IRCProtocol(CoalescedWrites, LineFraming):
         # The last NICK or QUIT shown: one per user, not one per shared room.
         self._last_shared: tuple | None = None
         # Limits
-        self._gate: FloodGate | None = None
+        self._lag: FakeLag | None = None
         self._output: OutputQueue | None = None
         # What was written this reactor turn, not flushed yet (CoalescedWrites).
         self._pending: list[bytes] | None = None
@@ -153,7 +153,7 @@ class IRCProtocol(CoalescedWrites, LineFraming):
         factory.opened(self)
         limits, clock = factory.limits, factory.clock
         if limits.rate:
-            self._gate = FloodGate(limits, clock)
+            self._lag = FakeLag(limits.rate, limits.burst, clock, self)
         if limits.output_hard:
             self._output = OutputQueue(
                 limits.output_soft,
@@ -174,6 +174,8 @@ class IRCProtocol(CoalescedWrites, LineFraming):
         # Not LineFraming's: IRC's limit is on the part after the tags, and
         # bad UTF-8 is answered naming the command it was in.
         self._quiet = False
+        if self._lag is not None:
+            self._lag.received(1)
         if line.endswith(b"\r"):
             line = line[:-1]
         tags, _, body = (
@@ -182,15 +184,6 @@ class IRCProtocol(CoalescedWrites, LineFraming):
         if len(tags) + 1 > MAX_TAGS or len(body.lstrip(b" ")) > MAX_BODY:
             self.numeric(wire.ERR_INPUTTOOLONG, "Input line was too long")
             return
-        gate = self._gate
-        if gate is not None:
-            verdict = gate.admit()
-            if verdict == "refuse":
-                self.write(wire.fail("*", "RATE_LIMITED", RateLimited().message))
-                return
-            if verdict != "ok":
-                self.close("Excess flood")
-                return
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError:
@@ -567,6 +560,8 @@ class IRCProtocol(CoalescedWrites, LineFraming):
 
     def connectionLost(self, reason) -> None:
         self.connected = False
+        if self._lag is not None:
+            self._lag.stop()
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
