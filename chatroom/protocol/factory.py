@@ -21,6 +21,11 @@ from chatroom.service.admission import Admission
 
 # Stall checks per --output-stall.
 STALL_CHECKS = 4
+# Lines in flight on all connections at once past which a connection that
+# has one in flight already stops reading: a server behind on its work keeps
+# the backlog in socket buffers, not in Python objects that the garbage
+# collector walks again and again (which made an overloaded server collapse).
+MAX_IN_FLIGHT = 1000
 
 
 def wait_at_most(
@@ -40,6 +45,38 @@ def wait_at_most(
     return d.addTimeout(grace, clock).addErrback(timed_out)
 
 
+class InFlight:
+    """Lines started on every connection of a server and not yet answered."""
+
+    log = Logger()
+    __slots__ = ("count", "limit", "_waiting")
+
+    def __init__(self, limit: int = MAX_IN_FLIGHT) -> None:
+        self.count = 0
+        self.limit = limit
+        self._waiting: list[defer.Deferred] = []
+
+    def started(self) -> None:
+        self.count += 1
+
+    def finished(self) -> None:
+        self.count -= 1
+        if not self.count and self._waiting:
+            waiting, self._waiting = self._waiting, []
+            for d in waiting:
+                d.callback(None)
+
+    def all_answered(self, clock, grace: float) -> defer.Deferred:
+        """Fires once no line is in flight, or after C{grace} seconds."""
+        if not self.count:
+            return defer.succeed(None)
+
+        def give_up() -> None:
+            self.log.warn("stopping with {count} lines unanswered", count=self.count)
+
+        return wait_at_most(self._waiting, clock, grace, give_up)
+
+
 class Refusal(Protocol):
     """A connection over a limit: one line saying why, then the close."""
 
@@ -56,7 +93,8 @@ class ChatFactory(Factory):
     Builds a front end's protocol (the subclass's C{protocol}) per connection
     within the L{Limits}, and knows every connection open (to count them per
     address and to say goodbye).  The protocol reads C{admission}, C{chat},
-    C{limits} and C{clock} from here.  A protocol it L{watch_idle}s has an
+    C{limits} and C{clock} from here, and counts the lines it is still
+    answering in C{in_flight} (an L{InFlight}).  A protocol it L{watch_idle}s has an
     C{idle_check()}; one it L{watch_output}s has a C{check_output()}; one it
     L{flush_soon}s has a C{flush()}.
     """
@@ -71,6 +109,8 @@ class ChatFactory(Factory):
         self.clients: set[Protocol] = set()
         self.per_address: Counter[str] = Counter()
         self._all_closed: list[defer.Deferred] = []
+        # Lines read and not yet answered, on every connection.
+        self.in_flight = InFlight()
         # One idle check for every logged-in connection, not a timer each:
         # an idle connection should cost as little memory as it can.
         self._idle_check = task.LoopingCall(self._check_idle)
@@ -183,10 +223,9 @@ class ChatFactory(Factory):
         """
         Fires once no line read is still being answered, even on a connection
         closed since: at shutdown, what they store and publish must find the
-        database and the bus still there.  A front end that answers lines
-        asynchronously overrides this; gives up after C{grace} seconds.
+        database and the bus still there.  Gives up after C{grace} seconds.
         """
-        return defer.succeed(None)
+        return self.in_flight.all_answered(self.clock, grace)
 
     def disconnect_all(self, reason: str, grace: float = 5.0) -> defer.Deferred:
         """

@@ -172,10 +172,13 @@ class IRCProtocol(Connection):
         if not d.called:
             # Replies in the order of the lines: read on once this one is done.
             self.stop_reading("command")
+            # Counted until answered: shutdown waits for it (all_answered).
+            self.factory.in_flight.started()
             d.addBoth(self._answered)
         d.addErrback(self._failed, msg.command)
 
     def _answered(self, result):
+        self.factory.in_flight.finished()
         self.resume_reading("command")
         return result
 
