@@ -16,7 +16,7 @@ from twisted.logger import Logger
 from chatroom.protocol.address import address_of, set_no_delay, set_user_timeout
 from chatroom.protocol.framing import LineFraming
 from chatroom.protocol.limits import FloodGate
-from chatroom.protocol.output import CoalescedWrites, OutputQueue
+from chatroom.protocol.output import CoalescedWrites, OutputQueue, transport_buffered
 from chatroom.service.interfaces import IUser
 
 # Seconds a closing connection may take to send what is queued for it.
@@ -29,8 +29,11 @@ class Connection(CoalescedWrites, LineFraming):
     L{chatroom.protocol.factory.ChatFactory}: it runs the one login sweep,
     idle check and stall check for all of them.
 
-    A subclass says its own words in L{login_timed_out}, L{idle_check}'s
-    L{_ping} and L{_log_cut}.
+    Most connections are idle, so what only some need is built on first
+    use: the flood gate at the first line, the output queue once the kernel
+    leaves bytes in the transport's buffer; and no connection has a timer of
+    its own but while it closes.  A subclass says its own words in
+    L{login_timed_out}, L{idle_check}'s L{_ping} and L{_log_cut}.
     """
 
     log = Logger()
@@ -53,13 +56,15 @@ class Connection(CoalescedWrites, LineFraming):
         self.connected = False
         self.avatar: IUser | None = None
         self._logout: Callable[[], None] | None = None
+        # Made at the first line (L{_flood_gate}).
         self._gate: FloodGate | None = None
+        # Made once the kernel leaves bytes unsent (L{_queue_for_backlog}).
         self._output: OutputQueue | None = None
         # What was written this reactor turn, not flushed yet (CoalescedWrites).
         self._pending: list[bytes] | None = None
         # Waiting for the output queue to drain (IChatClient.drained).
         self._drain_waiters: list[defer.Deferred[bool]] | None = None
-        # The login timeout, or while closing the abort if it takes too long.
+        # Only while closing: the abort if the close takes too long.
         self._timer: IDelayedCall | None = None
         # Nothing sent or received since the idle check last looked.
         self._quiet = True
@@ -71,16 +76,24 @@ class Connection(CoalescedWrites, LineFraming):
         self.peer = sys.intern(address_of(self.transport.getPeer()))
         factory = self.factory
         factory.opened(self)
-        limits, clock = factory.limits, factory.clock
-        if limits.rate:
-            self._gate = FloodGate(limits, clock)
-        if limits.output_hard:
+        limits = factory.limits
+        if limits.output_hard and transport_buffered(self.transport) is None:
+            # A transport that does not say what it buffers tells us only by
+            # its producer signals: we listen from the start.
             self._attach_output()
         if limits.login_timeout:
-            self._timer = clock.callLater(limits.login_timeout, self._login_timed_out)
+            factory.watch_login(self)
         if limits.ping_interval:
             set_user_timeout(self.transport, limits.ping_timeout)
         set_no_delay(self.transport)
+
+    def _flood_gate(self) -> FloodGate | None:
+        """The line-rate limit, made at the first line; None if there is none."""
+        limits = self.factory.limits
+        if not limits.rate:
+            return None
+        self._gate = FloodGate(limits, self.factory.clock)
+        return self._gate
 
     def connectionLost(self, reason) -> None:
         self.connected = False
@@ -88,6 +101,7 @@ class Connection(CoalescedWrites, LineFraming):
             self._timer.cancel()
         self._timer = None
         factory = self.factory
+        factory.unwatch_login(self)
         if self.watched_for_idle:
             self.watched_for_idle = False
             factory.unwatch_idle()
@@ -118,6 +132,17 @@ class Connection(CoalescedWrites, LineFraming):
         )
         output.attach(self.transport)
         return output
+
+    def _queue_for_backlog(self) -> OutputQueue | None:
+        # Bytes left in the buffer: from now on the output is judged.  Not
+        # once closing: a registered producer would keep the transport open.
+        if (
+            self.factory.limits.output_hard
+            and self.connected
+            and not self.transport.disconnecting
+        ):
+            return self._attach_output()
+        return None
 
     def sent(self) -> None:
         self._quiet = False
@@ -184,26 +209,20 @@ class Connection(CoalescedWrites, LineFraming):
                 self._set_timer(CLOSE_GRACE, self.transport.abortConnection)
         self.transport.loseConnection()
 
-    # Timers: the login timeout, then the idle ping
+    # Timers: the login timeout (the factory's sweep), then the idle ping
 
     def _set_timer(self, delay: float, call: Callable[[], object]) -> None:
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = self.factory.clock.callLater(delay, call)
 
-    def _login_timed_out(self) -> None:
-        self._timer = None
-        self.login_timed_out()
-
     def login_timed_out(self) -> None:
-        """Not logged in in time: say so and close."""
+        """Called by the factory's login sweep: not logged in in time."""
         raise NotImplementedError
 
     def _start_idle_checks(self) -> None:
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
         factory = self.factory
+        factory.unwatch_login(self)
         if factory.limits.ping_interval and not self.watched_for_idle:
             self._quiet = True
             self.watched_for_idle = True

@@ -143,7 +143,7 @@ class IRCProtocol(Connection):
         if len(tags) + 1 > MAX_TAGS or len(body.lstrip(b" ")) > MAX_BODY:
             self.numeric(wire.ERR_INPUTTOOLONG, "Input line was too long")
             return
-        gate = self._gate
+        gate = self._gate or self._flood_gate()
         if gate is not None:
             verdict = gate.admit()
             if verdict == "refuse":

@@ -92,12 +92,6 @@ class LineProtocol(Connection):
     def connectionMade(self) -> None:
         super().connectionMade()
         factory = self.factory
-        limits = factory.limits
-        self._pipeline = ReplyPipeline(self, factory.in_flight)
-        if limits.byte_rate:
-            self._bytes = ByteRate(
-                limits.byte_rate, limits.byte_burst, factory.clock, self
-            )
         factory.chat.record(None, self.peer, "connect")
         self.write(wire.notice(GREETING))
 
@@ -111,8 +105,20 @@ class LineProtocol(Connection):
                     return
         # What came is read; more is read once the byte rate allows it.
         super().dataReceived(data)
-        if self._bytes is not None and data and self.connected:
-            self._bytes.received(len(data))
+        if data and self.connected:
+            rate = self._bytes or self._byte_rate()
+            if rate is not None:
+                rate.received(len(data))
+
+    def _byte_rate(self) -> ByteRate | None:
+        """The byte-rate limit, made at the first bytes; None if there is none."""
+        limits = self.factory.limits
+        if not limits.byte_rate:
+            return None
+        self._bytes = ByteRate(
+            limits.byte_rate, limits.byte_burst, self.factory.clock, self
+        )
+        return self._bytes
 
     def lineReceived(self, line: bytes) -> None:
         self._quiet = False
@@ -121,7 +127,7 @@ class LineProtocol(Connection):
             if looks_like_http(line):
                 self._refuse_protocol("HTTP")
                 return
-        gate = self._gate
+        gate = self._gate or self._flood_gate()
         if gate is not None:
             verdict = gate.admit()
             if verdict != "ok":
@@ -134,10 +140,17 @@ class LineProtocol(Connection):
 
     def textReceived(self, text: str) -> None:
         # A line that answers a prompt (a password) is not a command.
-        self._pipeline.offer(text if self._expecting else commands.parse(text))
+        pipeline = self._pipeline or self._reply_pipeline()
+        pipeline.offer(text if self._expecting else commands.parse(text))
 
     def textRefused(self, error: ChatError) -> None:
-        self._pipeline.run(self._refusal(error), overlaps=True)
+        pipeline = self._pipeline or self._reply_pipeline()
+        pipeline.run(self._refusal(error), overlaps=True)
+
+    def _reply_pipeline(self) -> ReplyPipeline[CommandLine | str]:
+        # Made at the first line: a connection that sends none needs none.
+        self._pipeline = ReplyPipeline(self, self.factory.in_flight)
+        return self._pipeline
 
     # The pipeline's owner
 
