@@ -188,3 +188,44 @@ class BuiltWhenNeededTests(unittest.TestCase):
         transport = self.connect(kernel_takes=0)
         self.assertIsNone(transport.protocol._output)
         self.assertIsNone(transport.producer)
+
+
+class AtRestTests(unittest.TestCase):
+    """An idle logged-in connection gives back what refills, at the idle check."""
+
+    def setUp(self):
+        limits = dataclasses.replace(
+            RELAXED, rate=20.0, burst=200, byte_rate=65536, ping_interval=60
+        )
+        self.world = ChatWorld(limits)
+        self.alice = self.world.user("alice")
+
+    def test_full_buckets_and_an_empty_pipeline_go_at_the_idle_check(self):
+        protocol = self.alice.protocol
+        self.alice.command("/ping")
+        self.assertIsNotNone(protocol._gate)
+        self.world.clock.advance(60)
+        self.assertIsNone(protocol._gate)
+        self.assertIsNone(protocol._bytes)
+        self.assertIsNone(protocol._pipeline)
+        # Made again at the next line, as at the first.
+        self.assertEqual(self.alice.command("/ping"), "+OK pong")
+        self.assertIsInstance(protocol._gate, FloodGate)
+
+    def test_a_gate_still_refilling_is_kept(self):
+        protocol = self.alice.protocol
+        self.world.clock.advance(55)
+        # 199 of 200 spent, 20 back a second: 10 s to refill, half done at 5.
+        for _ in range(199):
+            self.alice.command("/ping")
+        self.world.clock.advance(5)
+        self.assertIsNotNone(protocol._gate)
+        self.world.clock.advance(60)
+        self.assertIsNone(protocol._gate)
+
+    def test_a_paced_reader_keeps_its_byte_rate(self):
+        protocol = self.alice.protocol
+        protocol._bytes = rate = ByteRate(1.0, 10, self.world.clock, protocol)
+        rate.received(100)
+        self.world.clock.advance(60)
+        self.assertIs(protocol._bytes, rate)

@@ -237,6 +237,11 @@ class Connection(CoalescedWrites, LineFraming):
         if self._quiet:
             self._ping()
         self._quiet = True
+        # Between bursts the buckets fill up again, and a full one is what a
+        # new one is: an idle connection keeps none.
+        gate = self._gate
+        if gate is not None and gate.at_rest():
+            self._gate = None
 
     def _ping(self) -> None:
         raise NotImplementedError

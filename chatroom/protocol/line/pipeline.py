@@ -120,6 +120,10 @@ class ReplyPipeline(Generic[Item]):
             written.callback(None)
             self._start_held()
 
+    def at_rest(self) -> bool:
+        """Nothing in flight or held, as in a new one: it may be dropped."""
+        return not self._in_flight and self._held is None
+
     def _start_held(self) -> None:
         held = self._held
         # Whether it overlaps is decided now: the lines before it may have

@@ -268,6 +268,13 @@ class LineProtocol(Connection):
             )
             self._set_timer(TIMEOUT_GRACE, self.transport.abortConnection)
 
+    def idle_check(self) -> None:
+        super().idle_check()
+        if self._bytes is not None and self._bytes.at_rest():
+            self._bytes = None
+        if self._pipeline is not None and self._pipeline.at_rest():
+            self._pipeline = None
+
     def _ping(self) -> None:
         # Sent now, so that the ping is not traffic at the next look.
         self.write(wire.notice(PING))
