@@ -88,10 +88,13 @@ class LoginSweepTests(unittest.TestCase):
         self.clock.advance(40)
         self.assertTrue(client.closing)
 
-    def test_an_irc_connection_that_does_not_register_is_closed(self):
+    def irc_client(self) -> MemoryClient:
         limits = dataclasses.replace(RELAXED, login_timeout=40)
         irc = IRCFactory(self.world.factory.admission, limits, guests=True)
-        client = MemoryClient(irc, "10.0.0.2")
+        return MemoryClient(irc, "10.0.0.2")
+
+    def test_an_irc_connection_that_does_not_register_is_closed(self):
+        client = self.irc_client()
         client.write("NICK alice")
         self.assertIsNone(client.protocol._timer)
         self.clock.advance(39)
@@ -104,9 +107,7 @@ class LoginSweepTests(unittest.TestCase):
         self.assertTrue(client.closing)
 
     def test_an_irc_connection_that_registers_is_kept(self):
-        limits = dataclasses.replace(RELAXED, login_timeout=40)
-        irc = IRCFactory(self.world.factory.admission, limits, guests=True)
-        client = MemoryClient(irc, "10.0.0.2")
+        client = self.irc_client()
         client.write("NICK alice")
         client.write("USER alice 0 * :Alice")
         self.assertEqual(self.clock.getDelayedCalls(), [])
