@@ -170,8 +170,12 @@ class ChatFactory(Factory):
         """C{client} logged in or is gone: it is not timed out."""
         if self._awaiting_login.pop(client, None) is None:
             return
-        if not self._awaiting_login and self._login_check.running:
-            self._login_check.stop()
+        if not self._awaiting_login:
+            # A dict keeps its size when emptied: after a burst of
+            # connections, give the table back.
+            self._awaiting_login = {}
+            if self._login_check.running:
+                self._login_check.stop()
 
     def _check_logins(self) -> None:
         now, due = self.clock.seconds(), []
