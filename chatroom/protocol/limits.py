@@ -90,6 +90,11 @@ class FloodGate:
             )
         return "refuse" if self.patience.take() else "drop"
 
+    def at_rest(self) -> bool:
+        """Full again, as a new gate is: it may be dropped and made anew."""
+        patience = self.patience
+        return self.lines.full() and (patience is None or patience.full())
+
 
 class Reader(Protocol):
     """The connection a L{ByteRate} paces (L{LineFraming} is one)."""
@@ -129,6 +134,10 @@ class ByteRate(TokenBucket):
         else:
             self.reader.stop_reading(self.reason)
             self._paused = self.clock.callLater(wait, self._read_again)
+
+    def at_rest(self) -> bool:
+        """Full again and reading, as a new one is: it may be dropped."""
+        return self._paused is None and self.full()
 
     def stop(self) -> None:
         """The connection is gone: no call left behind."""

@@ -7,11 +7,9 @@ L{wire}, rules in the service layer.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 
 from twisted.internet import defer
-from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -24,8 +22,7 @@ from chatroom.errors import (
     ServerError,
 )
 from chatroom.names import name_key
-from chatroom.protocol.address import address_of, set_no_delay, set_user_timeout
-from chatroom.protocol.framing import LineFraming
+from chatroom.protocol.connection import Connection
 from chatroom.protocol.irc import commands, wire
 from chatroom.protocol.irc.message import (
     MAX_BODY,
@@ -37,14 +34,12 @@ from chatroom.protocol.irc.message import (
     split_tags,
 )
 from chatroom.protocol.limits import FakeLag
-from chatroom.protocol.output import CoalescedWrites, OutputQueue
+from chatroom.protocol.output import OutputQueue
 from chatroom.service.admission import Admitted
 from chatroom.service.events import Membership, PrivateMessage, RoomMessage
-from chatroom.service.interfaces import IChatClient, IUser
+from chatroom.service.interfaces import IChatClient
 
 VERSION = "chatroom-irc-0.1"
-# Seconds a closing connection may take to send what is queued for it.
-CLOSE_GRACE = 10.0
 # Deliveries held for a client logged in (SASL) but not yet welcomed, at most.
 HELD_MAX = 1000
 # Names per RPL_NAMREPLY line, at most: each line stays under 512 bytes.
@@ -68,16 +63,13 @@ def split_text(text: str, budget: int) -> list[str]:
 
 
 @implementer(IChatClient)
-class IRCProtocol(CoalescedWrites, LineFraming):
+class IRCProtocol(Connection):
     log = Logger()
     max_line = MAX_LINE
 
     def __init__(self) -> None:
-        self.peer = "?"
+        super().__init__()
         self.host = "?"
-        self.connected = False
-        self.avatar: IUser | None = None
-        self._logout: Callable[[], None] | None = None
         # Registration
         self.nick: str | None = None
         self.username: str | None = None
@@ -93,15 +85,6 @@ class IRCProtocol(CoalescedWrites, LineFraming):
         self._held: list[Callable[[], None]] | None = None
         # The last NICK or QUIT shown: one per user, not one per shared room.
         self._last_shared: tuple | None = None
-        # Limits
-        self._lag: FakeLag | None = None
-        self._output: OutputQueue | None = None
-        # What was written this reactor turn, not flushed yet (CoalescedWrites).
-        self._pending: list[bytes] | None = None
-        self._drain_waiters: list[defer.Deferred[bool]] | None = None
-        self._timer: IDelayedCall | None = None
-        self._quiet = True
-        self.watched_for_idle = False
 
     # What the commands read
 
@@ -145,37 +128,30 @@ class IRCProtocol(CoalescedWrites, LineFraming):
     # Lines in
 
     def connectionMade(self) -> None:
-        self.peer = sys.intern(address_of(self.transport.getPeer()))
         # Nobody's address is shown to others: every host is the server's.
         self.host = self.factory.server_name
-        self.connected = True
-        factory = self.factory
-        factory.opened(self)
-        limits, clock = factory.limits, factory.clock
-        if limits.rate:
-            self._lag = FakeLag(limits.rate, limits.burst, clock, self)
-        if limits.output_hard:
-            self._output = OutputQueue(
-                limits.output_soft,
-                limits.output_hard,
-                limits.output_stall,
-                clock,
-                self._backed_up,
-                self._cut,
-            )
-            self._output.attach(self.transport)
-        if limits.login_timeout:
-            self._timer = clock.callLater(limits.login_timeout, self._login_timed_out)
-        if limits.ping_interval:
-            set_user_timeout(self.transport, limits.ping_timeout)
-        set_no_delay(self.transport)
+        super().connectionMade()
+
+    def _flood_gate(self) -> FakeLag | None:
+        # IRC's line rate is fakelag: lines over it wait, none is refused.
+        limits = self.factory.limits
+        if not limits.rate:
+            return None
+        self._gate = FakeLag(limits.rate, limits.burst, self.factory.clock, self)
+        return self._gate
+
+    def connectionLost(self, reason) -> None:
+        if self._gate is not None:
+            self._gate.stop()
+        super().connectionLost(reason)
 
     def lineReceived(self, line: bytes) -> None:
         # Not LineFraming's: IRC's limit is on the part after the tags, and
         # bad UTF-8 is answered naming the command it was in.
         self._quiet = False
-        if self._lag is not None:
-            self._lag.received(1)
+        lag = self._gate or self._flood_gate()
+        if lag is not None:
+            lag.received(1)
         if line.endswith(b"\r"):
             line = line[:-1]
         tags, _, body = (
@@ -204,10 +180,13 @@ class IRCProtocol(CoalescedWrites, LineFraming):
         if not d.called:
             # Replies in the order of the lines: read on once this one is done.
             self.stop_reading("command")
+            # Counted until answered: shutdown waits for it (all_answered).
+            self.factory.in_flight.started()
             d.addBoth(self._answered)
         d.addErrback(self._failed, msg.command)
 
     def _answered(self, result):
+        self.factory.in_flight.finished()
         self.resume_reading("command")
         return result
 
@@ -495,113 +474,27 @@ class IRCProtocol(CoalescedWrites, LineFraming):
     def disconnect(self, reason: str) -> None:
         self.close(reason)
 
-    def drained(self) -> defer.Deferred[bool]:
-        # What this turn wrote counts as queued: the transport judges it.
-        self.flush()
-        if not self.connected or self.transport.disconnecting:
-            return defer.succeed(False)
-        output = self._output
-        if output is None or not output.backed_up:
-            return defer.succeed(True)
-        d: defer.Deferred[bool] = defer.Deferred()
-        if self._drain_waiters is None:
-            self._drain_waiters = []
-        self._drain_waiters.append(d)
-        return d
-
-    def _drain_waiters_fire(self, drained: bool) -> None:
-        waiters, self._drain_waiters = self._drain_waiters, None
-        for d in waiters or ():
-            d.callback(drained)
-
     # Lines out
-
-    def sent(self) -> None:
-        self._quiet = False
 
     def close(self, reason: str) -> None:
         """Say C{reason} as IRC's ERROR and close once it is sent."""
         if not self.connected or self.transport.disconnecting:
             return
         self.write(wire.line("ERROR", f"Closing link: {self.host} ({reason})"))
-        self.flush()
-        self._drain_waiters_fire(False)
-        output, self._output = self._output, None
-        if output is not None:
-            self.factory.unwatch_output(self)
-            output.detach()
-            if output.backed_up:
-                self._set_timer(CLOSE_GRACE, self.transport.abortConnection)
-        self.transport.loseConnection()
+        self._hang_up()
 
-    def _backed_up(self, backed_up: bool) -> None:
-        if backed_up:
-            self.stop_reading("output")
-            self.factory.watch_output(self)
-        else:
-            self.factory.unwatch_output(self)
-            self.resume_reading("output")
-            self._drain_waiters_fire(True)
-
-    def check_output(self) -> None:
-        if self._output is not None:
-            self._output.check()
-
-    def _cut(self, why: str) -> None:
-        output, self._output = self._output, None
+    def _log_cut(self, why: str, output: OutputQueue) -> None:
         self.log.warn(
             "disconnecting IRC {peer}: not reading ({why})", peer=self.peer, why=why
         )
-        self.factory.unwatch_output(self)
-        output.detach()
-        self.drop_output()
-        self.transport.abortConnection()
-        self._drain_waiters_fire(False)
-
-    def connectionLost(self, reason) -> None:
-        self.connected = False
-        if self._lag is not None:
-            self._lag.stop()
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
-        if self.watched_for_idle:
-            self.watched_for_idle = False
-            self.factory.unwatch_idle()
-        self._output = None
-        self.drop_output()
-        self.factory.unwatch_output(self)
-        if self._logout is not None:
-            logout, self._logout = self._logout, None
-            logout()
-        self.avatar = None
-        self._drain_waiters_fire(False)
-        self.factory.closed(self)
 
     # Timers: the registration timeout, then the idle ping
 
-    def _set_timer(self, delay: float, call: Callable[[], object]) -> None:
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = self.factory.clock.callLater(delay, call)
-
-    def _login_timed_out(self) -> None:
-        self._timer = None
+    def login_timed_out(self) -> None:
         if not self.registered and self.connected:
             self.close(
                 f"Registration timed out after {self.factory.limits.login_timeout:g} s"
             )
 
-    def _start_idle_checks(self) -> None:
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
-        if self.factory.limits.ping_interval and not self.watched_for_idle:
-            self._quiet = True
-            self.watched_for_idle = True
-            self.factory.watch_idle()
-
-    def idle_check(self) -> None:
-        if self._quiet:
-            self.write(wire.line("PING", self.server))
-        self._quiet = True
+    def _ping(self) -> None:
+        self.write(wire.line("PING", self.server))
