@@ -46,3 +46,20 @@ class LineRateTests(unittest.TestCase):
         self.client.transport.loseConnection()
         self.client.protocol.connectionLost(None)
         self.assertEqual(self.world.clock.getDelayedCalls(), [])
+
+
+class IdlePingTests(unittest.TestCase):
+    def test_a_silent_client_is_pinged_every_interval(self):
+        world = ChatWorld()
+        limits = replace(RELAXED, ping_interval=10.0)
+        irc = IRCFactory(world.factory.admission, limits, guests=True)
+        client = MemoryClient(irc, "10.0.0.2")
+        client.write("NICK quiet")
+        client.write("USER quiet 0 * :Quiet")
+        client.take()
+        pings = []
+        for _ in range(4):
+            world.clock.advance(10.0)
+            pings.append([command_of(line) for line in client.take()].count("PING"))
+        # The first look may find the welcome's traffic; every later one pings.
+        self.assertEqual(pings[1:], [1, 1, 1])

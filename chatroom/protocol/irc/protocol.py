@@ -497,4 +497,6 @@ class IRCProtocol(Connection):
             )
 
     def _ping(self) -> None:
+        # Sent now, so that the ping is not traffic at the next look.
         self.write(wire.line("PING", self.server))
+        self.flush()
