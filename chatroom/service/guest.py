@@ -34,7 +34,7 @@ class GuestSession(Session):
         self.account = self.chat.connect_guest(name, self)
         return self
 
-    def logout(self) -> None:
+    def logout(self, reason: str | None = None) -> None:
         if self.ended:
             return
         chat, account = self.chat, self.account
@@ -49,9 +49,10 @@ class GuestSession(Session):
                         room.name,
                         account.name,
                         f"{account.name} left #{room.name}",
+                        reason=reason,
                     ),
                 )
-        super().logout()
+        super().logout(reason)
 
     async def logged_in(self) -> None:
         # Nothing was kept for a guest.

@@ -35,11 +35,12 @@ from chatroom.protocol.irc.message import (
     format_line,
     parse,
     split_tags,
+    split_text,
 )
 from chatroom.protocol.limits import FloodGate
 from chatroom.protocol.output import CoalescedWrites, OutputQueue
 from chatroom.service.admission import Admitted
-from chatroom.service.events import Membership, PrivateMessage, RoomMessage
+from chatroom.service.events import NOTICE, Membership, PrivateMessage, RoomMessage
 from chatroom.service.interfaces import IChatClient, IUser
 
 VERSION = "chatroom-irc-0.1"
@@ -49,22 +50,6 @@ CLOSE_GRACE = 10.0
 HELD_MAX = 1000
 # Names per RPL_NAMREPLY line, at most: each line stays under 512 bytes.
 NAMES_PER_LINE = 10
-
-
-def split_text(text: str, budget: int) -> list[str]:
-    """C{text} in pieces of at most C{budget} UTF-8 bytes, split between characters."""
-    data = text.encode("utf-8")
-    if len(data) <= budget:
-        return [text]
-    pieces, start = [], 0
-    while start < len(data):
-        end = min(start + budget, len(data))
-        # Back off to a character boundary (not a continuation byte).
-        while end < len(data) and (data[end] & 0xC0) == 0x80:
-            end -= 1
-        pieces.append(data[start:end].decode("utf-8"))
-        start = end
-    return pieces
 
 
 @implementer(IChatClient)
@@ -93,6 +78,10 @@ class IRCProtocol(CoalescedWrites, LineFraming):
         self._held: list[Callable[[], None]] | None = None
         # The last NICK or QUIT shown: one per user, not one per shared room.
         self._last_shared: tuple | None = None
+        # What the others in our channels see as our QUIT's reason.
+        self.quit_reason: str | None = None
+        # User modes ("i", "w", "o"): see commands.server.
+        self.modes: set[str] = set()
         # Limits
         self._gate: FloodGate | None = None
         self._output: OutputQueue | None = None
@@ -186,7 +175,11 @@ class IRCProtocol(CoalescedWrites, LineFraming):
         if gate is not None:
             verdict = gate.admit()
             if verdict == "refuse":
-                self.write(wire.fail("*", "RATE_LIMITED", RateLimited().message))
+                self.write(
+                    wire.fail(
+                        "*", "RATE_LIMITED", RateLimited().message, source=self.server
+                    )
+                )
                 return
             if verdict != "ok":
                 self.close("Excess flood")
@@ -197,7 +190,12 @@ class IRCProtocol(CoalescedWrites, LineFraming):
             word = split_tags(line.decode("utf-8", "replace"))[1].split(" ", 1)[0]
             command = word.upper() if word.isascii() and word.isalnum() else "*"
             self.write(
-                wire.fail(command, "INVALID_UTF8", "Message rejected: not UTF-8")
+                wire.fail(
+                    command,
+                    "INVALID_UTF8",
+                    "Message rejected: not UTF-8",
+                    source=self.server,
+                )
             )
             return
         self.textReceived(text)
@@ -224,7 +222,9 @@ class IRCProtocol(CoalescedWrites, LineFraming):
         )
         if self.connected:
             error = ServerError()
-            self.write(wire.fail(command, "SERVER_ERROR", error.message))
+            self.write(
+                wire.fail(command, "SERVER_ERROR", error.message, source=self.server)
+            )
 
     def textRefused(self, error: ChatError) -> None:
         # Only an over-long line comes here: lineReceived decodes itself.
@@ -431,9 +431,10 @@ class IRCProtocol(CoalescedWrites, LineFraming):
             # Built by the first IRC recipient for every other one.
             source = self.mask_of(message.sender)
             target = f"#{message.room}"
-            head = len(format_line("PRIVMSG", target, "x", source=source)) - 3
+            command = "NOTICE" if message.kind == NOTICE else "PRIVMSG"
+            head = len(format_line(command, target, "x", source=source)) - 3
             plain = b"".join(
-                format_line("PRIVMSG", target, piece, source=source)
+                format_line(command, target, piece, source=source)
                 for piece in split_text(message.text, MAX_BODY - head - 1)
             )
             tag = b"@time=" + wire.server_time(message.at).encode("ascii") + b" "
@@ -449,7 +450,7 @@ class IRCProtocol(CoalescedWrites, LineFraming):
             return
         self.write(
             self.message_line(
-                "PRIVMSG",
+                "NOTICE" if message.kind == NOTICE else "PRIVMSG",
                 self.nick,
                 message.text,
                 self.mask_of(message.sender),
@@ -475,9 +476,16 @@ class IRCProtocol(CoalescedWrites, LineFraming):
             else:
                 self.write(wire.line("JOIN", channel, source=self.mask_of(event.name)))
         elif kind == Membership.LEAVE:
-            self.write(wire.line("PART", channel, source=self.mask_of(event.name)))
+            params = (channel,) if event.reason is None else (channel, event.reason)
+            self.write(wire.line("PART", *params, source=self.mask_of(event.name)))
         elif kind == Membership.QUIT:
-            self.write(wire.line("QUIT", "Quit: left", source=self.mask_of(event.name)))
+            self.write(
+                wire.line(
+                    "QUIT",
+                    event.reason or "Connection closed",
+                    source=self.mask_of(event.name),
+                )
+            )
         elif kind == Membership.RENAME:
             if (
                 name_key(event.new_name) == name_key(self.nick)
@@ -527,6 +535,8 @@ class IRCProtocol(CoalescedWrites, LineFraming):
         """Say C{reason} as IRC's ERROR and close once it is sent."""
         if not self.connected or self.transport.disconnecting:
             return
+        if self.quit_reason is None:
+            self.quit_reason = reason
         self.write(wire.line("ERROR", f"Closing link: {self.host} ({reason})"))
         self.flush()
         self._drain_waiters_fire(False)
@@ -575,7 +585,7 @@ class IRCProtocol(CoalescedWrites, LineFraming):
         self.factory.unwatch_output(self)
         if self._logout is not None:
             logout, self._logout = self._logout, None
-            logout()
+            logout(self.quit_reason or "Connection closed")
         self.avatar = None
         self._drain_waiters_fire(False)
         self.factory.closed(self)

@@ -85,6 +85,6 @@ def line(command: str, *params: str, source: str | None = None, tags=None) -> by
     return format_line(command, *params, source=source, tags=tags)
 
 
-def fail(command: str, code: str, text: str) -> bytes:
-    """An IRCv3 standard reply: FAIL <command> <CODE> :text."""
-    return format_line("FAIL", command, code, text)
+def fail(command: str, code: str, text: str, source: str | None = None) -> bytes:
+    """An IRCv3 standard reply: [:server] FAIL <command> <CODE> :text."""
+    return format_line("FAIL", command, code, text, source=source)

@@ -65,7 +65,7 @@ async def part(conn, msg: Message) -> None:
 async def _part(conn, target: str, reason: str | None) -> None:
     room = target[1:] if target.startswith("#") else target
     try:
-        name = await conn.avatar.leave(room)
+        name = await conn.avatar.leave(room, reason)
     except (NoSuchRoom, BadName):
         conn.numeric(wire.ERR_NOSUCHCHANNEL, f"#{room}", "No such channel")
         return
