@@ -123,6 +123,7 @@ def _server(config: Options, reactor: IReactorCore) -> ChatServer:
         chat,
         LoginThrottle(reactor, cap=config["login-delay-max"]),
         registration_limit(limits, reactor),
+        operators=config["irc-opers"],
     )
     factory = LineFactory(admission, limits)
     listen_on = [

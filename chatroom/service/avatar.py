@@ -71,6 +71,7 @@ class Session:
         "ended",
         "_delivering",
         "_shown_kept",
+        "operator",
     )
 
     def __init__(
@@ -88,6 +89,8 @@ class Session:
         # Ids of kept private messages shown here, oldest first: one handed
         # over live at login may also be among those the login reads.
         self._shown_kept: dict[int, None] | None = None
+        # The operator account whose password made this session an operator.
+        self.operator: str | None = None
 
     @property
     def name(self) -> str:
@@ -392,6 +395,32 @@ class Session:
         chat.record(account.id, name, "rename", f"from {old_name}")
         self._announce_rename(old_name, name)
         return name
+
+    # Server operators (IRC's OPER and KILL)
+
+    async def become_operator(self, name: str, password: str) -> str:
+        operator = await self.admission.check_operator(name, password, self.peer)
+        self.operator = operator
+        account = self.account
+        self.chat.record(account.id, account.name, "oper", f"as {operator}")
+        return operator
+
+    def stop_operating(self) -> None:
+        self.operator = None
+
+    def kill(self, name: str, reason: str) -> str:
+        if self.operator is None:
+            raise PermissionDenied("that command is for server operators")
+        target = self.chat.online_by_key.get(name_key(check_name(name)))
+        if target is None:
+            raise NoSuchUser(f"{name} is not online")
+        account = self.account
+        self.chat.record(account.id, account.name, "kill", f"{target.name}: {reason}")
+        quit_reason = f"Killed ({account.name} ({reason}))"
+        for session in target.sessions:
+            session.mind.disconnect(quit_reason)
+            session.logout(quit_reason)
+        return target.name
 
     def _announce_rename(self, old_name: str, name: str) -> None:
         chat = self.chat

@@ -111,6 +111,19 @@ class IUser(Interface):
     def logout(reason=None):
         """End this session; a guest's rooms hear it quit with C{reason}."""
 
+    operator = Attribute(
+        "The operator account this session became a server operator as, or None."
+    )
+
+    def become_operator(name, password):
+        """Become a server operator with the operator account C{name}'s password."""
+
+    def stop_operating():
+        """Be a server operator no more."""
+
+    def kill(name, reason):
+        """End every session here of the user C{name} (operators only)."""
+
 
 class IAccountRules(Interface):
     """
@@ -123,6 +136,9 @@ class IAccountRules(Interface):
 
     def change_password(account, old, new, peer):
         """Check C{old} as a login is checked, then store a hash of C{new}."""
+
+    def check_operator(name, password, peer):
+        """Check an operator account's password as a login is; its name."""
 
 
 class IFanout(Interface):

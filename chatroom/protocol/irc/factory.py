@@ -31,6 +31,8 @@ class IRCFactory(ChatFactory):
         super().__init__(admission, limits)
         self.guests = guests
         self.server_name = server_name
+        # The most users online at once that LUSERS has seen.
+        self.peak_users = 0
 
     def refusal(self, reason: str) -> bytes:
         return wire.line("ERROR", reason)

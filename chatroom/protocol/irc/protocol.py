@@ -43,7 +43,7 @@ from chatroom.service.admission import Admitted
 from chatroom.service.events import NOTICE, Membership, PrivateMessage, RoomMessage
 from chatroom.service.interfaces import IChatClient, IUser
 
-VERSION = "chatroom-irc-0.1"
+VERSION = wire.VERSION
 # Seconds a closing connection may take to send what is queued for it.
 CLOSE_GRACE = 10.0
 # Deliveries held for a client logged in (SASL) but not yet welcomed, at most.
@@ -303,14 +303,10 @@ class IRCProtocol(CoalescedWrites, LineFraming):
         self.numeric(
             wire.RPL_CREATED, "This server speaks chatroom's rooms as IRC channels"
         )
-        self.numeric(wire.RPL_MYINFO, self.server, VERSION, "i", "nt")
-        tokens = self.factory.isupport()
-        for start in range(0, len(tokens), 12):
-            self.numeric(
-                wire.RPL_ISUPPORT,
-                *tokens[start : start + 12],
-                "are supported by this server",
-            )
+        self.numeric(
+            wire.RPL_MYINFO, self.server, VERSION, commands.server.USER_MODES, "nt"
+        )
+        commands.server.isupport(self)
         self.lusers()
         self.motd()
         # The account's rooms are its channels, on every client.
@@ -326,26 +322,7 @@ class IRCProtocol(CoalescedWrites, LineFraming):
         )
 
     def lusers(self) -> None:
-        chat = self.chat
-        users = len(chat.online)
-        self.numeric(
-            wire.RPL_LUSERCLIENT,
-            f"There are {users} users and 0 invisible on 1 servers",
-        )
-        self.numeric(wire.RPL_LUSEROP, "0", "operator(s) online")
-        self.numeric(
-            wire.RPL_LUSERCHANNELS, str(len(chat.rooms.by_id)), "channels formed"
-        )
-        self.numeric(wire.RPL_LUSERME, f"I have {users} clients and 0 servers")
-        self.numeric(
-            wire.RPL_LOCALUSERS, str(users), str(users), f"Current local users {users}"
-        )
-        self.numeric(
-            wire.RPL_GLOBALUSERS,
-            str(users),
-            str(users),
-            f"Current global users {users}",
-        )
+        commands.server.lusers(self)
 
     def motd(self) -> None:
         self.numeric(wire.RPL_MOTDSTART, f"- {self.server} Message of the day - ")
