@@ -8,6 +8,7 @@ OPER, KILL and WALLOPS.
 from __future__ import annotations
 
 from twisted.internet import defer
+from twisted.python import usage
 from twisted.trial import unittest
 
 from chatroom.errors import AuthFailed, PermissionDenied
@@ -17,7 +18,7 @@ from chatroom.service.admission import Admission
 from chatroom.service.events import NOTICE, Membership, RoomMessage, event_from_dict
 from chatroom.service.throttle import LoginThrottle
 from tests.clients import MemoryClient
-from tests.helpers import ADMIN_PASSWORD, RELAXED, ChatWorld, fired
+from tests.helpers import ADMIN_PASSWORD, RELAXED, ChatWorld, fired, parse_options
 
 
 def parsed(line: str) -> message.Message:
@@ -392,3 +393,11 @@ class OperatorCheckTests(unittest.TestCase):
         self.assertNoResult(d)
         self.world.clock.advance(1)
         self.assertRaises(AuthFailed, fired, d)
+
+
+class OperatorOptionTests(unittest.TestCase):
+    def test_irc_oper_names_accounts_and_refuses_a_bad_name(self):
+        config = parse_options(self, "--irc-oper", "opal", "--irc-oper", "ops")
+        self.assertEqual(config["irc-opers"], ["opal", "ops"])
+        self.assertEqual(parse_options(self)["irc-opers"], [])
+        self.assertRaises(usage.UsageError, parse_options, self, "--irc-oper", "a b")
