@@ -80,7 +80,7 @@ class IRCProtocol(CoalescedWrites, LineFraming):
         self._last_shared: tuple | None = None
         # What the others in our channels see as our QUIT's reason.
         self.quit_reason: str | None = None
-        # User modes ("i", "w", "o"): see commands.server.
+        # The user modes MODE sets ("i", "w"); "o" is the session's operator.
         self.modes: set[str] = set()
         # Limits
         self._gate: FloodGate | None = None
