@@ -225,8 +225,19 @@ class ServerQueryTests(IRCCase):
 
     def test_lusers_counts_unregistered_connections(self):
         alice = self.welcomed("alice")
-        self.connect()
+        waiting = self.connect()
         self.assertEqual(self._lusers(alice)["253"].params[1], "1")
+        waiting.disconnect()
+        self.assertNotIn("253", self._lusers(alice))
+
+    def test_lusers_forgets_who_left(self):
+        alice, bob = self.welcomed("alice"), self.welcomed("bob")
+        bob.write("MODE bob +i")
+        bob.disconnect()
+        self.assertEqual(
+            self._lusers(alice)["251"].params[1],
+            "There are 1 users and 0 invisible on 1 servers",
+        )
 
 
 class UserModeTests(IRCCase):
@@ -306,11 +317,15 @@ class OperatorTests(IRCCase):
         bob.write("WHOIS bob")
         self.assertNotIn("313", self.commands(bob.take()))
 
-    def test_lusers_counts_operators(self):
-        alice = self.oper("alice")
-        alice.write("LUSERS")
-        (op,) = self.only(alice.take(), "252")
+    def test_lusers_counts_operators_while_they_are_on(self):
+        alice, bob = self.oper("alice"), self.welcomed("bob")
+        bob.write("LUSERS")
+        (op,) = self.only(bob.take(), "252")
         self.assertEqual(op.params[1], "1")
+        alice.disconnect()
+        bob.write("LUSERS")
+        (op,) = self.only(bob.take(), "252")
+        self.assertEqual(op.params[1], "0")
 
     def test_minus_o_gives_it_up(self):
         alice = self.oper("alice")

@@ -288,6 +288,7 @@ class IRCProtocol(CoalescedWrites, LineFraming):
 
     def _welcome(self) -> None:
         self.registered = True
+        self.factory.welcomed(self)
         self._start_idle_checks()
         name = self.avatar.name
         if self.nick != name:

@@ -68,15 +68,18 @@ def lusers(conn) -> None:
     """
     RPL_LUSER*: everyone online on this server, whatever their front end;
     invisible (+i) and unregistered connections are IRC's, and the most
-    users is the most seen at once by an IRC welcome or LUSERS.
+    users is the most seen at once by an IRC welcome or LUSERS.  Counted
+    from what the factory keeps, as every welcome sends this.
     """
     chat, factory = conn.chat, conn.factory
     users = len(chat.online)
     factory.peak_users = peak = max(factory.peak_users, users)
-    irc = [client for client in factory.clients if client.avatar is not None]
-    invisible = len({client.avatar.account.id for client in irc if "i" in client.modes})
-    operators = sum(1 for account in chat.online.values() if is_operator(account))
-    unknown = sum(1 for client in factory.clients if not client.registered)
+    # Connections, not accounts: at most everyone.
+    invisible = min(len(factory.invisible), users)
+    operators = len(
+        {client.avatar.account.id for client in factory.operators if client.avatar}
+    )
+    unknown = len(factory.clients) - factory.registered
     conn.numeric(
         wire.RPL_LUSERCLIENT,
         f"There are {users - invisible} users and {invisible} invisible on 1 servers",
@@ -152,10 +155,13 @@ def user_mode(conn, msg: Message) -> None:
             if adding != (flag in conn.modes):
                 (conn.modes.add if adding else conn.modes.discard)(flag)
                 changed.append(("+" if adding else "-") + flag)
+                if flag == "i":
+                    _count(conn.factory.invisible, conn, adding)
         elif flag == "o":
             # +o comes from OPER alone (RFC 2812 3.1.5); -o gives it up.
             if not adding and conn.avatar.operator is not None:
                 conn.avatar.stop_operating()
+                _count(conn.factory.operators, conn, False)
                 changed.append("-o")
         else:
             unknown = True
@@ -163,6 +169,14 @@ def user_mode(conn, msg: Message) -> None:
         conn.numeric(wire.ERR_UMODEUNKNOWNFLAG, "Unknown MODE flag")
     if changed:
         conn.write(wire.line("MODE", conn.nick, _joined(changed), source=conn.mask))
+
+
+def _count(counted: set, conn, add: bool) -> None:
+    # Only an open connection: the factory forgets each one as it closes.
+    if add and conn.connected:
+        counted.add(conn)
+    else:
+        counted.discard(conn)
 
 
 def _joined(changes: list[str]) -> str:
@@ -187,6 +201,7 @@ async def oper(conn, msg: Message) -> None:
     except (BadName, PermissionDenied):
         conn.numeric(wire.ERR_NOOPERHOST, "No operator account by that name")
         return
+    _count(conn.factory.operators, conn, True)
     conn.numeric(wire.RPL_YOUREOPER, "You are now an IRC operator")
     conn.write(wire.line("MODE", conn.nick, "+o", source=conn.server))
 
