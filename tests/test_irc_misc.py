@@ -317,6 +317,13 @@ class OperatorTests(IRCCase):
         bob.write("WHOIS bob")
         self.assertNotIn("313", self.commands(bob.take()))
 
+    def test_who_marks_an_operator(self):
+        self.oper("alice")
+        bob = self.welcomed("bob")
+        bob.write("WHO alice")
+        (reply, _) = [parsed(line) for line in bob.take()]
+        self.assertEqual(reply.params[6], "H*")
+
     def test_lusers_counts_operators_while_they_are_on(self):
         alice, bob = self.oper("alice"), self.welcomed("bob")
         bob.write("LUSERS")

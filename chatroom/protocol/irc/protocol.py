@@ -372,6 +372,9 @@ class IRCProtocol(CoalescedWrites, LineFraming):
 
     def who_reply(self, channel: str, name: str) -> None:
         username, host, realname = self.identity_of(name)
+        account = self.chat.online_by_key.get(name_key(name))
+        # "*": a server operator (RFC 2812 4.2.2).
+        operator = account is not None and commands.server.is_operator(account)
         self.numeric(
             wire.RPL_WHOREPLY,
             channel,
@@ -379,7 +382,7 @@ class IRCProtocol(CoalescedWrites, LineFraming):
             host,
             self.server,
             name,
-            "H",
+            "H*" if operator else "H",
             f"0 {realname}",
         )
 
