@@ -19,6 +19,8 @@ from twisted.logger import InvalidLogLevelError, LogLevel
 from twisted.python import usage
 
 from chatroom.auth import PRODUCTION_ROUNDS
+from chatroom.errors import BadName
+from chatroom.names import check_name
 from chatroom.preflight import check_what_the_start_needs
 from chatroom.protocol.limits import Limits
 from chatroom.service.chat import (
@@ -342,6 +344,7 @@ class Options(usage.Options):
         self["tls-ports"] = []
         self["irc-ports"] = []
         self["irc-tls-ports"] = []
+        self["irc-opers"] = []
 
     def parseOptions(self, options: list[str] | None = None) -> None:
         """
@@ -406,6 +409,18 @@ class Options(usage.Options):
                 f"bad --irc-tls-port {port!r}: N or N:interface=ADDR"
             )
         self["irc-tls-ports"].append(port)
+
+    def opt_irc_oper(self, name: str) -> None:
+        """
+        Let IRC's OPER with this account's name and password make a session
+        a server operator (KILL, WALLOPS), as the admin's always does.
+        May be given several times.
+        """
+        try:
+            check_name(name)
+        except BadName as e:
+            raise usage.UsageError(f"--irc-oper {name!r}: {e.message}") from e
+        self["irc-opers"].append(name)
 
     def postOptions(self) -> None:
         if not self["ports"] and not self["tls-ports"]:

@@ -126,6 +126,7 @@ def _server(config: Options, reactor: IReactorCore) -> ChatServer:
         chat,
         LoginThrottle(reactor, cap=config["login-delay-max"]),
         registration_limit(limits, reactor),
+        operators=config["irc-opers"],
     )
     factory = LineFactory(admission, limits)
     tls, irc_tls = _tls_descriptions(config)

@@ -111,12 +111,16 @@ class Connection(CoalescedWrites, LineFraming):
         factory.unwatch_output(self)
         if self._logout is not None:
             logout, self._logout = self._logout, None
-            logout()
+            logout(self.quit_reason())
         self.avatar = None
         self._drain_waiters_fire(False)
         # Last: at shutdown this may let storage close, so the logout's
         # record must already be queued.
         factory.closed(self)
+
+    def quit_reason(self) -> str | None:
+        """Why the session ends, as the others are told (None: the default)."""
+        return None
 
     # Output, and what it costs
 

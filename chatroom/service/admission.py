@@ -12,6 +12,7 @@ front end hands over a name, a password and its mind, and gets the avatar.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import NamedTuple
 
 from twisted.cred.error import UnauthorizedLogin
@@ -58,6 +59,8 @@ class Admission:
 
     @param throttle: failed logins, counted per address and per name.
     @param registrations: new accounts per address; None for no limit.
+    @param operators: names of the accounts, besides the admin, whose
+        password makes a session a server operator (IRC's OPER).
     """
 
     log = Logger()
@@ -67,16 +70,16 @@ class Admission:
         chat: ChatService,
         throttle: LoginThrottle | None = None,
         registrations: RegistrationLimit | None = None,
+        operators: Iterable[str] = (),
     ) -> None:
         self.chat = chat
+        self.operators = frozenset(name_key(name) for name in operators)
         self.throttle = throttle if throttle is not None else LoginThrottle(chat.clock)
         self.registrations = registrations
+        self.passwords = BcryptChecker(chat, chat.hasher)
         self.portal = Portal(
             ChatRealm(chat, self),
-            [
-                BcryptChecker(chat, chat.hasher),
-                RegistrationChecker(chat, chat.hasher),
-            ],
+            [self.passwords, RegistrationChecker(chat, chat.hasher)],
         )
 
     # Coming in
@@ -98,6 +101,29 @@ class Admission:
             raise AuthFailed() from None
         self.throttle.succeeded(name)
         return Admitted(avatar, logout)
+
+    async def check_operator(self, name: str, password: str, peer: str) -> str:
+        """
+        Check the password of the operator account C{name} as a login is
+        checked (throttled, slowed after failures); its name as stored.
+        L{AuthFailed} for a wrong name or password, L{PermissionDenied} for
+        an account that is not an operator's.
+        """
+        check_name(name)
+        await self._check_throttle(peer)
+        await self._slow_down_for(name)
+        try:
+            user_id = await self.passwords.requestAvatarId(
+                PasswordLogin(name, password, address_block(peer))
+            )
+        except UnauthorizedLogin as failure:
+            await self._failed(name, peer, getattr(failure, "user_id", None))
+            raise AuthFailed() from None
+        self.throttle.succeeded(name)
+        record = await self.chat.store.get_user(user_id)
+        if not record.is_admin and name_key(record.name) not in self.operators:
+            raise PermissionDenied(f"{record.name} is not a server operator")
+        return record.name
 
     async def register(
         self,

@@ -44,7 +44,7 @@ class GuestSession(Session):
             chat.left(account, room)
         super().logout()
 
-    def logout(self) -> None:
+    def logout(self, reason: str | None = None) -> None:
         if self.ended:
             return
         chat, account = self.chat, self.account
@@ -59,9 +59,10 @@ class GuestSession(Session):
                         room.name,
                         account.name,
                         f"{account.name} left #{room.name}",
+                        reason=reason,
                     ),
                 )
-        super().logout()
+        super().logout(reason)
 
     async def logged_in(self) -> None:
         # Nothing was kept for a guest.

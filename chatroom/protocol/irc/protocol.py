@@ -32,34 +32,19 @@ from chatroom.protocol.irc.message import (
     format_line,
     parse,
     split_tags,
+    split_text,
 )
 from chatroom.protocol.limits import FakeLag
 from chatroom.protocol.output import OutputQueue
 from chatroom.service.admission import Admitted
-from chatroom.service.events import Membership, PrivateMessage, RoomMessage
+from chatroom.service.events import NOTICE, Membership, PrivateMessage, RoomMessage
 from chatroom.service.interfaces import IChatClient
 
-VERSION = "chatroom-irc-0.1"
+VERSION = wire.VERSION
 # Deliveries held for a client logged in (SASL) but not yet welcomed, at most.
 HELD_MAX = 1000
 # Names per RPL_NAMREPLY line, at most: each line stays under 512 bytes.
 NAMES_PER_LINE = 10
-
-
-def split_text(text: str, budget: int) -> list[str]:
-    """C{text} in pieces of at most C{budget} UTF-8 bytes, split between characters."""
-    data = text.encode("utf-8")
-    if len(data) <= budget:
-        return [text]
-    pieces, start = [], 0
-    while start < len(data):
-        end = min(start + budget, len(data))
-        # Back off to a character boundary (not a continuation byte).
-        while end < len(data) and (data[end] & 0xC0) == 0x80:
-            end -= 1
-        pieces.append(data[start:end].decode("utf-8"))
-        start = end
-    return pieces
 
 
 @implementer(IChatClient)
@@ -85,6 +70,10 @@ class IRCProtocol(Connection):
         self._held: list[Callable[[], None]] | None = None
         # The last NICK or QUIT shown: one per user, not one per shared room.
         self._last_shared: tuple | None = None
+        # What the others in our channels see as our QUIT's reason.
+        self._quit_reason: str | None = None
+        # The user modes MODE sets ("i", "w"); "o" is the session's operator.
+        self.modes: set[str] = set()
 
     # What the commands read
 
@@ -140,6 +129,9 @@ class IRCProtocol(Connection):
         self._gate = FakeLag(limits.rate, limits.burst, self.factory.clock, self)
         return self._gate
 
+    def quit_reason(self) -> str:
+        return self._quit_reason or "Connection closed"
+
     def connectionLost(self, reason) -> None:
         if self._gate is not None:
             self._gate.stop()
@@ -166,7 +158,12 @@ class IRCProtocol(Connection):
             word = split_tags(line.decode("utf-8", "replace"))[1].split(" ", 1)[0]
             command = word.upper() if word.isascii() and word.isalnum() else "*"
             self.write(
-                wire.fail(command, "INVALID_UTF8", "Message rejected: not UTF-8")
+                wire.fail(
+                    command,
+                    "INVALID_UTF8",
+                    "Message rejected: not UTF-8",
+                    source=self.server,
+                )
             )
             return
         self.textReceived(text)
@@ -196,7 +193,9 @@ class IRCProtocol(Connection):
         )
         if self.connected:
             error = ServerError()
-            self.write(wire.fail(command, "SERVER_ERROR", error.message))
+            self.write(
+                wire.fail(command, "SERVER_ERROR", error.message, source=self.server)
+            )
 
     def textRefused(self, error: ChatError) -> None:
         # Only an over-long line comes here: lineReceived decodes itself.
@@ -263,6 +262,7 @@ class IRCProtocol(Connection):
 
     def _welcome(self) -> None:
         self.registered = True
+        self.factory.welcomed(self)
         self._start_idle_checks()
         name = self.avatar.name
         if self.nick != name:
@@ -278,14 +278,10 @@ class IRCProtocol(Connection):
         self.numeric(
             wire.RPL_CREATED, "This server speaks chatroom's rooms as IRC channels"
         )
-        self.numeric(wire.RPL_MYINFO, self.server, VERSION, "i", "nt")
-        tokens = self.factory.isupport()
-        for start in range(0, len(tokens), 12):
-            self.numeric(
-                wire.RPL_ISUPPORT,
-                *tokens[start : start + 12],
-                "are supported by this server",
-            )
+        self.numeric(
+            wire.RPL_MYINFO, self.server, VERSION, commands.server.USER_MODES, "nt"
+        )
+        commands.server.isupport(self)
         self.lusers()
         self.motd()
         # The account's rooms are its channels, on every client.
@@ -301,26 +297,7 @@ class IRCProtocol(Connection):
         )
 
     def lusers(self) -> None:
-        chat = self.chat
-        users = len(chat.online)
-        self.numeric(
-            wire.RPL_LUSERCLIENT,
-            f"There are {users} users and 0 invisible on 1 servers",
-        )
-        self.numeric(wire.RPL_LUSEROP, "0", "operator(s) online")
-        self.numeric(
-            wire.RPL_LUSERCHANNELS, str(len(chat.rooms.by_id)), "channels formed"
-        )
-        self.numeric(wire.RPL_LUSERME, f"I have {users} clients and 0 servers")
-        self.numeric(
-            wire.RPL_LOCALUSERS, str(users), str(users), f"Current local users {users}"
-        )
-        self.numeric(
-            wire.RPL_GLOBALUSERS,
-            str(users),
-            str(users),
-            f"Current global users {users}",
-        )
+        commands.server.lusers(self)
 
     def motd(self) -> None:
         self.numeric(wire.RPL_MOTDSTART, f"- {self.server} Message of the day - ")
@@ -369,6 +346,9 @@ class IRCProtocol(Connection):
 
     def who_reply(self, channel: str, name: str) -> None:
         username, host, realname = self.identity_of(name)
+        account = self.chat.online_by_key.get(name_key(name))
+        # "*": a server operator (RFC 2812 4.2.2).
+        operator = account is not None and commands.server.is_operator(account)
         self.numeric(
             wire.RPL_WHOREPLY,
             channel,
@@ -376,7 +356,7 @@ class IRCProtocol(Connection):
             host,
             self.server,
             name,
-            "H",
+            "H*" if operator else "H",
             f"0 {realname}",
         )
 
@@ -406,9 +386,10 @@ class IRCProtocol(Connection):
             # Built by the first IRC recipient for every other one.
             source = self.mask_of(message.sender)
             target = f"#{message.room}"
-            head = len(format_line("PRIVMSG", target, "x", source=source)) - 3
+            command = "NOTICE" if message.kind == NOTICE else "PRIVMSG"
+            head = len(format_line(command, target, "x", source=source)) - 3
             plain = b"".join(
-                format_line("PRIVMSG", target, piece, source=source)
+                format_line(command, target, piece, source=source)
                 for piece in split_text(message.text, MAX_BODY - head - 1)
             )
             tag = b"@time=" + wire.server_time(message.at).encode("ascii") + b" "
@@ -424,7 +405,7 @@ class IRCProtocol(Connection):
             return
         self.write(
             self.message_line(
-                "PRIVMSG",
+                "NOTICE" if message.kind == NOTICE else "PRIVMSG",
                 self.nick,
                 message.text,
                 self.mask_of(message.sender),
@@ -450,9 +431,16 @@ class IRCProtocol(Connection):
             else:
                 self.write(wire.line("JOIN", channel, source=self.mask_of(event.name)))
         elif kind == Membership.LEAVE:
-            self.write(wire.line("PART", channel, source=self.mask_of(event.name)))
+            params = (channel,) if event.reason is None else (channel, event.reason)
+            self.write(wire.line("PART", *params, source=self.mask_of(event.name)))
         elif kind == Membership.QUIT:
-            self.write(wire.line("QUIT", "Quit: left", source=self.mask_of(event.name)))
+            self.write(
+                wire.line(
+                    "QUIT",
+                    event.reason or "Connection closed",
+                    source=self.mask_of(event.name),
+                )
+            )
         elif kind == Membership.RENAME:
             if (
                 name_key(event.new_name) == name_key(self.nick)
@@ -480,6 +468,8 @@ class IRCProtocol(Connection):
         """Say C{reason} as IRC's ERROR and close once it is sent."""
         if not self.connected or self.transport.disconnecting:
             return
+        if self._quit_reason is None:
+            self._quit_reason = reason
         self.write(wire.line("ERROR", f"Closing link: {self.host} ({reason})"))
         self._hang_up()
 

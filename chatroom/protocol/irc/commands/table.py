@@ -76,7 +76,14 @@ async def dispatch(conn, msg: Message) -> None:
     try:
         await cmd.handler(conn, msg)
     except ChatError as e:
-        conn.write(wire.fail(msg.command, e.code.upper().replace("-", "_"), e.message))
+        conn.write(
+            wire.fail(
+                msg.command,
+                e.code.upper().replace("-", "_"),
+                e.message,
+                source=conn.server,
+            )
+        )
 
 
 def channel_name(target: str) -> str | None:
