@@ -40,7 +40,7 @@ from chatroom.protocol.limits import FloodGate
 from chatroom.protocol.output import CoalescedWrites, OutputQueue
 from chatroom.service.admission import Admitted
 from chatroom.service.events import Membership, PrivateMessage, RoomMessage
-from chatroom.service.interfaces import IChatClient, IUser
+from chatroom.service.interfaces import IChatClient, IReadMarkers, IUser
 
 VERSION = "chatroom-irc-0.1"
 # Seconds a closing connection may take to send what is queued for it.
@@ -67,7 +67,7 @@ def split_text(text: str, budget: int) -> list[str]:
     return pieces
 
 
-@implementer(IChatClient)
+@implementer(IChatClient, IReadMarkers)
 class IRCProtocol(CoalescedWrites, LineFraming):
     log = Logger()
     max_line = MAX_LINE
@@ -364,8 +364,14 @@ class IRCProtocol(CoalescedWrites, LineFraming):
     def cap_reply(self, sub: str, text: str) -> None:
         self.write(wire.line("CAP", self.nick or "*", sub, text, source=self.server))
 
-    def joined(self, room: str) -> None:
+    def joined(self, room: str, read_marker: bytes | None = None) -> None:
+        """JOIN, the channel's MARKREAD (read-marker), and its names."""
         self.write(wire.line("JOIN", f"#{room}", source=self.mask))
+        if read_marker is not None:
+            self.write(read_marker)
+        elif "draft/read-marker" in self.caps:
+            # A join the server made: its marker is read, and follows.
+            commands.history.send_read_marker(self, f"#{room}")
         self.names(f"#{room}")
 
     def names(self, target: str) -> None:
@@ -490,6 +496,10 @@ class IRCProtocol(CoalescedWrites, LineFraming):
                     "NICK", event.new_name, source=f"{event.name}!{username}@{host}"
                 )
             )
+
+    def read_marker_moved(self, target: str, at: int) -> None:
+        if self.registered and "draft/read-marker" in self.caps:
+            self.write(commands.history.markread_line(self, target, at))
 
     def _hold(self, deliver: Callable[[], None]) -> None:
         # Logged in by SASL, not yet welcomed: shown after the welcome.

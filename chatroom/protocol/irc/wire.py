@@ -6,6 +6,7 @@ twisted.words, IRCv3's added), and the lines this server sends.
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 from twisted.words.protocols import irc as rfc
 
@@ -75,6 +76,47 @@ def server_time(at_ms: int) -> str:
     """IRCv3 server-time: ISO 8601 UTC with milliseconds."""
     seconds, ms = divmod(at_ms, 1000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{ms:03d}Z"
+
+
+def parse_server_time(text: str) -> int:
+    """A server-time timestamp (C{2019-01-04T14:33:26.123Z}) in ms, or ValueError."""
+    if not text[:4].isdigit() or "T" not in text:
+        raise ValueError(f"not a timestamp: {text!r}")
+    at = datetime.fromisoformat(text)
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return round(at.timestamp() * 1000)
+
+
+# Room names never hold this, so a msgid says which room its number is in;
+# one without a room before it is a private message's.
+MSGID_SEPARATOR = "~"
+
+
+def msgid_for(room_id_or_name: int | str, seq: int) -> str:
+    """
+    The IRCv3 msgid of a room's message C{seq}: unique across rooms (seq is
+    a room's own count), the same on every node and every connection.
+    """
+    room = room_id_or_name
+    key = room.lower() if isinstance(room, str) else str(room)
+    return f"{key}{MSGID_SEPARATOR}{seq}"
+
+
+def msgid_for_private(message_id: int) -> str:
+    """The msgid of a stored private message: its id, which is global."""
+    return f"{MSGID_SEPARATOR}{message_id}"
+
+
+def parse_msgid(msgid: str) -> tuple[str | None, int]:
+    """
+    (room key, seq) of a room message's msgid, (None, id) of a private
+    message's; ValueError for anything else.
+    """
+    room, separator, number = msgid.rpartition(MSGID_SEPARATOR)
+    if not separator or not number.isdigit() or not number.isascii():
+        raise ValueError(f"not a msgid of this server: {msgid!r}")
+    return (room or None), int(number)
 
 
 def numeric(server: str, code: str, target: str, *params: str) -> bytes:
