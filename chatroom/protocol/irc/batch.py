@@ -1,8 +1,7 @@
 """
-IRCv3 batches: C{start} opens one and gives its reference for the lines
-inside to tag (C{batch=REF}), C{end} closes it.  A client that has not
-negotiated C{batch} gets the same lines, unframed: both return or take
-None for it.
+IRCv3 batches: C{start} opens one and gives its reference, which the
+lines inside carry as a C{batch} tag; C{end} closes it.  Callers open one
+only for a client that has negotiated C{batch} (L{enabled}).
 """
 
 from __future__ import annotations
@@ -15,10 +14,12 @@ from chatroom.protocol.irc import wire
 _references = count(1)
 
 
-def start(conn, kind: str, *params: str, tags: dict | None = None) -> str | None:
-    """Open a batch of C{kind} on C{conn}; its reference, or None without batch."""
-    if "batch" not in conn.caps:
-        return None
+def enabled(conn) -> bool:
+    return "batch" in conn.caps
+
+
+def start(conn, kind: str, *params: str, tags: dict | None = None) -> str:
+    """Open a batch of C{kind} on C{conn}; its reference, for L{end}."""
     ref = f"b{next(_references)}"
     conn.write(
         wire.line("BATCH", f"+{ref}", kind, *params, source=conn.server, tags=tags)
@@ -26,7 +27,5 @@ def start(conn, kind: str, *params: str, tags: dict | None = None) -> str | None
     return ref
 
 
-def end(conn, ref: str | None) -> None:
-    """Close the batch C{ref} that L{start} opened (nothing if it opened none)."""
-    if ref is not None:
-        conn.write(wire.line("BATCH", f"-{ref}", source=conn.server))
+def end(conn, ref: str) -> None:
+    conn.write(wire.line("BATCH", f"-{ref}", source=conn.server))

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from twisted.words.protocols import irc as rfc
 
+from chatroom.names import name_key
 from chatroom.protocol.irc.message import format_line
 
 # The RFC numerics, under their usual names.
@@ -88,35 +89,34 @@ def parse_server_time(text: str) -> int:
     return round(at.timestamp() * 1000)
 
 
-# Room names never hold this, so a msgid says which room its number is in;
-# one without a room before it is a private message's.
-MSGID_SEPARATOR = "~"
-
-
 def msgid_for(room_id_or_name: int | str, seq: int) -> str:
     """
-    The IRCv3 msgid of a room's message C{seq}: unique across rooms (seq is
-    a room's own count), the same on every node and every connection.
+    The IRCv3 msgid of a room's message C{seq}: its room and its number
+    there, so unique across rooms (seq is a room's own count) and the same
+    on every node and connection.  What follows the last C{-} is the seq.
     """
     room = room_id_or_name
-    key = room.lower() if isinstance(room, str) else str(room)
-    return f"{key}{MSGID_SEPARATOR}{seq}"
+    return f"{name_key(room) if isinstance(room, str) else room}-{seq}"
 
 
 def msgid_for_private(message_id: int) -> str:
-    """The msgid of a stored private message: its id, which is global."""
-    return f"{MSGID_SEPARATOR}{message_id}"
+    """The msgid of a stored private message: C{p} and its id, which is global."""
+    return f"p{message_id}"
 
 
 def parse_msgid(msgid: str) -> tuple[str | None, int]:
     """
-    (room key, seq) of a room message's msgid, (None, id) of a private
-    message's; ValueError for anything else.
+    (room key, seq) of a room message's msgid (L{msgid_for}), (None, id) of
+    a private message's (L{msgid_for_private}); ValueError for anything else.
     """
-    room, separator, number = msgid.rpartition(MSGID_SEPARATOR)
-    if not separator or not number.isdigit() or not number.isascii():
+    room, dash, number = msgid.rpartition("-")
+    if not dash and msgid.startswith("p"):
+        room, number = None, msgid[1:]
+    elif not room:
         raise ValueError(f"not a msgid of this server: {msgid!r}")
-    return (room or None), int(number)
+    if not number.isascii() or not number.isdigit():
+        raise ValueError(f"not a msgid of this server: {msgid!r}")
+    return room, int(number)
 
 
 def numeric(server: str, code: str, target: str, *params: str) -> bytes:

@@ -12,6 +12,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from chatroom.errors import BadArguments, BadName, NoSuchRoom, NoSuchUser, NotMember
+from chatroom.names import name_key
 from chatroom.protocol.irc import batch, wire
 from chatroom.protocol.irc.commands.table import channel_name, command
 from chatroom.protocol.irc.message import MAX_BODY, Message, format_line
@@ -146,7 +147,7 @@ async def chathistory(conn, msg: Message) -> None:
 
 async def _messages(conn, sub: str, target: str, params: list[str]) -> None:
     room = channel_name(target)
-    room_key = room.lower() if room is not None else None
+    room_key = name_key(room) if room is not None else None
     queries = _spans(sub, params, room_key)
     avatar = conn.avatar
     shown: list[tuple[str, str, str, int, str]] = []
@@ -188,10 +189,11 @@ async def _messages(conn, sub: str, target: str, params: list[str]) -> None:
         return
     except BadArguments as e:
         raise BadRequest(e.message) from None
-    ref = batch.start(conn, "chathistory", target)
+    ref = batch.start(conn, "chathistory", target) if batch.enabled(conn) else None
     for message in shown:
         conn.write(_message_lines(conn, ref, *message))
-    batch.end(conn, ref)
+    if ref is not None:
+        batch.end(conn, ref)
 
 
 def _message_lines(
@@ -218,7 +220,8 @@ def _message_lines(
 async def _targets(conn, first: str, second: str, limit: str) -> None:
     low, high = sorted((_timestamp(first), _timestamp(second)))
     found = await conn.avatar.history_targets(low, high, _limit(limit))
-    ref = batch.start(conn, "draft/chathistory-targets")
+    enabled = batch.enabled(conn)
+    ref = batch.start(conn, "draft/chathistory-targets") if enabled else None
     for target in found:
         name = f"#{target.name}" if target.is_room else target.name
         conn.write(
@@ -231,7 +234,8 @@ async def _targets(conn, first: str, second: str, limit: str) -> None:
                 tags=None if ref is None else {"batch": ref},
             )
         )
-    batch.end(conn, ref)
+    if ref is not None:
+        batch.end(conn, ref)
 
 
 # Read markers
