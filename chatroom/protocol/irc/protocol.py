@@ -35,6 +35,7 @@ from chatroom.protocol.irc.message import (
     format_line,
     parse,
     split_tags,
+    split_text,
 )
 from chatroom.protocol.limits import FloodGate
 from chatroom.protocol.output import CoalescedWrites, OutputQueue
@@ -49,22 +50,6 @@ CLOSE_GRACE = 10.0
 HELD_MAX = 1000
 # Names per RPL_NAMREPLY line, at most: each line stays under 512 bytes.
 NAMES_PER_LINE = 10
-
-
-def split_text(text: str, budget: int) -> list[str]:
-    """C{text} in pieces of at most C{budget} UTF-8 bytes, split between characters."""
-    data = text.encode("utf-8")
-    if len(data) <= budget:
-        return [text]
-    pieces, start = [], 0
-    while start < len(data):
-        end = min(start + budget, len(data))
-        # Back off to a character boundary (not a continuation byte).
-        while end < len(data) and (data[end] & 0xC0) == 0x80:
-            end -= 1
-        pieces.append(data[start:end].decode("utf-8"))
-        start = end
-    return pieces
 
 
 @implementer(IChatClient, IReadMarkers)

@@ -15,7 +15,7 @@ from chatroom.errors import BadArguments, BadName, NoSuchRoom, NoSuchUser, NotMe
 from chatroom.names import name_key
 from chatroom.protocol.irc import batch, wire
 from chatroom.protocol.irc.commands.table import channel_name, command
-from chatroom.protocol.irc.message import MAX_BODY, Message, format_line
+from chatroom.protocol.irc.message import MAX_BODY, Message, format_line, split_text
 from chatroom.service.history import SPAN_MAX
 from chatroom.storage.store import HistorySpan
 
@@ -200,9 +200,6 @@ def _message_lines(
     conn, ref: str | None, sender: str, target: str, text: str, at: int, msgid: str
 ) -> bytes:
     """A stored message as the PRIVMSG it was, with its time and msgid."""
-    # The connection's module imports the commands: imported when first used.
-    from chatroom.protocol.irc.protocol import split_text
-
     tags = {} if ref is None else {"batch": ref}
     if "server-time" in conn.caps:
         tags["time"] = wire.server_time(at)
