@@ -29,7 +29,7 @@ class MsgidTests(unittest.TestCase):
         self.assertEqual(wire.parse_msgid(wire.msgid_for_private(9)), (None, 9))
 
     def test_anything_else_is_no_msgid(self):
-        for bad in ("", "den", "den-", "-4", "den-x", "px", "den-٣"):
+        for bad in ("", "den", "den-", "-4", "den-x", "px", "den-٣", "p" + "9" * 19):
             self.assertRaises(ValueError, wire.parse_msgid, bad)
 
     def test_timestamps_parse_to_milliseconds(self):
@@ -212,6 +212,7 @@ class RefusalTests(ChathistoryTestCase):
             "CHATHISTORY BEFORE #den * 10",
             "CHATHISTORY BEFORE #den msgid=nonsense 10",
             "CHATHISTORY BEFORE #den msgid=other-3 10",
+            "CHATHISTORY BEFORE #den msgid=den-99999999999999999999 10",
             "CHATHISTORY AFTER #den timestamp=yesterday 10",
             "CHATHISTORY TARGETS * * 10",
         ):
@@ -257,6 +258,14 @@ class PrivateHistoryTests(ChathistoryTestCase):
             self.history(bob, f"CHATHISTORY AFTER ANN msgid={first} 10"),
             ["hi ann", "bye"],
         )
+
+    def test_a_guest_has_no_private_history(self):
+        ann = self.account_client("ann")
+        guest = self.history_client("gus")
+        guest.write("PRIVMSG ann :not kept")
+        ann.take()
+        self.assertEqual(self.history(ann, "CHATHISTORY LATEST gus * 10"), [])
+        self.assertEqual(self.history(guest, "CHATHISTORY LATEST ann * 10"), [])
 
     def test_targets_lists_rooms_and_people_by_their_last_message(self):
         ann, bob = self.account_client("ann"), self.account_client("bob")

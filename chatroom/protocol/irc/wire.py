@@ -114,7 +114,8 @@ def parse_msgid(msgid: str) -> tuple[str | None, int]:
         room, number = None, msgid[1:]
     elif not room:
         raise ValueError(f"not a msgid of this server: {msgid!r}")
-    if not number.isascii() or not number.isdigit():
+    # At most 18 digits: every number fits the database's 64-bit integers.
+    if not number.isascii() or not number.isdigit() or len(number) > 18:
         raise ValueError(f"not a msgid of this server: {msgid!r}")
     return room, int(number)
 

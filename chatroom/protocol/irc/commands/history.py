@@ -23,9 +23,15 @@ log = Logger()
 
 # What a selector may name a message by (ISUPPORT MSGREFTYPES).
 MSGREFTYPES = "msgid,timestamp"
-SUBCOMMANDS = ("LATEST", "BEFORE", "AFTER", "AROUND", "BETWEEN", "TARGETS")
-# Parameters after the subcommand, TARGETS taking no target.
-_PARAMS = {"LATEST": 3, "BEFORE": 3, "AFTER": 3, "AROUND": 3, "BETWEEN": 4}
+# Each subcommand, and how many parameters follow it.
+SUBCOMMANDS = {
+    "LATEST": 3,
+    "BEFORE": 3,
+    "AFTER": 3,
+    "AROUND": 3,
+    "BETWEEN": 4,
+    "TARGETS": 3,
+}
 
 
 def isupport() -> list[str]:
@@ -132,8 +138,7 @@ async def chathistory(conn, msg: Message) -> None:
     if sub not in SUBCOMMANDS:
         _fail(conn, "CHATHISTORY", "UNKNOWN_COMMAND", sub, text="Unknown subcommand")
         return
-    needed = 3 if sub == "TARGETS" else _PARAMS[sub]
-    if len(msg.params) - 1 < needed:
+    if len(msg.params) - 1 < SUBCOMMANDS[sub]:
         _fail(conn, "CHATHISTORY", "NEED_MORE_PARAMS", sub, text="Missing parameters")
         return
     try:
