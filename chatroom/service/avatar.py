@@ -26,6 +26,7 @@ from chatroom.errors import (
 from chatroom.names import check_name, check_new_room_name, check_text, name_key
 from chatroom.service.chat import Account, ChatService
 from chatroom.service.events import MESSAGE, Membership, PrivateMessage, RoomMessage
+from chatroom.service.history import HistoryActions
 from chatroom.service.interfaces import IAccountRules, IChatClient, IUser
 from chatroom.service.results import (
     History,
@@ -57,7 +58,7 @@ def _count(count: int) -> int:
 
 
 @implementer(IUser)
-class Session:
+class Session(HistoryActions):
     """One connection's view of its account."""
 
     log = Logger()

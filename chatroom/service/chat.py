@@ -52,7 +52,15 @@ PASSWORD_CHANGED = "your password was changed: log in again"
 class Account:
     """An account with at least one session online; its sessions share it."""
 
-    __slots__ = ("id", "name", "key", "is_admin", "default_room_id", "sessions")
+    __slots__ = (
+        "id",
+        "name",
+        "key",
+        "is_admin",
+        "default_room_id",
+        "sessions",
+        "read_markers",
+    )
 
     def __init__(self, record: UserRecord) -> None:
         # A guest (chatroom.service.guest) has a negative id, never stored.
@@ -64,6 +72,8 @@ class Account:
         # Almost always one: a tuple, rebuilt on the rare login or logout,
         # is half a list's size and a snapshot to loop over.
         self.sessions: tuple = ()
+        # A guest's read markers (nothing of a guest is stored); made when first set.
+        self.read_markers: dict[str, int] | None = None
 
     @property
     def channel(self) -> tuple[str, int]:

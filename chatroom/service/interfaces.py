@@ -37,6 +37,13 @@ class IChatClient(Interface):
         """
 
 
+class IReadMarkers(Interface):
+    """A mind that shows read markers (IRCv3 read-marker); optional."""
+
+    def read_marker_moved(target, at):
+        """Another session of the account marked C{target} read up to C{at} (ms)."""
+
+
 class IUser(Interface):
     """
     The avatar: one logged-in session of an account, and the chat actions

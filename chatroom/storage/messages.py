@@ -113,3 +113,123 @@ def mark_private_delivered(cursor: Cursor, message_ids: list[int], at: int) -> N
         " WHERE id = ? AND delivered_at IS NULL",
         [(at, message_id) for message_id in message_ids],
     )
+
+
+@dataclass(frozen=True, slots=True)
+class HistorySpan:
+    """
+    A stretch of history between exclusive edges, by number (a room
+    message's seq, a private message's id) or by time (ms); None is open.
+    """
+
+    after: int | None = None
+    before: int | None = None
+    after_at: int | None = None
+    before_at: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationMessage:
+    """A private message between two accounts, as history returns it."""
+
+    id: int
+    sender_id: int
+    sender: str
+    text: str
+    created_at: int
+
+
+def _span_clause(number: str, span: HistorySpan) -> tuple[str, tuple]:
+    """The SQL conditions (each starting AND) and values that bound C{span}."""
+    edges = (
+        (f"{number} > ?", span.after),
+        (f"{number} < ?", span.before),
+        ("created_at > ?", span.after_at),
+        ("created_at < ?", span.before_at),
+    )
+    kept = [(condition, value) for condition, value in edges if value is not None]
+    return "".join(f" AND {c}" for c, _ in kept), tuple(v for _, v in kept)
+
+
+def room_messages_in(
+    cursor: Cursor, room_id: int, span: HistorySpan, limit: int, newest: bool
+) -> list[StoredMessage]:
+    """
+    At most C{limit} messages of a room within C{span}, oldest first: the
+    newest of them if C{newest}, else the oldest.
+    """
+    clause, values = _span_clause("seq", span)
+    order = "DESC" if newest else "ASC"
+    cursor.execute(
+        "SELECT seq, sender, text, created_at FROM messages"
+        f" WHERE room_id = ?{clause} ORDER BY seq {order} LIMIT ?",
+        (room_id, *values, limit),
+    )
+    rows = [StoredMessage(*row) for row in cursor.fetchall()]
+    return rows[::-1] if newest else rows
+
+
+def conversation_messages_in(
+    cursor: Cursor,
+    user_id: int,
+    other_id: int,
+    span: HistorySpan,
+    limit: int,
+    newest: bool,
+) -> list[ConversationMessage]:
+    """
+    At most C{limit} private messages between two accounts (either way)
+    within C{span}, oldest first: the newest of them if C{newest}.
+    """
+    clause, values = _span_clause("id", span)
+    order = "DESC" if newest else "ASC"
+    cursor.execute(
+        "SELECT id, sender_id, sender, text, created_at FROM private_messages"
+        " WHERE ((sender_id = ? AND recipient_id = ?)"
+        f" OR (sender_id = ? AND recipient_id = ?)){clause}"
+        f" ORDER BY id {order} LIMIT ?",
+        (user_id, other_id, other_id, user_id, *values, limit),
+    )
+    rows = [ConversationMessage(*row) for row in cursor.fetchall()]
+    return rows[::-1] if newest else rows
+
+
+def latest_room_times(
+    cursor: Cursor, room_ids: list[int], after_at: int, before_at: int, limit: int
+) -> list[tuple[int, int]]:
+    """
+    (room id, time of its last message) of the rooms among C{room_ids}
+    whose last message is strictly between the times, earliest first.
+    """
+    if not room_ids:
+        return []
+    marks = ", ".join("?" * len(room_ids))
+    cursor.execute(
+        "SELECT room_id, MAX(created_at) FROM messages"
+        f" WHERE room_id IN ({marks}) GROUP BY room_id"
+        " HAVING MAX(created_at) > ? AND MAX(created_at) < ?"
+        " ORDER BY MAX(created_at), room_id LIMIT ?",
+        (*room_ids, after_at, before_at, limit),
+    )
+    return [tuple(row) for row in cursor.fetchall()]
+
+
+def latest_conversation_times(
+    cursor: Cursor, user_id: int, after_at: int, before_at: int, limit: int
+) -> list[tuple[str, int]]:
+    """
+    (other account's name, time of the last message) of each account a
+    user has exchanged private messages with whose last one is strictly
+    between the times, earliest first.
+    """
+    cursor.execute(
+        "SELECT users.name, MAX(private_messages.created_at) FROM private_messages"
+        " JOIN users ON users.id = CASE WHEN sender_id = ?"
+        " THEN recipient_id ELSE sender_id END"
+        " WHERE sender_id = ? OR recipient_id = ? GROUP BY users.id, users.name"
+        " HAVING MAX(private_messages.created_at) > ?"
+        " AND MAX(private_messages.created_at) < ?"
+        " ORDER BY MAX(private_messages.created_at), users.name LIMIT ?",
+        (user_id, user_id, user_id, after_at, before_at, limit),
+    )
+    return [tuple(row) for row in cursor.fetchall()]

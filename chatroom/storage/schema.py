@@ -88,6 +88,21 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX activity_by_time ON activity (at)",
         "CREATE INDEX rooms_by_creator ON rooms (created_by)",
     ],
+    # 3: history by conversation and by time (IRCv3 chathistory), and each
+    # account's read markers, so its several clients agree on what was read.
+    [
+        """CREATE INDEX private_by_pair
+            ON private_messages (sender_id, recipient_id, id)""",
+        """CREATE INDEX private_by_recipient_pair
+            ON private_messages (recipient_id, sender_id, id)""",
+        "CREATE INDEX messages_by_time ON messages (room_id, created_at)",
+        """CREATE TABLE read_markers (
+            user_id {bigint} NOT NULL REFERENCES users (id),
+            target_key TEXT NOT NULL,
+            read_at {bigint} NOT NULL,
+            PRIMARY KEY (user_id, target_key)
+        )""",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -22,13 +22,20 @@ from chatroom.storage.activity import (
 from chatroom.storage.database import Database, Operation
 from chatroom.storage.messages import (
     INSERT_ROOM_MESSAGE,
+    ConversationMessage,
+    HistorySpan,
     StoredMessage,
     StoredPrivate,
+    conversation_messages_in,
     first_undelivered_private,
     insert_private,
     last_room_messages,
+    latest_conversation_times,
+    latest_room_times,
     mark_private_delivered,
+    room_messages_in,
 )
+from chatroom.storage.read_markers import advance_read_marker, read_marker_of
 from chatroom.storage.rooms import (
     LOBBY,
     RoomRecord,
@@ -60,6 +67,8 @@ __all__ = [
     "LOBBY",
     "ActivityEntry",
     "ChatStore",
+    "ConversationMessage",
+    "HistorySpan",
     "NameHolder",
     "RoomRecord",
     "StoredMessage",
@@ -194,6 +203,53 @@ class ChatStore:
         return self.db.flushed().addBoth(
             lambda _: self.db.read(last_room_messages, room_id, limit)
         )
+
+    def room_messages_in(
+        self, room_id: int, span: HistorySpan, limit: int, newest: bool
+    ) -> defer.Deferred[list[StoredMessage]]:
+        """
+        At most C{limit} messages of a room within C{span}, oldest first
+        (the newest such if C{newest}), once queued writes have committed
+        (as L{room_history}).
+        """
+        return self.db.flushed().addBoth(
+            lambda _: self.db.read(room_messages_in, room_id, span, limit, newest)
+        )
+
+    def conversation_in(
+        self, user_id: int, other_id: int, span: HistorySpan, limit: int, newest: bool
+    ) -> defer.Deferred[list[ConversationMessage]]:
+        """At most C{limit} private messages between two accounts, oldest first."""
+        return self.db.read(
+            conversation_messages_in, user_id, other_id, span, limit, newest
+        )
+
+    def latest_room_times(
+        self, room_ids: list[int], after_at: int, before_at: int, limit: int
+    ) -> defer.Deferred[list[tuple[int, int]]]:
+        """(room id, last message's time) of those rooms last spoken in between."""
+        return self.db.flushed().addBoth(
+            lambda _: self.db.read(
+                latest_room_times, room_ids, after_at, before_at, limit
+            )
+        )
+
+    def latest_conversation_times(
+        self, user_id: int, after_at: int, before_at: int, limit: int
+    ) -> defer.Deferred[list[tuple[str, int]]]:
+        """(name, last message's time) of whom a user last spoke with between."""
+        return self.db.read(
+            latest_conversation_times, user_id, after_at, before_at, limit
+        )
+
+    def read_marker(self, user_id: int, target_key: str) -> defer.Deferred[int | None]:
+        return self.db.read(read_marker_of, user_id, target_key)
+
+    def advance_read_marker(
+        self, user_id: int, target_key: str, at: int
+    ) -> defer.Deferred[int]:
+        """Move a read marker forward to C{at} (never back); fires with the stored."""
+        return self.db.write(advance_read_marker, user_id, target_key, at)
 
     def store_private(
         self,

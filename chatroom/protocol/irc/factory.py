@@ -5,6 +5,7 @@ from __future__ import annotations
 from chatroom.names import NAME_MAX
 from chatroom.protocol.factory import ChatFactory
 from chatroom.protocol.irc import wire
+from chatroom.protocol.irc.commands import history
 from chatroom.protocol.irc.message import MAX_BODY
 from chatroom.protocol.irc.protocol import IRCProtocol
 from chatroom.protocol.limits import Limits
@@ -62,6 +63,7 @@ class IRCFactory(ChatFactory):
             "CHANMODES=,,,nt",
             f"CHANNELLEN={NAME_MAX + 1}",
             "CHANTYPES=#",
+            *history.isupport(),
             f"LINELEN={MAX_BODY + 2}",
             "NETWORK=chatroom",
             f"NICKLEN={NAME_MAX}",

@@ -38,7 +38,7 @@ from chatroom.protocol.limits import FakeLag
 from chatroom.protocol.output import OutputQueue
 from chatroom.service.admission import Admitted
 from chatroom.service.events import NOTICE, Membership, PrivateMessage, RoomMessage
-from chatroom.service.interfaces import IChatClient
+from chatroom.service.interfaces import IChatClient, IReadMarkers
 
 VERSION = wire.VERSION
 # Deliveries held for a client logged in (SASL) but not yet welcomed, at most.
@@ -47,7 +47,7 @@ HELD_MAX = 1000
 NAMES_PER_LINE = 10
 
 
-@implementer(IChatClient)
+@implementer(IChatClient, IReadMarkers)
 class IRCProtocol(Connection):
     log = Logger()
     max_line = MAX_LINE
@@ -316,8 +316,14 @@ class IRCProtocol(Connection):
     def cap_reply(self, sub: str, text: str) -> None:
         self.write(wire.line("CAP", self.nick or "*", sub, text, source=self.server))
 
-    def joined(self, room: str) -> None:
+    def joined(self, room: str, read_marker: bytes | None = None) -> None:
+        """JOIN, the channel's MARKREAD (read-marker), and its names."""
         self.write(wire.line("JOIN", f"#{room}", source=self.mask))
+        if read_marker is not None:
+            self.write(read_marker)
+        elif "draft/read-marker" in self.caps:
+            # A join the server made: its marker is read, and follows.
+            commands.history.send_read_marker(self, f"#{room}")
         self.names(f"#{room}")
 
     def names(self, target: str) -> None:
@@ -453,6 +459,10 @@ class IRCProtocol(Connection):
                     "NICK", event.new_name, source=f"{event.name}!{username}@{host}"
                 )
             )
+
+    def read_marker_moved(self, target: str, at: int) -> None:
+        if self.registered and "draft/read-marker" in self.caps:
+            self.write(commands.history.markread_line(self, target, at))
 
     def _hold(self, deliver: Callable[[], None]) -> None:
         # Logged in by SASL, not yet welcomed: shown after the welcome.

@@ -6,9 +6,11 @@ twisted.words, IRCv3's added), and the lines this server sends.
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 from twisted.words.protocols import irc as rfc
 
+from chatroom.names import name_key
 from chatroom.protocol.irc.message import format_line
 
 VERSION = "chatroom-irc-0.1"
@@ -87,6 +89,47 @@ def server_time(at_ms: int) -> str:
     """IRCv3 server-time: ISO 8601 UTC with milliseconds."""
     seconds, ms = divmod(at_ms, 1000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{ms:03d}Z"
+
+
+def parse_server_time(text: str) -> int:
+    """A server-time timestamp (C{2019-01-04T14:33:26.123Z}) in ms, or ValueError."""
+    if not text[:4].isdigit() or "T" not in text:
+        raise ValueError(f"not a timestamp: {text!r}")
+    at = datetime.fromisoformat(text)
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return round(at.timestamp() * 1000)
+
+
+def msgid_for(room_id_or_name: int | str, seq: int) -> str:
+    """
+    The IRCv3 msgid of a room's message C{seq}: its room and its number
+    there, so unique across rooms (seq is a room's own count) and the same
+    on every node and connection.  What follows the last C{-} is the seq.
+    """
+    room = room_id_or_name
+    return f"{name_key(room) if isinstance(room, str) else room}-{seq}"
+
+
+def msgid_for_private(message_id: int) -> str:
+    """The msgid of a stored private message: C{p} and its id, which is global."""
+    return f"p{message_id}"
+
+
+def parse_msgid(msgid: str) -> tuple[str | None, int]:
+    """
+    (room key, seq) of a room message's msgid (L{msgid_for}), (None, id) of
+    a private message's (L{msgid_for_private}); ValueError for anything else.
+    """
+    room, dash, number = msgid.rpartition("-")
+    if not dash and msgid.startswith("p"):
+        room, number = None, msgid[1:]
+    elif not room:
+        raise ValueError(f"not a msgid of this server: {msgid!r}")
+    # At most 18 digits: every number fits the database's 64-bit integers.
+    if not number.isascii() or not number.isdigit() or len(number) > 18:
+        raise ValueError(f"not a msgid of this server: {msgid!r}")
+    return room, int(number)
 
 
 def numeric(server: str, code: str, target: str, *params: str) -> bytes:

@@ -11,6 +11,7 @@ from chatroom.errors import (
     TooManyRooms,
 )
 from chatroom.protocol.irc import wire
+from chatroom.protocol.irc.commands.history import join_read_marker
 from chatroom.protocol.irc.commands.server import user_mode
 from chatroom.protocol.irc.commands.table import (
     channel_name,
@@ -42,7 +43,7 @@ async def join(conn, msg: Message) -> None:
         except TooManyRooms as e:
             conn.numeric(wire.ERR_TOOMANYCHANNELS, target, e.message)
             continue
-        conn.joined(name)
+        conn.joined(name, await join_read_marker(conn, f"#{name}"))
 
 
 async def _join_or_create(avatar, room: str) -> str:

@@ -17,8 +17,11 @@ from chatroom.protocol.irc.message import Message
 
 # The capabilities this server really implements.
 CAPABILITIES = {
+    "batch": None,
     "cap-notify": None,
     "draft/account-registration": "before-connect",
+    "draft/chathistory": None,
+    "draft/read-marker": None,
     "echo-message": None,
     "multi-prefix": None,
     "sasl": "PLAIN",
