@@ -9,6 +9,7 @@ from chatroom.protocol.irc.commands import (  # noqa: F401 (they register)
     messages,
     queries,
     registration,
+    who,
 )
 from chatroom.protocol.irc.commands.table import (
     NOT_REGISTERED_HELP,

@@ -1,0 +1,48 @@
+"""
+What IRC shows of a user's state in WHO, WHOIS and USERHOST: away or here,
+operator, a member's channel prefix, idle time.  The state itself is the
+service's (L{chatroom.service.chat.Account}); this only spells it.
+"""
+
+from __future__ import annotations
+
+from chatroom.names import name_key
+from chatroom.service.chat import Account
+from chatroom.service.rooms import Room
+
+
+def online(conn, name: str) -> Account | None:
+    """The account online here as C{name}, or None."""
+    return conn.chat.online_by_key.get(name_key(name))
+
+
+def is_oper(account: Account | None) -> bool:
+    # Seam for OPER (another branch): the one place that says who is an
+    # IRC operator, for WHO's "*", USERHOST's "*" and WHOIS's 313.
+    return False
+
+
+def member_prefix(room: Room, user_id: int) -> str:
+    # Seam for channel prefixes (another branch): "@" or "+" for a member
+    # with a channel status, for WHO's flags and WHOIS's channels.
+    return ""
+
+
+def here_or_gone(account: Account | None) -> str:
+    """WHO's first flag: H, or G for away (or not online here)."""
+    return "H" if account is not None and account.away is None else "G"
+
+
+def who_flags(account: Account | None, room: Room | None, user_id: int) -> str:
+    """WHO's flags: here or gone, operator, and in C{room} the member's prefix."""
+    flags = here_or_gone(account)
+    if is_oper(account):
+        flags += "*"
+    if room is not None:
+        flags += member_prefix(room, user_id)
+    return flags
+
+
+def idle_seconds(conn, account: Account) -> int:
+    """Seconds since C{account} last sent a message."""
+    return max(0, int(conn.chat.clock.seconds() - account.last_active))
