@@ -93,6 +93,8 @@ class IRCProtocol(CoalescedWrites, LineFraming):
         self.caps: set[str] = set()
         self.sasl: str | None = None
         self.registered = False
+        # User mode +i (commands.usermodes).
+        self.invisible = False
         self.refused_account = False
         self._registering = False
         self._held: list[Callable[[], None]] | None = None

@@ -31,6 +31,9 @@ async def whois(conn, msg: Message) -> None:
     username, host, realname = conn.identity_of(name)
     conn.numeric(wire.RPL_WHOISUSER, name, username, host, "*", realname)
     rooms = conn.chat.rooms.rooms_of(account.id)
+    if status.is_invisible(account) and account.id != conn.account_id:
+        # +i: only the channels the asker is in too.
+        rooms = [room for room in rooms if conn.account_id in room.members]
     if rooms:
         conn.numeric(
             wire.RPL_WHOISCHANNELS,

@@ -16,6 +16,25 @@ def online(conn, name: str) -> Account | None:
     return conn.chat.online_by_key.get(name_key(name))
 
 
+def is_invisible(account: Account) -> bool:
+    """Whether a session of C{account} set IRC's user mode +i."""
+    return any(getattr(s.mind, "invisible", False) for s in account.sessions)
+
+
+def shares_a_room(conn, account: Account) -> bool:
+    rooms = conn.chat.rooms.rooms_of(account.id)
+    return any(conn.account_id in room.members for room in rooms)
+
+
+def visible_to(conn, account: Account) -> bool:
+    """Whether a WHO mask may list C{account} to C{conn} (+i hides it)."""
+    return (
+        account.id == conn.account_id
+        or not is_invisible(account)
+        or shares_a_room(conn, account)
+    )
+
+
 def is_oper(account: Account | None) -> bool:
     # Seam for OPER (another branch): the one place that says who is an
     # IRC operator, for WHO's "*", USERHOST's "*" and WHOIS's 313.

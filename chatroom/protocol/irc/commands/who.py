@@ -83,6 +83,8 @@ def rows(conn, mask: str) -> Iterator[Row]:
         return
     matches = mask_matcher(mask)
     for account in sorted(chat.online.values(), key=lambda a: a.key):
+        if not status.visible_to(conn, account):
+            continue
         username, host, realname = conn.identity_of(account.name)
         shown = (account.name, username, host, conn.server, realname)
         if any(matches(field) for field in shown):
