@@ -69,6 +69,14 @@ class AwayTests(IRCTestCase):
         amy.write("WHOIS dora")
         self.assertEqual(replies(amy.take(), "301"), [])
 
+    def test_away_ends_with_the_accounts_last_session(self):
+        self.world.user("dora", "pw").close()
+        dora = self.welcomed("dora", "PASS pw")
+        dora.write("AWAY :out")
+        dora.close()
+        dora = self.welcomed("dora", "PASS pw")
+        self.assertIsNone(self.world.chat.online_by_key["dora"].away)
+
     def test_away_notify_is_offered_and_tells_channel_members_once(self):
         amy = self.welcomed("amy", "CAP LS 302", "CAP REQ :away-notify", "CAP END")
         bob = self.welcomed("bob")
@@ -164,6 +172,17 @@ class WhoTests(IRCTestCase):
         rows = replies(self.amy.take(), "352")
         self.assertEqual(
             [(r[1], r[5]) for r in rows], [("#den", "amy"), ("#den", "bob")]
+        )
+
+    def test_who_channel_shows_a_member_offline_as_gone(self):
+        self.world.user("dora", "pw").close()
+        dora = self.welcomed("dora", "PASS pw")
+        dora.write("JOIN #den")
+        dora.close()
+        self.amy.write("WHO #den")
+        rows = replies(self.amy.take(), "352")
+        self.assertEqual(
+            {r[5]: r[6] for r in rows}, {"amy": "H", "bob": "H", "dora": "G"}
         )
 
     def test_whox_gives_the_fields_asked_in_fixed_order(self):

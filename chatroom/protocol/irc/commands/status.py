@@ -48,13 +48,20 @@ def member_prefix(room: Room, user_id: int) -> str:
 
 
 def here_or_gone(account: Account | None) -> str:
-    """WHO's first flag: H, or G for away (or not online here)."""
+    """USERHOST's and WHO's here (H) or gone (G, away) for someone online here."""
     return "H" if account is not None and account.away is None else "G"
 
 
-def who_flags(account: Account | None, room: Room | None, user_id: int) -> str:
-    """WHO's flags: here or gone, operator, and in C{room} the member's prefix."""
-    flags = here_or_gone(account)
+def who_flags(conn, account: Account | None, room: Room | None, user_id: int) -> str:
+    """
+    WHO's flags: here or gone (away, or a member not online anywhere; one
+    online on another node shows here), operator, and in C{room} the
+    member's prefix.
+    """
+    if account is None:
+        flags = "H" if conn.chat.is_online(user_id) else "G"
+    else:
+        flags = here_or_gone(account)
     if is_oper(account):
         flags += "*"
     if room is not None:

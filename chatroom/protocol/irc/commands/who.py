@@ -110,7 +110,7 @@ def who_reply(conn, row: Row) -> None:
         host,
         conn.server,
         row.name,
-        status.who_flags(row.account, row.room, row.user_id),
+        status.who_flags(conn, row.account, row.room, row.user_id),
         f"0 {realname}",
     )
 
@@ -137,7 +137,7 @@ def whox_reply(conn, row: Row, fields: str, token: str) -> None:
         "h": host,
         "s": conn.server,
         "n": row.name,
-        "f": status.who_flags(account, row.room, row.user_id),
+        "f": status.who_flags(conn, account, row.room, row.user_id),
         "d": "0",
         "l": str(status.idle_seconds(conn, account)) if account else "0",
         "a": account.name if account and not account.is_guest else "0",
