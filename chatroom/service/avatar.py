@@ -25,7 +25,7 @@ from chatroom.errors import (
 )
 from chatroom.names import check_name, check_new_room_name, check_text, name_key
 from chatroom.service.chat import Account, ChatService
-from chatroom.service.events import Membership, PrivateMessage, RoomMessage
+from chatroom.service.events import MESSAGE, Membership, PrivateMessage, RoomMessage
 from chatroom.service.interfaces import IAccountRules, IChatClient, IUser
 from chatroom.service.results import (
     History,
@@ -71,6 +71,7 @@ class Session:
         "ended",
         "_delivering",
         "_shown_kept",
+        "operator",
     )
 
     def __init__(
@@ -88,6 +89,8 @@ class Session:
         # Ids of kept private messages shown here, oldest first: one handed
         # over live at login may also be among those the login reads.
         self._shown_kept: dict[int, None] | None = None
+        # The operator account whose password made this session an operator.
+        self.operator: str | None = None
 
     @property
     def name(self) -> str:
@@ -101,7 +104,7 @@ class Session:
         self.account = await self.chat.connect(user_id, self)
         return self
 
-    def logout(self) -> None:
+    def logout(self, reason: str | None = None) -> None:
         # Once: a session ended by the service logs out again as it closes.
         if self.ended:
             return
@@ -182,7 +185,9 @@ class Session:
 
     # Messages
 
-    async def say(self, room: str | None, text: str) -> RoomMessage:
+    async def say(
+        self, room: str | None, text: str, kind: str = MESSAGE
+    ) -> RoomMessage:
         """
         Number the message, queue its write and fan it out at once; return
         (the sender's C{+OK}) only once its batch has committed.  Members may
@@ -202,7 +207,7 @@ class Session:
         chat.record(
             account.id, account.name, "message", f"#{target.name} {seq}", LogLevel.debug
         )
-        message = RoomMessage(target.name, seq, account.name, text, at)
+        message = RoomMessage(target.name, seq, account.name, text, at, kind)
         # In the reactor turn that numbered it, so every member gets a room's
         # messages in number order.  Across nodes, handed over means the bus
         # has it (or, after some tries, that it never will).
@@ -219,7 +224,9 @@ class Session:
         await handed
         return message
 
-    async def send_private(self, recipient: str, text: str) -> PrivateMessage:
+    async def send_private(
+        self, recipient: str, text: str, kind: str = MESSAGE
+    ) -> PrivateMessage:
         check_name(recipient)
         text = check_text(text)
         chat, account = self.chat, self.account
@@ -227,7 +234,7 @@ class Session:
         target = chat.online_by_key.get(name_key(recipient))
         if target is not None and target.is_guest:
             # Nothing of a guest's is kept: handed to its session, or lost.
-            message = PrivateMessage(account.name, text, chat.now())
+            message = PrivateMessage(account.name, text, chat.now(), kind=kind)
             for session in target.sessions:
                 session.mind.private_message(message)
             return message
@@ -257,7 +264,7 @@ class Session:
         chat.record(
             account.id, account.name, "private", f"to {recipient}", LogLevel.debug
         )
-        message = PrivateMessage(account.name, text, at, message_id)
+        message = PrivateMessage(account.name, text, at, message_id, kind)
         await chat.hand_private(target_id, message, self.mind)
         return message
 
@@ -294,7 +301,7 @@ class Session:
         )
         return target.name
 
-    async def leave(self, room: str) -> str:
+    async def leave(self, room: str, reason: str | None = None) -> str:
         target = self._member_room(room)
         chat, account = self.chat, self.account
         await self._unstore_member(target)
@@ -312,6 +319,7 @@ class Session:
                 target.name,
                 account.name,
                 f"{account.name} left #{target.name}",
+                reason=reason,
             ),
         )
         return target.name
@@ -394,6 +402,32 @@ class Session:
         chat.record(account.id, name, "rename", f"from {old_name}")
         self._announce_rename(old_name, name)
         return name
+
+    # Server operators (IRC's OPER and KILL)
+
+    async def become_operator(self, name: str, password: str) -> str:
+        operator = await self.admission.check_operator(name, password, self.peer)
+        self.operator = operator
+        account = self.account
+        self.chat.record(account.id, account.name, "oper", f"as {operator}")
+        return operator
+
+    def stop_operating(self) -> None:
+        self.operator = None
+
+    def kill(self, name: str, reason: str) -> str:
+        if self.operator is None:
+            raise PermissionDenied("that command is for server operators")
+        target = self.chat.online_by_key.get(name_key(check_name(name)))
+        if target is None:
+            raise NoSuchUser(f"{name} is not online")
+        account = self.account
+        self.chat.record(account.id, account.name, "kill", f"{target.name}: {reason}")
+        quit_reason = f"Killed ({account.name} ({reason}))"
+        for session in target.sessions:
+            session.mind.disconnect(quit_reason)
+            session.logout(quit_reason)
+        return target.name
 
     def _announce_rename(self, old_name: str, name: str) -> None:
         chat = self.chat

@@ -9,16 +9,25 @@ between server processes (the Redis fan-out) as plain data.
 
 from __future__ import annotations
 
+# The kinds of message: a plain one, or a notice (IRC's NOTICE: nobody, no
+# bot, should answer it automatically).  Front ends without notices show
+# both alike.
+MESSAGE = "message"
+NOTICE = "notice"
+
 
 class RoomMessage:
-    __slots__ = ("room", "seq", "sender", "text", "at", "wire", "irc")
+    __slots__ = ("room", "seq", "sender", "text", "at", "kind", "wire", "irc")
 
-    def __init__(self, room: str, seq: int, sender: str, text: str, at: int) -> None:
+    def __init__(
+        self, room: str, seq: int, sender: str, text: str, at: int, kind=MESSAGE
+    ) -> None:
         self.room = room
         self.seq = seq
         self.sender = sender
         self.text = text
         self.at = at
+        self.kind = kind
         self.wire: bytes | None = None
         # IRC's lines: without tags, and with server-time.
         self.irc: tuple[bytes, bytes] | None = None
@@ -34,6 +43,7 @@ class RoomMessage:
             "sender": self.sender,
             "text": self.text,
             "at": self.at,
+            "message_kind": self.kind,
         }
 
 
@@ -43,15 +53,21 @@ class PrivateMessage:
     marked delivered (no session of the recipient was on the sender's node).
     """
 
-    __slots__ = ("sender", "text", "at", "kept_id", "wire")
+    __slots__ = ("sender", "text", "at", "kept_id", "kind", "wire")
 
     def __init__(
-        self, sender: str, text: str, at: int, kept_id: int | None = None
+        self,
+        sender: str,
+        text: str,
+        at: int,
+        kept_id: int | None = None,
+        kind: str = MESSAGE,
     ) -> None:
         self.sender = sender
         self.text = text
         self.at = at
         self.kept_id = kept_id
+        self.kind = kind
         self.wire: bytes | None = None
 
     def deliver(self, client) -> None:
@@ -64,6 +80,7 @@ class PrivateMessage:
             "text": self.text,
             "at": self.at,
             "kept_id": self.kept_id,
+            "message_kind": self.kind,
         }
 
 
@@ -88,18 +105,26 @@ class Membership:
     text (the line protocol) shows C{text}, the notice it has always shown.
     """
 
-    __slots__ = ("kind", "room", "name", "new_name", "text")
+    __slots__ = ("kind", "room", "name", "new_name", "text", "reason")
 
     JOIN, LEAVE, RENAME, QUIT = "join", "leave", "rename", "quit"
 
     def __init__(
-        self, kind: str, room: str, name: str, text: str, new_name: str | None = None
+        self,
+        kind: str,
+        room: str,
+        name: str,
+        text: str,
+        new_name: str | None = None,
+        reason: str | None = None,
     ) -> None:
         self.kind = kind
         self.room = room
         self.name = name
         self.text = text
         self.new_name = new_name
+        # Why they left or quit, in their words (IRC's PART and QUIT reason).
+        self.reason = reason
 
     def deliver(self, client) -> None:
         client.membership(self)
@@ -112,6 +137,7 @@ class Membership:
             "name": self.name,
             "text": self.text,
             "new_name": self.new_name,
+            "reason": self.reason,
         }
 
 
@@ -138,17 +164,31 @@ def event_from_dict(
     kind = data["kind"]
     if kind == "room":
         return RoomMessage(
-            data["room"], data["seq"], data["sender"], data["text"], data["at"]
+            data["room"],
+            data["seq"],
+            data["sender"],
+            data["text"],
+            data["at"],
+            data.get("message_kind", MESSAGE),
         )
     if kind == "private":
         return PrivateMessage(
-            data["sender"], data["text"], data["at"], data.get("kept_id")
+            data["sender"],
+            data["text"],
+            data["at"],
+            data.get("kept_id"),
+            data.get("message_kind", MESSAGE),
         )
     if kind == "notice":
         return Notice(data["text"])
     if kind == "membership":
         return Membership(
-            data["change"], data["room"], data["name"], data["text"], data["new_name"]
+            data["change"],
+            data["room"],
+            data["name"],
+            data["text"],
+            data["new_name"],
+            data.get("reason"),
         )
     if kind == "away":
         return AwayChanged(data["name"], data["text"])

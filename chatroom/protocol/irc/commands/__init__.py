@@ -5,10 +5,12 @@ one parsed line through it.
 """
 
 from chatroom.protocol.irc.commands import (  # noqa: F401 (they register)
+    accounts,
     channels,
     messages,
     queries,
     registration,
+    server,
     who,
 )
 from chatroom.protocol.irc.commands.table import (
@@ -17,4 +19,4 @@ from chatroom.protocol.irc.commands.table import (
     dispatch,
 )
 
-__all__ = ["NOT_REGISTERED_HELP", "channel_name", "dispatch"]
+__all__ = ["NOT_REGISTERED_HELP", "channel_name", "dispatch", "server"]

@@ -11,12 +11,12 @@ from chatroom.errors import (
     TooManyRooms,
 )
 from chatroom.protocol.irc import wire
+from chatroom.protocol.irc.commands.server import user_mode
 from chatroom.protocol.irc.commands.table import (
     channel_name,
     command,
     targets,
 )
-from chatroom.protocol.irc.commands.usermodes import user_mode
 from chatroom.protocol.irc.message import Message
 
 
@@ -65,7 +65,7 @@ async def part(conn, msg: Message) -> None:
 async def _part(conn, target: str, reason: str | None) -> None:
     room = target[1:] if target.startswith("#") else target
     try:
-        name = await conn.avatar.leave(room)
+        name = await conn.avatar.leave(room, reason)
     except (NoSuchRoom, BadName):
         conn.numeric(wire.ERR_NOSUCHCHANNEL, f"#{room}", "No such channel")
         return
@@ -112,7 +112,7 @@ async def mode(conn, msg: Message) -> None:
     target = msg.params[0]
     room = channel_name(target)
     if room is None:
-        await user_mode(conn, msg)
+        user_mode(conn, msg)
         return
     try:
         found = conn.chat.rooms.find(room)

@@ -7,6 +7,7 @@ service's (L{chatroom.service.chat.Account}); this only spells it.
 from __future__ import annotations
 
 from chatroom.names import name_key
+from chatroom.protocol.irc.commands.server import is_operator
 from chatroom.service.chat import Account
 from chatroom.service.rooms import Room
 
@@ -18,7 +19,7 @@ def online(conn, name: str) -> Account | None:
 
 def is_invisible(account: Account) -> bool:
     """Whether a session of C{account} set IRC's user mode +i."""
-    return any(getattr(s.mind, "invisible", False) for s in account.sessions)
+    return any("i" in getattr(s.mind, "modes", ()) for s in account.sessions)
 
 
 def shares_a_room(conn, account: Account) -> bool:
@@ -36,9 +37,8 @@ def visible_to(conn, account: Account) -> bool:
 
 
 def is_oper(account: Account | None) -> bool:
-    # Seam for OPER (another branch): the one place that says who is an
-    # IRC operator, for WHO's "*", USERHOST's "*" and WHOIS's 313.
-    return False
+    """Whether C{account} is a server operator's (WHO's and USERHOST's "*")."""
+    return account is not None and is_operator(account)
 
 
 def member_prefix(room: Room, user_id: int) -> str:
