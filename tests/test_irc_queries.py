@@ -297,6 +297,21 @@ class WhowasTests(IRCTestCase):
         amy.write("WHOWAS bob")
         self.assertEqual(self.commands(amy.take()), ["314", "312", "369"])
 
+    def test_whowas_shows_a_line_user_by_its_name(self):
+        self.world.user("lena").close()
+        amy = self.welcomed("amy")
+        amy.write("WHOWAS lena")
+        self.assertEqual(
+            replies(amy.take(), "314"),
+            [["amy", "lena", "lena", "chatroom.irc", "*", "lena"]],
+        )
+
+    def test_whowas_keeps_nobody_still_online(self):
+        amy = self.welcomed("amy")
+        self.welcomed("bob")
+        amy.write("WHOWAS bob")
+        self.assertEqual(self.commands(amy.take()), ["406", "369"])
+
     def test_whowas_unknown_and_missing_nick(self):
         amy = self.welcomed("amy")
         amy.write("WHOWAS ghost")
