@@ -199,6 +199,7 @@ class Session(HistoryActions):
         target = self._default_room() if room is None else self._member_room(room)
         text = check_text(text)
         chat, account = self.chat, self.account
+        account.last_active = chat.clock.seconds()
         seq = await chat.next_seq(target)
         at = chat.now()
         stored = chat.store.store_room_message(
@@ -230,6 +231,7 @@ class Session(HistoryActions):
         check_name(recipient)
         text = check_text(text)
         chat, account = self.chat, self.account
+        account.last_active = chat.clock.seconds()
         target = chat.online_by_key.get(name_key(recipient))
         if target is not None and target.is_guest:
             # Nothing of a guest's is kept: handed to its session, or lost.
@@ -387,6 +389,11 @@ class Session(HistoryActions):
         return name
 
     # The account
+
+    def set_away(self, text: str | None) -> None:
+        """Away with C{text} (None or empty: back), for all the account's sessions."""
+        text = check_text(text) if text else None
+        self.chat.set_away(self.account, text, exclude=self.mind)
 
     async def rename(self, name: str) -> str:
         chat, account = self.chat, self.account

@@ -24,7 +24,13 @@ from chatroom.service.admin_password import (
     AdminBootstrap,
     GeneratedPasswordFile,
 )
-from chatroom.service.events import Membership, Notice, PrivateMessage, RoomMessage
+from chatroom.service.events import (
+    AwayChanged,
+    Membership,
+    Notice,
+    PrivateMessage,
+    RoomMessage,
+)
 from chatroom.service.fanout import PUBLISH_RETRIES, LocalFanout, publish_stored
 from chatroom.service.interfaces import (
     IFanout,
@@ -34,6 +40,7 @@ from chatroom.service.interfaces import (
 )
 from chatroom.service.local import LocalMembershipBus, LocalPresence, LocalSequencer
 from chatroom.service.rooms import Room, RoomDirectory
+from chatroom.service.whowas import WhowasHistory
 from chatroom.storage.store import ChatStore, UserRecord
 
 HISTORY_DEFAULT = 20
@@ -50,7 +57,11 @@ PASSWORD_CHANGED = "your password was changed: log in again"
 
 
 class Account:
-    """An account with at least one session online; its sessions share it."""
+    """
+    An account with at least one session online; its sessions share it, and
+    its away message (C{away}, None when back): one session's AWAY is the
+    account's, and it ends as the last session does.
+    """
 
     __slots__ = (
         "id",
@@ -60,6 +71,9 @@ class Account:
         "default_room_id",
         "sessions",
         "read_markers",
+        "away",
+        "signed_on",
+        "last_active",
     )
 
     def __init__(self, record: UserRecord) -> None:
@@ -74,6 +88,10 @@ class Account:
         self.sessions: tuple = ()
         # A guest's read markers (nothing of a guest is stored); made when first set.
         self.read_markers: dict[str, int] | None = None
+        self.away: str | None = None
+        # Seconds (the service's clock): since online, and since it last sent.
+        self.signed_on = 0.0
+        self.last_active = 0.0
 
     @property
     def channel(self) -> tuple[str, int]:
@@ -148,6 +166,8 @@ class ChatService(service.Service):
         self.rooms = RoomDirectory()
         self.online: dict[int, Account] = {}
         self.online_by_key: dict[str, Account] = {}
+        # Names given up here (gone offline, renamed), for IRC's WHOWAS.
+        self.whowas = WhowasHistory()
         self._last_guest_id = 0
         # Made once: a class-level Logger makes a new one at each access.
         self.activity_log = Logger(
@@ -243,6 +263,8 @@ class ChatService(service.Service):
     def _online(self, account: Account, session) -> Account:
         user_id = account.id
         account.sessions = (*account.sessions, session)
+        if len(account.sessions) == 1:
+            account.signed_on = account.last_active = self.clock.seconds()
         # A guest is this node's alone: other nodes never hear of it.
         if len(account.sessions) == 1 and not account.is_guest:
             self.presence.came_online(user_id)
@@ -259,6 +281,7 @@ class ChatService(service.Service):
             self.fanout.unsubscribe(room.channel, session.mind)
         account.sessions = tuple(s for s in account.sessions if s is not session)
         if not account.sessions:
+            self._gave_up_name(account, session)
             self.online.pop(account.id, None)
             self.online_by_key.pop(account.key, None)
             if not account.is_guest:
@@ -403,16 +426,37 @@ class ChatService(service.Service):
             self.fanout.unsubscribe(room.channel, session.mind)
 
     def _rename(self, account: Account, new_name: str) -> None:
+        if account.sessions:
+            self._gave_up_name(account, account.sessions[0])
         self.online_by_key.pop(account.key, None)
         account.name = sys.intern(new_name)
         account.key = name_key(account.name)
         self.online_by_key[account.key] = account
         self.rooms.rename_member(account.id, new_name)
 
-    def announce(self, room: Room, event: Membership | str, exclude=None) -> None:
+    def _gave_up_name(self, account: Account, session) -> None:
+        # The front end says what it showed of the session (IRC's user and
+        # real name); the name stands for both otherwise.
+        shown = getattr(session.mind, "shown_identity", None)
+        username, realname = (shown() if shown is not None else None) or (
+            account.name,
+            account.name,
+        )
+        self.whowas.add(account.name, username, realname, self.clock.seconds())
+
+    def set_away(self, account: Account, text: str | None, exclude=None) -> None:
+        """Mark C{account} away with C{text}, or back with None; tell its rooms."""
+        account.away = text or None
+        event = AwayChanged(account.name, account.away)
+        for room in self.rooms.rooms_of(account.id):
+            self.announce(room, event, exclude)
+
+    def announce(
+        self, room: Room, event: Membership | AwayChanged | str, exclude=None
+    ) -> None:
         """
-        Publish a L{Membership} change (or a notice's text) to C{room}; nobody
-        waits for it, so a failure is logged.
+        Publish a L{Membership} or L{AwayChanged} change (or a notice's text)
+        to C{room}; nobody waits for it, so a failure is logged.
         """
         if isinstance(event, str):
             event = Notice(event)

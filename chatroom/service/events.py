@@ -141,9 +141,25 @@ class Membership:
         }
 
 
+class AwayChanged:
+    """Someone in a room we are in went away (C{text}) or came back (None)."""
+
+    __slots__ = ("name", "text")
+
+    def __init__(self, name: str, text: str | None) -> None:
+        self.name = name
+        self.text = text
+
+    def deliver(self, client) -> None:
+        client.away_changed(self)
+
+    def to_dict(self) -> dict:
+        return {"kind": "away", "name": self.name, "text": self.text}
+
+
 def event_from_dict(
     data: dict,
-) -> RoomMessage | PrivateMessage | Notice | Membership:
+) -> RoomMessage | PrivateMessage | Notice | Membership | AwayChanged:
     """The event that C{to_dict} described."""
     kind = data["kind"]
     if kind == "room":
@@ -174,4 +190,6 @@ def event_from_dict(
             data["new_name"],
             data.get("reason"),
         )
+    if kind == "away":
+        return AwayChanged(data["name"], data["text"])
     raise ValueError(f"unknown event kind {kind!r}")

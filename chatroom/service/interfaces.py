@@ -26,6 +26,12 @@ class IChatClient(Interface):
         has no such event shows C{event.text} as a notice.
         """
 
+    def away_changed(event):
+        """
+        Deliver an L{AwayChanged}: someone in a room we are in went away or
+        came back; a front end that does not show it ignores it.
+        """
+
     def disconnect(reason):
         """Close the connection after telling the client C{reason}."""
 
@@ -71,6 +77,12 @@ class IUser(Interface):
         """
         Send C{text} to the user named C{recipient}, online or not; return
         the stored L{PrivateMessage}.
+        """
+
+    def set_away(text):
+        """
+        Mark the account away with C{text}, or back if it is None or empty;
+        its rooms are told (L{IChatClient.away_changed}).
         """
 
     def create_room(room):

@@ -6,6 +6,7 @@ from chatroom.names import NAME_MAX
 from chatroom.protocol.factory import ChatFactory
 from chatroom.protocol.irc import wire
 from chatroom.protocol.irc.commands import history
+from chatroom.protocol.irc.commands.queries import AWAYLEN
 from chatroom.protocol.irc.message import MAX_BODY
 from chatroom.protocol.irc.protocol import IRCProtocol
 from chatroom.protocol.limits import Limits
@@ -58,6 +59,7 @@ class IRCFactory(ChatFactory):
         """RPL_ISUPPORT's tokens: what this server's names and lines allow."""
         chat = self.chat
         return [
+            f"AWAYLEN={AWAYLEN}",
             "CASEMAPPING=ascii",
             f"CHANLIMIT=#:{chat.max_rooms or ''}",
             "CHANMODES=,,,nt",
@@ -72,4 +74,5 @@ class IRCFactory(ChatFactory):
             "TOPICLEN=0",
             f"USERLEN={NAME_MAX}",
             "UTF8ONLY",
+            "WHOX",
         ]

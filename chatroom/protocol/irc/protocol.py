@@ -37,7 +37,13 @@ from chatroom.protocol.irc.message import (
 from chatroom.protocol.limits import FakeLag
 from chatroom.protocol.output import OutputQueue
 from chatroom.service.admission import Admitted
-from chatroom.service.events import NOTICE, Membership, PrivateMessage, RoomMessage
+from chatroom.service.events import (
+    NOTICE,
+    AwayChanged,
+    Membership,
+    PrivateMessage,
+    RoomMessage,
+)
 from chatroom.service.interfaces import IChatClient, IReadMarkers
 
 VERSION = wire.VERSION
@@ -109,6 +115,12 @@ class IRCProtocol(Connection):
                 if isinstance(mind, IRCProtocol) and mind.username is not None:
                     return mind.username, mind.host, mind.realname
         return name, self.server, name
+
+    def shown_identity(self) -> tuple[str, str] | None:
+        """The user and real name others see of us (kept by WHOWAS)."""
+        if self.username is None:
+            return None
+        return self.username, self.realname
 
     def mask_of(self, name: str) -> str:
         username, host, _ = self.identity_of(name)
@@ -350,22 +362,6 @@ class IRCProtocol(Connection):
             target = channel
         self.numeric(wire.RPL_ENDOFNAMES, target, "End of /NAMES list")
 
-    def who_reply(self, channel: str, name: str) -> None:
-        username, host, realname = self.identity_of(name)
-        account = self.chat.online_by_key.get(name_key(name))
-        # "*": a server operator (RFC 2812 4.2.2).
-        operator = account is not None and commands.server.is_operator(account)
-        self.numeric(
-            wire.RPL_WHOREPLY,
-            channel,
-            username,
-            host,
-            self.server,
-            name,
-            "H*" if operator else "H",
-            f"0 {realname}",
-        )
-
     def message_line(
         self, command: str, target: str, text: str, source: str, at=None
     ) -> bytes:
@@ -436,6 +432,7 @@ class IRCProtocol(Connection):
                 self.joined(event.room)  # another client of ours joined
             else:
                 self.write(wire.line("JOIN", channel, source=self.mask_of(event.name)))
+                self._away_on_join(event.name)
         elif kind == Membership.LEAVE:
             params = (channel,) if event.reason is None else (channel, event.reason)
             self.write(wire.line("PART", *params, source=self.mask_of(event.name)))
@@ -463,6 +460,31 @@ class IRCProtocol(Connection):
     def read_marker_moved(self, target: str, at: int) -> None:
         if self.registered and "draft/read-marker" in self.caps:
             self.write(commands.history.markread_line(self, target, at))
+
+    def away_changed(self, event: AwayChanged) -> None:
+        if self._held is not None:
+            self._hold(lambda: self.away_changed(event))
+            return
+        if not self.registered or "away-notify" not in self.caps:
+            return
+        # Told once per shared room: shown once.
+        seen = ("away", event.name, event.text)
+        if seen == self._last_shared:
+            return
+        self._last_shared = seen
+        self._write_away(event.name, event.text)
+
+    def _away_on_join(self, name: str) -> None:
+        # IRCv3 away-notify: someone away who joins is shown away.
+        if "away-notify" not in self.caps:
+            return
+        account = self.chat.online_by_key.get(name_key(name))
+        if account is not None and account.away is not None:
+            self._write_away(name, account.away)
+
+    def _write_away(self, name: str, text: str | None) -> None:
+        params = () if text is None else (text,)
+        self.write(wire.line("AWAY", *params, source=self.mask_of(name)))
 
     def _hold(self, deliver: Callable[[], None]) -> None:
         # Logged in by SASL, not yet welcomed: shown after the welcome.

@@ -226,6 +226,10 @@ class LineProtocol(Connection):
         # The line protocol shows membership changes as the notices it always has.
         self.write(wire.notice(event.text))
 
+    def away_changed(self, event) -> None:
+        # The line protocol shows nobody's away state yet.
+        return None
+
     def disconnect(self, reason: str) -> None:
         self.write(wire.notice(reason))
         self._hang_up()

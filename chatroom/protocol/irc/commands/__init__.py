@@ -12,6 +12,7 @@ from chatroom.protocol.irc.commands import (  # noqa: F401 (they register)
     queries,
     registration,
     server,
+    who,
 )
 from chatroom.protocol.irc.commands.table import (
     NOT_REGISTERED_HELP,

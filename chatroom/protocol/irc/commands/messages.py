@@ -15,6 +15,7 @@ from chatroom.errors import (
     NotMember,
 )
 from chatroom.protocol.irc import wire
+from chatroom.protocol.irc.commands.queries import tell_away
 from chatroom.protocol.irc.commands.table import (
     channel_name,
     command,
@@ -55,6 +56,8 @@ async def _message(conn, msg: Message, errors: bool) -> None:
                     conn.room_message(sent, echo=True)
             else:
                 await conn.avatar.send_private(target, text, kind)
+                if msg.command == "PRIVMSG":
+                    tell_away(conn, target)
                 if "echo-message" in conn.caps:
                     conn.write(conn.message_line(msg.command, target, text, conn.mask))
         except (NoSuchRoom, NoSuchUser, BadName):

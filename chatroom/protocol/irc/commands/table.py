@@ -17,6 +17,7 @@ from chatroom.protocol.irc.message import Message
 
 # The capabilities this server really implements.
 CAPABILITIES = {
+    "away-notify": None,
     "batch": None,
     "cap-notify": None,
     "draft/account-registration": "before-connect",
