@@ -4,8 +4,6 @@ unknown and known names fail alike, the admin is no exception, and passwords
 of any length up to the limit count in full.
 """
 
-import time
-
 from twisted.internet import task
 from twisted.logger import globalLogPublisher
 from twisted.trial import unittest
@@ -234,22 +232,15 @@ class LoginSlowdownTests(unittest.TestCase):
 
 class DecoyTimingTests(unittest.TestCase):
     def test_the_decoy_hash_costs_what_a_real_one_costs(self):
+        # bcrypt's cost is its variant and its cost factor: the same as a
+        # real hash's, so checking against the decoy takes as long (not
+        # timed here: a wall clock on a shared machine proves nothing).
         rounds = 10
         hasher = PasswordHasher(None, rounds=rounds)
-        stored = hash_password("secret", rounds)
-
-        def timed(stored_hash):
-            best = float("inf")
-            for _ in range(3):
-                start = time.perf_counter()
-                verify_password("guess", stored_hash)
-                best = min(best, time.perf_counter() - start)
-            return best
-
-        real, decoy = timed(stored), timed(hasher._decoy)
-        self.assertEqual(hasher._decoy.split("$")[3], f"{rounds:02d}")
-        self.assertGreater(decoy / real, 0.5)
-        self.assertLess(decoy / real, 2.0)
+        real = hash_password("secret", rounds)
+        self.assertEqual(hasher._decoy.split("$")[1:3], real.split("$")[1:3])
+        self.assertEqual(len(hasher._decoy), len(real))
+        self.assertFalse(verify_password("guess", hasher._decoy))
 
 
 class PasswordLengthTests(unittest.TestCase):
