@@ -614,7 +614,7 @@ class SchemaUpgradeTests(unittest.TestCase):
         alice_id = await database.write(first_user)
         self.patch(schema, "MIGRATIONS", MIGRATIONS)
         self.patch(schema, "SCHEMA_VERSION", SCHEMA_VERSION)
-        self.assertEqual(await migrate(database), 2)
+        self.assertEqual(await migrate(database), SCHEMA_VERSION)
         store = ChatStore(database)
         await store.rename_user(alice_id, "alicia", "alicia")
         self.assertEqual(

@@ -9,6 +9,16 @@ between server processes (the Redis fan-out) as plain data.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
+
+class ModeChange(NamedTuple):
+    """One change of a room's modes (L{chatroom.service.moderation})."""
+
+    adding: bool
+    mode: str
+    param: str | None = None
+
 
 class RoomMessage:
     __slots__ = ("room", "seq", "sender", "text", "at", "wire", "irc")
@@ -86,20 +96,33 @@ class Membership:
     server (a guest, whose rooms go with it): a front end that shows these as
     events (IRC's JOIN, PART, NICK, QUIT) reads the fields; one that shows
     text (the line protocol) shows C{text}, the notice it has always shown.
+
+    Moderation (L{chatroom.service.moderation}) tells its changes the same
+    way, C{name} being who made them and C{detail} what they were: MODE
+    (a tuple of L{ModeChange}), TOPIC (the topic), KICK (who, and why), and
+    INVITE, told to the one invited (their name).
     """
 
-    __slots__ = ("kind", "room", "name", "new_name", "text")
+    __slots__ = ("kind", "room", "name", "new_name", "text", "detail")
 
     JOIN, LEAVE, RENAME, QUIT = "join", "leave", "rename", "quit"
+    MODE, TOPIC, KICK, INVITE = "mode", "topic", "kick", "invite"
 
     def __init__(
-        self, kind: str, room: str, name: str, text: str, new_name: str | None = None
+        self,
+        kind: str,
+        room: str,
+        name: str,
+        text: str,
+        new_name: str | None = None,
+        detail=None,
     ) -> None:
         self.kind = kind
         self.room = room
         self.name = name
         self.text = text
         self.new_name = new_name
+        self.detail = detail
 
     def deliver(self, client) -> None:
         client.membership(self)
@@ -112,6 +135,7 @@ class Membership:
             "name": self.name,
             "text": self.text,
             "new_name": self.new_name,
+            "detail": self.detail,
         }
 
 
@@ -131,7 +155,17 @@ def event_from_dict(
     if kind == "notice":
         return Notice(data["text"])
     if kind == "membership":
+        detail = data.get("detail")
+        if data["change"] == Membership.MODE:
+            detail = tuple(ModeChange(*change) for change in detail)
+        elif isinstance(detail, list):
+            detail = tuple(detail)
         return Membership(
-            data["change"], data["room"], data["name"], data["text"], data["new_name"]
+            data["change"],
+            data["room"],
+            data["name"],
+            data["text"],
+            data["new_name"],
+            detail,
         )
     raise ValueError(f"unknown event kind {kind!r}")

@@ -29,6 +29,14 @@ from chatroom.storage.messages import (
     last_room_messages,
     mark_private_delivered,
 )
+from chatroom.storage.moderation import (
+    ModerationRecords,
+    ModeWrite,
+    all_moderation,
+    delete_kicked,
+    write_modes,
+    write_topic,
+)
 from chatroom.storage.rooms import (
     LOBBY,
     RoomRecord,
@@ -60,6 +68,7 @@ __all__ = [
     "LOBBY",
     "ActivityEntry",
     "ChatStore",
+    "ModeWrite",
     "NameHolder",
     "RoomRecord",
     "StoredMessage",
@@ -148,6 +157,7 @@ class ChatStore:
         at: int,
         max_rooms: int = 0,
         max_created: int = 0,
+        creator_role: int = 0,
     ) -> defer.Deferred[int]:
         """
         Create a room with its creator as the first member; fires with its id.
@@ -156,7 +166,15 @@ class ChatStore:
         (0: no limit).
         """
         return self._guarded(
-            RoomExists, insert_room, name, key, creator_id, at, max_rooms, max_created
+            RoomExists,
+            insert_room,
+            name,
+            key,
+            creator_id,
+            at,
+            max_rooms,
+            max_created,
+            creator_role,
         )
 
     def add_member(
@@ -172,6 +190,20 @@ class ChatStore:
 
     def remove_member(self, room_id: int, user_id: int) -> defer.Deferred:
         return self.db.write(delete_member, room_id, user_id)
+
+    # Moderation
+
+    def load_moderation(self) -> defer.Deferred[ModerationRecords]:
+        return self.db.read(all_moderation)
+
+    def store_modes(self, change: ModeWrite) -> defer.Deferred:
+        return self.db.write(write_modes, change)
+
+    def store_topic(self, room_id: int, topic: str, by: str, at: int) -> defer.Deferred:
+        return self.db.write(write_topic, room_id, topic, by, at)
+
+    def remove_kicked(self, room_id: int, user_id: int) -> defer.Deferred:
+        return self.db.write(delete_kicked, room_id, user_id)
 
     # Messages
 

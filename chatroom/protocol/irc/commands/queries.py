@@ -13,6 +13,7 @@ from chatroom.protocol.irc.commands.table import (
     command,
 )
 from chatroom.protocol.irc.message import Message
+from chatroom.service import moderation
 
 
 @command("WHO")
@@ -25,8 +26,12 @@ async def who(conn, msg: Message) -> None:
         except (NoSuchRoom, BadName):
             found = None
         if found is not None:
-            for name in sorted(found.members.values(), key=str.lower):
-                conn.who_reply(f"#{found.name}", name)
+            multi = "multi-prefix" in conn.caps
+            for user_id, name in sorted(
+                found.members.items(), key=lambda member: member[1].lower()
+            ):
+                prefix = moderation.prefix(found, user_id, multi)
+                conn.who_reply(f"#{found.name}", name, prefix)
     elif conn.chat.online_by_key.get(name_key(mask)) is not None:
         conn.who_reply("*", conn.chat.online_by_key[name_key(mask)].name)
     conn.numeric(wire.RPL_ENDOFWHO, mask, "End of WHO list")
@@ -43,7 +48,11 @@ async def whois(conn, msg: Message) -> None:
     name = account.name
     username, host, realname = conn.identity_of(name)
     conn.numeric(wire.RPL_WHOISUSER, name, username, host, "*", realname)
-    rooms = conn.chat.rooms.rooms_of(account.id)
+    rooms = [
+        room
+        for room in conn.chat.rooms.rooms_of(account.id)
+        if moderation.is_visible(room, conn.account_id)
+    ]
     if rooms:
         conn.numeric(
             wire.RPL_WHOISCHANNELS, name, " ".join(f"#{r.name}" for r in rooms)
