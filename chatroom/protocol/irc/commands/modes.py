@@ -108,8 +108,8 @@ def parse_modes(
 
 def _refused(conn, channel: str, change: ModeChange, error: ChatError) -> None:
     if isinstance(error, BadModeParam):
-        # A key refused is not repeated back.
-        param = "*" if error.mode == "k" else error.param
+        # A key refused is not repeated back; an empty one cannot be.
+        param = "*" if error.mode == "k" or not error.param else error.param
         conn.numeric(
             wire.ERR_INVALIDMODEPARAM, channel, error.mode, param, error.message
         )
