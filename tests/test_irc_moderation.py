@@ -134,6 +134,20 @@ class ListTests(ModerationTestCase):
             ],
         )
 
+    def test_list_filters_by_mask_and_member_count(self):
+        self.bob.write("JOIN #shed")
+        self.alice.write("JOIN #shed")
+        self.bob.take()
+
+        def listed(line: str) -> list[str]:
+            return [p[1] for c, p in self.replies(self.bob, line) if c == "322"]
+
+        self.assertEqual(listed("LIST"), ["#den", "#shed"])
+        self.assertEqual(listed("LIST *ed"), ["#shed"])
+        self.assertEqual(listed("LIST !#d?n"), ["#shed"])
+        self.assertEqual(listed("LIST >1"), ["#shed"])
+        self.assertEqual(listed("LIST <2"), ["#den"])
+
     def test_list_of_a_room_that_does_not_exist_is_empty(self):
         replies = self.replies(self.bob, "LIST #nowhere")
         self.assertEqual([c for c, _ in replies], ["321", "323"])

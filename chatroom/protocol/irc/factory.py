@@ -49,6 +49,7 @@ class IRCFactory(ChatFactory):
             f"LINELEN={MAX_BODY + 2}",
             "NETWORK=chatroom",
             f"NICKLEN={NAME_MAX}",
+            "ELIST=MNU",
             f"KICKLEN={moderation.KICK_MAX}",
             f"MODES={MODES_PER_LINE}",
             "PREFIX=(ov)@+",

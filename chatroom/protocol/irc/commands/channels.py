@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from chatroom.errors import (
     AlreadyMember,
     BadName,
@@ -112,13 +114,17 @@ async def names(conn, msg: Message) -> None:
 @command("LIST")
 async def list_rooms(conn, msg: Message) -> None:
     """
-    Rooms someone is in now (or those named), but secret ones one is not
-    in, with their members and topic.
+    Rooms someone is in now, or those named, filtered as ELIST=MNU says
+    (C{*an?}, C{!*an?}, C{>N}, C{<N}), but secret ones one is not in: with
+    their members and topic.
     """
     rooms = conn.chat.rooms
-    if msg.params and msg.params[0]:
-        named = (rooms.by_key.get(name_key_of(t)) for t in targets(msg.params[0]))
-        shown = [room for room in named if room is not None]
+    words = targets(msg.params[0]) if msg.params else []
+    named = [w for w in words if w.startswith("#") and not _WILDCARDS.search(w)]
+    tests = [_list_test(w) for w in words if w not in named]
+    if named:
+        found = (rooms.by_key.get(name_key_of(t)) for t in named)
+        shown = [room for room in found if room is not None]
     else:
         is_online = conn.chat.is_online
         shown = sorted(
@@ -131,7 +137,9 @@ async def list_rooms(conn, msg: Message) -> None:
         )
     conn.numeric(wire.RPL_LISTSTART, "Channel", "Users  Name")
     for room in shown:
-        if moderation.is_visible(room, conn.account_id):
+        if moderation.is_visible(room, conn.account_id) and all(
+            test(room) for test in tests
+        ):
             conn.numeric(
                 wire.RPL_LIST,
                 f"#{room.name}",
@@ -139,6 +147,22 @@ async def list_rooms(conn, msg: Message) -> None:
                 moderation.modes_of(room).topic,
             )
     conn.numeric(wire.RPL_LISTEND, "End of /LIST")
+
+
+_WILDCARDS = re.compile(r"[*?]")
+
+
+def _list_test(word: str):
+    """What one LIST filter asks of a room (one it does not know asks nothing)."""
+    if word[:1] in "<>" and word[1:].isdigit():
+        bound = int(word[1:])
+        if word[0] == ">":
+            return lambda room: len(room.members) > bound
+        return lambda room: len(room.members) < bound
+    negated = word.startswith("!")
+    pattern = re.escape((word[1:] if negated else word).lower())
+    mask = re.compile(pattern.replace(r"\*", ".*").replace(r"\?", "."))
+    return lambda room: (mask.fullmatch(f"#{room.key}") is None) == negated
 
 
 def name_key_of(target: str) -> str:
