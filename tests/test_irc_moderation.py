@@ -110,6 +110,9 @@ class NamesTests(ModerationTestCase):
         self.assertEqual(
             [command for command, _ in self.replies(self.bob, "NAMES #den")], ["366"]
         )
+        self.assertEqual(
+            [command for command, _ in self.replies(self.bob, "WHO #den")], ["315"]
+        )
         listed = self.replies(self.bob, "LIST")
         self.assertEqual([command for command, _ in listed], ["321", "323"])
 

@@ -25,7 +25,7 @@ async def who(conn, msg: Message) -> None:
             found = conn.chat.rooms.find(room)
         except (NoSuchRoom, BadName):
             found = None
-        if found is not None:
+        if found is not None and moderation.is_visible(found, conn.account_id):
             multi = "multi-prefix" in conn.caps
             for user_id, name in sorted(
                 found.members.items(), key=lambda member: member[1].lower()
