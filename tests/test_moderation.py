@@ -347,3 +347,28 @@ class RestartTests(ModerationTestCase):
         )
         self.addCleanup(admitted.logout)
         return admitted.avatar
+
+
+class LineTopicTests(unittest.TestCase):
+    """The line protocol's /topic, and moderation's notices there."""
+
+    def setUp(self) -> None:
+        self.world = ChatWorld()
+        self.alice, self.bob = self.world.user("alice"), self.world.user("bob")
+        self.alice.command("/c den")
+        self.bob.command("/j den")
+        self.alice.take()
+
+    def test_topic_is_set_by_operators_and_shown_to_members(self):
+        self.assertEqual(self.bob.command("/topic den"), "+OK #den has no topic")
+        self.assertTrue(
+            self.bob.command("/topic den mine").startswith("-ERR not-operator")
+        )
+        self.assertEqual(
+            self.alice.command("/topic #den hello all"), "+OK topic of #den set"
+        )
+        self.assertIn("* #den: alice set the topic: hello all", self.bob.take())
+        self.assertEqual(
+            self.bob.command("/topic den"), "+OK #den: hello all (set by alice)"
+        )
+        self.assertTrue(self.bob.command("/topic").startswith("-ERR bad-arguments"))
