@@ -23,7 +23,9 @@ from chatroom.errors import (
 )
 from chatroom.service import moderation
 from chatroom.service.events import Membership, ModeChange, event_from_dict
+from chatroom.storage.store import ModeWrite
 from tests.helpers import ADMIN_PASSWORD, ChatWorld, fired, sqlite_file
+from tests.test_postgres import PostgresTestCase
 
 
 class Mind:
@@ -372,3 +374,30 @@ class LineTopicTests(unittest.TestCase):
             self.bob.command("/topic den"), "+OK #den: hello all (set by alice)"
         )
         self.assertTrue(self.bob.command("/topic").startswith("-ERR bad-arguments"))
+
+
+class PostgresModerationTests(PostgresTestCase):
+    """What moderation stores, on PostgreSQL."""
+
+    @defer.inlineCallbacks
+    def test_modes_topic_roles_and_bans_round_trip(self):
+        store = self.store
+        user = yield store.create_user("Ann", "ann", "hash", 1)
+        room_id = yield store.create_room(
+            "den", "den", user.id, 5, creator_role=moderation.OP
+        )
+        yield store.store_topic(room_id, "welcome", "Ann", 7)
+        yield store.store_modes(
+            ModeWrite(room_id, "imnt", "beer", 3, bans_added=(("b*!*@*", "Ann", 8),))
+        )
+        records = yield store.load_moderation()
+        [settings] = [s for s in records.settings if s.room_id == room_id]
+        self.assertEqual(
+            (settings.created_by, settings.created_at, settings.topic, settings.modes),
+            (user.id, 5, "welcome", "imnt"),
+        )
+        self.assertEqual((settings.key, settings.limit), ("beer", 3))
+        self.assertEqual(records.roles, [(room_id, user.id, moderation.OP)])
+        self.assertEqual(records.bans, [(room_id, "b*!*@*", "Ann", 8)])
+        yield store.remove_kicked(room_id, user.id)
+        self.assertEqual((yield store.load_moderation()).roles, [])
