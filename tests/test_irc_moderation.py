@@ -116,6 +116,13 @@ class NamesTests(ModerationTestCase):
         listed = self.replies(self.bob, "LIST")
         self.assertEqual([command for command, _ in listed], ["321", "323"])
 
+    def test_whois_names_a_secret_room_to_its_members_only(self):
+        self.alice.write("MODE #den +s")
+        self.alice.take()
+        self.assertNotIn("319", [c for c, _ in self.replies(self.bob, "WHOIS alice")])
+        whois = dict(self.replies(self.alice, "WHOIS alice"))
+        self.assertEqual(whois["319"][-1], "#den")
+
     def test_names_of_several_rooms_end_once(self):
         self.alice.write("JOIN #shed")
         self.alice.take()
