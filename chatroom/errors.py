@@ -142,3 +142,58 @@ class WrongProtocol(ChatError):
 class ServerError(ChatError):
     code = "server-error"
     default_message = "the server could not do that now"
+
+
+# Room moderation (chatroom.service.moderation)
+
+
+class NotOperator(ChatError):
+    code = "not-operator"
+    default_message = "you are not an operator of that room"
+
+
+class UserNotInRoom(ChatError):
+    code = "user-not-in-room"
+    default_message = "they are not in that room"
+
+
+class Banned(ChatError):
+    code = "banned"
+    default_message = "you are banned from that room"
+
+
+class InviteOnly(ChatError):
+    code = "invite-only"
+    default_message = "that room is invite-only: ask an operator for an invitation"
+
+
+class BadRoomKey(ChatError):
+    code = "bad-room-key"
+    default_message = "that room needs a key: join it with the right one"
+
+
+class RoomFull(ChatError):
+    code = "room-full"
+    default_message = "that room is full"
+
+
+class CannotSpeak(ChatError):
+    code = "cannot-speak"
+    default_message = "that room is moderated: only operators and voiced members speak"
+
+
+class BanListFull(ChatError):
+    code = "ban-list-full"
+    default_message = "that room's ban list is full"
+
+
+class BadModeParam(ChatError):
+    """A mode change whose parameter is refused; names the mode and the parameter."""
+
+    code = "bad-mode-param"
+    default_message = "that is not a valid value for that mode"
+
+    def __init__(self, mode: str, param: str, message: str | None = None) -> None:
+        super().__init__(message)
+        self.mode = mode
+        self.param = param

@@ -167,7 +167,7 @@ class RegistrationTests(IRCTestCase):
             "CHANTYPES=#",
             "NICKLEN=32",
             "CHANNELLEN=33",
-            "TOPICLEN=0",
+            "TOPICLEN=390",
             "LINELEN=512",
         ):
             self.assertIn(token, tokens)

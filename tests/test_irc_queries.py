@@ -181,8 +181,9 @@ class WhoTests(IRCTestCase):
         dora.close()
         self.amy.write("WHO #den")
         rows = replies(self.amy.take(), "352")
+        # Bob made #den: its operator.
         self.assertEqual(
-            {r[5]: r[6] for r in rows}, {"amy": "H", "bob": "H", "dora": "G"}
+            {r[5]: r[6] for r in rows}, {"amy": "H", "bob": "H@", "dora": "G"}
         )
 
     def test_whox_gives_the_fields_asked_in_fixed_order(self):
@@ -266,7 +267,8 @@ class WhoisTests(IRCTestCase):
         amy.write("JOIN #den")
         amy.take()
         amy.write("WHOIS bob")
-        self.assertEqual(replies(amy.take(), "319")[0][2], "#den")
+        # Bob made #den, so is its operator; #attic is hidden.
+        self.assertEqual(replies(amy.take(), "319")[0][2], "@#den")
 
 
 class WhowasTests(IRCTestCase):

@@ -24,6 +24,7 @@ from chatroom.errors import (
     RoomExists,
 )
 from chatroom.names import check_name, check_new_room_name, check_text, name_key
+from chatroom.service import moderation
 from chatroom.service.chat import Account, ChatService
 from chatroom.service.events import MESSAGE, Membership, PrivateMessage, RoomMessage
 from chatroom.service.history import HistoryActions
@@ -58,7 +59,7 @@ def _count(count: int) -> int:
 
 
 @implementer(IUser)
-class Session(HistoryActions):
+class Session(HistoryActions, moderation.RoomModeration):
     """One connection's view of its account."""
 
     log = Logger()
@@ -196,7 +197,8 @@ class Session(HistoryActions):
         sender gets C{server-error}) or that dies with the server before the
         commit (docs/reliability.md).  What was acknowledged is stored.
         """
-        target = self._default_room() if room is None else self._member_room(room)
+        target = self._default_room() if room is None else self.chat.rooms.find(room)
+        moderation.check_speak(target, self.account)
         text = check_text(text)
         chat, account = self.chat, self.account
         account.last_active = chat.clock.seconds()
@@ -276,18 +278,25 @@ class Session(HistoryActions):
         if name_key(name) in self.chat.rooms.by_key:
             raise RoomExists(f"#{name} already exists")
         chat, account = self.chat, self.account
+        at = chat.now()
         room_id = await self._store_room(name)
-        created = chat.rooms.add_room(Room(room_id, name))
+        created = chat.rooms.add_room(Room(room_id, name, created_at=at))
+        # Its creator owns it and is its first operator.
+        modes = moderation.state_of(created)
+        modes.owner_id = account.id
+        modes.roles[account.id] = moderation.OP
         chat.joined(account, created)
         chat.record(account.id, account.name, "create", f"#{name}")
         return name
 
-    async def join(self, room: str) -> str:
+    async def join(self, room: str, key: str | None = None) -> str:
         target = await self.chat.find_room(room)
         chat, account = self.chat, self.account
         if account.id in target.members:
             raise AlreadyMember(f"you are already in #{target.name}")
+        moderation.check_join(target, account, key)
         await self._store_member(target)
+        moderation.joined(target, account.id)
         chat.joined(account, target)
         chat.record(account.id, account.name, "join", f"#{target.name}")
         chat.announce(
@@ -457,7 +466,13 @@ class Session(HistoryActions):
         # The admin makes rooms for others: its count is not limited.
         max_created = 0 if account.is_admin else chat.max_rooms_created
         return await chat.store.create_room(
-            name, name_key(name), account.id, chat.now(), chat.max_rooms, max_created
+            name,
+            name_key(name),
+            account.id,
+            chat.now(),
+            chat.max_rooms,
+            max_created,
+            creator_role=moderation.OP,
         )
 
     async def _store_member(self, room: Room) -> None:

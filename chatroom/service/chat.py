@@ -19,6 +19,7 @@ from twisted.logger import ILogObserver, Logger, LogLevel
 from chatroom.auth import PasswordHasher
 from chatroom.errors import NameTaken, NoSuchRoom
 from chatroom.names import check_room_name, name_key
+from chatroom.service import moderation
 from chatroom.service.admin_password import (
     ADMIN,
     AdminBootstrap,
@@ -184,6 +185,7 @@ class ChatService(service.Service):
             self.rooms.add_room(Room(record.id, record.name, record.last_seq))
         for room_id, user_id, user_name in await self.store.load_memberships():
             self.rooms.add_member(self.rooms.by_id[room_id], user_id, user_name)
+        moderation.load(self.rooms, await self.store.load_moderation())
         await self.sequencer.resume(self.rooms.by_id.values())
         self.log.info(
             "loaded {rooms} rooms, {members} memberships",
@@ -351,6 +353,20 @@ class ChatService(service.Service):
         self._remove_member(account, room)
         if not account.is_guest:
             self.membership.tell_left(room, account.id)
+
+    def kicked(self, room: Room, user_id: int) -> None:
+        """An operator put C{user_id} out of C{room}; storage has it."""
+        account = self.online.get(user_id)
+        if account is None:
+            self.rooms.remove_member(room, user_id)
+        else:
+            self._remove_member(account, room)
+            if account.default_room_id == room.id:
+                account.default_room_id = None
+        if user_id > 0:
+            # Where a cluster hears of it (IMembershipBus); moderation's
+            # other changes are not told to other nodes yet.
+            self.membership.tell_left(room, user_id)
 
     def default_changed(self, account: Account, room_id: int | None) -> None:
         account.default_room_id = room_id

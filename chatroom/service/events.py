@@ -9,6 +9,17 @@ between server processes (the Redis fan-out) as plain data.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
+
+class ModeChange(NamedTuple):
+    """One change of a room's modes (L{chatroom.service.moderation})."""
+
+    adding: bool
+    mode: str
+    param: str | None = None
+
+
 # The kinds of message: a plain one, or a notice (IRC's NOTICE: nobody, no
 # bot, should answer it automatically).  Front ends without notices show
 # both alike.
@@ -103,11 +114,17 @@ class Membership:
     server (a guest, whose rooms go with it): a front end that shows these as
     events (IRC's JOIN, PART, NICK, QUIT) reads the fields; one that shows
     text (the line protocol) shows C{text}, the notice it has always shown.
+
+    Moderation (L{chatroom.service.moderation}) tells its changes the same
+    way, C{name} being who made them and C{detail} what they were: MODE
+    (a tuple of L{ModeChange}), TOPIC (the topic), KICK (who, and why), and
+    INVITE, told to the one invited (their name).
     """
 
-    __slots__ = ("kind", "room", "name", "new_name", "text", "reason")
+    __slots__ = ("kind", "room", "name", "new_name", "text", "reason", "detail")
 
     JOIN, LEAVE, RENAME, QUIT = "join", "leave", "rename", "quit"
+    MODE, TOPIC, KICK, INVITE = "mode", "topic", "kick", "invite"
 
     def __init__(
         self,
@@ -117,6 +134,7 @@ class Membership:
         text: str,
         new_name: str | None = None,
         reason: str | None = None,
+        detail=None,
     ) -> None:
         self.kind = kind
         self.room = room
@@ -125,6 +143,7 @@ class Membership:
         self.new_name = new_name
         # Why they left or quit, in their words (IRC's PART and QUIT reason).
         self.reason = reason
+        self.detail = detail
 
     def deliver(self, client) -> None:
         client.membership(self)
@@ -138,6 +157,7 @@ class Membership:
             "text": self.text,
             "new_name": self.new_name,
             "reason": self.reason,
+            "detail": self.detail,
         }
 
 
@@ -182,6 +202,11 @@ def event_from_dict(
     if kind == "notice":
         return Notice(data["text"])
     if kind == "membership":
+        detail = data.get("detail")
+        if data["change"] == Membership.MODE:
+            detail = tuple(ModeChange(*change) for change in detail)
+        elif isinstance(detail, list):
+            detail = tuple(detail)
         return Membership(
             data["change"],
             data["room"],
@@ -189,6 +214,7 @@ def event_from_dict(
             data["text"],
             data["new_name"],
             data.get("reason"),
+            detail,
         )
     if kind == "away":
         return AwayChanged(data["name"], data["text"])

@@ -10,16 +10,24 @@ from chatroom.storage.store import LOBBY
 
 
 class Room:
-    """A room: its members by user id, and the last sequence number it used."""
+    """
+    A room: its members by user id, the last sequence number it used, when
+    it was made (ms; 0 if unknown) and its moderation state (L{RoomModes},
+    None while it has none: the defaults).
+    """
 
-    __slots__ = ("id", "name", "key", "members", "last_seq")
+    __slots__ = ("id", "name", "key", "members", "last_seq", "created_at", "mod")
 
-    def __init__(self, room_id: int, name: str, last_seq: int = 0) -> None:
+    def __init__(
+        self, room_id: int, name: str, last_seq: int = 0, created_at: int = 0
+    ) -> None:
         self.id = room_id
         self.name = name
         self.key = name_key(name)
         self.members: dict[int, str] = {}
         self.last_seq = last_seq
+        self.created_at = created_at
+        self.mod = None
 
     @property
     def channel(self) -> tuple[str, int]:
@@ -65,6 +73,9 @@ class RoomDirectory:
 
     def remove_member(self, room: Room, user_id: int) -> None:
         room.members.pop(user_id, None)
+        if room.mod is not None:
+            # Roles go with the membership, as the stored row does.
+            room.mod.roles.pop(user_id, None)
         rooms = tuple(r for r in self.of_user.get(user_id, ()) if r != room.id)
         if rooms:
             self.of_user[user_id] = rooms

@@ -61,6 +61,7 @@ def insert_room(
     at: int,
     max_rooms: int,
     max_created: int,
+    creator_role: int = 0,
 ) -> int:
     """
     A new room with its creator as the first member; its id.  A guest's room
@@ -77,7 +78,7 @@ def insert_room(
         (name, key, creator_id, at),
     ).fetchone()
     if creator_id is not None:
-        add_member(cursor, room_id, creator_id, at)
+        add_member(cursor, room_id, creator_id, at, creator_role)
     return room_id
 
 
@@ -119,8 +120,11 @@ def check_rooms_created(cursor: Cursor, user_id: int, max_created: int) -> None:
         )
 
 
-def add_member(cursor: Cursor, room_id: int, user_id: int, at: int) -> None:
+def add_member(
+    cursor: Cursor, room_id: int, user_id: int, at: int, role: int = 0
+) -> None:
     cursor.execute(
-        "INSERT INTO memberships (room_id, user_id, joined_at) VALUES (?, ?, ?)",
-        (room_id, user_id, at),
+        "INSERT INTO memberships (room_id, user_id, joined_at, role)"
+        " VALUES (?, ?, ?, ?)",
+        (room_id, user_id, at, role),
     )

@@ -103,6 +103,25 @@ MIGRATIONS: list[list[str]] = [
             PRIMARY KEY (user_id, target_key)
         )""",
     ],
+    # 4: moderation (chatroom.service.moderation): a room's topic and modes,
+    # its members' roles (bits: 1 voice, 2 operator) and its bans.  Rooms
+    # that exist keep the modes new ones get.
+    [
+        "ALTER TABLE rooms ADD COLUMN topic TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE rooms ADD COLUMN topic_by TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE rooms ADD COLUMN topic_at {bigint} NOT NULL DEFAULT 0",
+        "ALTER TABLE rooms ADD COLUMN modes TEXT NOT NULL DEFAULT 'nt'",
+        "ALTER TABLE rooms ADD COLUMN room_key TEXT",
+        "ALTER TABLE rooms ADD COLUMN member_limit INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE memberships ADD COLUMN role INTEGER NOT NULL DEFAULT 0",
+        """CREATE TABLE room_bans (
+            room_id {bigint} NOT NULL REFERENCES rooms (id),
+            mask TEXT NOT NULL,
+            set_by TEXT NOT NULL,
+            set_at {bigint} NOT NULL,
+            PRIMARY KEY (room_id, mask)
+        )""",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

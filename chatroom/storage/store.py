@@ -35,6 +35,14 @@ from chatroom.storage.messages import (
     mark_private_delivered,
     room_messages_in,
 )
+from chatroom.storage.moderation import (
+    ModerationRecords,
+    ModeWrite,
+    all_moderation,
+    delete_kicked,
+    write_modes,
+    write_topic,
+)
 from chatroom.storage.read_markers import advance_read_marker, read_marker_of
 from chatroom.storage.rooms import (
     LOBBY,
@@ -69,6 +77,7 @@ __all__ = [
     "ChatStore",
     "ConversationMessage",
     "HistorySpan",
+    "ModeWrite",
     "NameHolder",
     "RoomRecord",
     "StoredMessage",
@@ -157,6 +166,7 @@ class ChatStore:
         at: int,
         max_rooms: int = 0,
         max_created: int = 0,
+        creator_role: int = 0,
     ) -> defer.Deferred[int]:
         """
         Create a room with its creator as the first member; fires with its id.
@@ -165,7 +175,15 @@ class ChatStore:
         (0: no limit).
         """
         return self._guarded(
-            RoomExists, insert_room, name, key, creator_id, at, max_rooms, max_created
+            RoomExists,
+            insert_room,
+            name,
+            key,
+            creator_id,
+            at,
+            max_rooms,
+            max_created,
+            creator_role,
         )
 
     def add_member(
@@ -181,6 +199,20 @@ class ChatStore:
 
     def remove_member(self, room_id: int, user_id: int) -> defer.Deferred:
         return self.db.write(delete_member, room_id, user_id)
+
+    # Moderation
+
+    def load_moderation(self) -> defer.Deferred[ModerationRecords]:
+        return self.db.read(all_moderation)
+
+    def store_modes(self, change: ModeWrite) -> defer.Deferred:
+        return self.db.write(write_modes, change)
+
+    def store_topic(self, room_id: int, topic: str, by: str, at: int) -> defer.Deferred:
+        return self.db.write(write_topic, room_id, topic, by, at)
+
+    def remove_kicked(self, room_id: int, user_id: int) -> defer.Deferred:
+        return self.db.write(delete_kicked, room_id, user_id)
 
     # Messages
 

@@ -6,10 +6,12 @@ from chatroom.names import NAME_MAX
 from chatroom.protocol.factory import ChatFactory
 from chatroom.protocol.irc import wire
 from chatroom.protocol.irc.commands import history
+from chatroom.protocol.irc.commands.modes import MODES_PER_LINE
 from chatroom.protocol.irc.commands.queries import AWAYLEN
 from chatroom.protocol.irc.message import MAX_BODY
 from chatroom.protocol.irc.protocol import IRCProtocol
 from chatroom.protocol.limits import Limits
+from chatroom.service import moderation
 from chatroom.service.admission import Admission
 
 SERVER_NAME = "chatroom.irc"
@@ -62,16 +64,19 @@ class IRCFactory(ChatFactory):
             f"AWAYLEN={AWAYLEN}",
             "CASEMAPPING=ascii",
             f"CHANLIMIT=#:{chat.max_rooms or ''}",
-            "CHANMODES=,,,nt",
+            "CHANMODES=b,k,l,imnst",
             f"CHANNELLEN={NAME_MAX + 1}",
             "CHANTYPES=#",
             *history.isupport(),
             f"LINELEN={MAX_BODY + 2}",
             "NETWORK=chatroom",
             f"NICKLEN={NAME_MAX}",
-            "PREFIX=",
+            "ELIST=MNU",
+            f"KICKLEN={moderation.KICK_MAX}",
+            f"MODES={MODES_PER_LINE}",
+            "PREFIX=(ov)@+",
             "TARGMAX=JOIN:,NAMES:,PART:,PRIVMSG:,NOTICE:",
-            "TOPICLEN=0",
+            f"TOPICLEN={moderation.TOPIC_MAX}",
             f"USERLEN={NAME_MAX}",
             "UTF8ONLY",
             "WHOX",

@@ -36,6 +36,7 @@ from chatroom.protocol.irc.message import (
 )
 from chatroom.protocol.limits import FakeLag
 from chatroom.protocol.output import OutputQueue
+from chatroom.service import moderation
 from chatroom.service.admission import Admitted
 from chatroom.service.events import (
     NOTICE,
@@ -291,7 +292,12 @@ class IRCProtocol(Connection):
             wire.RPL_CREATED, "This server speaks chatroom's rooms as IRC channels"
         )
         self.numeric(
-            wire.RPL_MYINFO, self.server, VERSION, commands.server.USER_MODES, "nt"
+            wire.RPL_MYINFO,
+            self.server,
+            VERSION,
+            commands.server.USER_MODES,
+            "biklmnostv",
+            "bklov",
         )
         commands.server.isupport(self)
         self.lusers()
@@ -331,6 +337,12 @@ class IRCProtocol(Connection):
     def joined(self, room: str, read_marker: bytes | None = None) -> None:
         """JOIN, the channel's MARKREAD (read-marker), and its names."""
         self.write(wire.line("JOIN", f"#{room}", source=self.mask))
+        found = self.chat.rooms.by_key.get(name_key(room))
+        if found is not None:
+            modes = moderation.modes_of(found)
+            self.show_topic(
+                found.name, modes.topic, modes.topic_by, modes.topic_at, always=False
+            )
         if read_marker is not None:
             self.write(read_marker)
         elif "draft/read-marker" in self.caps:
@@ -338,7 +350,17 @@ class IRCProtocol(Connection):
             commands.history.send_read_marker(self, f"#{room}")
         self.names(f"#{room}")
 
-    def names(self, target: str) -> None:
+    def show_topic(self, room: str, text: str, by: str, at: int, always: bool) -> None:
+        """RPL_TOPIC and who set it; RPL_NOTOPIC only when asked (C{always})."""
+        channel = f"#{room}"
+        if text:
+            self.numeric(wire.RPL_TOPIC, channel, text)
+            self.numeric(wire.RPL_TOPICWHOTIME, channel, by, str(at // 1000))
+        elif always:
+            self.numeric(wire.RPL_NOTOPIC, channel, "No topic is set")
+
+    def names(self, target: str, end: bool = True) -> None:
+        """RPL_NAMREPLY for C{target}, then RPL_ENDOFNAMES unless not C{end}."""
         room = commands.channel_name(target)
         found = None
         if room is not None:
@@ -346,21 +368,29 @@ class IRCProtocol(Connection):
                 found = self.chat.rooms.find(room)
             except ChatError:
                 found = None
-        if found is not None and self.account_id in found.members:
+        if found is not None and (
+            self.account_id in found.members or not moderation.is_secret(found)
+        ):
+            hosts, multi = "userhost-in-names" in self.caps, "multi-prefix" in self.caps
             shown = [
-                self.mask_of(name) if "userhost-in-names" in self.caps else name
-                for name in sorted(found.members.values(), key=str.lower)
+                moderation.prefix(found, user_id, multi)
+                + (self.mask_of(name) if hosts else name)
+                for user_id, name in sorted(
+                    found.members.items(), key=lambda member: member[1].lower()
+                )
             ]
             channel = f"#{found.name}"
+            symbol = "@" if moderation.is_secret(found) else "="
             for start in range(0, len(shown), NAMES_PER_LINE):
                 self.numeric(
                     wire.RPL_NAMREPLY,
-                    "=",
+                    symbol,
                     channel,
                     " ".join(shown[start : start + NAMES_PER_LINE]),
                 )
             target = channel
-        self.numeric(wire.RPL_ENDOFNAMES, target, "End of /NAMES list")
+        if end:
+            self.numeric(wire.RPL_ENDOFNAMES, target, "End of /NAMES list")
 
     def message_line(
         self, command: str, target: str, text: str, source: str, at=None
@@ -444,6 +474,8 @@ class IRCProtocol(Connection):
                     source=self.mask_of(event.name),
                 )
             )
+        elif kind in self._MODERATION:
+            self._MODERATION[kind](self, event, channel)
         elif kind == Membership.RENAME:
             if (
                 name_key(event.new_name) == name_key(self.nick)
@@ -485,6 +517,44 @@ class IRCProtocol(Connection):
     def _write_away(self, name: str, text: str | None) -> None:
         params = () if text is None else (text,)
         self.write(wire.line("AWAY", *params, source=self.mask_of(name)))
+
+    def _mode_line(self, event: Membership, channel: str) -> None:
+        letters, params, sign = "", [], None
+        for change in event.detail:
+            if change.adding != sign:
+                sign = change.adding
+                letters += "+" if sign else "-"
+            letters += change.mode
+            if change.param is not None:
+                params.append(change.param)
+        self.write(
+            wire.line(
+                "MODE", channel, letters, *params, source=self.mask_of(event.name)
+            )
+        )
+
+    def _topic_line(self, event: Membership, channel: str) -> None:
+        self.write(
+            wire.line("TOPIC", channel, event.detail, source=self.mask_of(event.name))
+        )
+
+    def _kick_line(self, event: Membership, channel: str) -> None:
+        kicked, reason = event.detail
+        self.write(
+            wire.line("KICK", channel, kicked, reason, source=self.mask_of(event.name))
+        )
+
+    def _invite_line(self, event: Membership, channel: str) -> None:
+        self.write(
+            wire.line("INVITE", event.detail, channel, source=self.mask_of(event.name))
+        )
+
+    _MODERATION = {
+        Membership.MODE: _mode_line,
+        Membership.TOPIC: _topic_line,
+        Membership.KICK: _kick_line,
+        Membership.INVITE: _invite_line,
+    }
 
     def _hold(self, deliver: Callable[[], None]) -> None:
         # Logged in by SASL, not yet welcomed: shown after the welcome.

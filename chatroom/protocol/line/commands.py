@@ -16,6 +16,7 @@ from typing import NamedTuple, Protocol
 
 from chatroom.errors import (
     AlreadyLoggedIn,
+    BadArguments,
     BadCommand,
     NotLoggedIn,
     PermissionDenied,
@@ -280,6 +281,21 @@ async def who(conn: Connection, args: str) -> Reply:
     members = conn.avatar.who(room)
     lines = [f"{name} (online)" if online else name for name, online in members]
     return Reply(arguments.counted(len(lines), "member", "members"), lines)
+
+
+@command("/topic ROOM [TEXT]", "show the topic of ROOM, or set it to TEXT")
+async def topic(conn: Connection, args: str) -> Reply:
+    room, _, text = args.strip().partition(" ")
+    if not room:
+        raise BadArguments("usage: /topic ROOM [TEXT]")
+    room = arguments.target(room)
+    if text.strip():
+        found = await conn.avatar.set_topic(room, text.strip())
+        return Reply(f"topic of #{found.room} set")
+    found = conn.avatar.topic(room)
+    if not found.text:
+        return Reply(f"#{found.room} has no topic")
+    return Reply(f"#{found.room}: {found.text} (set by {found.set_by})")
 
 
 @command("/history [ROOM] [N]", "the last N messages of ROOM")

@@ -9,6 +9,7 @@ from chatroom.protocol.irc.commands import (  # noqa: F401 (they register)
     channels,
     history,
     messages,
+    modes,
     queries,
     registration,
     server,

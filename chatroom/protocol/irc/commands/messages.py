@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from chatroom.errors import (
     BadName,
+    CannotSpeak,
     ChatError,
     NoSuchRoom,
     NoSuchUser,
@@ -66,7 +67,7 @@ async def _message(conn, msg: Message, errors: bool) -> None:
                     conn.numeric(wire.ERR_NOSUCHCHANNEL, target, "No such channel")
                 else:
                     conn.numeric(wire.ERR_NOSUCHNICK, target, "No such nick/channel")
-        except NotMember:
+        except (NotMember, CannotSpeak):
             if errors:
                 conn.numeric(
                     wire.ERR_CANNOTSENDTOCHAN, target, "Cannot send to channel"

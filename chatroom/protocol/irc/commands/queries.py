@@ -11,6 +11,7 @@ from chatroom.protocol.irc import wire
 from chatroom.protocol.irc.commands import status
 from chatroom.protocol.irc.commands.table import command, targets
 from chatroom.protocol.irc.message import Message
+from chatroom.service import moderation
 
 # Bytes of an away message kept, at most (ISUPPORT AWAYLEN); longer is cut.
 AWAYLEN = 200
@@ -30,7 +31,11 @@ async def whois(conn, msg: Message) -> None:
     name = account.name
     username, host, realname = conn.identity_of(name)
     conn.numeric(wire.RPL_WHOISUSER, name, username, host, "*", realname)
-    rooms = conn.chat.rooms.rooms_of(account.id)
+    rooms = [
+        room
+        for room in conn.chat.rooms.rooms_of(account.id)
+        if moderation.is_visible(room, conn.account_id)
+    ]
     if status.is_invisible(account) and account.id != conn.account_id:
         # +i: only the channels the asker is in too.
         rooms = [room for room in rooms if conn.account_id in room.members]
@@ -39,7 +44,7 @@ async def whois(conn, msg: Message) -> None:
             wire.RPL_WHOISCHANNELS,
             name,
             " ".join(
-                f"{status.member_prefix(room, account.id)}#{room.name}"
+                f"{status.member_prefix(conn, room, account.id)}#{room.name}"
                 for room in sorted(rooms, key=lambda room: room.key)
             ),
         )

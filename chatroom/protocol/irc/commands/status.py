@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from chatroom.names import name_key
 from chatroom.protocol.irc.commands.server import is_operator
+from chatroom.service import moderation
 from chatroom.service.chat import Account
 from chatroom.service.rooms import Room
 
@@ -41,10 +42,9 @@ def is_oper(account: Account | None) -> bool:
     return account is not None and is_operator(account)
 
 
-def member_prefix(room: Room, user_id: int) -> str:
-    # Seam for channel prefixes (another branch): "@" or "+" for a member
-    # with a channel status, for WHO's flags and WHOIS's channels.
-    return ""
+def member_prefix(conn, room: Room, user_id: int) -> str:
+    """A member's channel prefix ("@", "+"; both with multi-prefix)."""
+    return moderation.prefix(room, user_id, "multi-prefix" in conn.caps)
 
 
 def here_or_gone(account: Account | None) -> str:
@@ -65,7 +65,7 @@ def who_flags(conn, account: Account | None, room: Room | None, user_id: int) ->
     if is_oper(account):
         flags += "*"
     if room is not None:
-        flags += member_prefix(room, user_id)
+        flags += member_prefix(conn, room, user_id)
     return flags
 
 

@@ -14,6 +14,7 @@ from chatroom.protocol.irc import wire
 from chatroom.protocol.irc.commands import status
 from chatroom.protocol.irc.commands.table import channel_name, command
 from chatroom.protocol.irc.message import Message
+from chatroom.service import moderation
 from chatroom.service.chat import Account
 from chatroom.service.rooms import Room
 
@@ -69,6 +70,8 @@ def rows(conn, mask: str) -> Iterator[Row]:
             found = chat.rooms.find(room)
         except (NoSuchRoom, BadName):
             return
+        if not moderation.is_visible(found, conn.account_id):
+            return  # a secret room, to someone not in it
         channel = f"#{found.name}"
         for user_id, name in sorted(found.members.items(), key=_by_name):
             yield Row(channel, name, chat.online.get(user_id), found, user_id)
