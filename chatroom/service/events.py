@@ -9,19 +9,40 @@ between server processes (the Redis fan-out) as plain data.
 
 from __future__ import annotations
 
+import secrets
+
+
+def new_tag_id() -> str:
+    """A unique id for a message that is never stored (so has no number)."""
+    return secrets.token_hex(8)
+
 
 class RoomMessage:
-    __slots__ = ("room", "seq", "sender", "text", "at", "wire", "irc")
+    """
+    A room message; C{tags} are the sender's client-only tags (IRCv3
+    C{+name}), passed on as they came and never stored.
+    """
 
-    def __init__(self, room: str, seq: int, sender: str, text: str, at: int) -> None:
+    __slots__ = ("room", "seq", "sender", "text", "at", "tags", "wire", "irc")
+
+    def __init__(
+        self,
+        room: str,
+        seq: int,
+        sender: str,
+        text: str,
+        at: int,
+        tags: dict[str, str] | None = None,
+    ) -> None:
         self.room = room
         self.seq = seq
         self.sender = sender
         self.text = text
         self.at = at
+        self.tags = tags
         self.wire: bytes | None = None
-        # IRC's lines: without tags, and with server-time.
-        self.irc: tuple[bytes, bytes] | None = None
+        # IRC's lines, one variant per set of the caps that change them.
+        self.irc: list | None = None
 
     def deliver(self, client) -> None:
         client.room_message(self)
@@ -34,6 +55,7 @@ class RoomMessage:
             "sender": self.sender,
             "text": self.text,
             "at": self.at,
+            "tags": self.tags,
         }
 
 
@@ -43,16 +65,24 @@ class PrivateMessage:
     marked delivered (no session of the recipient was on the sender's node).
     """
 
-    __slots__ = ("sender", "text", "at", "kept_id", "wire")
+    __slots__ = ("sender", "text", "at", "kept_id", "tags", "wire", "irc")
 
     def __init__(
-        self, sender: str, text: str, at: int, kept_id: int | None = None
+        self,
+        sender: str,
+        text: str,
+        at: int,
+        kept_id: int | None = None,
+        tags: dict[str, str] | None = None,
     ) -> None:
         self.sender = sender
         self.text = text
         self.at = at
         self.kept_id = kept_id
+        self.tags = tags
         self.wire: bytes | None = None
+        # IRC's message id, made once for all of its recipients.
+        self.irc: str | None = None
 
     def deliver(self, client) -> None:
         client.private_message(self)
@@ -64,6 +94,41 @@ class PrivateMessage:
             "text": self.text,
             "at": self.at,
             "kept_id": self.kept_id,
+            "tags": self.tags,
+        }
+
+
+class TagMessage:
+    """
+    Client-only tags with no text (IRCv3 TAGMSG: typing, reactions), to a
+    room (C{room}) or to one user: passed on, never stored; C{msgid} names
+    it for every recipient.  Only front ends that show tags take it.
+    """
+
+    __slots__ = ("room", "sender", "tags", "at", "msgid")
+
+    def __init__(
+        self, room: str | None, sender: str, tags: dict[str, str], at: int, msgid: str
+    ) -> None:
+        self.room = room
+        self.sender = sender
+        self.tags = tags
+        self.at = at
+        self.msgid = msgid
+
+    def deliver(self, client) -> None:
+        take = getattr(client, "tag_message", None)
+        if take is not None:
+            take(self)
+
+    def to_dict(self) -> dict:
+        return {
+            "kind": "tags",
+            "room": self.room,
+            "sender": self.sender,
+            "tags": self.tags,
+            "at": self.at,
+            "msgid": self.msgid,
         }
 
 
@@ -117,16 +182,29 @@ class Membership:
 
 def event_from_dict(
     data: dict,
-) -> RoomMessage | PrivateMessage | Notice | Membership:
+) -> RoomMessage | PrivateMessage | TagMessage | Notice | Membership:
     """The event that C{to_dict} described."""
     kind = data["kind"]
     if kind == "room":
         return RoomMessage(
-            data["room"], data["seq"], data["sender"], data["text"], data["at"]
+            data["room"],
+            data["seq"],
+            data["sender"],
+            data["text"],
+            data["at"],
+            data.get("tags"),
         )
     if kind == "private":
         return PrivateMessage(
-            data["sender"], data["text"], data["at"], data.get("kept_id")
+            data["sender"],
+            data["text"],
+            data["at"],
+            data.get("kept_id"),
+            data.get("tags"),
+        )
+    if kind == "tags":
+        return TagMessage(
+            data["room"], data["sender"], data["tags"], data["at"], data["msgid"]
         )
     if kind == "notice":
         return Notice(data["text"])

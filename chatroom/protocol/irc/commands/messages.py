@@ -1,4 +1,4 @@
-"""Messages: PRIVMSG and NOTICE, to a channel or a nick."""
+"""Messages: PRIVMSG, NOTICE and TAGMSG, to a channel or a nick."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from chatroom.protocol.irc.commands.table import (
     command,
     targets,
 )
-from chatroom.protocol.irc.message import Message
+from chatroom.protocol.irc.message import Message, client_only
 
 
 @command("PRIVMSG")
@@ -39,30 +39,49 @@ async def _message(conn, msg: Message, errors: bool) -> None:
             conn.numeric(wire.ERR_NOTEXTTOSEND, "No text to send")
         return
     text = msg.params[1]
+    # Client-only tags are passed on; the others are the server's to set.
+    tags = client_only(msg.tags) if "message-tags" in conn.caps else None
     for target in targets(msg.params[0]):
         room = channel_name(target)
         try:
             if room is not None:
-                sent = await conn.avatar.say(room, text)
+                sent = await conn.avatar.say(room, text, tags)
                 if "echo-message" in conn.caps:
                     conn.room_message(sent, echo=True)
             else:
-                await conn.avatar.send_private(target, text)
+                sent = await conn.avatar.send_private(target, text, tags)
                 if "echo-message" in conn.caps:
-                    conn.write(conn.message_line("PRIVMSG", target, text, conn.mask))
-        except (NoSuchRoom, NoSuchUser, BadName):
-            if errors:
-                if room is not None:
-                    conn.numeric(wire.ERR_NOSUCHCHANNEL, target, "No such channel")
-                else:
-                    conn.numeric(wire.ERR_NOSUCHNICK, target, "No such nick/channel")
-        except NotMember:
-            if errors:
-                conn.numeric(
-                    wire.ERR_CANNOTSENDTOCHAN, target, "Cannot send to channel"
-                )
+                    conn.write(conn.private_lines(sent, target, conn.mask))
         except ChatError as e:
             if errors:
-                conn.write(
-                    wire.fail(msg.command, e.code.upper().replace("-", "_"), e.message)
-                )
+                _refused(conn, msg.command, target, room, e)
+
+
+@command("TAGMSG", 1)
+async def tagmsg(conn, msg: Message) -> None:
+    tags = client_only(msg.tags) if "message-tags" in conn.caps else None
+    if not tags:
+        return  # nothing a recipient could be shown
+    for target in targets(msg.params[0]):
+        room = channel_name(target)
+        try:
+            sent = await conn.avatar.send_tags(
+                room, None if room is not None else target, tags
+            )
+        except ChatError as e:
+            _refused(conn, msg.command, target, room, e)
+            continue
+        if "echo-message" in conn.caps:
+            conn.write(conn.tag_line(sent, target, conn.mask))
+
+
+def _refused(conn, command: str, target: str, room: str | None, e: ChatError) -> None:
+    if isinstance(e, (NoSuchRoom, NoSuchUser, BadName)):
+        if room is not None:
+            conn.numeric(wire.ERR_NOSUCHCHANNEL, target, "No such channel")
+        else:
+            conn.numeric(wire.ERR_NOSUCHNICK, target, "No such nick/channel")
+    elif isinstance(e, NotMember):
+        conn.numeric(wire.ERR_CANNOTSENDTOCHAN, target, "Cannot send to channel")
+    else:
+        conn.write(wire.fail(command, e.code.upper().replace("-", "_"), e.message))

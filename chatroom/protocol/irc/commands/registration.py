@@ -54,6 +54,7 @@ async def cap(conn, msg: Message) -> None:
                 conn.caps.discard(change[1:])
             else:
                 conn.caps.add(change)
+        conn.caps_changed()
         conn.cap_reply("ACK", wanted)
     elif sub == "END":
         if not conn.registered:

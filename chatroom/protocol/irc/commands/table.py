@@ -17,8 +17,14 @@ from chatroom.protocol.irc.message import Message
 
 # The capabilities this server really implements.
 CAPABILITIES = {
+    "account-notify": None,
+    "account-tag": None,
+    "batch": None,
     "cap-notify": None,
     "echo-message": None,
+    "extended-join": None,
+    "labeled-response": None,
+    "message-tags": None,
     "multi-prefix": None,
     "sasl": "PLAIN",
     "server-time": None,
