@@ -211,7 +211,7 @@ class Session:
         chat.record(
             account.id, account.name, "message", f"#{target.name} {seq}", LogLevel.debug
         )
-        message = RoomMessage(target.name, seq, account.name, text, at, tags)
+        message = RoomMessage(target.name, seq, account.name, text, at, tags=tags)
         # In the reactor turn that numbered it, so every member gets a room's
         # messages in number order.  Across nodes, handed over means the bus
         # has it (or, after some tries, that it never will).
@@ -237,7 +237,7 @@ class Session:
         target = chat.online_by_key.get(name_key(recipient))
         if target is not None and target.is_guest:
             # Nothing of a guest's is kept: handed to its session, or lost.
-            message = PrivateMessage(account.name, text, chat.now(), None, tags)
+            message = PrivateMessage(account.name, text, chat.now(), tags=tags)
             for session in target.sessions:
                 session.mind.private_message(message)
             return message
@@ -267,7 +267,7 @@ class Session:
         chat.record(
             account.id, account.name, "private", f"to {recipient}", LogLevel.debug
         )
-        message = PrivateMessage(account.name, text, at, message_id, tags)
+        message = PrivateMessage(account.name, text, at, message_id, tags=tags)
         # To oneself it is a delivery like any other, to this session too.
         exclude = None if target_id == account.id else self.mind
         await chat.hand_private(target_id, message, exclude)

@@ -192,7 +192,7 @@ def event_from_dict(
             data["sender"],
             data["text"],
             data["at"],
-            data.get("tags"),
+            tags=data.get("tags"),
         )
     if kind == "private":
         return PrivateMessage(
@@ -200,7 +200,7 @@ def event_from_dict(
             data["text"],
             data["at"],
             data.get("kept_id"),
-            data.get("tags"),
+            tags=data.get("tags"),
         )
     if kind == "tags":
         return TagMessage(

@@ -44,9 +44,7 @@ def within(ref: str, lines: bytes) -> bytes:
     in it (a nested batch's own lines)."""
     tagged = ("batch=" + ref).encode("ascii")
     return b"".join(
-        line + b"\r\n"
-        if _in_a_batch(line)
-        else with_tags(line + b"\r\n", tagged)
+        line + b"\r\n" if _in_a_batch(line) else with_tags(line + b"\r\n", tagged)
         for line in lines.split(b"\r\n")
         if line
     )

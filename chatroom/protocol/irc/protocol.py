@@ -241,7 +241,7 @@ class IRCProtocol(CoalescedWrites, LineFraming):
             # Replies in the order of the lines: read on once this one is done.
             self.stop_reading("command")
             d.addBoth(self._answered)
-        elif label:
+        elif self._label is not None:
             self._send_labeled()
 
     def _answered(self, result):
@@ -690,6 +690,8 @@ class IRCProtocol(CoalescedWrites, LineFraming):
         if not self.connected or self.transport.disconnecting:
             return
         self.write(wire.line("ERROR", f"Closing link: {self.host} ({reason})"))
+        if self._label is not None:
+            self._send_labeled()  # the command will not finish here
         self.flush()
         self._drain_waiters_fire(False)
         output, self._output = self._output, None
