@@ -6,6 +6,7 @@ labeled-response, through the front door on a StringTransport.
 
 from __future__ import annotations
 
+from chatroom.cluster.messages import BadMessage, Event, decode, encode
 from chatroom.protocol.irc import batch, message
 from chatroom.protocol.irc.protocol import room_msgid
 from chatroom.service.events import (
@@ -63,6 +64,17 @@ class HelperTests(IRCTestCase):
         self.assertEqual(
             (back.room, back.tags, back.msgid), ("den", tagged.tags, "abc")
         )
+
+    def test_the_bus_takes_tags_only_client_only_and_as_text(self):
+        tagged = TagMessage(None, "sam", {"+typing": "active"}, 5, "abc")
+        event = Event("n1", ("user", 3), tagged.to_dict())
+        self.assertEqual(decode(encode(event)), event)
+        for bad in ({"secret": "x"}, {"+a": 1}):
+            data = dict(tagged.to_dict(), tags=bad)
+            with self.assertRaises(BadMessage):
+                decode(encode(Event("n1", ("user", 3), data)))
+        room = RoomMessage("den", 3, "sam", "hi", 5, tags={"+a": "b"}).to_dict()
+        self.assertEqual(decode(encode(Event("n1", ("room", 1), room))).event, room)
 
 
 class MessageTagTests(IRCTestCase):
