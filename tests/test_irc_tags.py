@@ -167,6 +167,32 @@ class MessageTagTests(IRCTestCase):
         ann.write("@+typing=active PRIVMSG #den :hi")
         self.assertNotIn("+typing", parsed(ben.take()[0]).tags)
 
+    def test_server_time_on_joins_parts_and_renames_own_and_others(self):
+        ann = self.welcomed("ann", "CAP REQ server-time", "CAP END")
+        ben = self.welcomed("ben")
+        for client in (ann, ben):
+            client.write("JOIN #den")
+        ben.write("NICK benno")
+        ben.write("PART #den")
+        ann.write("NICK anna")
+        ann.write("PART #den")
+        shown = [
+            parsed(x) for x in ann.take() if command_of(x) in ("JOIN", "NICK", "PART")
+        ]
+        self.assertEqual(
+            [(m.command, m.source.split("!")[0]) for m in shown],
+            [
+                ("JOIN", "ann"),
+                ("JOIN", "ben"),
+                ("NICK", "ben"),
+                ("PART", "benno"),
+                ("NICK", "ann"),
+                ("PART", "anna"),
+            ],
+        )
+        for line in shown:
+            self.assertEqual(set(line.tags), {"time"}, line)
+
 
 class AccountTests(IRCTestCase):
     def _account(self, name: str, *before: str):

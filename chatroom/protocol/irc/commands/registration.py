@@ -99,7 +99,8 @@ async def nick(conn, msg: Message) -> None:
         conn.numeric(wire.ERR_ERRONEUSNICKNAME, new, e.message)
         return
     conn.nick = conn.avatar.name
-    conn.write(wire.line("NICK", conn.nick, source=old_mask))
+    tags = conn.event_tags(conn.nick)
+    conn.write(wire.line("NICK", conn.nick, source=old_mask, tags=tags))
 
 
 @command("USER", 4, before_registration=True)
