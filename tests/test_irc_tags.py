@@ -272,11 +272,14 @@ class LabeledResponseTests(IRCTestCase):
         self.assertTrue(all(m.tags == {"batch": ref} for m in inside))
         self.assertEqual((last.command, last.params), ("BATCH", [f"-{ref}"]))
 
-    def test_without_batch_only_the_first_reply_is_labeled(self):
+    def test_without_batch_nothing_is_labeled(self):
+        # labeled-response needs batch (its spec): a label alone is ignored.
         ann = self.welcomed("ann", "CAP REQ labeled-response", "CAP END")
         ann.write("@label=a4 JOIN #den")
         lines = [parsed(x) for x in ann.take()]
-        self.assertEqual([m.tags for m in lines], [{"label": "a4"}, {}, {}])
+        self.assertEqual([m.tags for m in lines], [{}, {}, {}])
+        ann.write("@label=a4 PONG x")
+        self.assertEqual(ann.take(), [])
 
     def test_deliveries_meanwhile_get_no_label(self):
         ann = self.welcomed("ann", LABELS, "CAP END")

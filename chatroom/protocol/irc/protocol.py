@@ -107,6 +107,7 @@ class IRCProtocol(CoalescedWrites, LineFraming):
         self.tag_bits = 0
         self.batch_refs = 0
         # labeled-response: the label of the command running, and its replies.
+        self._labels = False
         self._label: str | None = None
         self._replies: list[bytes] | None = None
         self._delivering = False
@@ -231,7 +232,8 @@ class IRCProtocol(CoalescedWrites, LineFraming):
             msg = parse(text)
         except ParseError:
             return  # an empty line: ignored, as IRC servers do
-        label = msg.tags.get("label") if "labeled-response" in self.caps else None
+        # Labeled responses need batch too (a reply of several lines is one).
+        label = msg.tags.get("label") if self._labels else None
         if label:
             # One command at a time: its replies are collected to be labeled.
             self._label, self._replies = label, []
@@ -267,9 +269,8 @@ class IRCProtocol(CoalescedWrites, LineFraming):
         tags = encode_tags({"label": label}).encode("utf-8")
         if not lines:
             self.write(with_tags(wire.line("ACK", source=self.server), tags))
-        elif len(lines) == 1 or not batch.enabled(self):
-            # Without batch only the first line can say which command it answers.
-            self.write(with_tags(lines[0], tags) + b"".join(lines[1:]))
+        elif len(lines) == 1:
+            self.write(with_tags(lines[0], tags))
         else:
             ref = batch.start(self, "labeled-response", tags={"label": label})
             self.write(batch.within(ref, b"".join(lines)))
@@ -419,7 +420,9 @@ class IRCProtocol(CoalescedWrites, LineFraming):
         self.write(wire.line("NOTICE", self.nick or "*", text, source=self.server))
 
     def caps_changed(self) -> None:
-        self.tag_bits = sum(bit for cap, bit in _TAG_BITS.items() if cap in self.caps)
+        caps = self.caps
+        self.tag_bits = sum(bit for cap, bit in _TAG_BITS.items() if cap in caps)
+        self._labels = "labeled-response" in caps and "batch" in caps
 
     def cap_reply(self, sub: str, text: str) -> None:
         self.write(wire.line("CAP", self.nick or "*", sub, text, source=self.server))
