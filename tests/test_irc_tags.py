@@ -294,6 +294,21 @@ class LabeledResponseTests(IRCTestCase):
         (got,) = ben.take()
         self.assertEqual(parsed(got).tags, {})
 
+    def test_a_notice_from_the_service_meanwhile_gets_no_label(self):
+        ann = self.welcomed("ann", LABELS, "CAP END")
+        conn = ann.protocol
+        conn._label, conn._replies = "a9", []  # as while a command runs
+        conn.notice("the server restarts soon")
+        conn.reply_notice("an answer")
+        conn._send_labeled()
+        self.assertEqual(
+            ann.take(),
+            [
+                ":chatroom.irc NOTICE ann :the server restarts soon",
+                "@label=a9 :chatroom.irc NOTICE ann :an answer",
+            ],
+        )
+
     def test_an_unknown_command_is_answered_labeled(self):
         ann = self.welcomed("ann", LABELS, "CAP END")
         ann.write("@label=a6 BOGUS")

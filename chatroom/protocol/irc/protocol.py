@@ -321,7 +321,7 @@ class IRCProtocol(CoalescedWrites, LineFraming):
             return True
         if not self.factory.guests:
             self.refused_account = True
-            self.notice(commands.NOT_REGISTERED_HELP)
+            self.reply_notice(commands.NOT_REGISTERED_HELP)
             return False
         try:
             admitted = await self.admission.guest(self.nick, self, self.peer)
@@ -416,8 +416,13 @@ class IRCProtocol(CoalescedWrites, LineFraming):
         target = self.nick if self.registered else "*"
         self.write(wire.numeric(self.server, code, target, *params))
 
-    def notice(self, text: str) -> None:
+    def reply_notice(self, text: str) -> None:
+        """A NOTICE from the server answering a command."""
         self.write(wire.line("NOTICE", self.nick or "*", text, source=self.server))
+
+    def notice(self, text: str) -> None:
+        # IChatClient: the service's notice, a delivery (never a labeled reply).
+        self._deliver(wire.line("NOTICE", self.nick or "*", text, source=self.server))
 
     def caps_changed(self) -> None:
         caps = self.caps

@@ -73,7 +73,7 @@ async def dispatch(conn, msg: Message) -> None:
     if not conn.registered and not cmd.before_registration:
         conn.numeric(wire.ERR_NOTREGISTERED, "You have not registered")
         if conn.refused_account:
-            conn.notice(NOT_REGISTERED_HELP)
+            conn.reply_notice(NOT_REGISTERED_HELP)
         return
     if len(msg.params) < cmd.min_params:
         conn.numeric(wire.ERR_NEEDMOREPARAMS, msg.command, "Not enough parameters")
