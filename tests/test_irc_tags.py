@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from chatroom.cluster.messages import BadMessage, Event, decode, encode
 from chatroom.protocol.irc import batch, message
-from chatroom.protocol.irc.protocol import room_msgid
+from chatroom.protocol.irc.wire import parse_room_msgid, room_msgid
 from chatroom.service.events import (
     PrivateMessage,
     RoomMessage,
@@ -116,6 +116,9 @@ class MessageTagTests(IRCTestCase):
     def test_msgid_is_the_room_and_number_unique_across_rooms(self):
         self.assertNotEqual(room_msgid("den", 1), room_msgid("hall", 1))
         self.assertEqual(room_msgid("Den", 4), room_msgid("den", 4))
+        self.assertEqual(parse_room_msgid(room_msgid("my-den", 12)), ("my-den", 12))
+        for other in ("p12", "abc", "den-", "den-x", "-3", "den-١"):
+            self.assertIsNone(parse_room_msgid(other), other)
 
     def test_a_private_message_has_one_id_for_echo_and_recipient(self):
         ann = self.welcomed("ann", "CAP REQ :message-tags echo-message", "CAP END")

@@ -64,11 +64,6 @@ _TAG_BITS = {"server-time": TAG_TIME, "message-tags": TAG_MESSAGE}
 _TAG_BITS["account-tag"] = TAG_ACCOUNT
 
 
-def room_msgid(room: str, seq: int) -> str:
-    """A room message's IRCv3 msgid: its room and its number there."""
-    return f"{name_key(room)}-{seq}"
-
-
 def split_text(text: str, budget: int) -> list[str]:
     """C{text} in pieces of at most C{budget} UTF-8 bytes, split between characters."""
     data = text.encode("utf-8")
@@ -566,7 +561,7 @@ class IRCProtocol(CoalescedWrites, LineFraming):
                 bits,
                 message.sender,
                 message.at,
-                room_msgid(message.room, message.seq),
+                wire.room_msgid(message.room, message.seq),
                 message.tags,
             )
             data = variants[bits] = (

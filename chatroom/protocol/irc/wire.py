@@ -9,6 +9,7 @@ import time
 
 from twisted.words.protocols import irc as rfc
 
+from chatroom.names import name_key
 from chatroom.protocol.irc.message import format_line
 
 # The RFC numerics, under their usual names.
@@ -75,6 +76,19 @@ def server_time(at_ms: int) -> str:
     """IRCv3 server-time: ISO 8601 UTC with milliseconds."""
     seconds, ms = divmod(at_ms, 1000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{ms:03d}Z"
+
+
+def room_msgid(room: str, seq: int) -> str:
+    """A room message's IRCv3 msgid: its room and its number there."""
+    return f"{name_key(room)}-{seq}"
+
+
+def parse_room_msgid(msgid: str) -> tuple[str, int] | None:
+    """The room key and number a room message's msgid names, or None."""
+    room, _, seq = msgid.rpartition("-")
+    if not room or not seq.isdigit() or not seq.isascii():
+        return None
+    return room, int(seq)
 
 
 def numeric(server: str, code: str, target: str, *params: str) -> bytes:
