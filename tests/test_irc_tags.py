@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from chatroom.cluster.messages import BadMessage, Event, decode, encode
 from chatroom.protocol.irc import batch, message
-from chatroom.protocol.irc.wire import parse_room_msgid, room_msgid
+from chatroom.protocol.irc.wire import msgid_for, parse_msgid
 from chatroom.service.events import (
     PrivateMessage,
     RoomMessage,
@@ -98,7 +98,7 @@ class MessageTagTests(IRCTestCase):
         tags = parsed(got).tags
         self.assertEqual(tags["+typing"], "done")
         self.assertNotIn("secret", tags)
-        self.assertEqual(tags["msgid"], room_msgid("den", 1))
+        self.assertEqual(tags["msgid"], msgid_for("den", 1))
         (timed,) = cat.take()
         self.assertEqual(set(parsed(timed).tags), {"time"})
 
@@ -114,11 +114,12 @@ class MessageTagTests(IRCTestCase):
         self.assertEqual([v is not None for v in sent.irc], [1, 0, 1, 0, 0, 0, 0, 0])
 
     def test_msgid_is_the_room_and_number_unique_across_rooms(self):
-        self.assertNotEqual(room_msgid("den", 1), room_msgid("hall", 1))
-        self.assertEqual(room_msgid("Den", 4), room_msgid("den", 4))
-        self.assertEqual(parse_room_msgid(room_msgid("my-den", 12)), ("my-den", 12))
-        for other in ("p12", "abc", "den-", "den-x", "-3", "den-١"):
-            self.assertIsNone(parse_room_msgid(other), other)
+        self.assertNotEqual(msgid_for("den", 1), msgid_for("hall", 1))
+        self.assertEqual(msgid_for("Den", 4), msgid_for("den", 4))
+        self.assertEqual(parse_msgid(msgid_for("my-den", 12)), ("my-den", 12))
+        self.assertEqual(parse_msgid("p12"), (None, 12))
+        for other in ("abc", "den-", "den-x", "-3", "den-١"):
+            self.assertRaises(ValueError, parse_msgid, other)
 
     def test_a_private_message_has_one_id_for_echo_and_recipient(self):
         ann = self.welcomed("ann", "CAP REQ :message-tags echo-message", "CAP END")

@@ -526,7 +526,9 @@ class IRCProtocol(CoalescedWrites, LineFraming):
         if msgid is None:
             # Its stored id if it has one, so it is the same on every node.
             kept = message.kept_id
-            msgid = message.irc = f"p{kept}" if kept is not None else new_tag_id()
+            msgid = message.irc = (
+                wire.msgid_for_private(kept) if kept is not None else new_tag_id()
+            )
         tags = self.tags_for(
             self.tag_bits, message.sender, message.at, msgid, message.tags
         )
@@ -561,7 +563,7 @@ class IRCProtocol(CoalescedWrites, LineFraming):
                 bits,
                 message.sender,
                 message.at,
-                wire.room_msgid(message.room, message.seq),
+                wire.msgid_for(message.room, message.seq),
                 message.tags,
             )
             data = variants[bits] = (

@@ -78,17 +78,35 @@ def server_time(at_ms: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{ms:03d}Z"
 
 
-def room_msgid(room: str, seq: int) -> str:
-    """A room message's IRCv3 msgid: its room and its number there."""
-    return f"{name_key(room)}-{seq}"
+def msgid_for(room_id_or_name: int | str, seq: int) -> str:
+    """
+    The IRCv3 msgid of a room's message C{seq}: its room and its number
+    there, so unique across rooms (seq is a room's own count) and the same
+    on every node and connection.  What follows the last C{-} is the seq.
+    """
+    room = room_id_or_name
+    return f"{name_key(room) if isinstance(room, str) else room}-{seq}"
 
 
-def parse_room_msgid(msgid: str) -> tuple[str, int] | None:
-    """The room key and number a room message's msgid names, or None."""
-    room, _, seq = msgid.rpartition("-")
-    if not room or not seq.isdigit() or not seq.isascii():
-        return None
-    return room, int(seq)
+def msgid_for_private(message_id: int) -> str:
+    """The msgid of a stored private message: C{p} and its id, which is global."""
+    return f"p{message_id}"
+
+
+def parse_msgid(msgid: str) -> tuple[str | None, int]:
+    """
+    (room key, seq) of a room message's msgid (L{msgid_for}), (None, id) of
+    a private message's (L{msgid_for_private}); ValueError for anything else.
+    """
+    room, dash, number = msgid.rpartition("-")
+    if not dash and msgid.startswith("p"):
+        room, number = None, msgid[1:]
+    elif not room:
+        raise ValueError(f"not a msgid of this server: {msgid!r}")
+    # At most 18 digits: every number fits the database's 64-bit integers.
+    if not number.isascii() or not number.isdigit() or len(number) > 18:
+        raise ValueError(f"not a msgid of this server: {msgid!r}")
+    return room, int(number)
 
 
 def numeric(server: str, code: str, target: str, *params: str) -> bytes:
