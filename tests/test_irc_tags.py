@@ -350,3 +350,14 @@ class CapabilityTests(IRCTestCase):
             "extended-join",
         ):
             self.assertIn(cap, offered)
+
+
+class SelfMessageTests(IRCTestCase):
+    def test_a_private_message_to_oneself_reaches_the_sending_session(self):
+        # As IRC servers do: echo-message then adds the echo (labeled).
+        line = self.world.user("lena")
+        line.write("/msg lena note to self")
+        self.assertIn("[private] lena: note to self", line.take())
+        ann = self.welcomed("ann")
+        ann.write("PRIVMSG ann :me")
+        self.assertEqual(ann.take(), [":ann!ann@chatroom.irc PRIVMSG ann me"])
