@@ -19,6 +19,8 @@ from twisted.logger import InvalidLogLevelError, LogLevel
 from twisted.python import usage
 
 from chatroom.auth import PRODUCTION_ROUNDS
+from chatroom.errors import BadName
+from chatroom.names import check_name
 from chatroom.preflight import check_what_the_start_needs
 from chatroom.protocol.limits import Limits
 from chatroom.service.chat import (
@@ -341,6 +343,8 @@ class Options(usage.Options):
         self["ports"] = []
         self["tls-ports"] = []
         self["irc-ports"] = []
+        self["irc-tls-ports"] = []
+        self["irc-opers"] = []
 
     def parseOptions(self, options: list[str] | None = None) -> None:
         """
@@ -394,6 +398,30 @@ class Options(usage.Options):
             raise usage.UsageError(f"--irc-port {port}: TCP ports go up to 65535")
         self["irc-ports"].append(endpoint_description(port))
 
+    def opt_irc_tls_port(self, port: str) -> None:
+        """
+        Serve IRC over TLS on this port (N, or N:interface=ADDR; IRC's usual
+        is 6697), with the certificate of --tls-port; off unless given. May
+        be given several times.
+        """
+        if not TLS_PORT.match(port):
+            raise usage.UsageError(
+                f"bad --irc-tls-port {port!r}: N or N:interface=ADDR"
+            )
+        self["irc-tls-ports"].append(port)
+
+    def opt_irc_oper(self, name: str) -> None:
+        """
+        Let IRC's OPER with this account's name and password make a session
+        a server operator (KILL, WALLOPS), as the admin's always does.
+        May be given several times.
+        """
+        try:
+            check_name(name)
+        except BadName as e:
+            raise usage.UsageError(f"--irc-oper {name!r}: {e.message}") from e
+        self["irc-opers"].append(name)
+
     def postOptions(self) -> None:
         if not self["ports"] and not self["tls-ports"]:
             self["ports"] = [DEFAULT_PORT]
@@ -403,7 +431,9 @@ class Options(usage.Options):
             raise usage.UsageError("--no-plain leaves nothing to listen on")
         if (self["cert"] is None) != (self["key"] is None):
             raise usage.UsageError("--cert and --key go together")
-        if self["cert"] is not None and not self["tls-ports"]:
+        if self["cert"] is not None and not (
+            self["tls-ports"] or self["irc-tls-ports"]
+        ):
             raise usage.UsageError(
                 "--cert and --key are for --tls-port: give one, or leave them out"
             )
@@ -416,7 +446,7 @@ class Options(usage.Options):
             # Parsing may also read files (ssl: keys): any failure is a bad --port.
             except Exception as e:
                 raise usage.UsageError(f"bad {option} {description!r}: {e}") from e
-        if self["irc-guests"] and not self["irc-ports"]:
+        if self["irc-guests"] and not (self["irc-ports"] or self["irc-tls-ports"]):
             raise usage.UsageError("--irc-guests is for --irc-port: give one")
         if 0 < self["output-hard"] <= self["output-soft"]:
             raise usage.UsageError("--output-hard must be above --output-soft")

@@ -47,10 +47,14 @@ from chatroom.tls import (
 )
 
 
-def _tls_descriptions(config: Options) -> list[str]:
-    """C{ssl:} endpoints for --tls-port, making a certificate if none was given."""
-    if not config["tls-ports"]:
-        return []
+def _tls_descriptions(config: Options) -> tuple[list[str], list[str]]:
+    """
+    C{ssl:} endpoints for --tls-port and --irc-tls-port, on one certificate:
+    --cert and --key, or one made in --data-dir on the first start.
+    """
+    ports, irc_ports = config["tls-ports"], config["irc-tls-ports"]
+    if not ports and not irc_ports:
+        return [], []
     if config["cert"] is not None:
         cert, key = Path(config["cert"]), Path(config["key"])
     else:
@@ -60,13 +64,12 @@ def _tls_descriptions(config: Options) -> list[str]:
         path=str(cert),
         fingerprint=fingerprint_sha256(cert.read_bytes()),
     )
-    descriptions = []
-    for port in config["tls-ports"]:
+
+    def described(port: str) -> str:
         number, interface = TLS_PORT.match(port).groups()
-        descriptions.append(
-            server_endpoint_description(int(number), cert, key, interface)
-        )
-    return descriptions
+        return server_endpoint_description(int(number), cert, key, interface)
+
+    return [described(p) for p in ports], [described(p) for p in irc_ports]
 
 
 def activity_log_observer(level: str) -> ILogObserver:
@@ -123,14 +126,16 @@ def _server(config: Options, reactor: IReactorCore) -> ChatServer:
         chat,
         LoginThrottle(reactor, cap=config["login-delay-max"]),
         registration_limit(limits, reactor),
+        operators=config["irc-opers"],
     )
     factory = LineFactory(admission, limits)
+    tls, irc_tls = _tls_descriptions(config)
     listen_on = [
         endpoints.serverFromString(reactor, description)
-        for description in config["ports"] + _tls_descriptions(config)
+        for description in config["ports"] + tls
     ]
     also = []
-    if config["irc-ports"]:
+    if config["irc-ports"] or irc_tls:
         irc = IRCFactory(
             admission,
             limits,
@@ -139,7 +144,7 @@ def _server(config: Options, reactor: IReactorCore) -> ChatServer:
         )
         irc_on = [
             endpoints.serverFromString(reactor, description)
-            for description in config["irc-ports"]
+            for description in config["irc-ports"] + irc_tls
         ]
         also.append((irc, irc_on))
     Logger().info(
@@ -148,6 +153,7 @@ def _server(config: Options, reactor: IReactorCore) -> ChatServer:
             config["ports"]
             + [f"tls:{p}" for p in config["tls-ports"]]
             + [f"irc:{p}" for p in config["irc-ports"]]
+            + [f"irc-tls:{p}" for p in config["irc-tls-ports"]]
         ),
         db=describe(config["db"]),
     )

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from twisted.internet import defer, endpoints, reactor
+from twisted.internet import defer, endpoints, reactor, ssl
 from twisted.protocols.basic import LineReceiver
 from twisted.python import usage
 from twisted.trial import unittest
 
+from chatroom.tls import CERTIFICATE_FILE
 from tests.asynctest import async_test
 from tests.clients import connect
 from tests.helpers import parse_options
@@ -58,6 +59,17 @@ class OptionTests(unittest.TestCase):
         self.assertEqual(parse_options(self)["irc-name"], "chatroom.irc")
         config = parse_options(self, "--irc-port", "6667", "--irc-name", "irc.x")
         self.assertEqual(config["irc-name"], "irc.x")
+
+    def test_a_tls_port_takes_the_tls_port_syntax(self):
+        config = parse_options(self, "--irc-tls-port", "6697:interface=127.0.0.1")
+        self.assertEqual(config["irc-tls-ports"], ["6697:interface=127.0.0.1"])
+        self.assertRaises(
+            usage.UsageError, parse_options, self, "--irc-tls-port", "ssl:6697"
+        )
+
+    def test_guests_may_come_by_the_tls_port_alone(self):
+        config = parse_options(self, "--irc-tls-port", "6697", "--irc-guests")
+        self.assertEqual((config["irc-ports"], config["irc-guests"]), ([], 1))
 
     def test_guests_without_a_port_or_a_bad_port_are_usage_errors(self):
         self.assertRaises(usage.UsageError, parse_options, self, "--irc-guests")
@@ -109,3 +121,41 @@ class ListenerTests(unittest.TestCase):
         irc = await self._irc(irc_port, "ivan")
         await running.stop()
         self.assertIn("shutting down", await irc.until("ERROR"))
+
+
+class TLSListenerTests(unittest.TestCase):
+    timeout = 20
+
+    @async_test
+    async def test_irc_over_tls_on_the_line_ports_certificate(self):
+        data_dir = Path(self.mktemp())
+        running = RunningServer(
+            self,
+            data_dir,
+            (
+                "--port",
+                LOOPBACK,
+                "--tls-port",
+                "0:interface=127.0.0.1",
+                "--irc-tls-port",
+                "0:interface=127.0.0.1",
+                "--irc-guests",
+            ),
+        )
+        await running.start()
+        # One certificate, made on the first start, for both TLS ports.
+        pem = (data_dir / CERTIFICATE_FILE).read_bytes()
+        options = ssl.optionsForClientTLS("localhost", ssl.Certificate.loadPEM(pem))
+        endpoint = endpoints.wrapClientTLS(
+            options, endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", running.port(2))
+        )
+        irc = await endpoints.connectProtocol(endpoint, IRCLines())
+        self.addCleanup(irc.transport.loseConnection)
+        irc.send("NICK tess")
+        irc.send("USER tess 0 * :Tess")
+        await irc.until(" 376 ")
+        line = await running.log_in(await connect(running.port(0)), "lena")
+        irc.send("JOIN #lobby")
+        await line.wait_for("tess joined #lobby")
+        await line.ok("/public lobby over tcp")
+        self.assertIn("PRIVMSG #lobby :over tcp", await irc.until("over tcp"))

@@ -1,9 +1,10 @@
 """
 The listening side every front end shares: builds its protocol per
 connection within the limits, counts connections (in all and per address),
-runs the one idle check for every logged-in connection, the one stall check
-for every backed-up one and the one output flush of each reactor turn, and
-says goodbye to all of them at shutdown.
+runs the one login sweep for every connection not logged in yet, the one
+idle check for every logged-in connection, the one stall check for every
+backed-up one and the one output flush of each reactor turn, and says
+goodbye to all of them at shutdown.
 """
 
 from __future__ import annotations
@@ -21,6 +22,14 @@ from chatroom.service.admission import Admission
 
 # Stall checks per --output-stall.
 STALL_CHECKS = 4
+# Login sweeps per --login-timeout: a connection that does not log in is
+# closed between one and 1.25 timeouts after it opened.
+LOGIN_CHECKS = 4
+# Lines in flight on all connections at once past which a connection that
+# has one in flight already stops reading: a server behind on its work keeps
+# the backlog in socket buffers, not in Python objects that the garbage
+# collector walks again and again (which made an overloaded server collapse).
+MAX_IN_FLIGHT = 1000
 
 
 def wait_at_most(
@@ -40,6 +49,38 @@ def wait_at_most(
     return d.addTimeout(grace, clock).addErrback(timed_out)
 
 
+class InFlight:
+    """Lines started on every connection of a server and not yet answered."""
+
+    log = Logger()
+    __slots__ = ("count", "limit", "_waiting")
+
+    def __init__(self, limit: int = MAX_IN_FLIGHT) -> None:
+        self.count = 0
+        self.limit = limit
+        self._waiting: list[defer.Deferred] = []
+
+    def started(self) -> None:
+        self.count += 1
+
+    def finished(self) -> None:
+        self.count -= 1
+        if not self.count and self._waiting:
+            waiting, self._waiting = self._waiting, []
+            for d in waiting:
+                d.callback(None)
+
+    def all_answered(self, clock, grace: float) -> defer.Deferred:
+        """Fires once no line is in flight, or after C{grace} seconds."""
+        if not self.count:
+            return defer.succeed(None)
+
+        def give_up() -> None:
+            self.log.warn("stopping with {count} lines unanswered", count=self.count)
+
+        return wait_at_most(self._waiting, clock, grace, give_up)
+
+
 class Refusal(Protocol):
     """A connection over a limit: one line saying why, then the close."""
 
@@ -56,7 +97,9 @@ class ChatFactory(Factory):
     Builds a front end's protocol (the subclass's C{protocol}) per connection
     within the L{Limits}, and knows every connection open (to count them per
     address and to say goodbye).  The protocol reads C{admission}, C{chat},
-    C{limits} and C{clock} from here.  A protocol it L{watch_idle}s has an
+    C{limits} and C{clock} from here, and counts the lines it is still
+    answering in C{in_flight} (an L{InFlight}).  A protocol it
+    L{watch_login}s has a C{login_timed_out()}; one it L{watch_idle}s has an
     C{idle_check()}; one it L{watch_output}s has a C{check_output()}; one it
     L{flush_soon}s has a C{flush()}.
     """
@@ -71,6 +114,12 @@ class ChatFactory(Factory):
         self.clients: set[Protocol] = set()
         self.per_address: Counter[str] = Counter()
         self._all_closed: list[defer.Deferred] = []
+        # Lines read and not yet answered, on every connection.
+        self.in_flight = InFlight()
+        # The connections not logged in yet, in the order they opened, each
+        # with its deadline; one sweep for all, not a timer each.
+        self._awaiting_login: dict[Protocol, float] = {}
+        self._login_check = task.LoopingCall(self._check_logins)
         # One idle check for every logged-in connection, not a timer each:
         # an idle connection should cost as little memory as it can.
         self._idle_check = task.LoopingCall(self._check_idle)
@@ -108,6 +157,36 @@ class ChatFactory(Factory):
             )
             return Refusal(self.refusal("too many connections from your address"))
         return super().buildProtocol(addr)
+
+    def watch_login(self, client: Protocol) -> None:
+        """Time C{client} out if it has not logged in (L{unwatch_login}) in time."""
+        timeout = self.limits.login_timeout
+        self._awaiting_login[client] = self.clock.seconds() + timeout
+        if not self._login_check.running:
+            self._login_check.clock = self.clock
+            self._login_check.start(timeout / LOGIN_CHECKS, now=False)
+
+    def unwatch_login(self, client: Protocol) -> None:
+        """C{client} logged in or is gone: it is not timed out."""
+        if self._awaiting_login.pop(client, None) is None:
+            return
+        if not self._awaiting_login:
+            # A dict keeps its size when emptied: after a burst of
+            # connections, give the table back.
+            self._awaiting_login = {}
+            if self._login_check.running:
+                self._login_check.stop()
+
+    def _check_logins(self) -> None:
+        now, due = self.clock.seconds(), []
+        # In the order they opened, so in the order of their deadlines.
+        for client, deadline in self._awaiting_login.items():
+            if deadline > now:
+                break
+            due.append(client)
+        for client in due:
+            self.unwatch_login(client)
+            client.login_timed_out()
 
     def watch_idle(self) -> None:
         self._idle_count += 1
@@ -183,10 +262,9 @@ class ChatFactory(Factory):
         """
         Fires once no line read is still being answered, even on a connection
         closed since: at shutdown, what they store and publish must find the
-        database and the bus still there.  A front end that answers lines
-        asynchronously overrides this; gives up after C{grace} seconds.
+        database and the bus still there.  Gives up after C{grace} seconds.
         """
-        return defer.succeed(None)
+        return self.in_flight.all_answered(self.clock, grace)
 
     def disconnect_all(self, reason: str, grace: float = 5.0) -> defer.Deferred:
         """

@@ -90,6 +90,11 @@ class FloodGate:
             )
         return "refuse" if self.patience.take() else "drop"
 
+    def at_rest(self) -> bool:
+        """Full again, as a new gate is: it may be dropped and made anew."""
+        patience = self.patience
+        return self.lines.full() and (patience is None or patience.full())
+
 
 class Reader(Protocol):
     """The connection a L{ByteRate} paces (L{LineFraming} is one)."""
@@ -108,6 +113,8 @@ class ByteRate(TokenBucket):
     """
 
     __slots__ = ("reader", "_paused")
+    # The reason the reader is stopped for, while in debt.
+    reason = "input"
 
     def __init__(
         self, rate: float, burst: int, clock: IReactorTime, reader: Reader
@@ -125,8 +132,12 @@ class ByteRate(TokenBucket):
         if self._paused is not None:
             self._paused.reset(wait)
         else:
-            self.reader.stop_reading("input")
+            self.reader.stop_reading(self.reason)
             self._paused = self.clock.callLater(wait, self._read_again)
+
+    def at_rest(self) -> bool:
+        """Full again and reading, as a new one is: it may be dropped."""
+        return self._paused is None and self.full()
 
     def stop(self) -> None:
         """The connection is gone: no call left behind."""
@@ -136,7 +147,18 @@ class ByteRate(TokenBucket):
 
     def _read_again(self) -> None:
         self._paused = None
-        self.reader.resume_reading("input")
+        self.reader.resume_reading(self.reason)
+
+
+class FakeLag(ByteRate):
+    """
+    IRC's line rate, as IRC servers apply it: a line over the rate is not
+    refused; the lines after it wait in the socket until the bucket has
+    refilled (C{received(1)} per line).  A flooder only slows itself.
+    """
+
+    __slots__ = ()
+    reason = "fakelag"
 
 
 def registration_limit(limits: Limits, clock: IReactorTime) -> RegistrationLimit | None:

@@ -34,6 +34,16 @@ def write_now(transport, data: bytes) -> None:
     two system calls per connection per turn that a C{send()} now spares.
     What the kernel does not take is written as usual, in order after it.
     """
+    rest = send_at_once(transport, data)
+    if rest:
+        transport.write(rest)
+
+
+def send_at_once(transport, data: bytes) -> bytes:
+    """
+    Send what the kernel takes of C{data} now, if C{transport} is an idle
+    L{FileDescriptor} (see L{write_now}); what is left, for C{transport.write}.
+    """
     if (
         isinstance(transport, FileDescriptor)
         and transport.connected
@@ -44,11 +54,11 @@ def write_now(transport, data: bytes) -> None:
         sent = transport.writeSomeData(data)
         if type(sent) is int and sent > 0:
             if sent == len(data):
-                return
+                return b""
             data = data[sent:]
         # Nothing taken, or the connection is lost: the transport finds out
         # again when it writes, and handles it as it always does.
-    transport.write(data)
+    return data
 
 
 class _Dropped:
@@ -75,8 +85,9 @@ class CoalescedWrites:
     writing; a room message is a write to every member.
 
     The front end's protocol sets C{_output} (an L{OutputQueue} or None),
-    calls L{flush} before it closes the connection, L{drop_output} before it
-    aborts it or once it is lost, and may override L{sent}.
+    or makes it in L{_queue_for_backlog}; calls L{flush} before it closes
+    the connection, L{drop_output} before it aborts it or once it is lost,
+    and may override L{sent}.
     """
 
     # Most connections are idle: nothing is kept between turns.
@@ -105,8 +116,13 @@ class CoalescedWrites:
             return
         self._pending = None
         data = pending[0] if len(pending) == 1 else b"".join(pending)
-        write_now(self.transport, data)
+        rest = send_at_once(self.transport, data)
         output = self._output
+        if rest:
+            if output is None:
+                # Made before the write: the transport may pause it at once.
+                output = self._queue_for_backlog()
+            self.transport.write(rest)
         if output is not None and output.backed_up:
             output.flushed(len(data))
         self.sent()
@@ -114,6 +130,13 @@ class CoalescedWrites:
     def drop_output(self) -> None:
         """Forget what was written and not flushed, and all later writes."""
         self._pending = _DROPPED
+
+    def _queue_for_backlog(self) -> OutputQueue | None:
+        """
+        The kernel left bytes of a flush in the transport's buffer and no
+        L{OutputQueue} watches it: the one to watch it from now on, or None.
+        """
+        return None
 
     def sent(self) -> None:
         """Called after each flush: the connection said something."""

@@ -12,6 +12,7 @@ front end hands over a name, a password and its mind, and gets the avatar.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import NamedTuple
 
 from twisted.cred.error import UnauthorizedLogin
@@ -58,6 +59,8 @@ class Admission:
 
     @param throttle: failed logins, counted per address and per name.
     @param registrations: new accounts per address; None for no limit.
+    @param operators: names of the accounts, besides the admin, whose
+        password makes a session a server operator (IRC's OPER).
     """
 
     log = Logger()
@@ -67,16 +70,16 @@ class Admission:
         chat: ChatService,
         throttle: LoginThrottle | None = None,
         registrations: RegistrationLimit | None = None,
+        operators: Iterable[str] = (),
     ) -> None:
         self.chat = chat
+        self.operators = frozenset(name_key(name) for name in operators)
         self.throttle = throttle if throttle is not None else LoginThrottle(chat.clock)
         self.registrations = registrations
+        self.passwords = BcryptChecker(chat, chat.hasher)
         self.portal = Portal(
             ChatRealm(chat, self),
-            [
-                BcryptChecker(chat, chat.hasher),
-                RegistrationChecker(chat, chat.hasher),
-            ],
+            [self.passwords, RegistrationChecker(chat, chat.hasher)],
         )
 
     # Coming in
@@ -99,14 +102,48 @@ class Admission:
         self.throttle.succeeded(name)
         return Admitted(avatar, logout)
 
+    async def check_operator(self, name: str, password: str, peer: str) -> str:
+        """
+        Check the password of the operator account C{name} as a login is
+        checked (throttled, slowed after failures); its name as stored.
+        L{AuthFailed} for a wrong name or password, L{PermissionDenied} for
+        an account that is not an operator's.
+        """
+        check_name(name)
+        await self._check_throttle(peer)
+        await self._slow_down_for(name)
+        try:
+            user_id = await self.passwords.requestAvatarId(
+                PasswordLogin(name, password, address_block(peer))
+            )
+        except UnauthorizedLogin as failure:
+            await self._failed(name, peer, getattr(failure, "user_id", None))
+            raise AuthFailed() from None
+        self.throttle.succeeded(name)
+        record = await self.chat.store.get_user(user_id)
+        if not record.is_admin and name_key(record.name) not in self.operators:
+            raise PermissionDenied(f"{record.name} is not a server operator")
+        return record.name
+
     async def register(
-        self, name: str, password: str, mind: IChatClient, peer: str
+        self,
+        name: str,
+        password: str,
+        mind: IChatClient,
+        peer: str,
+        guest: GuestSession | None = None,
     ) -> Admitted:
-        """Create the account C{name} and log in to it."""
+        """
+        Create the account C{name} and log in to it.  A C{guest} registering
+        its own name hands it over: the guest session ends, quietly, just
+        before the account is made.
+        """
         # What costs nothing is checked first: a typo or a taken name spends
         # none of the address's registrations.
-        await self.check_new_account(name, password)
+        await self.check_new_account(name, password, guest)
         self._check_registration_rate(peer, spend=True)
+        if guest is not None:
+            guest.hand_over()
         _, avatar, logout = await self.portal.login(
             NewAccount(name, password, address_block(peer)), mind, IUser
         )
@@ -148,15 +185,21 @@ class Admission:
         self._check_registration_rate(peer, spend=False)
         return False
 
-    async def check_new_account(self, name: str, password: str) -> None:
-        """Raise what registering would, short of a race: it costs no hash."""
+    async def check_new_account(
+        self, name: str, password: str, guest: GuestSession | None = None
+    ) -> None:
+        """
+        Raise what registering would, short of a race: it costs no hash.
+        C{guest}, registering, may take the name it holds.
+        """
         check_name(name)
         check_password(password)
         self._check_not_reserved(name)
         # A guest online holds its name while connected.
         online = self.chat.online_by_key.get(name_key(name))
         if online is not None and online.is_guest:
-            raise NameTaken(f"{name} is in use")
+            if guest is None or online is not guest.account:
+                raise NameTaken(f"{name} is in use")
         # The rule the write checks again in its transaction, against a race.
         holder = await self.chat.store.find_name_holder(name_key(name))
         check_name_free(holder, name, None)

@@ -26,6 +26,7 @@ from chatroom.errors import (
 from chatroom.names import check_name, check_new_room_name, check_text, name_key
 from chatroom.service.chat import Account, ChatService
 from chatroom.service.events import (
+    MESSAGE,
     Membership,
     PrivateMessage,
     RoomMessage,
@@ -77,6 +78,7 @@ class Session:
         "ended",
         "_delivering",
         "_shown_kept",
+        "operator",
     )
 
     def __init__(
@@ -94,6 +96,8 @@ class Session:
         # Ids of kept private messages shown here, oldest first: one handed
         # over live at login may also be among those the login reads.
         self._shown_kept: dict[int, None] | None = None
+        # The operator account whose password made this session an operator.
+        self.operator: str | None = None
 
     @property
     def name(self) -> str:
@@ -107,7 +111,7 @@ class Session:
         self.account = await self.chat.connect(user_id, self)
         return self
 
-    def logout(self) -> None:
+    def logout(self, reason: str | None = None) -> None:
         # Once: a session ended by the service logs out again as it closes.
         if self.ended:
             return
@@ -191,7 +195,11 @@ class Session:
     # Messages
 
     async def say(
-        self, room: str | None, text: str, tags: dict[str, str] | None = None
+        self,
+        room: str | None,
+        text: str,
+        kind: str = MESSAGE,
+        tags: dict[str, str] | None = None,
     ) -> RoomMessage:
         """
         Number the message, queue its write and fan it out at once; return
@@ -211,7 +219,7 @@ class Session:
         chat.record(
             account.id, account.name, "message", f"#{target.name} {seq}", LogLevel.debug
         )
-        message = RoomMessage(target.name, seq, account.name, text, at, tags=tags)
+        message = RoomMessage(target.name, seq, account.name, text, at, kind, tags=tags)
         # In the reactor turn that numbered it, so every member gets a room's
         # messages in number order.  Across nodes, handed over means the bus
         # has it (or, after some tries, that it never will).
@@ -229,7 +237,11 @@ class Session:
         return message
 
     async def send_private(
-        self, recipient: str, text: str, tags: dict[str, str] | None = None
+        self,
+        recipient: str,
+        text: str,
+        kind: str = MESSAGE,
+        tags: dict[str, str] | None = None,
     ) -> PrivateMessage:
         check_name(recipient)
         text = check_text(text)
@@ -237,7 +249,9 @@ class Session:
         target = chat.online_by_key.get(name_key(recipient))
         if target is not None and target.is_guest:
             # Nothing of a guest's is kept: handed to its session, or lost.
-            message = PrivateMessage(account.name, text, chat.now(), tags=tags)
+            message = PrivateMessage(
+                account.name, text, chat.now(), kind=kind, tags=tags
+            )
             for session in target.sessions:
                 session.mind.private_message(message)
             return message
@@ -267,7 +281,7 @@ class Session:
         chat.record(
             account.id, account.name, "private", f"to {recipient}", LogLevel.debug
         )
-        message = PrivateMessage(account.name, text, at, message_id, tags=tags)
+        message = PrivateMessage(account.name, text, at, message_id, kind, tags=tags)
         # To oneself it is a delivery like any other, to this session too.
         exclude = None if target_id == account.id else self.mind
         await chat.hand_private(target_id, message, exclude)
@@ -333,7 +347,7 @@ class Session:
         )
         return target.name
 
-    async def leave(self, room: str) -> str:
+    async def leave(self, room: str, reason: str | None = None) -> str:
         target = self._member_room(room)
         chat, account = self.chat, self.account
         await self._unstore_member(target)
@@ -351,6 +365,7 @@ class Session:
                 target.name,
                 account.name,
                 f"{account.name} left #{target.name}",
+                reason=reason,
             ),
         )
         return target.name
@@ -428,6 +443,32 @@ class Session:
         chat.record(account.id, name, "rename", f"from {old_name}")
         self._announce_rename(old_name, name)
         return name
+
+    # Server operators (IRC's OPER and KILL)
+
+    async def become_operator(self, name: str, password: str) -> str:
+        operator = await self.admission.check_operator(name, password, self.peer)
+        self.operator = operator
+        account = self.account
+        self.chat.record(account.id, account.name, "oper", f"as {operator}")
+        return operator
+
+    def stop_operating(self) -> None:
+        self.operator = None
+
+    def kill(self, name: str, reason: str) -> str:
+        if self.operator is None:
+            raise PermissionDenied("that command is for server operators")
+        target = self.chat.online_by_key.get(name_key(check_name(name)))
+        if target is None:
+            raise NoSuchUser(f"{name} is not online")
+        account = self.account
+        self.chat.record(account.id, account.name, "kill", f"{target.name}: {reason}")
+        quit_reason = f"Killed ({account.name} ({reason}))"
+        for session in target.sessions:
+            session.mind.disconnect(quit_reason)
+            session.logout(quit_reason)
+        return target.name
 
     def _announce_rename(self, old_name: str, name: str) -> None:
         chat = self.chat

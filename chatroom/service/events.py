@@ -11,6 +11,12 @@ from __future__ import annotations
 
 import secrets
 
+# The kinds of message: a plain one, or a notice (IRC's NOTICE: nobody, no
+# bot, should answer it automatically).  Front ends without notices show
+# both alike.
+MESSAGE = "message"
+NOTICE = "notice"
+
 
 def new_tag_id() -> str:
     """A unique id for a message that is never stored (so has no number)."""
@@ -23,7 +29,7 @@ class RoomMessage:
     C{+name}), passed on as they came and never stored.
     """
 
-    __slots__ = ("room", "seq", "sender", "text", "at", "tags", "wire", "irc")
+    __slots__ = ("room", "seq", "sender", "text", "at", "kind", "tags", "wire", "irc")
 
     def __init__(
         self,
@@ -32,6 +38,7 @@ class RoomMessage:
         sender: str,
         text: str,
         at: int,
+        kind=MESSAGE,
         tags: dict[str, str] | None = None,
     ) -> None:
         self.room = room
@@ -39,6 +46,7 @@ class RoomMessage:
         self.sender = sender
         self.text = text
         self.at = at
+        self.kind = kind
         self.tags = tags
         self.wire: bytes | None = None
         # IRC's lines, one variant per set of the caps that change them.
@@ -55,6 +63,7 @@ class RoomMessage:
             "sender": self.sender,
             "text": self.text,
             "at": self.at,
+            "message_kind": self.kind,
             "tags": self.tags,
         }
 
@@ -65,7 +74,7 @@ class PrivateMessage:
     marked delivered (no session of the recipient was on the sender's node).
     """
 
-    __slots__ = ("sender", "text", "at", "kept_id", "tags", "wire", "irc")
+    __slots__ = ("sender", "text", "at", "kept_id", "kind", "tags", "wire", "irc")
 
     def __init__(
         self,
@@ -73,12 +82,14 @@ class PrivateMessage:
         text: str,
         at: int,
         kept_id: int | None = None,
+        kind: str = MESSAGE,
         tags: dict[str, str] | None = None,
     ) -> None:
         self.sender = sender
         self.text = text
         self.at = at
         self.kept_id = kept_id
+        self.kind = kind
         self.tags = tags
         self.wire: bytes | None = None
         # IRC's message id, made once for all of its recipients.
@@ -94,6 +105,7 @@ class PrivateMessage:
             "text": self.text,
             "at": self.at,
             "kept_id": self.kept_id,
+            "message_kind": self.kind,
             "tags": self.tags,
         }
 
@@ -153,18 +165,26 @@ class Membership:
     text (the line protocol) shows C{text}, the notice it has always shown.
     """
 
-    __slots__ = ("kind", "room", "name", "new_name", "text")
+    __slots__ = ("kind", "room", "name", "new_name", "text", "reason")
 
     JOIN, LEAVE, RENAME, QUIT = "join", "leave", "rename", "quit"
 
     def __init__(
-        self, kind: str, room: str, name: str, text: str, new_name: str | None = None
+        self,
+        kind: str,
+        room: str,
+        name: str,
+        text: str,
+        new_name: str | None = None,
+        reason: str | None = None,
     ) -> None:
         self.kind = kind
         self.room = room
         self.name = name
         self.text = text
         self.new_name = new_name
+        # Why they left or quit, in their words (IRC's PART and QUIT reason).
+        self.reason = reason
 
     def deliver(self, client) -> None:
         client.membership(self)
@@ -177,6 +197,7 @@ class Membership:
             "name": self.name,
             "text": self.text,
             "new_name": self.new_name,
+            "reason": self.reason,
         }
 
 
@@ -192,6 +213,7 @@ def event_from_dict(
             data["sender"],
             data["text"],
             data["at"],
+            data.get("message_kind", MESSAGE),
             tags=data.get("tags"),
         )
     if kind == "private":
@@ -200,6 +222,7 @@ def event_from_dict(
             data["text"],
             data["at"],
             data.get("kept_id"),
+            data.get("message_kind", MESSAGE),
             tags=data.get("tags"),
         )
     if kind == "tags":
@@ -210,6 +233,11 @@ def event_from_dict(
         return Notice(data["text"])
     if kind == "membership":
         return Membership(
-            data["change"], data["room"], data["name"], data["text"], data["new_name"]
+            data["change"],
+            data["room"],
+            data["name"],
+            data["text"],
+            data["new_name"],
+            data.get("reason"),
         )
     raise ValueError(f"unknown event kind {kind!r}")

@@ -34,7 +34,17 @@ class GuestSession(Session):
         self.account = self.chat.connect_guest(name, self)
         return self
 
-    def logout(self) -> None:
+    def hand_over(self) -> None:
+        """
+        End quietly, for the account the guest is becoming: its rooms are
+        left without a word (the account joins them again), its name freed.
+        """
+        chat, account = self.chat, self.account
+        for room in chat.rooms.rooms_of(account.id):
+            chat.left(account, room)
+        super().logout()
+
+    def logout(self, reason: str | None = None) -> None:
         if self.ended:
             return
         chat, account = self.chat, self.account
@@ -49,9 +59,10 @@ class GuestSession(Session):
                         room.name,
                         account.name,
                         f"{account.name} left #{room.name}",
+                        reason=reason,
                     ),
                 )
-        super().logout()
+        super().logout(reason)
 
     async def logged_in(self) -> None:
         # Nothing was kept for a guest.

@@ -52,13 +52,15 @@ class IUser(Interface):
     def logged_in():
         """The front end has confirmed the login: deliver what was kept."""
 
-    def say(room, text):
+    def say(room, text, kind="message"):
         """
         Send C{text} to C{room}, or the default room if C{room} is None;
         return the L{RoomMessage} once it is stored and handed over.
+        C{kind} is C{events.MESSAGE} or C{events.NOTICE}: shown live,
+        history keeps only the text.
         """
 
-    def send_private(recipient, text):
+    def send_private(recipient, text, kind="message"):
         """
         Send C{text} to the user named C{recipient}, online or not; return
         the stored L{PrivateMessage}.
@@ -70,8 +72,8 @@ class IUser(Interface):
     def join(room):
         """Join C{room}; return its name as stored."""
 
-    def leave(room):
-        """Leave C{room}; return its name."""
+    def leave(room, reason=None):
+        """Leave C{room}, saying C{reason} to its members; return its name."""
 
     def set_default(room):
         """Make C{room}, which we are in, the default room."""
@@ -106,8 +108,21 @@ class IUser(Interface):
     def change_password(old, new):
         """Change the password after checking the old one, as a login is."""
 
-    def logout():
-        """End this session."""
+    def logout(reason=None):
+        """End this session; a guest's rooms hear it quit with C{reason}."""
+
+    operator = Attribute(
+        "The operator account this session became a server operator as, or None."
+    )
+
+    def become_operator(name, password):
+        """Become a server operator with the operator account C{name}'s password."""
+
+    def stop_operating():
+        """Be a server operator no more."""
+
+    def kill(name, reason):
+        """End every session here of the user C{name} (operators only)."""
 
 
 class IAccountRules(Interface):
@@ -121,6 +136,9 @@ class IAccountRules(Interface):
 
     def change_password(account, old, new, peer):
         """Check C{old} as a login is checked, then store a hash of C{new}."""
+
+    def check_operator(name, password, peer):
+        """Check an operator account's password as a login is; its name."""
 
 
 class IFanout(Interface):

@@ -1,6 +1,8 @@
 """
 irctest's controller for chatroom: starts C{twistd -n chatroom} with an IRC
 port (guests on) and a line port, on which L{registerUser} creates accounts.
+irctest's operator (C{OPER operuser operpassword}) is an account of that
+name, registered at start and named by C{--irc-oper}.
 
     PYTHONPATH=/path/to/chatroom python -m pytest \
         --controller tests.irc.irctest_controller ...
@@ -14,6 +16,8 @@ import time
 
 from irctest.basecontrollers import BaseServerController, DirectoryBasedController
 from irctest.runner import NotImplementedByController
+
+OPER_NAME, OPER_PASSWORD = "operuser", "operpassword"
 
 
 class ChatroomController(BaseServerController, DirectoryBasedController):
@@ -61,6 +65,8 @@ class ChatroomController(BaseServerController, DirectoryBasedController):
                 "--irc-guests",
                 "--irc-name",
                 "My.Little.Server",
+                "--irc-oper",
+                OPER_NAME,
                 "--db",
                 ":memory:",
                 "--data-dir",
@@ -77,6 +83,7 @@ class ChatroomController(BaseServerController, DirectoryBasedController):
                 "0",
             ]
         )
+        self.registerUser(None, OPER_NAME, OPER_PASSWORD)
 
     def registerUser(self, case, username: str, password: str | None = None) -> None:
         """Create the account on the line port: /register NAME PASSWORD."""
@@ -91,6 +98,11 @@ class ChatroomController(BaseServerController, DirectoryBasedController):
                 received += conn.recv(4096)
             if b"+OK" not in received:
                 raise AssertionError(f"could not register {username}: {received!r}")
+            # Logged out before the test goes on: LUSERS counts who is online.
+            conn.sendall(b"/logout\n")
+            while conn.recv(4096):
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"no logout after registering {username}")
 
 
 def get_irctest_controller_class() -> type[ChatroomController]:

@@ -31,6 +31,24 @@ class IRCFactory(ChatFactory):
         super().__init__(admission, limits)
         self.guests = guests
         self.server_name = server_name
+        # What LUSERS counts, kept as connections change (never counted
+        # per LUSERS, which every welcome sends): the most users online at
+        # once it has seen, the welcomed connections, and those with +i or
+        # a server operator's session.
+        self.peak_users = 0
+        self.registered = 0
+        self.invisible: set[IRCProtocol] = set()
+        self.operators: set[IRCProtocol] = set()
+
+    def welcomed(self, client: IRCProtocol) -> None:
+        self.registered += 1
+
+    def closed(self, client: IRCProtocol) -> None:
+        if client in self.clients and client.registered:
+            self.registered -= 1
+        self.invisible.discard(client)
+        self.operators.discard(client)
+        super().closed(client)
 
     def refusal(self, reason: str) -> bytes:
         return wire.line("ERROR", reason)

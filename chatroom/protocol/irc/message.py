@@ -148,3 +148,19 @@ def format_line(
         else:
             parts.append(last)
     return (" ".join(parts) + "\r\n").encode("utf-8")
+
+
+def split_text(text: str, budget: int) -> list[str]:
+    """C{text} in pieces of at most C{budget} UTF-8 bytes, split between characters."""
+    data = text.encode("utf-8")
+    if len(data) <= budget:
+        return [text]
+    pieces, start = [], 0
+    while start < len(data):
+        end = min(start + budget, len(data))
+        # Back off to a character boundary (not a continuation byte).
+        while end < len(data) and (data[end] & 0xC0) == 0x80:
+            end -= 1
+        pieces.append(data[start:end].decode("utf-8"))
+        start = end
+    return pieces

@@ -7,11 +7,9 @@ L{wire}, rules in the service layer.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 
 from twisted.internet import defer
-from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -24,8 +22,7 @@ from chatroom.errors import (
     ServerError,
 )
 from chatroom.names import name_key
-from chatroom.protocol.address import address_of, set_no_delay, set_user_timeout
-from chatroom.protocol.framing import LineFraming
+from chatroom.protocol.connection import Connection
 from chatroom.protocol.irc import batch, commands, wire
 from chatroom.protocol.irc.message import (
     MAX_BODY,
@@ -36,23 +33,23 @@ from chatroom.protocol.irc.message import (
     format_line,
     parse,
     split_tags,
+    split_text,
     with_tags,
 )
-from chatroom.protocol.limits import FloodGate
-from chatroom.protocol.output import CoalescedWrites, OutputQueue
+from chatroom.protocol.limits import FakeLag
+from chatroom.protocol.output import OutputQueue
 from chatroom.service.admission import Admitted
 from chatroom.service.events import (
+    NOTICE,
     Membership,
     PrivateMessage,
     RoomMessage,
     TagMessage,
     new_tag_id,
 )
-from chatroom.service.interfaces import IChatClient, IUser
+from chatroom.service.interfaces import IChatClient
 
-VERSION = "chatroom-irc-0.1"
-# Seconds a closing connection may take to send what is queued for it.
-CLOSE_GRACE = 10.0
+VERSION = wire.VERSION
 # Deliveries held for a client logged in (SASL) but not yet welcomed, at most.
 HELD_MAX = 1000
 # Names per RPL_NAMREPLY line, at most: each line stays under 512 bytes.
@@ -64,33 +61,14 @@ _TAG_BITS = {"server-time": TAG_TIME, "message-tags": TAG_MESSAGE}
 _TAG_BITS["account-tag"] = TAG_ACCOUNT
 
 
-def split_text(text: str, budget: int) -> list[str]:
-    """C{text} in pieces of at most C{budget} UTF-8 bytes, split between characters."""
-    data = text.encode("utf-8")
-    if len(data) <= budget:
-        return [text]
-    pieces, start = [], 0
-    while start < len(data):
-        end = min(start + budget, len(data))
-        # Back off to a character boundary (not a continuation byte).
-        while end < len(data) and (data[end] & 0xC0) == 0x80:
-            end -= 1
-        pieces.append(data[start:end].decode("utf-8"))
-        start = end
-    return pieces
-
-
 @implementer(IChatClient)
-class IRCProtocol(CoalescedWrites, LineFraming):
+class IRCProtocol(Connection):
     log = Logger()
     max_line = MAX_LINE
 
     def __init__(self) -> None:
-        self.peer = "?"
+        super().__init__()
         self.host = "?"
-        self.connected = False
-        self.avatar: IUser | None = None
-        self._logout: Callable[[], None] | None = None
         # Registration
         self.nick: str | None = None
         self.username: str | None = None
@@ -113,15 +91,10 @@ class IRCProtocol(CoalescedWrites, LineFraming):
         self._held: list[Callable[[], None]] | None = None
         # The last NICK or QUIT shown: one per user, not one per shared room.
         self._last_shared: tuple | None = None
-        # Limits
-        self._gate: FloodGate | None = None
-        self._output: OutputQueue | None = None
-        # What was written this reactor turn, not flushed yet (CoalescedWrites).
-        self._pending: list[bytes] | None = None
-        self._drain_waiters: list[defer.Deferred[bool]] | None = None
-        self._timer: IDelayedCall | None = None
-        self._quiet = True
-        self.watched_for_idle = False
+        # What the others in our channels see as our QUIT's reason.
+        self._quit_reason: str | None = None
+        # The user modes MODE sets ("i", "w"); "o" is the session's operator.
+        self.modes: set[str] = set()
 
     # What the commands read
 
@@ -165,35 +138,33 @@ class IRCProtocol(CoalescedWrites, LineFraming):
     # Lines in
 
     def connectionMade(self) -> None:
-        self.peer = sys.intern(address_of(self.transport.getPeer()))
         # Nobody's address is shown to others: every host is the server's.
         self.host = self.factory.server_name
-        self.connected = True
-        factory = self.factory
-        factory.opened(self)
-        limits, clock = factory.limits, factory.clock
-        if limits.rate:
-            self._gate = FloodGate(limits, clock)
-        if limits.output_hard:
-            self._output = OutputQueue(
-                limits.output_soft,
-                limits.output_hard,
-                limits.output_stall,
-                clock,
-                self._backed_up,
-                self._cut,
-            )
-            self._output.attach(self.transport)
-        if limits.login_timeout:
-            self._timer = clock.callLater(limits.login_timeout, self._login_timed_out)
-        if limits.ping_interval:
-            set_user_timeout(self.transport, limits.ping_timeout)
-        set_no_delay(self.transport)
+        super().connectionMade()
+
+    def _flood_gate(self) -> FakeLag | None:
+        # IRC's line rate is fakelag: lines over it wait, none is refused.
+        limits = self.factory.limits
+        if not limits.rate:
+            return None
+        self._gate = FakeLag(limits.rate, limits.burst, self.factory.clock, self)
+        return self._gate
+
+    def quit_reason(self) -> str:
+        return self._quit_reason or "Connection closed"
+
+    def connectionLost(self, reason) -> None:
+        if self._gate is not None:
+            self._gate.stop()
+        super().connectionLost(reason)
 
     def lineReceived(self, line: bytes) -> None:
         # Not LineFraming's: IRC's limit is on the part after the tags, and
         # bad UTF-8 is answered naming the command it was in.
         self._quiet = False
+        lag = self._gate or self._flood_gate()
+        if lag is not None:
+            lag.received(1)
         if line.endswith(b"\r"):
             line = line[:-1]
         tags, _, body = (
@@ -202,22 +173,18 @@ class IRCProtocol(CoalescedWrites, LineFraming):
         if len(tags) + 1 > MAX_CLIENT_TAGS or len(body.lstrip(b" ")) > MAX_BODY:
             self.numeric(wire.ERR_INPUTTOOLONG, "Input line was too long")
             return
-        gate = self._gate
-        if gate is not None:
-            verdict = gate.admit()
-            if verdict == "refuse":
-                self.write(wire.fail("*", "RATE_LIMITED", RateLimited().message))
-                return
-            if verdict != "ok":
-                self.close("Excess flood")
-                return
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError:
             word = split_tags(line.decode("utf-8", "replace"))[1].split(" ", 1)[0]
             command = word.upper() if word.isascii() and word.isalnum() else "*"
             self.write(
-                wire.fail(command, "INVALID_UTF8", "Message rejected: not UTF-8")
+                wire.fail(
+                    command,
+                    "INVALID_UTF8",
+                    "Message rejected: not UTF-8",
+                    source=self.server,
+                )
             )
             return
         self.textReceived(text)
@@ -237,11 +204,14 @@ class IRCProtocol(CoalescedWrites, LineFraming):
         if not d.called:
             # Replies in the order of the lines: read on once this one is done.
             self.stop_reading("command")
+            # Counted until answered: shutdown waits for it (all_answered).
+            self.factory.in_flight.started()
             d.addBoth(self._answered)
         elif self._label is not None:
             self._send_labeled()
 
     def _answered(self, result):
+        self.factory.in_flight.finished()
         if self._label is not None:
             self._send_labeled()
         self.resume_reading("command")
@@ -277,7 +247,9 @@ class IRCProtocol(CoalescedWrites, LineFraming):
         )
         if self.connected:
             error = ServerError()
-            self.write(wire.fail(command, "SERVER_ERROR", error.message))
+            self.write(
+                wire.fail(command, "SERVER_ERROR", error.message, source=self.server)
+            )
 
     def textRefused(self, error: ChatError) -> None:
         # Only an over-long line comes here: lineReceived decodes itself.
@@ -326,21 +298,25 @@ class IRCProtocol(CoalescedWrites, LineFraming):
         except BadName as e:
             self.numeric(wire.ERR_ERRONEUSNICKNAME, self.nick, e.message)
             return False
-        self._take(admitted)
+        self.take(admitted)
         return True
 
     async def log_in(self, name: str, password: str) -> None:
-        self._take(await self.admission.login(name, password, self, self.peer))
+        self.take(await self.admission.login(name, password, self, self.peer))
 
-    def _take(self, admitted: Admitted) -> None:
+    def take(self, admitted: Admitted) -> None:
+        """Become the session C{admitted}: logged in, by SASL, PASS or REGISTER."""
         if not self.connected:
             admitted.logout()
             raise ServerError("connection closed")
         self.avatar, self._logout = admitted.avatar, admitted.logout
-        self._held = []
+        if not self.registered:
+            # Deliveries wait for the welcome.
+            self._held = []
 
     def _welcome(self) -> None:
         self.registered = True
+        self.factory.welcomed(self)
         self._start_idle_checks()
         name = self.avatar.name
         if self.nick != name:
@@ -356,14 +332,10 @@ class IRCProtocol(CoalescedWrites, LineFraming):
         self.numeric(
             wire.RPL_CREATED, "This server speaks chatroom's rooms as IRC channels"
         )
-        self.numeric(wire.RPL_MYINFO, self.server, VERSION, "i", "nt")
-        tokens = self.factory.isupport()
-        for start in range(0, len(tokens), 12):
-            self.numeric(
-                wire.RPL_ISUPPORT,
-                *tokens[start : start + 12],
-                "are supported by this server",
-            )
+        self.numeric(
+            wire.RPL_MYINFO, self.server, VERSION, commands.server.USER_MODES, "nt"
+        )
+        commands.server.isupport(self)
         self.lusers()
         self.motd()
         # The account's rooms are its channels, on every client.
@@ -379,26 +351,7 @@ class IRCProtocol(CoalescedWrites, LineFraming):
         )
 
     def lusers(self) -> None:
-        chat = self.chat
-        users = len(chat.online)
-        self.numeric(
-            wire.RPL_LUSERCLIENT,
-            f"There are {users} users and 0 invisible on 1 servers",
-        )
-        self.numeric(wire.RPL_LUSEROP, "0", "operator(s) online")
-        self.numeric(
-            wire.RPL_LUSERCHANNELS, str(len(chat.rooms.by_id)), "channels formed"
-        )
-        self.numeric(wire.RPL_LUSERME, f"I have {users} clients and 0 servers")
-        self.numeric(
-            wire.RPL_LOCALUSERS, str(users), str(users), f"Current local users {users}"
-        )
-        self.numeric(
-            wire.RPL_GLOBALUSERS,
-            str(users),
-            str(users),
-            f"Current global users {users}",
-        )
+        commands.server.lusers(self)
 
     def motd(self) -> None:
         self.numeric(wire.RPL_MOTDSTART, f"- {self.server} Message of the day - ")
@@ -464,6 +417,9 @@ class IRCProtocol(CoalescedWrites, LineFraming):
 
     def who_reply(self, channel: str, name: str) -> None:
         username, host, realname = self.identity_of(name)
+        account = self.chat.online_by_key.get(name_key(name))
+        # "*": a server operator (RFC 2812 4.2.2).
+        operator = account is not None and commands.server.is_operator(account)
         self.numeric(
             wire.RPL_WHOREPLY,
             channel,
@@ -471,7 +427,7 @@ class IRCProtocol(CoalescedWrites, LineFraming):
             host,
             self.server,
             name,
-            "H",
+            "H*" if operator else "H",
             f"0 {realname}",
         )
 
@@ -532,7 +488,8 @@ class IRCProtocol(CoalescedWrites, LineFraming):
         tags = self.tags_for(
             self.tag_bits, message.sender, message.at, msgid, message.tags
         )
-        return self.message_line("PRIVMSG", target, message.text, source, tags)
+        command = "NOTICE" if message.kind == NOTICE else "PRIVMSG"
+        return self.message_line(command, target, message.text, source, tags)
 
     def tag_line(self, message: TagMessage, target: str, source: str) -> bytes:
         tags = self.tags_for(
@@ -556,8 +513,9 @@ class IRCProtocol(CoalescedWrites, LineFraming):
             plain = variants[0]
             if plain is None:
                 source = self.mask_of(message.sender)
+                command = "NOTICE" if message.kind == NOTICE else "PRIVMSG"
                 plain = variants[0] = self.message_line(
-                    "PRIVMSG", f"#{message.room}", message.text, source
+                    command, f"#{message.room}", message.text, source
                 )
             tags = self.tags_for(
                 bits,
@@ -619,10 +577,11 @@ class IRCProtocol(CoalescedWrites, LineFraming):
                     self.join_line(channel, event.name, self.mask_of(event.name))
                 )
         elif kind == Membership.LEAVE:
+            params = (channel,) if event.reason is None else (channel, event.reason)
             self.write(
                 wire.line(
                     "PART",
-                    channel,
+                    *params,
                     source=self.mask_of(event.name),
                     tags=self.event_tags(event.name),
                 )
@@ -631,7 +590,7 @@ class IRCProtocol(CoalescedWrites, LineFraming):
             self.write(
                 wire.line(
                     "QUIT",
-                    "Quit: left",
+                    event.reason or "Connection closed",
                     source=self.mask_of(event.name),
                     tags=self.event_tags(event.name),
                 )
@@ -666,113 +625,33 @@ class IRCProtocol(CoalescedWrites, LineFraming):
     def disconnect(self, reason: str) -> None:
         self.close(reason)
 
-    def drained(self) -> defer.Deferred[bool]:
-        # What this turn wrote counts as queued: the transport judges it.
-        self.flush()
-        if not self.connected or self.transport.disconnecting:
-            return defer.succeed(False)
-        output = self._output
-        if output is None or not output.backed_up:
-            return defer.succeed(True)
-        d: defer.Deferred[bool] = defer.Deferred()
-        if self._drain_waiters is None:
-            self._drain_waiters = []
-        self._drain_waiters.append(d)
-        return d
-
-    def _drain_waiters_fire(self, drained: bool) -> None:
-        waiters, self._drain_waiters = self._drain_waiters, None
-        for d in waiters or ():
-            d.callback(drained)
-
     # Lines out
-
-    def sent(self) -> None:
-        self._quiet = False
 
     def close(self, reason: str) -> None:
         """Say C{reason} as IRC's ERROR and close once it is sent."""
         if not self.connected or self.transport.disconnecting:
             return
+        if self._quit_reason is None:
+            self._quit_reason = reason
         self.write(wire.line("ERROR", f"Closing link: {self.host} ({reason})"))
         if self._label is not None:
             self._send_labeled()  # the command will not finish here
-        self.flush()
-        self._drain_waiters_fire(False)
-        output, self._output = self._output, None
-        if output is not None:
-            self.factory.unwatch_output(self)
-            output.detach()
-            if output.backed_up:
-                self._set_timer(CLOSE_GRACE, self.transport.abortConnection)
-        self.transport.loseConnection()
+        self._hang_up()
 
-    def _backed_up(self, backed_up: bool) -> None:
-        if backed_up:
-            self.stop_reading("output")
-            self.factory.watch_output(self)
-        else:
-            self.factory.unwatch_output(self)
-            self.resume_reading("output")
-            self._drain_waiters_fire(True)
-
-    def check_output(self) -> None:
-        if self._output is not None:
-            self._output.check()
-
-    def _cut(self, why: str) -> None:
-        output, self._output = self._output, None
+    def _log_cut(self, why: str, output: OutputQueue) -> None:
         self.log.warn(
             "disconnecting IRC {peer}: not reading ({why})", peer=self.peer, why=why
         )
-        self.factory.unwatch_output(self)
-        output.detach()
-        self.drop_output()
-        self.transport.abortConnection()
-        self._drain_waiters_fire(False)
-
-    def connectionLost(self, reason) -> None:
-        self.connected = False
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
-        if self.watched_for_idle:
-            self.watched_for_idle = False
-            self.factory.unwatch_idle()
-        self._output = None
-        self.drop_output()
-        self.factory.unwatch_output(self)
-        if self._logout is not None:
-            logout, self._logout = self._logout, None
-            logout()
-        self.avatar = None
-        self._drain_waiters_fire(False)
-        self.factory.closed(self)
 
     # Timers: the registration timeout, then the idle ping
 
-    def _set_timer(self, delay: float, call: Callable[[], object]) -> None:
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = self.factory.clock.callLater(delay, call)
-
-    def _login_timed_out(self) -> None:
-        self._timer = None
+    def login_timed_out(self) -> None:
         if not self.registered and self.connected:
             self.close(
                 f"Registration timed out after {self.factory.limits.login_timeout:g} s"
             )
 
-    def _start_idle_checks(self) -> None:
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
-        if self.factory.limits.ping_interval and not self.watched_for_idle:
-            self._quiet = True
-            self.watched_for_idle = True
-            self.factory.watch_idle()
-
-    def idle_check(self) -> None:
-        if self._quiet:
-            self._deliver(wire.line("PING", self.server))
-        self._quiet = True
+    def _ping(self) -> None:
+        # Sent now, so that the ping is not traffic at the next look.
+        self._deliver(wire.line("PING", self.server))
+        self.flush()

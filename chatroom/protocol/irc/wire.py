@@ -12,6 +12,8 @@ from twisted.words.protocols import irc as rfc
 from chatroom.names import name_key
 from chatroom.protocol.irc.message import format_line
 
+VERSION = "chatroom-irc-0.1"
+
 # The RFC numerics, under their usual names.
 RPL_WELCOME = rfc.RPL_WELCOME
 RPL_YOURHOST = rfc.RPL_YOURHOST
@@ -62,6 +64,16 @@ ERR_CHANOPRIVSNEEDED = rfc.ERR_CHANOPRIVSNEEDED
 ERR_UMODEUNKNOWNFLAG = rfc.ERR_UMODEUNKNOWNFLAG
 ERR_USERSDONTMATCH = rfc.ERR_USERSDONTMATCH
 ERR_NOMOTD = rfc.ERR_NOMOTD
+RPL_LUSERUNKNOWN = rfc.RPL_LUSERUNKNOWN
+RPL_TIME = rfc.RPL_TIME
+RPL_VERSION = rfc.RPL_VERSION
+RPL_INFO = rfc.RPL_INFO
+RPL_ENDOFINFO = rfc.RPL_ENDOFINFO
+RPL_YOUREOPER = rfc.RPL_YOUREOPER
+RPL_WHOISOPERATOR = rfc.RPL_WHOISOPERATOR
+ERR_NOSUCHSERVER = rfc.ERR_NOSUCHSERVER
+ERR_NOPRIVILEGES = rfc.ERR_NOPRIVILEGES
+ERR_NOOPERHOST = rfc.ERR_NOOPERHOST
 # IRCv3 SASL (3.1/3.2).
 RPL_LOGGEDIN = "900"
 RPL_SASLSUCCESS = "903"
@@ -117,6 +129,6 @@ def line(command: str, *params: str, source: str | None = None, tags=None) -> by
     return format_line(command, *params, source=source, tags=tags)
 
 
-def fail(command: str, code: str, text: str) -> bytes:
-    """An IRCv3 standard reply: FAIL <command> <CODE> :text."""
-    return format_line("FAIL", command, code, text)
+def fail(command: str, code: str, text: str, source: str | None = None) -> bytes:
+    """An IRCv3 standard reply: [:server] FAIL <command> <CODE> :text."""
+    return format_line("FAIL", command, code, text, source=source)

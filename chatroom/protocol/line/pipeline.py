@@ -16,52 +16,15 @@ from typing import Generic, Protocol, TypeVar
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from chatroom.protocol.factory import wait_at_most
+from chatroom.protocol.factory import InFlight
 
 # Messages of one connection waiting on storage at once; past it, we stop
 # reading from that connection.
 MAX_PIPELINE = 64
-# Lines in flight on all connections at once past which a connection that
-# has one in flight already stops reading: a server behind on its work keeps
-# the backlog in socket buffers, not in Python objects that the garbage
-# collector walks again and again (which made an overloaded server collapse).
-MAX_IN_FLIGHT = 1000
 
 Item = TypeVar("Item")
 # What an answered line leaves: its reply, and what to run once it is sent.
 Answer = tuple[bytes, Callable[[], Awaitable[None]] | None]
-
-
-class InFlight:
-    """Lines started on every connection of a server and not yet answered."""
-
-    log = Logger()
-    __slots__ = ("count", "limit", "_waiting")
-
-    def __init__(self, limit: int = MAX_IN_FLIGHT) -> None:
-        self.count = 0
-        self.limit = limit
-        self._waiting: list[defer.Deferred] = []
-
-    def started(self) -> None:
-        self.count += 1
-
-    def finished(self) -> None:
-        self.count -= 1
-        if not self.count and self._waiting:
-            waiting, self._waiting = self._waiting, []
-            for d in waiting:
-                d.callback(None)
-
-    def all_answered(self, clock, grace: float) -> defer.Deferred:
-        """Fires once no line is in flight, or after C{grace} seconds."""
-        if not self.count:
-            return defer.succeed(None)
-
-        def give_up() -> None:
-            self.log.warn("stopping with {count} lines unanswered", count=self.count)
-
-        return wait_at_most(self._waiting, clock, grace, give_up)
 
 
 class PipelineOwner(Protocol[Item]):
@@ -156,6 +119,10 @@ class ReplyPipeline(Generic[Item]):
                 self._last_reply, self._only_messages = None, True
             written.callback(None)
             self._start_held()
+
+    def at_rest(self) -> bool:
+        """Nothing in flight or held, as in a new one: it may be dropped."""
+        return not self._in_flight and self._held is None
 
     def _start_held(self) -> None:
         held = self._held

@@ -7,28 +7,19 @@ L{chatroom.protocol.line.commands}; the rules in the service layer.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Awaitable, Callable
 
-from twisted.internet import defer
-from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 from zope.interface import implementer
 
 from chatroom.errors import ChatError, RateLimited, ServerError, WrongProtocol
-from chatroom.protocol.address import (
-    address_of,
-    looks_like_http,
-    looks_like_tls,
-    set_no_delay,
-    set_user_timeout,
-)
-from chatroom.protocol.framing import LineFraming
-from chatroom.protocol.limits import ByteRate, FloodGate
+from chatroom.protocol.address import looks_like_http, looks_like_tls
+from chatroom.protocol.connection import Connection
+from chatroom.protocol.limits import ByteRate
 from chatroom.protocol.line import commands, wire
 from chatroom.protocol.line.commands import CommandLine
 from chatroom.protocol.line.pipeline import Answer, ReplyPipeline
-from chatroom.protocol.output import CoalescedWrites, OutputQueue
+from chatroom.protocol.output import OutputQueue
 from chatroom.service.admission import Admission, Admitted
 from chatroom.service.events import Membership, PrivateMessage, RoomMessage
 from chatroom.service.interfaces import IChatClient, IUser
@@ -38,8 +29,6 @@ GREETING = (
     " or type your name; /help lists every command"
 )
 PING = "ping"
-# Seconds a closing connection may take to send what is queued for it.
-CLOSE_GRACE = 10.0
 # Seconds a timed-out connection gets to take its notice before it is cut:
 # a TLS handshake that never finishes would hold a clean close forever.
 TIMEOUT_GRACE = 1.0
@@ -59,46 +48,21 @@ _ADVICE = {
 
 
 @implementer(IChatClient)
-class LineProtocol(CoalescedWrites, LineFraming):
+class LineProtocol(Connection):
     log = Logger()
-    # One per connection, most of them idle: slots keep each small (Twisted's
-    # own attributes still live in the instance dict).
+    # One per connection, most of them idle (see Connection's).
     __slots__ = (
-        "avatar",
-        "_logout",
         "_expecting",
-        "peer",
-        "connected",
-        "_gate",
         "_bytes",
-        "_drain_waiters",
-        "_timer",
-        "_quiet",
-        "watched_for_idle",
         "_sniffing",
         "_first_line",
         "_pipeline",
     )
 
     def __init__(self) -> None:
-        self.avatar: IUser | None = None
-        self._logout: Callable[[], None] | None = None
+        super().__init__()
         self._expecting: Callable[[str], Awaitable[commands.Reply]] | None = None
-        self.peer = "?"
-        self.connected = False
-        self._gate: FloodGate | None = None
         self._bytes: ByteRate | None = None
-        self._output: OutputQueue | None = None
-        # What was written this reactor turn, not flushed yet (CoalescedWrites).
-        self._pending: list[bytes] | None = None
-        # Waiting for the output queue to drain (IChatClient.drained).
-        self._drain_waiters: list[defer.Deferred[bool]] | None = None
-        # The login timeout before login.
-        self._timer: IDelayedCall | None = None
-        # Nothing sent or received since the idle check last looked.
-        self._quiet = True
-        # Logged in, so looked at by the factory's idle check.
-        self.watched_for_idle = False
         # The first bytes are checked for HTTP and TLS.
         self._sniffing = True
         self._first_line = True
@@ -126,31 +90,8 @@ class LineProtocol(CoalescedWrites, LineFraming):
     # Lines in
 
     def connectionMade(self) -> None:
-        # Interned: thousands of connections from one address share one string.
-        self.peer = sys.intern(address_of(self.transport.getPeer()))
+        super().connectionMade()
         factory = self.factory
-        factory.opened(self)
-        limits, clock = factory.limits, factory.clock
-        self._pipeline = ReplyPipeline(self, factory.in_flight)
-        if limits.rate:
-            self._gate = FloodGate(limits, clock)
-        if limits.byte_rate:
-            self._bytes = ByteRate(limits.byte_rate, limits.byte_burst, clock, self)
-        if limits.output_hard:
-            self._output = OutputQueue(
-                limits.output_soft,
-                limits.output_hard,
-                limits.output_stall,
-                clock,
-                self._backed_up,
-                self._cut,
-            )
-            self._output.attach(self.transport)
-        if limits.login_timeout:
-            self._timer = clock.callLater(limits.login_timeout, self._login_timed_out)
-        if limits.ping_interval:
-            set_user_timeout(self.transport, limits.ping_timeout)
-        set_no_delay(self.transport)
         factory.chat.record(None, self.peer, "connect")
         self.write(wire.notice(GREETING))
 
@@ -164,8 +105,20 @@ class LineProtocol(CoalescedWrites, LineFraming):
                     return
         # What came is read; more is read once the byte rate allows it.
         super().dataReceived(data)
-        if self._bytes is not None and data and self.connected:
-            self._bytes.received(len(data))
+        if data and self.connected:
+            rate = self._bytes or self._byte_rate()
+            if rate is not None:
+                rate.received(len(data))
+
+    def _byte_rate(self) -> ByteRate | None:
+        """The byte-rate limit, made at the first bytes; None if there is none."""
+        limits = self.factory.limits
+        if not limits.byte_rate:
+            return None
+        self._bytes = ByteRate(
+            limits.byte_rate, limits.byte_burst, self.factory.clock, self
+        )
+        return self._bytes
 
     def lineReceived(self, line: bytes) -> None:
         self._quiet = False
@@ -174,7 +127,7 @@ class LineProtocol(CoalescedWrites, LineFraming):
             if looks_like_http(line):
                 self._refuse_protocol("HTTP")
                 return
-        gate = self._gate
+        gate = self._gate or self._flood_gate()
         if gate is not None:
             verdict = gate.admit()
             if verdict != "ok":
@@ -187,10 +140,17 @@ class LineProtocol(CoalescedWrites, LineFraming):
 
     def textReceived(self, text: str) -> None:
         # A line that answers a prompt (a password) is not a command.
-        self._pipeline.offer(text if self._expecting else commands.parse(text))
+        pipeline = self._pipeline or self._reply_pipeline()
+        pipeline.offer(text if self._expecting else commands.parse(text))
 
     def textRefused(self, error: ChatError) -> None:
-        self._pipeline.run(self._refusal(error), overlaps=True)
+        pipeline = self._pipeline or self._reply_pipeline()
+        pipeline.run(self._refusal(error), overlaps=True)
+
+    def _reply_pipeline(self) -> ReplyPipeline[CommandLine | str]:
+        # Made at the first line: a connection that sends none needs none.
+        self._pipeline = ReplyPipeline(self, self.factory.in_flight)
+        return self._pipeline
 
     # The pipeline's owner
 
@@ -233,27 +193,9 @@ class LineProtocol(CoalescedWrites, LineFraming):
         self._hang_up()
 
     def connectionLost(self, reason) -> None:
-        self.connected = False
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
         if self._bytes is not None:
             self._bytes.stop()
-        if self.watched_for_idle:
-            self.watched_for_idle = False
-            self.factory.unwatch_idle()
-        # The transport stops its producer itself.
-        self._output = None
-        self.drop_output()
-        self.factory.unwatch_output(self)
-        if self._logout is not None:
-            logout, self._logout = self._logout, None
-            logout()
-        self.avatar = None
-        self._drain_waiters_fire(False)
-        # Last: at shutdown this may let storage close, so the logout's
-        # record must already be queued.
-        self.factory.closed(self)
+        super().connectionLost(reason)
 
     # What the service delivers (IChatClient)
 
@@ -288,48 +230,9 @@ class LineProtocol(CoalescedWrites, LineFraming):
         self.write(wire.notice(reason))
         self._hang_up()
 
-    def drained(self) -> defer.Deferred[bool]:
-        # What this turn wrote counts as queued: the transport judges it.
-        self.flush()
-        if not self.connected or self.transport.disconnecting:
-            return defer.succeed(False)
-        output = self._output
-        if output is None or not output.backed_up:
-            return defer.succeed(True)
-        d: defer.Deferred[bool] = defer.Deferred()
-        if self._drain_waiters is None:
-            self._drain_waiters = []
-        self._drain_waiters.append(d)
-        return d
-
-    def _drain_waiters_fire(self, drained: bool) -> None:
-        waiters, self._drain_waiters = self._drain_waiters, None
-        for d in waiters or ():
-            d.callback(drained)
-
     # Lines out, and what they cost
 
-    def sent(self) -> None:
-        self._quiet = False
-
-    def _backed_up(self, backed_up: bool) -> None:
-        # Past the soft limit: read no more commands until the client catches
-        # up, and watch that it takes something meanwhile.
-        if backed_up:
-            self.stop_reading("output")
-            self.factory.watch_output(self)
-        else:
-            self.factory.unwatch_output(self)
-            self.resume_reading("output")
-            self._drain_waiters_fire(True)
-
-    def check_output(self) -> None:
-        """Called by the factory's stall check while the output is backed up."""
-        if self._output is not None:
-            self._output.check()
-
-    def _cut(self, why: str) -> None:
-        output, self._output = self._output, None
+    def _log_cut(self, why: str, output: OutputQueue) -> None:
         self.log.warn(
             _CUT[why],
             peer=self.peer,
@@ -338,25 +241,6 @@ class LineProtocol(CoalescedWrites, LineFraming):
             limit=output.hard,
             stall=output.stall,
         )
-        self.factory.unwatch_output(self)
-        output.detach()
-        self.drop_output()
-        self.transport.abortConnection()
-        self._drain_waiters_fire(False)
-
-    def _hang_up(self) -> None:
-        """Close once what is queued is sent, or after a grace period if stuck."""
-        self.flush()
-        # What is still queued may never arrive: nobody may count it delivered.
-        self._drain_waiters_fire(False)
-        output, self._output = self._output, None
-        if output is not None:
-            self.factory.unwatch_output(self)
-            # A registered producer would keep the transport open.
-            output.detach()
-            if output.backed_up and self.connected:
-                self._set_timer(CLOSE_GRACE, self.transport.abortConnection)
-        self.transport.loseConnection()
 
     def _refuse_protocol(self, spoken: str) -> None:
         self.log.info(
@@ -376,13 +260,7 @@ class LineProtocol(CoalescedWrites, LineFraming):
 
     # Timers: the login timeout, then the idle ping
 
-    def _set_timer(self, delay: float, call: Callable[[], object]) -> None:
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = self.factory.clock.callLater(delay, call)
-
-    def _login_timed_out(self) -> None:
-        self._timer = None
+    def login_timed_out(self) -> None:
         if self.avatar is None and self.connected:
             self.log.info("{peer} did not log in in time", peer=self.peer)
             self.disconnect(
@@ -390,23 +268,14 @@ class LineProtocol(CoalescedWrites, LineFraming):
             )
             self._set_timer(TIMEOUT_GRACE, self.transport.abortConnection)
 
-    def _start_idle_checks(self) -> None:
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
-        if self.factory.limits.ping_interval and not self.watched_for_idle:
-            self._quiet = True
-            self.watched_for_idle = True
-            self.factory.watch_idle()
-
     def idle_check(self) -> None:
-        """
-        Called once per ping interval: after a whole interval of silence both
-        ways, send something, so a dead peer shows (the kernel's user
-        timeout) and NAT keeps the mapping.
-        """
-        if self._quiet:
-            # Sent now, so that the ping is not traffic at the next look.
-            self.write(wire.notice(PING))
-            self.flush()
-        self._quiet = True
+        super().idle_check()
+        if self._bytes is not None and self._bytes.at_rest():
+            self._bytes = None
+        if self._pipeline is not None and self._pipeline.at_rest():
+            self._pipeline = None
+
+    def _ping(self) -> None:
+        # Sent now, so that the ping is not traffic at the next look.
+        self.write(wire.notice(PING))
+        self.flush()

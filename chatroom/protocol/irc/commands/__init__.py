@@ -5,10 +5,12 @@ one parsed line through it.
 """
 
 from chatroom.protocol.irc.commands import (  # noqa: F401 (they register)
+    accounts,
     channels,
     messages,
     queries,
     registration,
+    server,
 )
 from chatroom.protocol.irc.commands.table import (
     NOT_REGISTERED_HELP,
@@ -16,4 +18,4 @@ from chatroom.protocol.irc.commands.table import (
     dispatch,
 )
 
-__all__ = ["NOT_REGISTERED_HELP", "channel_name", "dispatch"]
+__all__ = ["NOT_REGISTERED_HELP", "channel_name", "dispatch", "server"]

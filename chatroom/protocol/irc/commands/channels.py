@@ -10,8 +10,8 @@ from chatroom.errors import (
     RoomExists,
     TooManyRooms,
 )
-from chatroom.names import name_key
 from chatroom.protocol.irc import wire
+from chatroom.protocol.irc.commands.server import user_mode
 from chatroom.protocol.irc.commands.table import (
     channel_name,
     command,
@@ -65,7 +65,7 @@ async def part(conn, msg: Message) -> None:
 async def _part(conn, target: str, reason: str | None) -> None:
     room = target[1:] if target.startswith("#") else target
     try:
-        name = await conn.avatar.leave(room)
+        name = await conn.avatar.leave(room, reason)
     except (NoSuchRoom, BadName):
         conn.numeric(wire.ERR_NOSUCHCHANNEL, f"#{room}", "No such channel")
         return
@@ -114,17 +114,7 @@ async def mode(conn, msg: Message) -> None:
     target = msg.params[0]
     room = channel_name(target)
     if room is None:
-        if name_key(target) != name_key(conn.nick):
-            code = (
-                wire.ERR_NOSUCHNICK
-                if conn.chat.online_by_key.get(name_key(target)) is None
-                else wire.ERR_USERSDONTMATCH
-            )
-            conn.numeric(code, target, "Cannot change mode for other users")
-        elif len(msg.params) > 1:
-            conn.numeric(wire.ERR_UMODEUNKNOWNFLAG, "Unknown MODE flag")
-        else:
-            conn.numeric(wire.RPL_UMODEIS, "+")
+        user_mode(conn, msg)
         return
     try:
         found = conn.chat.rooms.find(room)

@@ -1,4 +1,9 @@
-"""Messages: PRIVMSG, NOTICE and TAGMSG, to a channel or a nick."""
+"""
+Messages: PRIVMSG, NOTICE and TAGMSG, to a channel or a nick.  What an IRC
+client sends is cut to what fits in one relayed line (RFC 2812's 512 bytes,
+with the sender's mask in front), as IRC servers do; a longer text from
+another front end is split into several lines on the way out instead.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +20,14 @@ from chatroom.protocol.irc.commands.table import (
     command,
     targets,
 )
-from chatroom.protocol.irc.message import Message, client_only
+from chatroom.protocol.irc.message import (
+    MAX_BODY,
+    Message,
+    client_only,
+    format_line,
+    split_text,
+)
+from chatroom.service.events import MESSAGE, NOTICE
 
 
 @command("PRIVMSG")
@@ -38,18 +50,19 @@ async def _message(conn, msg: Message, errors: bool) -> None:
         if errors:
             conn.numeric(wire.ERR_NOTEXTTOSEND, "No text to send")
         return
-    text = msg.params[1]
+    kind = MESSAGE if errors else NOTICE
     # Client-only tags are passed on; the others are the server's to set.
     tags = client_only(msg.tags) if "message-tags" in conn.caps else None
     for target in targets(msg.params[0]):
         room = channel_name(target)
+        text = fit_text(msg.command, target, msg.params[1], conn.mask)
         try:
             if room is not None:
-                sent = await conn.avatar.say(room, text, tags)
+                sent = await conn.avatar.say(room, text, kind, tags)
                 if "echo-message" in conn.caps:
                     conn.room_message(sent, echo=True)
             else:
-                sent = await conn.avatar.send_private(target, text, tags)
+                sent = await conn.avatar.send_private(target, text, kind, tags)
                 if "echo-message" in conn.caps:
                     conn.write(conn.private_lines(sent, target, conn.mask))
         except ChatError as e:
@@ -84,4 +97,12 @@ def _refused(conn, command: str, target: str, room: str | None, e: ChatError) ->
     elif isinstance(e, NotMember):
         conn.numeric(wire.ERR_CANNOTSENDTOCHAN, target, "Cannot send to channel")
     else:
-        conn.write(wire.fail(command, e.code.upper().replace("-", "_"), e.message))
+        code = e.code.upper().replace("-", "_")
+        conn.write(wire.fail(command, code, e.message, source=conn.server))
+
+
+def fit_text(command: str, target: str, text: str, source: str) -> str:
+    """C{text} cut, between characters, to fit one relayed line from C{source}."""
+    head = len(format_line(command, target, "x", source=source)) - len(b"x\r\n")
+    # One byte more for the colon before the trailing parameter.
+    return split_text(text, MAX_BODY - head - 1)[0]

@@ -8,6 +8,7 @@ from chatroom.errors import (
 )
 from chatroom.names import name_key
 from chatroom.protocol.irc import wire
+from chatroom.protocol.irc.commands.server import is_operator
 from chatroom.protocol.irc.commands.table import (
     channel_name,
     command,
@@ -49,6 +50,8 @@ async def whois(conn, msg: Message) -> None:
             wire.RPL_WHOISCHANNELS, name, " ".join(f"#{r.name}" for r in rooms)
         )
     conn.numeric(wire.RPL_WHOISSERVER, name, conn.server, "chatroom")
+    if is_operator(account):
+        conn.numeric(wire.RPL_WHOISOPERATOR, name, "is an IRC operator")
     if not account.is_guest:
         conn.numeric(wire.RPL_WHOISACCOUNT, name, name, "is logged in as")
     conn.numeric(wire.RPL_ENDOFWHOIS, name, "End of /WHOIS list")

@@ -109,7 +109,8 @@ async def user(conn, msg: Message) -> None:
         conn.numeric(wire.ERR_ALREADYREGISTRED, "You may not reregister")
         return
     username, _, _, realname = msg.params[:4]
-    if not username:
+    # Neither may be empty, even given as an empty parameter (Modern IRC).
+    if not username or not realname:
         conn.numeric(wire.ERR_NEEDMOREPARAMS, "USER", "Not enough parameters")
         return
     conn.username = username[:NAME_MAX]

@@ -21,6 +21,7 @@ CAPABILITIES = {
     "account-tag": None,
     "batch": None,
     "cap-notify": None,
+    "draft/account-registration": "before-connect",
     "echo-message": None,
     "extended-join": None,
     "labeled-response": None,
@@ -35,8 +36,8 @@ SASL_CHUNK = 400
 SASL_MAX = 4096
 NOT_REGISTERED_HELP = (
     "this server needs an account: log in with SASL PLAIN, or send PASS with"
-    " your password (your nick is your account); no account yet? create one"
-    " on the chatroom line port with /register NAME PASSWORD"
+    " your password (your nick is your account); no account yet? send"
+    " REGISTER * * PASSWORD to make one for your nick"
 )
 
 Handler = Callable[["object", Message], Awaitable[None]]
@@ -81,7 +82,14 @@ async def dispatch(conn, msg: Message) -> None:
     try:
         await cmd.handler(conn, msg)
     except ChatError as e:
-        conn.write(wire.fail(msg.command, e.code.upper().replace("-", "_"), e.message))
+        conn.write(
+            wire.fail(
+                msg.command,
+                e.code.upper().replace("-", "_"),
+                e.message,
+                source=conn.server,
+            )
+        )
 
 
 def channel_name(target: str) -> str | None:
