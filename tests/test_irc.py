@@ -117,13 +117,15 @@ class FramingTests(IRCTestCase):
         self.assertEqual(params(line)[:2], ["PRIVMSG", "INVALID_UTF8"])
         self.assertEqual(command_of(line), "FAIL")
 
-    def test_body_over_512_bytes_is_refused_but_tags_may_add_8191(self):
+    def test_body_over_512_bytes_is_refused_but_tags_may_add_4096(self):
         alice = self.welcomed("alice")
         alice.write("PING :" + "x" * 600)
         self.assertEqual(self.commands(alice.take()), ["417"])
-        tags = "@+k=" + "v" * 8000
-        alice.write(f"{tags} PING :tok")
+        # "@", 4094 bytes of tags and the space: a client's most (message-tags).
+        alice.write("@+k=" + "v" * 4091 + " PING :tok")
         self.assertEqual(self.commands(alice.take()), ["PONG"])
+        alice.write("@+k=" + "v" * 4092 + " PING :tok")
+        self.assertEqual(self.commands(alice.take()), ["417"])
 
     def test_a_line_over_every_limit_is_refused_and_the_next_read(self):
         alice = self.welcomed("alice")

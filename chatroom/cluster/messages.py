@@ -90,9 +90,49 @@ def _channel(data: dict, name: str) -> None:
     _id({"id": channel[1]}, "id")
 
 
+def _tags(data: dict, name: str) -> None:
+    tags = _field(data, name, dict)
+    if not all(
+        type(key) is str and key.startswith("+") and type(value) is str
+        for key, value in tags.items()
+    ):
+        raise BadMessage(f"{name}: not client-only tags")
+
+
+def _tags_or_none(data: dict, name: str) -> None:
+    if data.get(name) is not None:
+        _tags(data, name)
+
+
+def _msgid(data: dict, name: str) -> None:
+    value = _field(data, name, str)
+    if not 0 < len(value) <= 64 or not value.isprintable():
+        raise BadMessage(f"{name}: not a message id")
+
+
 _EVENTS: dict[str, dict[str, Check]] = {
-    "room": {"room": _name, "seq": _id, "sender": _name, "text": _text, "at": _time},
-    "private": {"sender": _name, "text": _text, "at": _time, "kept_id": _id_or_none},
+    "room": {
+        "room": _name,
+        "seq": _id,
+        "sender": _name,
+        "text": _text,
+        "at": _time,
+        "tags": _tags_or_none,
+    },
+    "private": {
+        "sender": _name,
+        "text": _text,
+        "at": _time,
+        "kept_id": _id_or_none,
+        "tags": _tags_or_none,
+    },
+    "tags": {
+        "room": _name_or_none,
+        "sender": _name,
+        "tags": _tags,
+        "at": _time,
+        "msgid": _msgid,
+    },
     "notice": {"text": _text},
     "membership": {
         "change": _change,

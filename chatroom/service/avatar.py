@@ -26,7 +26,14 @@ from chatroom.errors import (
 from chatroom.names import check_name, check_new_room_name, check_text, name_key
 from chatroom.service import moderation
 from chatroom.service.chat import Account, ChatService
-from chatroom.service.events import MESSAGE, Membership, PrivateMessage, RoomMessage
+from chatroom.service.events import (
+    MESSAGE,
+    Membership,
+    PrivateMessage,
+    RoomMessage,
+    TagMessage,
+    new_tag_id,
+)
 from chatroom.service.history import HistoryActions
 from chatroom.service.interfaces import IAccountRules, IChatClient, IUser
 from chatroom.service.results import (
@@ -148,7 +155,9 @@ class Session(HistoryActions, moderation.RoomModeration):
                     return
                 if self._first_showing(message.id):
                     mind.private_message(
-                        PrivateMessage(message.sender, message.text, message.created_at)
+                        PrivateMessage(
+                            message.sender, message.text, message.created_at, message.id
+                        )
                     )
             if self.ended or not await mind.drained():
                 return
@@ -188,7 +197,11 @@ class Session(HistoryActions, moderation.RoomModeration):
     # Messages
 
     async def say(
-        self, room: str | None, text: str, kind: str = MESSAGE
+        self,
+        room: str | None,
+        text: str,
+        kind: str = MESSAGE,
+        tags: dict[str, str] | None = None,
     ) -> RoomMessage:
         """
         Number the message, queue its write and fan it out at once; return
@@ -210,7 +223,7 @@ class Session(HistoryActions, moderation.RoomModeration):
         chat.record(
             account.id, account.name, "message", f"#{target.name} {seq}", LogLevel.debug
         )
-        message = RoomMessage(target.name, seq, account.name, text, at, kind)
+        message = RoomMessage(target.name, seq, account.name, text, at, kind, tags=tags)
         # In the reactor turn that numbered it, so every member gets a room's
         # messages in number order.  Across nodes, handed over means the bus
         # has it (or, after some tries, that it never will).
@@ -228,7 +241,11 @@ class Session(HistoryActions, moderation.RoomModeration):
         return message
 
     async def send_private(
-        self, recipient: str, text: str, kind: str = MESSAGE
+        self,
+        recipient: str,
+        text: str,
+        kind: str = MESSAGE,
+        tags: dict[str, str] | None = None,
     ) -> PrivateMessage:
         check_name(recipient)
         text = check_text(text)
@@ -237,7 +254,9 @@ class Session(HistoryActions, moderation.RoomModeration):
         target = chat.online_by_key.get(name_key(recipient))
         if target is not None and target.is_guest:
             # Nothing of a guest's is kept: handed to its session, or lost.
-            message = PrivateMessage(account.name, text, chat.now(), kind=kind)
+            message = PrivateMessage(
+                account.name, text, chat.now(), kind=kind, tags=tags
+            )
             for session in target.sessions:
                 session.mind.private_message(message)
             return message
@@ -267,8 +286,37 @@ class Session(HistoryActions, moderation.RoomModeration):
         chat.record(
             account.id, account.name, "private", f"to {recipient}", LogLevel.debug
         )
-        message = PrivateMessage(account.name, text, at, message_id, kind)
-        await chat.hand_private(target_id, message, self.mind)
+        message = PrivateMessage(account.name, text, at, message_id, kind, tags=tags)
+        # To oneself it is a delivery like any other, to this session too.
+        exclude = None if target_id == account.id else self.mind
+        await chat.hand_private(target_id, message, exclude)
+        return message
+
+    async def send_tags(
+        self, room: str | None, recipient: str | None, tags: dict[str, str]
+    ) -> TagMessage:
+        """
+        Pass client-only C{tags} (typing, a reaction) to a room's members or
+        to an online user; nothing is stored, so an offline user misses them.
+        """
+        chat, account = self.chat, self.account
+        if room is not None:
+            target = self._member_room(room)
+            channel, where, exclude = target.channel, target.name, self.mind
+        else:
+            check_name(recipient)
+            user = chat.online_by_key.get(name_key(recipient))
+            if user is not None:
+                user_id = user.id
+            else:
+                record = await chat.store.find_user(name_key(recipient))
+                if record is None or not chat.is_online(record.id):
+                    raise NoSuchUser(f"{recipient} is not online")
+                user_id = record.id
+            # To oneself: every session has it, this one too.
+            channel, where, exclude = ("user", user_id), None, None
+        message = TagMessage(where, account.name, tags, chat.now(), new_tag_id())
+        await chat.fanout.publish(channel, message, exclude)
         return message
 
     # Rooms

@@ -9,6 +9,7 @@ between server processes (the Redis fan-out) as plain data.
 
 from __future__ import annotations
 
+import secrets
 from typing import NamedTuple
 
 
@@ -27,11 +28,28 @@ MESSAGE = "message"
 NOTICE = "notice"
 
 
+def new_tag_id() -> str:
+    """A unique id for a message that is never stored (so has no number)."""
+    return secrets.token_hex(8)
+
+
 class RoomMessage:
-    __slots__ = ("room", "seq", "sender", "text", "at", "kind", "wire", "irc")
+    """
+    A room message; C{tags} are the sender's client-only tags (IRCv3
+    C{+name}), passed on as they came and never stored.
+    """
+
+    __slots__ = ("room", "seq", "sender", "text", "at", "kind", "tags", "wire", "irc")
 
     def __init__(
-        self, room: str, seq: int, sender: str, text: str, at: int, kind=MESSAGE
+        self,
+        room: str,
+        seq: int,
+        sender: str,
+        text: str,
+        at: int,
+        kind=MESSAGE,
+        tags: dict[str, str] | None = None,
     ) -> None:
         self.room = room
         self.seq = seq
@@ -39,9 +57,10 @@ class RoomMessage:
         self.text = text
         self.at = at
         self.kind = kind
+        self.tags = tags
         self.wire: bytes | None = None
-        # IRC's lines: without tags, and with server-time.
-        self.irc: tuple[bytes, bytes] | None = None
+        # IRC's lines, one variant per set of the caps that change them.
+        self.irc: list | None = None
 
     def deliver(self, client) -> None:
         client.room_message(self)
@@ -55,6 +74,7 @@ class RoomMessage:
             "text": self.text,
             "at": self.at,
             "message_kind": self.kind,
+            "tags": self.tags,
         }
 
 
@@ -64,7 +84,7 @@ class PrivateMessage:
     marked delivered (no session of the recipient was on the sender's node).
     """
 
-    __slots__ = ("sender", "text", "at", "kept_id", "kind", "wire")
+    __slots__ = ("sender", "text", "at", "kept_id", "kind", "tags", "wire", "irc")
 
     def __init__(
         self,
@@ -73,13 +93,17 @@ class PrivateMessage:
         at: int,
         kept_id: int | None = None,
         kind: str = MESSAGE,
+        tags: dict[str, str] | None = None,
     ) -> None:
         self.sender = sender
         self.text = text
         self.at = at
         self.kept_id = kept_id
         self.kind = kind
+        self.tags = tags
         self.wire: bytes | None = None
+        # IRC's message id, made once for all of its recipients.
+        self.irc: str | None = None
 
     def deliver(self, client) -> None:
         client.private_message(self)
@@ -92,6 +116,41 @@ class PrivateMessage:
             "at": self.at,
             "kept_id": self.kept_id,
             "message_kind": self.kind,
+            "tags": self.tags,
+        }
+
+
+class TagMessage:
+    """
+    Client-only tags with no text (IRCv3 TAGMSG: typing, reactions), to a
+    room (C{room}) or to one user: passed on, never stored; C{msgid} names
+    it for every recipient.  Only front ends that show tags take it.
+    """
+
+    __slots__ = ("room", "sender", "tags", "at", "msgid")
+
+    def __init__(
+        self, room: str | None, sender: str, tags: dict[str, str], at: int, msgid: str
+    ) -> None:
+        self.room = room
+        self.sender = sender
+        self.tags = tags
+        self.at = at
+        self.msgid = msgid
+
+    def deliver(self, client) -> None:
+        take = getattr(client, "tag_message", None)
+        if take is not None:
+            take(self)
+
+    def to_dict(self) -> dict:
+        return {
+            "kind": "tags",
+            "room": self.room,
+            "sender": self.sender,
+            "tags": self.tags,
+            "at": self.at,
+            "msgid": self.msgid,
         }
 
 
@@ -179,7 +238,7 @@ class AwayChanged:
 
 def event_from_dict(
     data: dict,
-) -> RoomMessage | PrivateMessage | Notice | Membership | AwayChanged:
+) -> RoomMessage | PrivateMessage | TagMessage | Notice | Membership | AwayChanged:
     """The event that C{to_dict} described."""
     kind = data["kind"]
     if kind == "room":
@@ -190,6 +249,7 @@ def event_from_dict(
             data["text"],
             data["at"],
             data.get("message_kind", MESSAGE),
+            tags=data.get("tags"),
         )
     if kind == "private":
         return PrivateMessage(
@@ -198,6 +258,11 @@ def event_from_dict(
             data["at"],
             data.get("kept_id"),
             data.get("message_kind", MESSAGE),
+            tags=data.get("tags"),
+        )
+    if kind == "tags":
+        return TagMessage(
+            data["room"], data["sender"], data["tags"], data["at"], data["msgid"]
         )
     if kind == "notice":
         return Notice(data["text"])

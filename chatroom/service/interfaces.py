@@ -20,6 +20,9 @@ class IChatClient(Interface):
     def notice(text):
         """Deliver a notice: server news."""
 
+    # Optional: tag_message(message), a L{TagMessage} (client-only tags, no
+    # text) for a front end that shows tags; others lack it and never get one.
+
     def membership(event):
         """
         Deliver a L{Membership} change in a room we are in; a front end that
@@ -65,18 +68,27 @@ class IUser(Interface):
     def logged_in():
         """The front end has confirmed the login: deliver what was kept."""
 
-    def say(room, text, kind="message"):
+    def say(room, text, kind="message", tags=None):
         """
         Send C{text} to C{room}, or the default room if C{room} is None;
         return the L{RoomMessage} once it is stored and handed over.
         C{kind} is C{events.MESSAGE} or C{events.NOTICE}: shown live,
-        history keeps only the text.
+        history keeps only the text.  C{tags}: client-only tags passed on
+        with it, never stored.
         """
 
-    def send_private(recipient, text, kind="message"):
+    def send_private(recipient, text, kind="message", tags=None):
         """
         Send C{text} to the user named C{recipient}, online or not; return
-        the stored L{PrivateMessage}.
+        the stored L{PrivateMessage}.  To oneself, every session of the
+        account gets it, the sending one too.
+        """
+
+    def send_tags(room, recipient, tags):
+        """
+        Pass client-only C{tags} with no text to C{room}'s members (or, if
+        C{room} is None, to the online user C{recipient}); nothing is stored.
+        Return the L{TagMessage}.
         """
 
     def set_away(text):

@@ -12,6 +12,9 @@ from typing import NamedTuple
 MAX_BODY = 510
 MAX_TAGS = 8191
 MAX_LINE = MAX_BODY + MAX_TAGS + 1
+# What a client may send of tags: 4094 bytes, "@" and the space after them
+# making 4096 (message-tags); the rest of the 8191 is the server's to add.
+MAX_CLIENT_TAGS = 4096
 
 _UNESCAPE = {":": ";", "s": " ", "\\": "\\", "r": "\r", "n": "\n"}
 _ESCAPE = str.maketrans(
@@ -60,6 +63,38 @@ def parse_tags(text: str) -> dict[str, str]:
     return tags
 
 
+def client_only(tags: dict[str, str]) -> dict[str, str] | None:
+    """The client-only tags (C{+name}) of C{tags}, the ones passed on; or None."""
+    kept = {key: value for key, value in tags.items() if key.startswith("+")}
+    return kept or None
+
+
+def encode_tags(tags: dict[str, str | None]) -> str:
+    """C{tags} as a line carries them, without the C{@}."""
+    return ";".join(
+        key if value is None or value == "" else f"{key}={escape_tag_value(value)}"
+        for key, value in tags.items()
+    )
+
+
+def with_tags(lines: bytes, tags: bytes) -> bytes:
+    """
+    Encoded C{lines} (CR LF ended) with encoded C{tags} (no C{@}) added to
+    each, before any they carry: cheaper than formatting them again.
+    """
+    if not tags:
+        return lines
+    out = []
+    for line in lines.split(b"\r\n"):
+        if not line:
+            continue
+        if line.startswith(b"@"):
+            out.append(b"@" + tags + b";" + line[1:] + b"\r\n")
+        else:
+            out.append(b"@" + tags + b" " + line + b"\r\n")
+    return b"".join(out)
+
+
 def split_tags(line: str) -> tuple[str, str]:
     """The tags part (without the C{@}) and the rest of C{line}."""
     if not line.startswith("@"):
@@ -101,15 +136,7 @@ def format_line(
     """One line to send, CR LF ended; the last param is trailing when it must be."""
     parts = []
     if tags:
-        parts.append(
-            "@"
-            + ";".join(
-                key
-                if value is None or value == ""
-                else f"{key}={escape_tag_value(value)}"
-                for key, value in tags.items()
-            )
-        )
+        parts.append("@" + encode_tags(tags))
     if source is not None:
         parts.append(":" + source)
     parts.append(command)

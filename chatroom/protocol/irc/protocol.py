@@ -23,16 +23,18 @@ from chatroom.errors import (
 )
 from chatroom.names import name_key
 from chatroom.protocol.connection import Connection
-from chatroom.protocol.irc import commands, wire
+from chatroom.protocol.irc import batch, commands, wire
 from chatroom.protocol.irc.message import (
     MAX_BODY,
+    MAX_CLIENT_TAGS,
     MAX_LINE,
-    MAX_TAGS,
     ParseError,
+    encode_tags,
     format_line,
     parse,
     split_tags,
     split_text,
+    with_tags,
 )
 from chatroom.protocol.limits import FakeLag
 from chatroom.protocol.output import OutputQueue
@@ -44,6 +46,8 @@ from chatroom.service.events import (
     Membership,
     PrivateMessage,
     RoomMessage,
+    TagMessage,
+    new_tag_id,
 )
 from chatroom.service.interfaces import IChatClient, IReadMarkers
 
@@ -52,6 +56,11 @@ VERSION = wire.VERSION
 HELD_MAX = 1000
 # Names per RPL_NAMREPLY line, at most: each line stays under 512 bytes.
 NAMES_PER_LINE = 10
+# The caps that change a message's bytes, as bits: a room message caches
+# one encoding per combination a recipient has (RoomMessage.irc).
+TAG_TIME, TAG_MESSAGE, TAG_ACCOUNT = 1, 2, 4
+_TAG_BITS = {"server-time": TAG_TIME, "message-tags": TAG_MESSAGE}
+_TAG_BITS["account-tag"] = TAG_ACCOUNT
 
 
 @implementer(IChatClient, IReadMarkers)
@@ -70,6 +79,13 @@ class IRCProtocol(Connection):
         self.negotiating = False
         self.cap_version = 0
         self.caps: set[str] = set()
+        self.tag_bits = 0
+        self.batch_refs = 0
+        # labeled-response: the label of the command running, and its replies.
+        self._labels = False
+        self._label: str | None = None
+        self._replies: list[bytes] | None = None
+        self._delivering = False
         self.sasl: str | None = None
         self.registered = False
         self.refused_account = False
@@ -162,7 +178,7 @@ class IRCProtocol(Connection):
         tags, _, body = (
             line.partition(b" ") if line.startswith(b"@") else (b"", b"", line)
         )
-        if len(tags) + 1 > MAX_TAGS or len(body.lstrip(b" ")) > MAX_BODY:
+        if len(tags) + 1 > MAX_CLIENT_TAGS or len(body.lstrip(b" ")) > MAX_BODY:
             self.numeric(wire.ERR_INPUTTOOLONG, "Input line was too long")
             return
         try:
@@ -186,19 +202,52 @@ class IRCProtocol(Connection):
             msg = parse(text)
         except ParseError:
             return  # an empty line: ignored, as IRC servers do
+        # Labeled responses need batch too (a reply of several lines is one).
+        label = msg.tags.get("label") if self._labels else None
+        if label:
+            # One command at a time: its replies are collected to be labeled.
+            self._label, self._replies = label, []
         d = defer.ensureDeferred(commands.dispatch(self, msg))
+        d.addErrback(self._failed, msg.command)
         if not d.called:
             # Replies in the order of the lines: read on once this one is done.
             self.stop_reading("command")
             # Counted until answered: shutdown waits for it (all_answered).
             self.factory.in_flight.started()
             d.addBoth(self._answered)
-        d.addErrback(self._failed, msg.command)
+        elif self._label is not None:
+            self._send_labeled()
 
     def _answered(self, result):
         self.factory.in_flight.finished()
+        if self._label is not None:
+            self._send_labeled()
         self.resume_reading("command")
         return result
+
+    def write(self, data: bytes) -> None:
+        if self._replies is not None and not self._delivering:
+            self._replies.append(data)
+        else:
+            super().write(data)
+
+    def _deliver(self, data: bytes) -> None:
+        """Write what the service delivered: never a labeled command's reply."""
+        super().write(data)
+
+    def _send_labeled(self) -> None:
+        label, replies = self._label, self._replies
+        self._label = self._replies = None
+        lines = [line + b"\r\n" for line in b"".join(replies).split(b"\r\n") if line]
+        tags = encode_tags({"label": label}).encode("utf-8")
+        if not lines:
+            self.write(with_tags(wire.line("ACK", source=self.server), tags))
+        elif len(lines) == 1:
+            self.write(with_tags(lines[0], tags))
+        else:
+            ref = batch.start(self, "labeled-response", tags={"label": label})
+            self.write(batch.within(ref, b"".join(lines)))
+            batch.end(self, ref)
 
     def _failed(self, failure, command: str) -> None:
         self.log.failure(
@@ -247,7 +296,7 @@ class IRCProtocol(Connection):
             return True
         if not self.factory.guests:
             self.refused_account = True
-            self.notice(commands.NOT_REGISTERED_HELP)
+            self.reply_notice(commands.NOT_REGISTERED_HELP)
             return False
         try:
             admitted = await self.admission.guest(self.nick, self, self.peer)
@@ -328,15 +377,25 @@ class IRCProtocol(Connection):
         target = self.nick if self.registered else "*"
         self.write(wire.numeric(self.server, code, target, *params))
 
-    def notice(self, text: str) -> None:
+    def reply_notice(self, text: str) -> None:
+        """A NOTICE from the server answering a command."""
         self.write(wire.line("NOTICE", self.nick or "*", text, source=self.server))
+
+    def notice(self, text: str) -> None:
+        # IChatClient: the service's notice, a delivery (never a labeled reply).
+        self._deliver(wire.line("NOTICE", self.nick or "*", text, source=self.server))
+
+    def caps_changed(self) -> None:
+        caps = self.caps
+        self.tag_bits = sum(bit for cap, bit in _TAG_BITS.items() if cap in caps)
+        self._labels = "labeled-response" in caps and "batch" in caps
 
     def cap_reply(self, sub: str, text: str) -> None:
         self.write(wire.line("CAP", self.nick or "*", sub, text, source=self.server))
 
     def joined(self, room: str, read_marker: bytes | None = None) -> None:
         """JOIN, the channel's MARKREAD (read-marker), and its names."""
-        self.write(wire.line("JOIN", f"#{room}", source=self.mask))
+        self.write(self.join_line(f"#{room}", self.nick, self.mask))
         found = self.chat.rooms.by_key.get(name_key(room))
         if found is not None:
             modes = moderation.modes_of(found)
@@ -349,6 +408,13 @@ class IRCProtocol(Connection):
             # A join the server made: its marker is read, and follows.
             commands.history.send_read_marker(self, f"#{room}")
         self.names(f"#{room}")
+
+    def join_line(self, channel: str, name: str, source: str) -> bytes:
+        params: tuple[str, ...] = (channel,)
+        if "extended-join" in self.caps:
+            account = self.account_of(name) or "*"
+            params = (channel, account, self.identity_of(name)[2])
+        return wire.line("JOIN", *params, source=source, tags=self.event_tags(name))
 
     def show_topic(self, room: str, text: str, by: str, at: int, always: bool) -> None:
         """RPL_TOPIC and who set it; RPL_NOTOPIC only when asked (C{always})."""
@@ -392,20 +458,71 @@ class IRCProtocol(Connection):
         if end:
             self.numeric(wire.RPL_ENDOFNAMES, target, "End of /NAMES list")
 
+    def account_of(self, name: str) -> str | None:
+        """
+        The account C{name} is logged in to (its name, here), or None for a
+        guest, or for someone not online on this node (not known to be one).
+        """
+        account = self.chat.online_by_key.get(name_key(name))
+        return account.name if account is not None and not account.is_guest else None
+
+    def tags_for(
+        self,
+        bits: int,
+        sender: str | None,
+        at: int,
+        msgid: str | None = None,
+        client: dict[str, str] | None = None,
+    ) -> dict[str, str] | None:
+        """The tags a message from C{sender} carries for the caps in C{bits}."""
+        tags = {}
+        if bits & TAG_TIME:
+            tags["time"] = wire.server_time(at)
+        if bits & TAG_MESSAGE:
+            if msgid is not None:
+                tags["msgid"] = msgid
+            if client:
+                tags.update(client)
+        if bits & TAG_ACCOUNT and sender is not None:
+            account = self.account_of(sender)
+            if account is not None:
+                tags["account"] = account
+        return tags or None
+
+    def event_tags(self, name: str | None) -> dict[str, str] | None:
+        """Tags of a line about C{name} that has no message id (JOIN, NICK...)."""
+        bits = self.tag_bits & (TAG_TIME | TAG_ACCOUNT)
+        return self.tags_for(bits, name, self.chat.now()) if bits else None
+
     def message_line(
-        self, command: str, target: str, text: str, source: str, at=None
+        self, command: str, target: str, text: str, source: str, tags=None
     ) -> bytes:
         """One or more lines carrying C{text}, each within IRC's 512 bytes."""
         head = len(format_line(command, target, "x", source=source)) - 3
-        tags = (
-            {"time": wire.server_time(at)}
-            if at is not None and "server-time" in self.caps
-            else None
-        )
         return b"".join(
             format_line(command, target, piece, source=source, tags=tags)
             for piece in split_text(text, MAX_BODY - head - 1)
         )
+
+    def private_lines(self, message: PrivateMessage, target: str, source: str) -> bytes:
+        msgid = message.irc
+        if msgid is None:
+            # Its stored id if it has one, so it is the same on every node.
+            kept = message.kept_id
+            msgid = message.irc = (
+                wire.msgid_for_private(kept) if kept is not None else new_tag_id()
+            )
+        tags = self.tags_for(
+            self.tag_bits, message.sender, message.at, msgid, message.tags
+        )
+        command = "NOTICE" if message.kind == NOTICE else "PRIVMSG"
+        return self.message_line(command, target, message.text, source, tags)
+
+    def tag_line(self, message: TagMessage, target: str, source: str) -> bytes:
+        tags = self.tags_for(
+            self.tag_bits, message.sender, message.at, message.msgid, message.tags
+        )
+        return wire.line("TAGMSG", target, source=source, tags=tags)
 
     # What the service delivers (IChatClient)
 
@@ -413,37 +530,51 @@ class IRCProtocol(Connection):
         if self._held is not None and not echo:
             self._hold(lambda: self.room_message(message))
             return
-        cached = message.irc
-        if cached is None:
-            # Built by the first IRC recipient for every other one.
-            source = self.mask_of(message.sender)
-            target = f"#{message.room}"
-            command = "NOTICE" if message.kind == NOTICE else "PRIVMSG"
-            head = len(format_line(command, target, "x", source=source)) - 3
-            plain = b"".join(
-                format_line(command, target, piece, source=source)
-                for piece in split_text(message.text, MAX_BODY - head - 1)
+        # Built by the first IRC recipient with these caps for every other.
+        variants = message.irc
+        if variants is None:
+            variants = message.irc = [None] * 8
+        bits = self.tag_bits
+        data = variants[bits]
+        if data is None:
+            plain = variants[0]
+            if plain is None:
+                source = self.mask_of(message.sender)
+                command = "NOTICE" if message.kind == NOTICE else "PRIVMSG"
+                plain = variants[0] = self.message_line(
+                    command, f"#{message.room}", message.text, source
+                )
+            tags = self.tags_for(
+                bits,
+                message.sender,
+                message.at,
+                wire.msgid_for(message.room, message.seq),
+                message.tags,
             )
-            tag = b"@time=" + wire.server_time(message.at).encode("ascii") + b" "
-            tagged = b"".join(
-                tag + one + b"\r\n" for one in plain.split(b"\r\n") if one
+            data = variants[bits] = (
+                with_tags(plain, encode_tags(tags).encode("utf-8")) if tags else plain
             )
-            cached = message.irc = (plain, tagged)
-        self.write(cached[1] if "server-time" in self.caps else cached[0])
+        if echo:
+            self.write(data)
+        else:
+            self._deliver(data)
 
     def private_message(self, message: PrivateMessage) -> None:
         if self._held is not None:
             self._hold(lambda: self.private_message(message))
             return
-        self.write(
-            self.message_line(
-                "NOTICE" if message.kind == NOTICE else "PRIVMSG",
-                self.nick,
-                message.text,
-                self.mask_of(message.sender),
-                message.at,
-            )
+        self._deliver(
+            self.private_lines(message, self.nick, self.mask_of(message.sender))
         )
+
+    def tag_message(self, message: TagMessage) -> None:
+        if "message-tags" not in self.caps:
+            return  # TAGMSG is only for clients that read tags
+        if self._held is not None:
+            self._hold(lambda: self.tag_message(message))
+            return
+        target = self.nick if message.room is None else f"#{message.room}"
+        self._deliver(self.tag_line(message, target, self.mask_of(message.sender)))
 
     def membership(self, event: Membership) -> None:
         if self._held is not None:
@@ -451,6 +582,14 @@ class IRCProtocol(Connection):
             return
         if not self.registered:
             return
+        # A delivery: even when it runs inside a labeled command, not a reply.
+        self._delivering = True
+        try:
+            self._membership(event)
+        finally:
+            self._delivering = False
+
+    def _membership(self, event: Membership) -> None:
         kind, channel = event.kind, f"#{event.room}"
         if kind in (Membership.RENAME, Membership.QUIT):
             seen = (kind, event.name, event.new_name)
@@ -461,17 +600,27 @@ class IRCProtocol(Connection):
             if name_key(event.name) == name_key(self.nick):
                 self.joined(event.room)  # another client of ours joined
             else:
-                self.write(wire.line("JOIN", channel, source=self.mask_of(event.name)))
+                self.write(
+                    self.join_line(channel, event.name, self.mask_of(event.name))
+                )
                 self._away_on_join(event.name)
         elif kind == Membership.LEAVE:
             params = (channel,) if event.reason is None else (channel, event.reason)
-            self.write(wire.line("PART", *params, source=self.mask_of(event.name)))
+            self.write(
+                wire.line(
+                    "PART",
+                    *params,
+                    source=self.mask_of(event.name),
+                    tags=self.event_tags(event.name),
+                )
+            )
         elif kind == Membership.QUIT:
             self.write(
                 wire.line(
                     "QUIT",
                     event.reason or "Connection closed",
                     source=self.mask_of(event.name),
+                    tags=self.event_tags(event.name),
                 )
             )
         elif kind in self._MODERATION:
@@ -483,11 +632,20 @@ class IRCProtocol(Connection):
             ):
                 return  # our own rename, answered to the client that made it
             username, host, _ = self.identity_of(event.new_name)
+            tags = self.event_tags(event.new_name)
             self.write(
                 wire.line(
-                    "NICK", event.new_name, source=f"{event.name}!{username}@{host}"
+                    "NICK",
+                    event.new_name,
+                    source=f"{event.name}!{username}@{host}",
+                    tags=tags,
                 )
             )
+            account = self.account_of(event.new_name)
+            if "account-notify" in self.caps and account is not None:
+                # An account's name is its nick: renaming it renames the account.
+                source = f"{event.new_name}!{username}@{host}"
+                self.write(wire.line("ACCOUNT", account, source=source, tags=tags))
 
     def read_marker_moved(self, target: str, at: int) -> None:
         if self.registered and "draft/read-marker" in self.caps:
@@ -573,6 +731,8 @@ class IRCProtocol(Connection):
         if self._quit_reason is None:
             self._quit_reason = reason
         self.write(wire.line("ERROR", f"Closing link: {self.host} ({reason})"))
+        if self._label is not None:
+            self._send_labeled()  # the command will not finish here
         self._hang_up()
 
     def _log_cut(self, why: str, output: OutputQueue) -> None:
@@ -590,5 +750,5 @@ class IRCProtocol(Connection):
 
     def _ping(self) -> None:
         # Sent now, so that the ping is not traffic at the next look.
-        self.write(wire.line("PING", self.server))
+        self._deliver(wire.line("PING", self.server))
         self.flush()

@@ -94,7 +94,9 @@ async def _part(conn, target: str, reason: str | None) -> None:
         conn.numeric(wire.ERR_NOTONCHANNEL, f"#{room}", "You're not on that channel")
         return
     params = (f"#{name}",) if reason is None else (f"#{name}", reason)
-    conn.write(wire.line("PART", *params, source=conn.mask))
+    conn.write(
+        wire.line("PART", *params, source=conn.mask, tags=conn.event_tags(conn.nick))
+    )
 
 
 @command("NAMES")

@@ -1,8 +1,8 @@
 """
-Messages: PRIVMSG and NOTICE, to a channel or a nick.  What an IRC client
-sends is cut to what fits in one relayed line (RFC 2812's 512 bytes, with
-the sender's mask in front), as IRC servers do; a longer text from another
-front end is split into several lines on the way out instead.
+Messages: PRIVMSG, NOTICE and TAGMSG, to a channel or a nick.  What an IRC
+client sends is cut to what fits in one relayed line (RFC 2812's 512 bytes,
+with the sender's mask in front), as IRC servers do; a longer text from
+another front end is split into several lines on the way out instead.
 """
 
 from __future__ import annotations
@@ -22,7 +22,13 @@ from chatroom.protocol.irc.commands.table import (
     command,
     targets,
 )
-from chatroom.protocol.irc.message import MAX_BODY, Message, format_line, split_text
+from chatroom.protocol.irc.message import (
+    MAX_BODY,
+    Message,
+    client_only,
+    format_line,
+    split_text,
+)
 from chatroom.service.events import MESSAGE, NOTICE
 
 
@@ -47,20 +53,22 @@ async def _message(conn, msg: Message, errors: bool) -> None:
             conn.numeric(wire.ERR_NOTEXTTOSEND, "No text to send")
         return
     kind = MESSAGE if errors else NOTICE
+    # Client-only tags are passed on; the others are the server's to set.
+    tags = client_only(msg.tags) if "message-tags" in conn.caps else None
     for target in targets(msg.params[0]):
         room = channel_name(target)
         text = fit_text(msg.command, target, msg.params[1], conn.mask)
         try:
             if room is not None:
-                sent = await conn.avatar.say(room, text, kind)
+                sent = await conn.avatar.say(room, text, kind, tags)
                 if "echo-message" in conn.caps:
                     conn.room_message(sent, echo=True)
             else:
-                await conn.avatar.send_private(target, text, kind)
+                sent = await conn.avatar.send_private(target, text, kind, tags)
                 if msg.command == "PRIVMSG":
                     tell_away(conn, target)
                 if "echo-message" in conn.caps:
-                    conn.write(conn.message_line(msg.command, target, text, conn.mask))
+                    conn.write(conn.private_lines(sent, target, conn.mask))
         except (NoSuchRoom, NoSuchUser, BadName):
             if errors:
                 if room is not None:
@@ -74,14 +82,38 @@ async def _message(conn, msg: Message, errors: bool) -> None:
                 )
         except ChatError as e:
             if errors:
-                conn.write(
-                    wire.fail(
-                        msg.command,
-                        e.code.upper().replace("-", "_"),
-                        e.message,
-                        source=conn.server,
-                    )
-                )
+                _refused(conn, msg.command, target, room, e)
+
+
+@command("TAGMSG", 1)
+async def tagmsg(conn, msg: Message) -> None:
+    tags = client_only(msg.tags) if "message-tags" in conn.caps else None
+    if not tags:
+        return  # nothing a recipient could be shown
+    for target in targets(msg.params[0]):
+        room = channel_name(target)
+        try:
+            sent = await conn.avatar.send_tags(
+                room, None if room is not None else target, tags
+            )
+        except ChatError as e:
+            _refused(conn, msg.command, target, room, e)
+            continue
+        if "echo-message" in conn.caps:
+            conn.write(conn.tag_line(sent, target, conn.mask))
+
+
+def _refused(conn, command: str, target: str, room: str | None, e: ChatError) -> None:
+    if isinstance(e, (NoSuchRoom, NoSuchUser, BadName)):
+        if room is not None:
+            conn.numeric(wire.ERR_NOSUCHCHANNEL, target, "No such channel")
+        else:
+            conn.numeric(wire.ERR_NOSUCHNICK, target, "No such nick/channel")
+    elif isinstance(e, NotMember):
+        conn.numeric(wire.ERR_CANNOTSENDTOCHAN, target, "Cannot send to channel")
+    else:
+        code = e.code.upper().replace("-", "_")
+        conn.write(wire.fail(command, code, e.message, source=conn.server))
 
 
 def fit_text(command: str, target: str, text: str, source: str) -> str:

@@ -54,6 +54,7 @@ async def cap(conn, msg: Message) -> None:
                 conn.caps.discard(change[1:])
             else:
                 conn.caps.add(change)
+        conn.caps_changed()
         conn.cap_reply("ACK", wanted)
     elif sub == "END":
         if not conn.registered:
@@ -98,7 +99,8 @@ async def nick(conn, msg: Message) -> None:
         conn.numeric(wire.ERR_ERRONEUSNICKNAME, new, e.message)
         return
     conn.nick = conn.avatar.name
-    conn.write(wire.line("NICK", conn.nick, source=old_mask))
+    tags = conn.event_tags(conn.nick)
+    conn.write(wire.line("NICK", conn.nick, source=old_mask, tags=tags))
 
 
 @command("USER", 4, before_registration=True)

@@ -17,6 +17,8 @@ from chatroom.protocol.irc.message import Message
 
 # The capabilities this server really implements.
 CAPABILITIES = {
+    "account-notify": None,
+    "account-tag": None,
     "away-notify": None,
     "batch": None,
     "cap-notify": None,
@@ -24,6 +26,9 @@ CAPABILITIES = {
     "draft/chathistory": None,
     "draft/read-marker": None,
     "echo-message": None,
+    "extended-join": None,
+    "labeled-response": None,
+    "message-tags": None,
     "multi-prefix": None,
     "sasl": "PLAIN",
     "server-time": None,
@@ -72,7 +77,7 @@ async def dispatch(conn, msg: Message) -> None:
     if not conn.registered and not cmd.before_registration:
         conn.numeric(wire.ERR_NOTREGISTERED, "You have not registered")
         if conn.refused_account:
-            conn.notice(NOT_REGISTERED_HELP)
+            conn.reply_notice(NOT_REGISTERED_HELP)
         return
     if len(msg.params) < cmd.min_params:
         conn.numeric(wire.ERR_NEEDMOREPARAMS, msg.command, "Not enough parameters")
