@@ -89,16 +89,6 @@ class LoginSweepTests(unittest.TestCase):
         self.clock.advance(40)
         self.assertTrue(client.closing)
 
-    def test_a_timed_out_close_that_does_not_finish_is_aborted(self):
-        # As under a TLS handshake the peer never finishes.
-        client = self.world.connect()
-        self.clock.advance(40)
-        self.assertTrue(client.closing)
-        self.clock.advance(TIMEOUT_GRACE / 2)
-        self.assertFalse(client.transport.aborted)
-        self.clock.advance(TIMEOUT_GRACE / 2)
-        self.assertTrue(client.transport.aborted)
-
     def test_a_timed_out_close_that_finishes_leaves_no_timer(self):
         client = self.world.connect()
         self.clock.advance(40)
@@ -141,6 +131,8 @@ class LoginSweepTests(unittest.TestCase):
         self.assertTrue(client.closing)
 
     def test_an_irc_timed_out_close_that_does_not_finish_is_aborted(self):
+        # As under a TLS handshake the peer never finishes (the line
+        # protocol's: test_hardening_limits.LoginTimeoutTests).
         client = self.irc_client(buffer_size=SOCKET_BUFFER)
         self.clock.advance(40)
         self.assertTrue(client.closing)

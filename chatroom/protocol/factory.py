@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from twisted.internet import defer, task
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 
@@ -88,10 +89,10 @@ class Refusal(Protocol):
     after L{TIMEOUT_GRACE} if it is not done by then.
     """
 
-    def __init__(self, line: bytes, clock) -> None:
+    def __init__(self, line: bytes, clock: IReactorTime) -> None:
         self.line = line
         self.clock = clock
-        self._abort = None
+        self._abort: IDelayedCall | None = None
 
     def connectionMade(self) -> None:
         # Under TLS the close waits for a handshake that a peer may never
