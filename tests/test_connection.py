@@ -11,12 +11,13 @@ import dataclasses
 from twisted.internet.address import IPv4Address
 from twisted.trial import unittest
 
+from chatroom.protocol.connection import TIMEOUT_GRACE
 from chatroom.protocol.irc.factory import IRCFactory
 from chatroom.protocol.limits import ByteRate, FloodGate
 from chatroom.protocol.line.pipeline import ReplyPipeline
 from chatroom.protocol.output import OutputQueue
 from tests.clients import MemoryClient
-from tests.helpers import RELAXED, ChatWorld, HeldWrites
+from tests.helpers import RELAXED, SOCKET_BUFFER, ChatWorld, HeldWrites
 from tests.test_hardening_output import SocketTransport
 
 
@@ -88,10 +89,33 @@ class LoginSweepTests(unittest.TestCase):
         self.clock.advance(40)
         self.assertTrue(client.closing)
 
-    def irc_client(self) -> MemoryClient:
+    def test_a_timed_out_close_that_finishes_leaves_no_timer(self):
+        client = self.world.connect()
+        self.clock.advance(40)
+        client.close()
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.assertFalse(client.transport.aborted)
+
+    def test_a_connection_whose_timeout_fails_does_not_stop_the_sweep(self):
+        broken = self.world.connect(port=40000)
+        due = self.world.connect(port=40001)
+        self.clock.advance(5)
+        late = self.world.connect(port=40002)
+
+        def fail() -> None:
+            raise RuntimeError("broken")
+
+        broken.protocol.login_timed_out = fail
+        self.clock.advance(35)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        self.assertTrue(due.closing)
+        self.clock.advance(10)
+        self.assertTrue(late.closing)
+
+    def irc_client(self, buffer_size: int | None = None) -> MemoryClient:
         limits = dataclasses.replace(RELAXED, login_timeout=40)
         irc = IRCFactory(self.world.factory.admission, limits, guests=True)
-        return MemoryClient(irc, "10.0.0.2")
+        return MemoryClient(irc, "10.0.0.2", buffer_size=buffer_size)
 
     def test_an_irc_connection_that_does_not_register_is_closed(self):
         client = self.irc_client()
@@ -105,6 +129,17 @@ class LoginSweepTests(unittest.TestCase):
             "ERROR :Closing link: chatroom.irc (Registration timed out after 40 s)",
         )
         self.assertTrue(client.closing)
+
+    def test_an_irc_timed_out_close_that_does_not_finish_is_aborted(self):
+        # As under a TLS handshake the peer never finishes (the line
+        # protocol's: test_hardening_limits.LoginTimeoutTests).
+        client = self.irc_client(buffer_size=SOCKET_BUFFER)
+        self.clock.advance(40)
+        self.assertTrue(client.closing)
+        self.clock.advance(TIMEOUT_GRACE / 2)
+        self.assertFalse(client.transport.aborted)
+        self.clock.advance(TIMEOUT_GRACE / 2)
+        self.assertTrue(client.transport.aborted)
 
     def test_an_irc_connection_that_registers_is_kept(self):
         client = self.irc_client()

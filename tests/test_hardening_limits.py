@@ -12,6 +12,7 @@ from twisted.python import usage
 from twisted.trial import unittest
 
 from chatroom.protocol.address import set_user_timeout
+from chatroom.protocol.connection import TIMEOUT_GRACE
 from chatroom.protocol.limits import Limits
 from chatroom.service.throttle import TokenBucket
 from chatroom.tap import limits_from
@@ -118,6 +119,28 @@ class ConnectionCapTests(unittest.TestCase):
             type(factory.buildProtocol(IPv6Address("TCP", "::1", 2))).__name__,
             "Refusal",
         )
+
+    def test_a_refusal_whose_close_does_not_finish_is_aborted(self):
+        # As under a TLS handshake the peer never finishes: a refused
+        # connection is not counted, so nothing else would ever close it.
+        world = ChatWorld(limits(max_per_address=1))
+        world.connect("10.0.0.7")
+        refused = world.connect("10.0.0.7", 2000)
+        self.assertTrue(refused.closing)
+        world.clock.advance(TIMEOUT_GRACE / 2)
+        self.assertFalse(refused.transport.aborted)
+        world.clock.advance(TIMEOUT_GRACE / 2)
+        self.assertTrue(refused.transport.aborted)
+
+    def test_a_refusal_closed_in_time_leaves_no_timer(self):
+        world = ChatWorld(limits(max_per_address=1))
+        world.connect("10.0.0.7")
+        timers = len(world.clock.getDelayedCalls())
+        refused = world.connect("10.0.0.7", 2000)
+        self.assertEqual(len(world.clock.getDelayedCalls()), timers + 1)
+        refused.close()
+        self.assertEqual(len(world.clock.getDelayedCalls()), timers)
+        self.assertFalse(refused.transport.aborted)
 
     def test_total_connections_are_capped(self):
         world = ChatWorld(limits(max_connections=4))

@@ -21,6 +21,9 @@ from chatroom.service.interfaces import IUser
 
 # Seconds a closing connection may take to send what is queued for it.
 CLOSE_GRACE = 10.0
+# Seconds a timed-out connection gets to take its notice before it is cut:
+# a TLS handshake that never finishes would hold a clean close forever.
+TIMEOUT_GRACE = 1.0
 
 
 class Connection(CoalescedWrites, LineFraming):
@@ -33,7 +36,7 @@ class Connection(CoalescedWrites, LineFraming):
     use: the flood gate at the first line, the output queue once the kernel
     leaves bytes in the transport's buffer; and no connection has a timer of
     its own but while it closes.  A subclass says its own words in
-    L{login_timed_out}, L{idle_check}'s L{_ping} and L{_log_cut}.
+    L{_close_for_login_timeout}, L{idle_check}'s L{_ping} and L{_log_cut}.
     """
 
     log = Logger()
@@ -222,6 +225,15 @@ class Connection(CoalescedWrites, LineFraming):
 
     def login_timed_out(self) -> None:
         """Called by the factory's login sweep: not logged in in time."""
+        self._close_for_login_timeout()
+        # Before its handshake, TLS closes only once the handshake is done
+        # (or aborts if nothing is buffered, and our notice is): a peer that
+        # never finishes it would keep its socket.
+        if self.connected and self.transport.disconnecting:
+            self._set_timer(TIMEOUT_GRACE, self.transport.abortConnection)
+
+    def _close_for_login_timeout(self) -> None:
+        """Unless logged in meanwhile, say why in this front end's words, and close."""
         raise NotImplementedError
 
     def _start_idle_checks(self) -> None:

@@ -13,10 +13,12 @@ from collections import Counter
 from collections.abc import Callable
 
 from twisted.internet import defer, task
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 
 from chatroom.protocol.address import address_of
+from chatroom.protocol.connection import TIMEOUT_GRACE
 from chatroom.protocol.limits import Limits
 from chatroom.service.admission import Admission
 
@@ -82,14 +84,30 @@ class InFlight:
 
 
 class Refusal(Protocol):
-    """A connection over a limit: one line saying why, then the close."""
+    """
+    A connection over a limit: one line saying why, then the close, cut
+    after L{TIMEOUT_GRACE} if it is not done by then.
+    """
 
-    def __init__(self, line: bytes) -> None:
+    def __init__(self, line: bytes, clock: IReactorTime) -> None:
         self.line = line
+        self.clock = clock
+        self._abort: IDelayedCall | None = None
 
     def connectionMade(self) -> None:
+        # Under TLS the close waits for a handshake that a peer may never
+        # finish, and a refusal is not counted: it would hold its socket.
+        # Armed first, so a close done at once still cancels it.
+        self._abort = self.clock.callLater(
+            TIMEOUT_GRACE, self.transport.abortConnection
+        )
         self.transport.write(self.line)
         self.transport.loseConnection()
+
+    def connectionLost(self, reason) -> None:
+        abort, self._abort = self._abort, None
+        if abort is not None and abort.active():
+            abort.cancel()
 
 
 class ChatFactory(Factory):
@@ -145,7 +163,9 @@ class ChatFactory(Factory):
                 address=address,
                 count=len(self.clients),
             )
-            return Refusal(self.refusal("the server is full: try again later"))
+            return Refusal(
+                self.refusal("the server is full: try again later"), self.clock
+            )
         if (
             limits.max_per_address
             and self.per_address[address] >= limits.max_per_address
@@ -155,7 +175,9 @@ class ChatFactory(Factory):
                 address=address,
                 count=self.per_address[address],
             )
-            return Refusal(self.refusal("too many connections from your address"))
+            return Refusal(
+                self.refusal("too many connections from your address"), self.clock
+            )
         return super().buildProtocol(addr)
 
     def watch_login(self, client: Protocol) -> None:
@@ -186,7 +208,11 @@ class ChatFactory(Factory):
             due.append(client)
         for client in due:
             self.unwatch_login(client)
-            client.login_timed_out()
+            try:
+                client.login_timed_out()
+            except Exception:
+                # One broken connection must not stop the sweep for the others.
+                self.log.failure("timing out {client}'s login failed", client=client)
 
     def watch_idle(self) -> None:
         self._idle_count += 1

@@ -742,7 +742,7 @@ class IRCProtocol(Connection):
 
     # Timers: the registration timeout, then the idle ping
 
-    def login_timed_out(self) -> None:
+    def _close_for_login_timeout(self) -> None:
         if not self.registered and self.connected:
             self.close(
                 f"Registration timed out after {self.factory.limits.login_timeout:g} s"

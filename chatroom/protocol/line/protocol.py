@@ -29,9 +29,6 @@ GREETING = (
     " or type your name; /help lists every command"
 )
 PING = "ping"
-# Seconds a timed-out connection gets to take its notice before it is cut:
-# a TLS handshake that never finishes would hold a clean close forever.
-TIMEOUT_GRACE = 1.0
 
 # Why a client that does not read is cut, as the log says it.
 _CUT = {
@@ -264,13 +261,12 @@ class LineProtocol(Connection):
 
     # Timers: the login timeout, then the idle ping
 
-    def login_timed_out(self) -> None:
+    def _close_for_login_timeout(self) -> None:
         if self.avatar is None and self.connected:
             self.log.info("{peer} did not log in in time", peer=self.peer)
             self.disconnect(
                 f"login timed out after {self.factory.limits.login_timeout:g} s"
             )
-            self._set_timer(TIMEOUT_GRACE, self.transport.abortConnection)
 
     def idle_check(self) -> None:
         super().idle_check()
