@@ -39,7 +39,7 @@ from chatroom.service.guest import GuestSession, check_not_online
 from chatroom.service.interfaces import IAccountRules, IChatClient, IUser
 from chatroom.service.realm import ChatRealm
 from chatroom.service.throttle import LoginThrottle, RegistrationLimit, address_block
-from chatroom.storage.store import check_name_free
+from chatroom.storage.store import UserRecord, check_name_free
 
 # Seconds a refused password try waits for its refusal, at most.
 REFUSAL_HOLD = 1.0
@@ -102,10 +102,10 @@ class Admission:
         self.throttle.succeeded(name)
         return Admitted(avatar, logout)
 
-    async def check_operator(self, name: str, password: str, peer: str) -> str:
+    async def check_operator(self, name: str, password: str, peer: str) -> UserRecord:
         """
         Check the password of the operator account C{name} as a login is
-        checked (throttled, slowed after failures); its name as stored.
+        checked (throttled, slowed after failures); its record.
         L{AuthFailed} for a wrong name or password, L{PermissionDenied} for
         an account that is not an operator's.
         """
@@ -123,7 +123,7 @@ class Admission:
         record = await self.chat.store.get_user(user_id)
         if not record.is_admin and name_key(record.name) not in self.operators:
             raise PermissionDenied(f"{record.name} is not a server operator")
-        return record.name
+        return record
 
     async def register(
         self,

@@ -81,6 +81,7 @@ class Session(HistoryActions, moderation.RoomModeration):
         "_delivering",
         "_shown_kept",
         "operator",
+        "operator_id",
     )
 
     def __init__(
@@ -98,8 +99,10 @@ class Session(HistoryActions, moderation.RoomModeration):
         # Ids of kept private messages shown here, oldest first: one handed
         # over live at login may also be among those the login reads.
         self._shown_kept: dict[int, None] | None = None
-        # The operator account whose password made this session an operator.
+        # The operator account whose password made this session an operator:
+        # its name, and its id (its password or name changing ends it).
         self.operator: str | None = None
+        self.operator_id: int | None = None
 
     @property
     def name(self) -> str:
@@ -465,13 +468,25 @@ class Session(HistoryActions, moderation.RoomModeration):
 
     async def become_operator(self, name: str, password: str) -> str:
         operator = await self.admission.check_operator(name, password, self.peer)
-        self.operator = operator
+        self.operator, self.operator_id = operator.name, operator.id
         account = self.account
-        self.chat.record(account.id, account.name, "oper", f"as {operator}")
-        return operator
+        self.chat.record(account.id, account.name, "oper", f"as {operator.name}")
+        return operator.name
 
     def stop_operating(self) -> None:
-        self.operator = None
+        self.operator = self.operator_id = None
+
+    def operator_revoked(self, reason: str) -> None:
+        if self.operator is None:
+            return
+        account = self.account
+        self.chat.record(
+            account.id, account.name, "oper-revoked", f"as {self.operator}: {reason}"
+        )
+        self.stop_operating()
+        revoked = getattr(self.mind, "operator_revoked", None)
+        if revoked is not None:
+            revoked(reason)
 
     def kill(self, name: str, reason: str) -> str:
         if self.operator is None:

@@ -55,6 +55,9 @@ MAX_ROOMS = 100
 MAX_ROOMS_CREATED = 20
 # What the account's other sessions are told as a password change ends them.
 PASSWORD_CHANGED = "your password was changed: log in again"
+# What a server operator is told as its operator account changes.
+OPERATOR_PASSWORD_CHANGED = "the operator account's password was changed"
+OPERATOR_RENAMED = "the operator account was renamed"
 
 
 class Account:
@@ -377,6 +380,7 @@ class ChatService(service.Service):
         old_name = account.name
         self._rename(account, new_name)
         if not account.is_guest:
+            self._end_operating(account.id, OPERATOR_RENAMED)
             self.membership.tell_renamed(account.id, new_name)
         return old_name
 
@@ -388,6 +392,7 @@ class ChatService(service.Service):
         if account.is_admin and self.generated_password is not None:
             self.generated_password.remove()
         self._end_sessions(account, keep)
+        self._end_operating(account.id, OPERATOR_PASSWORD_CHANGED)
         self.membership.tell_password_changed(account.id)
 
     # Membership changed elsewhere (another node, or storage read again):
@@ -413,6 +418,7 @@ class ChatService(service.Service):
             self.rooms.rename_member(user_id, new_name)
         else:
             self._rename(account, new_name)
+        self._end_operating(user_id, OPERATOR_RENAMED)
 
     def apply_default_changed(self, user_id: int, room_id: int | None) -> None:
         account = self.online.get(user_id)
@@ -423,6 +429,7 @@ class ChatService(service.Service):
         account = self.online.get(user_id)
         if account is not None:
             self._end_sessions(account, None)
+        self._end_operating(user_id, OPERATOR_PASSWORD_CHANGED)
 
     def _end_sessions(self, account: Account, keep) -> None:
         # A session that knew the old password may be someone who stole it.
@@ -430,6 +437,17 @@ class ChatService(service.Service):
             if session is not keep:
                 session.mind.disconnect(PASSWORD_CHANGED)
                 session.logout()
+
+    def _end_operating(self, operator_id: int, reason: str) -> None:
+        """
+        The sessions here that the account C{operator_id}'s password made
+        server operators are no longer: OPER vouched for the account as it
+        was.  Rare enough to look at every session.
+        """
+        for account in tuple(self.online.values()):
+            for session in account.sessions:
+                if session.operator_id == operator_id:
+                    session.operator_revoked(reason)
 
     def _add_member(self, account: Account, room: Room) -> None:
         self.rooms.add_member(room, account.id, account.name)
