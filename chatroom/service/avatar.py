@@ -18,6 +18,7 @@ from zope.interface import implementer
 from chatroom.errors import (
     AlreadyMember,
     BadArguments,
+    ChatError,
     NoSuchUser,
     NotMember,
     PermissionDenied,
@@ -384,6 +385,42 @@ class Session(HistoryActions, moderation.RoomModeration):
             ),
         )
         return target.name
+
+    async def keep_rooms(self, rooms: list[Room]) -> None:
+        """
+        Be in C{rooms}, those of the guest this session's account was until
+        now, by the same name: their members saw nobody leave, so they are
+        told of no join; of a room it cannot keep, the PART that it is.
+        Never fails: the session is online already.
+        """
+        chat, account = self.chat, self.account
+        for room in rooms:
+            if account.id in room.members:
+                continue
+            try:
+                await self._store_member(room)
+            except ChatError as e:
+                self._left_unkept(room, e.message)
+                continue
+            except Exception:
+                self.log.failure("keeping #{room}", room=room.name)
+                self._left_unkept(room, "server error")
+                continue
+            chat.joined(account, room)
+            chat.record(account.id, account.name, "join", f"#{room.name}")
+
+    def _left_unkept(self, room: Room, reason: str) -> None:
+        name = self.account.name
+        event = Membership(
+            Membership.LEAVE,
+            room.name,
+            name,
+            f"{name} left #{room.name}",
+            reason=reason,
+        )
+        # This session is not in the room to hear it, but still thinks it is.
+        self.mind.membership(event)
+        self.chat.announce(room, event)
 
     async def set_default(self, room: str) -> str:
         target = self._member_room(room)

@@ -55,6 +55,8 @@ MAX_ROOMS = 100
 MAX_ROOMS_CREATED = 20
 # What the account's other sessions are told as a password change ends them.
 PASSWORD_CHANGED = "your password was changed: log in again"
+# What a guest is told as an account of its name comes online.
+GUEST_NAME_TAKEN = "your nick is now an account's name: log in to use it"
 # What a server operator is told as its operator account changes.
 OPERATOR_PASSWORD_CHANGED = "the operator account's password was changed"
 OPERATOR_RENAMED = "the operator account was renamed"
@@ -250,9 +252,23 @@ class ChatService(service.Service):
             record = await self.store.get_user(user_id)
             # A session of the same account may have come online meanwhile.
             account = self.online.get(user_id) or Account(record)
+            self._end_guest_named(account)
             self.online[user_id] = account
             self.online_by_key[account.key] = account
         return self._online(account, session)
+
+    def _end_guest_named(self, account: Account) -> None:
+        """
+        A guest's name is never an account's: one that took it in a race
+        (the account made meanwhile) goes as the account comes online.
+        """
+        holder = self.online_by_key.get(account.key)
+        if holder is None or not holder.is_guest:
+            return
+        self.log.warn("ending guest {name}: now an account's", name=holder.name)
+        for session in holder.sessions:
+            session.mind.disconnect(GUEST_NAME_TAKEN)
+            session.logout(GUEST_NAME_TAKEN)
 
     def connect_guest(self, name: str, session) -> Account:
         """
