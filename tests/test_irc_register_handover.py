@@ -101,6 +101,24 @@ class RegisterRaceTests(HandOverCase):
         self.assertEqual(self.commands(watcher.take()), ["QUIT"])
         self.assertFalse(chat.online_by_key["bob"].is_guest)
 
+    def test_an_account_may_not_rename_itself_to_a_guests_name(self):
+        guest = self.welcomed("gina")
+        alice = self.world.user("alice")
+        self.assertEqual(alice.command("/u gina"), "-ERR name-taken gina is in use")
+        self.assertIs(
+            guest.protocol.avatar.account, self.world.chat.online_by_key["gina"]
+        )
+
+    def test_an_account_renamed_to_a_guests_name_elsewhere_ends_the_guest(self):
+        guest = self.welcomed("gina")
+        alice = self.world.user("alice")
+        alice_id = self.world.chat.online_by_key["alice"].id
+        # Another node checked the name against its own guests only.
+        self.world.chat.apply_renamed(alice_id, "gina")
+        self.assertTrue(guest.closing)
+        self.assertEqual(self.world.chat.online_by_key["gina"].id, alice_id)
+        self.assertEqual(alice.command("/u Gina"), "+OK you are now Gina")
+
 
 class KeptChannelsTests(HandOverCase):
     def test_the_channels_are_kept_and_their_members_see_nothing(self):

@@ -244,6 +244,8 @@ class Admission:
             raise PermissionDenied("the admin account keeps its name")
         if key != account.key:
             self._check_not_reserved(name)
+            # Storage decides between accounts; a guest online it never knew.
+            check_not_online(self.chat, name, account)
 
     async def change_password(
         self, account: Account, old: str, new: str, peer: str

@@ -260,10 +260,11 @@ class ChatService(service.Service):
     def _end_guest_named(self, account: Account) -> None:
         """
         A guest's name is never an account's: one that took it in a race
-        (the account made meanwhile) goes as the account comes online.
+        (the account made or renamed meanwhile, maybe on another node) goes
+        as the account comes online or takes the name.
         """
         holder = self.online_by_key.get(account.key)
-        if holder is None or not holder.is_guest:
+        if holder is None or holder is account or not holder.is_guest:
             return
         self.log.warn("ending guest {name}: now an account's", name=holder.name)
         for session in holder.sessions:
@@ -481,6 +482,8 @@ class ChatService(service.Service):
         self.online_by_key.pop(account.key, None)
         account.name = sys.intern(new_name)
         account.key = name_key(account.name)
+        if not account.is_guest:
+            self._end_guest_named(account)
         self.online_by_key[account.key] = account
         self.rooms.rename_member(account.id, new_name)
 
