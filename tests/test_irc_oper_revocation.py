@@ -71,6 +71,13 @@ class OperatorRevocationTests(IRCCase):
         self.assertIsNone(opal.protocol.avatar.operator)
         self.assert_no_operator(olga, olga.take())
 
+    def test_a_change_of_case_is_no_rename_of_the_operator_account(self):
+        mallory = self.oper("mallory")
+        self.assertEqual(self.opal.command("/u Opal"), "+OK you are now Opal")
+        self.assertEqual(mallory.take(), [])
+        self.assertEqual(mallory.protocol.avatar.operator, "Opal")
+        self.assertIn(mallory.protocol, self.irc.operators)
+
     def test_a_rename_on_another_node_ends_it_here(self):
         mallory = self.oper("mallory")
         self.world.chat.apply_renamed(self.opal_id, "opaline")

@@ -397,7 +397,7 @@ class ChatService(service.Service):
         old_name = account.name
         self._rename(account, new_name)
         if not account.is_guest:
-            self._end_operating(account.id, OPERATOR_RENAMED)
+            self._end_operating(account.id, OPERATOR_RENAMED, new_name)
             self.membership.tell_renamed(account.id, new_name)
         return old_name
 
@@ -435,7 +435,7 @@ class ChatService(service.Service):
             self.rooms.rename_member(user_id, new_name)
         else:
             self._rename(account, new_name)
-        self._end_operating(user_id, OPERATOR_RENAMED)
+        self._end_operating(user_id, OPERATOR_RENAMED, new_name)
 
     def apply_default_changed(self, user_id: int, room_id: int | None) -> None:
         account = self.online.get(user_id)
@@ -455,15 +455,23 @@ class ChatService(service.Service):
                 session.mind.disconnect(PASSWORD_CHANGED)
                 session.logout()
 
-    def _end_operating(self, operator_id: int, reason: str) -> None:
+    def _end_operating(
+        self, operator_id: int, reason: str, renamed: str | None = None
+    ) -> None:
         """
         The sessions here that the account C{operator_id}'s password made
         server operators are no longer: OPER vouched for the account as it
-        was.  Rare enough to look at every session.
+        was (its password; its name, unless C{renamed} only changed case).
+        Rare enough to look at every session.
         """
+        same_name = None if renamed is None else name_key(renamed)
         for account in tuple(self.online.values()):
             for session in account.sessions:
-                if session.operator_id == operator_id:
+                if session.operator_id != operator_id:
+                    continue
+                if name_key(session.operator) == same_name:
+                    session.operator = renamed
+                else:
                     session.operator_revoked(reason)
 
     def _add_member(self, account: Account, room: Room) -> None:
