@@ -193,15 +193,24 @@ class INewAccount(credentials.ICredentials):
 
     username = Attribute("The name asked for.")
     password = Attribute("The first password.")
+    password_hash = Attribute("Its hash, if made already; None: the checker makes it.")
 
 
 @implementer(INewAccount)
 class NewAccount:
-    def __init__(self, username: str, password: str, party: Hashable = None) -> None:
+    def __init__(
+        self,
+        username: str,
+        password: str,
+        party: Hashable = None,
+        password_hash: str | None = None,
+    ) -> None:
         self.username = username
         self.password = password
         # Who asks: their turn in the bcrypt queue.
         self.party = party
+        # Hashed already, by a caller that must hash before it changes anything.
+        self.password_hash = password_hash
 
 
 class PasswordLogin(credentials.UsernamePassword):
@@ -268,11 +277,11 @@ class RegistrationChecker:
         self.hasher = hasher
 
     def requestAvatarId(self, creds: NewAccount) -> defer.Deferred[int]:
-        return defer.ensureDeferred(
-            self._create(creds.username, creds.password, creds.party)
-        )
+        return defer.ensureDeferred(self._create(creds))
 
-    async def _create(self, username: str, password: str, party: Hashable) -> int:
-        password_hash = await self.hasher.hash(password, party)
-        user = await self.chat.register(username, password_hash)
+    async def _create(self, creds: NewAccount) -> int:
+        password_hash = creds.password_hash
+        if password_hash is None:
+            password_hash = await self.hasher.hash(creds.password, creds.party)
+        user = await self.chat.register(creds.username, password_hash)
         return user.id

@@ -403,8 +403,8 @@ class OperatorCheckTests(unittest.TestCase):
         )
 
     def test_an_operator_account_and_the_admin_pass(self):
-        self.assertEqual(fired(self.check("opal", "opal-secret")), "opal")
-        self.assertEqual(fired(self.check("admin", ADMIN_PASSWORD)), "admin")
+        self.assertEqual(fired(self.check("opal", "opal-secret")).name, "opal")
+        self.assertEqual(fired(self.check("admin", ADMIN_PASSWORD)).name, "admin")
 
     def test_another_account_is_no_operator(self):
         self.assertRaises(PermissionDenied, fired, self.check("dave", "dave-secret"))

@@ -27,7 +27,13 @@ from chatroom.auth import (
     PasswordLogin,
     RegistrationChecker,
 )
-from chatroom.errors import AuthFailed, NameTaken, PermissionDenied, RateLimited
+from chatroom.errors import (
+    AuthFailed,
+    ChatError,
+    NameTaken,
+    PermissionDenied,
+    RateLimited,
+)
 from chatroom.names import (
     RESERVED_NAMES,
     check_name,
@@ -39,7 +45,7 @@ from chatroom.service.guest import GuestSession, check_not_online
 from chatroom.service.interfaces import IAccountRules, IChatClient, IUser
 from chatroom.service.realm import ChatRealm
 from chatroom.service.throttle import LoginThrottle, RegistrationLimit, address_block
-from chatroom.storage.store import check_name_free
+from chatroom.storage.store import UserRecord, check_name_free
 
 # Seconds a refused password try waits for its refusal, at most.
 REFUSAL_HOLD = 1.0
@@ -76,6 +82,9 @@ class Admission:
         self.operators = frozenset(name_key(name) for name in operators)
         self.throttle = throttle if throttle is not None else LoginThrottle(chat.clock)
         self.registrations = registrations
+        # Name keys of accounts being made, held until their session is
+        # online: nobody takes one while its password is hashed.
+        self._registering: set[str] = set()
         self.passwords = BcryptChecker(chat, chat.hasher)
         self.portal = Portal(
             ChatRealm(chat, self),
@@ -102,10 +111,10 @@ class Admission:
         self.throttle.succeeded(name)
         return Admitted(avatar, logout)
 
-    async def check_operator(self, name: str, password: str, peer: str) -> str:
+    async def check_operator(self, name: str, password: str, peer: str) -> UserRecord:
         """
         Check the password of the operator account C{name} as a login is
-        checked (throttled, slowed after failures); its name as stored.
+        checked (throttled, slowed after failures); its record.
         L{AuthFailed} for a wrong name or password, L{PermissionDenied} for
         an account that is not an operator's.
         """
@@ -123,7 +132,7 @@ class Admission:
         record = await self.chat.store.get_user(user_id)
         if not record.is_admin and name_key(record.name) not in self.operators:
             raise PermissionDenied(f"{record.name} is not a server operator")
-        return record.name
+        return record
 
     async def register(
         self,
@@ -135,19 +144,35 @@ class Admission:
     ) -> Admitted:
         """
         Create the account C{name} and log in to it.  A C{guest} registering
-        its own name hands it over: the guest session ends, quietly, just
-        before the account is made.
+        its own name becomes the account: once the password is hashed, the
+        guest session ends quietly, and the account's session is in the
+        guest's rooms when this returns, its members told nothing (the same
+        name was there all along) but of a room it could not keep.
         """
         # What costs nothing is checked first: a typo or a taken name spends
         # none of the address's registrations.
         await self.check_new_account(name, password, guest)
         self._check_registration_rate(peer, spend=True)
-        if guest is not None:
-            guest.hand_over()
-        _, avatar, logout = await self.portal.login(
-            NewAccount(name, password, address_block(peer)), mind, IUser
-        )
+        key, party = name_key(name), address_block(peer)
+        self._registering.add(key)
+        rooms: list = []
+        try:
+            password_hash = await self.chat.hasher.hash(password, party)
+            if guest is not None:
+                rooms = guest.hand_over()
+            _, avatar, logout = await self.portal.login(
+                NewAccount(name, password, party, password_hash), mind, IUser
+            )
+        except Exception as e:
+            # Handed over for nothing: the guest's rooms see it go after all.
+            if rooms:
+                reason = e.message if isinstance(e, ChatError) else "server error"
+                guest.quit_from(rooms, f"Registration failed: {reason}")
+            raise
+        finally:
+            self._registering.discard(key)
         self.throttle.registered(name, peer)
+        await avatar.keep_rooms(rooms)
         return Admitted(avatar, logout)
 
     async def guest(self, name: str, mind: IChatClient, peer: str) -> Admitted:
@@ -165,7 +190,7 @@ class Admission:
         check_name(name)
         self._check_not_reserved(name)
         holder = await self.chat.store.find_name_holder(name_key(name))
-        if holder is not None:
+        if holder is not None or name_key(name) in self._registering:
             raise NameTaken(f"{name} is an account's name: log in to use it")
         check_not_online(self.chat, name, account)
 
@@ -195,14 +220,18 @@ class Admission:
         check_name(name)
         check_password(password)
         self._check_not_reserved(name)
+        key = name_key(name)
+        # The rule the write checks again in its transaction, against a race.
+        holder = await self.chat.store.find_name_holder(key)
+        check_name_free(holder, name, None)
+        # Checked last, in the turn that registering holds the name from.
+        if key in self._registering:
+            raise NameTaken(f"{name} is being registered")
         # A guest online holds its name while connected.
-        online = self.chat.online_by_key.get(name_key(name))
+        online = self.chat.online_by_key.get(key)
         if online is not None and online.is_guest:
             if guest is None or online is not guest.account:
                 raise NameTaken(f"{name} is in use")
-        # The rule the write checks again in its transaction, against a race.
-        holder = await self.chat.store.find_name_holder(name_key(name))
-        check_name_free(holder, name, None)
 
     # Changing name and password
 
@@ -215,6 +244,8 @@ class Admission:
             raise PermissionDenied("the admin account keeps its name")
         if key != account.key:
             self._check_not_reserved(name)
+            # Storage decides between accounts; a guest online it never knew.
+            check_not_online(self.chat, name, account)
 
     async def change_password(
         self, account: Account, old: str, new: str, peer: str

@@ -18,6 +18,7 @@ from zope.interface import implementer
 from chatroom.errors import (
     AlreadyMember,
     BadArguments,
+    ChatError,
     NoSuchUser,
     NotMember,
     PermissionDenied,
@@ -81,6 +82,7 @@ class Session(HistoryActions, moderation.RoomModeration):
         "_delivering",
         "_shown_kept",
         "operator",
+        "operator_id",
     )
 
     def __init__(
@@ -98,8 +100,10 @@ class Session(HistoryActions, moderation.RoomModeration):
         # Ids of kept private messages shown here, oldest first: one handed
         # over live at login may also be among those the login reads.
         self._shown_kept: dict[int, None] | None = None
-        # The operator account whose password made this session an operator.
+        # The operator account whose password made this session an operator:
+        # its name, and its id (its password or name changing ends it).
         self.operator: str | None = None
+        self.operator_id: int | None = None
 
     @property
     def name(self) -> str:
@@ -382,6 +386,42 @@ class Session(HistoryActions, moderation.RoomModeration):
         )
         return target.name
 
+    async def keep_rooms(self, rooms: list[Room]) -> None:
+        """
+        Be in C{rooms}, those of the guest this session's account was until
+        now, by the same name: their members saw nobody leave, so they are
+        told of no join; of a room it cannot keep, the PART that it is.
+        Never fails: the session is online already.
+        """
+        chat, account = self.chat, self.account
+        for room in rooms:
+            if account.id in room.members:
+                continue
+            try:
+                await self._store_member(room)
+            except ChatError as e:
+                self._left_unkept(room, e.message)
+                continue
+            except Exception:
+                self.log.failure("keeping #{room}", room=room.name)
+                self._left_unkept(room, "server error")
+                continue
+            chat.joined(account, room)
+            chat.record(account.id, account.name, "join", f"#{room.name}")
+
+    def _left_unkept(self, room: Room, reason: str) -> None:
+        name = self.account.name
+        event = Membership(
+            Membership.LEAVE,
+            room.name,
+            name,
+            f"{name} left #{room.name}",
+            reason=reason,
+        )
+        # This session is not in the room to hear it, but still thinks it is.
+        self.mind.membership(event)
+        self.chat.announce(room, event)
+
     async def set_default(self, room: str) -> str:
         target = self._member_room(room)
         await self._set_default(target)
@@ -465,13 +505,25 @@ class Session(HistoryActions, moderation.RoomModeration):
 
     async def become_operator(self, name: str, password: str) -> str:
         operator = await self.admission.check_operator(name, password, self.peer)
-        self.operator = operator
+        self.operator, self.operator_id = operator.name, operator.id
         account = self.account
-        self.chat.record(account.id, account.name, "oper", f"as {operator}")
-        return operator
+        self.chat.record(account.id, account.name, "oper", f"as {operator.name}")
+        return operator.name
 
     def stop_operating(self) -> None:
-        self.operator = None
+        self.operator = self.operator_id = None
+
+    def operator_revoked(self, reason: str) -> None:
+        if self.operator is None:
+            return
+        account = self.account
+        self.chat.record(
+            account.id, account.name, "oper-revoked", f"as {self.operator}: {reason}"
+        )
+        self.stop_operating()
+        revoked = getattr(self.mind, "operator_revoked", None)
+        if revoked is not None:
+            revoked(reason)
 
     def kill(self, name: str, reason: str) -> str:
         if self.operator is None:

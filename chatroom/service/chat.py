@@ -55,6 +55,11 @@ MAX_ROOMS = 100
 MAX_ROOMS_CREATED = 20
 # What the account's other sessions are told as a password change ends them.
 PASSWORD_CHANGED = "your password was changed: log in again"
+# What a guest is told as an account of its name comes online.
+GUEST_NAME_TAKEN = "your nick is now an account's name: log in to use it"
+# What a server operator is told as its operator account changes.
+OPERATOR_PASSWORD_CHANGED = "the operator account's password was changed"
+OPERATOR_RENAMED = "the operator account was renamed"
 
 
 class Account:
@@ -247,9 +252,24 @@ class ChatService(service.Service):
             record = await self.store.get_user(user_id)
             # A session of the same account may have come online meanwhile.
             account = self.online.get(user_id) or Account(record)
+            self._end_guest_named(account)
             self.online[user_id] = account
             self.online_by_key[account.key] = account
         return self._online(account, session)
+
+    def _end_guest_named(self, account: Account) -> None:
+        """
+        A guest's name is never an account's: one that took it in a race
+        (the account made or renamed meanwhile, maybe on another node) goes
+        as the account comes online or takes the name.
+        """
+        holder = self.online_by_key.get(account.key)
+        if holder is None or holder is account or not holder.is_guest:
+            return
+        self.log.warn("ending guest {name}: now an account's", name=holder.name)
+        for session in holder.sessions:
+            session.mind.disconnect(GUEST_NAME_TAKEN)
+            session.logout(GUEST_NAME_TAKEN)
 
     def connect_guest(self, name: str, session) -> Account:
         """
@@ -377,6 +397,7 @@ class ChatService(service.Service):
         old_name = account.name
         self._rename(account, new_name)
         if not account.is_guest:
+            self._end_operating(account.id, OPERATOR_RENAMED, new_name)
             self.membership.tell_renamed(account.id, new_name)
         return old_name
 
@@ -388,6 +409,7 @@ class ChatService(service.Service):
         if account.is_admin and self.generated_password is not None:
             self.generated_password.remove()
         self._end_sessions(account, keep)
+        self._end_operating(account.id, OPERATOR_PASSWORD_CHANGED)
         self.membership.tell_password_changed(account.id)
 
     # Membership changed elsewhere (another node, or storage read again):
@@ -413,6 +435,7 @@ class ChatService(service.Service):
             self.rooms.rename_member(user_id, new_name)
         else:
             self._rename(account, new_name)
+        self._end_operating(user_id, OPERATOR_RENAMED, new_name)
 
     def apply_default_changed(self, user_id: int, room_id: int | None) -> None:
         account = self.online.get(user_id)
@@ -423,6 +446,7 @@ class ChatService(service.Service):
         account = self.online.get(user_id)
         if account is not None:
             self._end_sessions(account, None)
+        self._end_operating(user_id, OPERATOR_PASSWORD_CHANGED)
 
     def _end_sessions(self, account: Account, keep) -> None:
         # A session that knew the old password may be someone who stole it.
@@ -430,6 +454,25 @@ class ChatService(service.Service):
             if session is not keep:
                 session.mind.disconnect(PASSWORD_CHANGED)
                 session.logout()
+
+    def _end_operating(
+        self, operator_id: int, reason: str, renamed: str | None = None
+    ) -> None:
+        """
+        The sessions here that the account C{operator_id}'s password made
+        server operators are no longer: OPER vouched for the account as it
+        was (its password; its name, unless C{renamed} only changed case).
+        Rare enough to look at every session.
+        """
+        same_name = None if renamed is None else name_key(renamed)
+        for account in tuple(self.online.values()):
+            for session in account.sessions:
+                if session.operator_id != operator_id:
+                    continue
+                if name_key(session.operator) == same_name:
+                    session.operator = renamed
+                else:
+                    session.operator_revoked(reason)
 
     def _add_member(self, account: Account, room: Room) -> None:
         self.rooms.add_member(room, account.id, account.name)
@@ -447,6 +490,8 @@ class ChatService(service.Service):
         self.online_by_key.pop(account.key, None)
         account.name = sys.intern(new_name)
         account.key = name_key(account.name)
+        if not account.is_guest:
+            self._end_guest_named(account)
         self.online_by_key[account.key] = account
         self.rooms.rename_member(account.id, new_name)
 

@@ -34,15 +34,18 @@ class GuestSession(Session):
         self.account = self.chat.connect_guest(name, self)
         return self
 
-    def hand_over(self) -> None:
+    def hand_over(self) -> list[Room]:
         """
         End quietly, for the account the guest is becoming: its rooms are
-        left without a word (the account joins them again), its name freed.
+        left without a word, its name freed; the rooms, for the account to
+        keep (L{Session.keep_rooms}).
         """
         chat, account = self.chat, self.account
-        for room in chat.rooms.rooms_of(account.id):
+        rooms = chat.rooms.rooms_of(account.id)
+        for room in rooms:
             chat.left(account, room)
         super().logout()
+        return rooms
 
     def logout(self, reason: str | None = None) -> None:
         if self.ended:
@@ -50,19 +53,26 @@ class GuestSession(Session):
         chat, account = self.chat, self.account
         if account is not None:
             # The guest's rooms go with it: its members see it quit.
-            for room in chat.rooms.rooms_of(account.id):
+            rooms = chat.rooms.rooms_of(account.id)
+            for room in rooms:
                 chat.left(account, room)
-                chat.announce(
-                    room,
-                    Membership(
-                        Membership.QUIT,
-                        room.name,
-                        account.name,
-                        f"{account.name} left #{room.name}",
-                        reason=reason,
-                    ),
-                )
+            self.quit_from(rooms, reason)
         super().logout(reason)
+
+    def quit_from(self, rooms: list[Room], reason: str | None) -> None:
+        """Show the members of C{rooms}, which the guest has left, its QUIT."""
+        name = self.account.name
+        for room in rooms:
+            self.chat.announce(
+                room,
+                Membership(
+                    Membership.QUIT,
+                    room.name,
+                    name,
+                    f"{name} left #{room.name}",
+                    reason=reason,
+                ),
+            )
 
     async def logged_in(self) -> None:
         # Nothing was kept for a guest.

@@ -22,6 +22,8 @@ class IChatClient(Interface):
 
     # Optional: tag_message(message), a L{TagMessage} (client-only tags, no
     # text) for a front end that shows tags; others lack it and never get one.
+    # Optional: operator_revoked(reason), the session is a server operator
+    # no more (L{IUser.operator_revoked}), for a front end that has them.
 
     def membership(event):
         """
@@ -152,6 +154,12 @@ class IUser(Interface):
     def stop_operating():
         """Be a server operator no more."""
 
+    def operator_revoked(reason):
+        """
+        Be a server operator no more, as the service decided (the operator
+        account's password or name changed): the mind is told.
+        """
+
     def kill(name, reason):
         """End every session here of the user C{name} (operators only)."""
 
@@ -169,7 +177,7 @@ class IAccountRules(Interface):
         """Check C{old} as a login is checked, then store a hash of C{new}."""
 
     def check_operator(name, password, peer):
-        """Check an operator account's password as a login is; its name."""
+        """Check an operator account's password as a login is; its record."""
 
 
 class IFanout(Interface):

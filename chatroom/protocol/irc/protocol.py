@@ -722,6 +722,9 @@ class IRCProtocol(Connection):
     def disconnect(self, reason: str) -> None:
         self.close(reason)
 
+    def operator_revoked(self, reason: str) -> None:
+        commands.server.operator_revoked(self, reason)
+
     # Lines out
 
     def close(self, reason: str) -> None:

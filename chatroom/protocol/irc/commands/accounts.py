@@ -48,11 +48,8 @@ async def register(conn, msg: Message) -> None:
             "The account's name is your nick: change nick, or REGISTER *",
         )
         return
-    # A guest's channels become the account's.
-    rooms = (
-        [r.name for r in conn.chat.rooms.rooms_of(guest.account.id)] if guest else []
-    )
     try:
+        # A guest becomes the account, in its channels still.
         admitted = await conn.admission.register(
             account, password, conn, conn.peer, guest
         )
@@ -75,10 +72,5 @@ async def register(conn, msg: Message) -> None:
     conn.numeric(
         wire.RPL_LOGGEDIN, conn.mask_for(name), name, f"You are now logged in as {name}"
     )
-    for room in rooms:
-        try:
-            await conn.avatar.join(room)
-        except ChatError as e:
-            conn.notice(f"could not keep #{room}: {e.message}")
     if not conn.registered:
         await conn.try_registration()

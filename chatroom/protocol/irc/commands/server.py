@@ -206,6 +206,14 @@ async def oper(conn, msg: Message) -> None:
     conn.write(wire.line("MODE", conn.nick, "+o", source=conn.server))
 
 
+def operator_revoked(conn, reason: str) -> None:
+    """The service took the session's operator status away: show it gone."""
+    _count(conn.factory.operators, conn, False)
+    if conn.registered and conn.connected:
+        conn.notice(f"You are no longer an IRC operator: {reason}")
+        conn.write(wire.line("MODE", conn.nick, "-o", source=conn.server))
+
+
 @command("KILL", 1)
 async def kill(conn, msg: Message) -> None:
     target = msg.params[0]
