@@ -100,6 +100,11 @@ class BadPassword(ChatError):
     default_message = "that password cannot be used"
 
 
+class AccountSuspended(ChatError):
+    code = "account-suspended"
+    default_message = "this account is suspended: ask the admin"
+
+
 class LineTooLong(ChatError):
     code = "line-too-long"
 
