@@ -11,6 +11,7 @@ C{/resetpass} in the chat end them).  See docs/admin.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import sys
 import time
@@ -338,7 +339,14 @@ def parser() -> argparse.ArgumentParser:
     def action(group, name: str, run, help: str) -> argparse.ArgumentParser:
         sub = group.add_parser(name, help=help, description=help)
         sub.set_defaults(run=run)
+        with_json(sub)
         return sub
+
+    def with_json(sub: argparse.ArgumentParser) -> None:
+        # Also after the action, where one tends to type it.
+        sub.add_argument(
+            "--json", action="store_true", default=argparse.SUPPRESS, help="JSON output"
+        )
 
     def with_password(sub: argparse.ArgumentParser) -> None:
         sub.add_argument(
@@ -401,6 +409,7 @@ def parser() -> argparse.ArgumentParser:
         "activity", help="a user's activity log", description="a user's activity log"
     )
     sub.set_defaults(run=activity)
+    with_json(sub)
     sub.add_argument("--user", required=True, help="a current or former name")
     sub.add_argument("--since", help="from this date or time on (UTC unless given)")
     sub.add_argument(
@@ -421,7 +430,9 @@ def main(
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
     try:
-        args = parser().parse_args(argv)
+        # --help and usage errors go where the rest of the output goes.
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            args = parser().parse_args(argv)
     except SystemExit as e:
         return int(e.code or 0)
     try:
