@@ -9,7 +9,7 @@ from twisted.trial import unittest
 from chatroom.cluster.messages import Broadcast, SessionsEnded
 from chatroom.service import admin
 from tests.clients import data_lines
-from tests.helpers import ADMIN_PASSWORD, ChatWorld, fired
+from tests.helpers import ADMIN_PASSWORD, ChatWorld, fired, sqlite_file
 
 SUSPENDED = "-ERR account-suspended this account is suspended: ask the admin"
 
@@ -157,6 +157,23 @@ class AdminActionTests(unittest.TestCase):
             )
         self.assertEqual(self.bob.take(), [])
         self.assertEqual(self.login("bob"), "+OK welcome, bob")
+
+
+class RestartTests(unittest.TestCase):
+    def test_a_suspension_survives_a_restart(self):
+        location = sqlite_file(self)
+        world = ChatWorld(location=location)
+        world.user("alice")
+        admin_client = world.user("admin", ADMIN_PASSWORD)
+        self.assertEqual(admin_client.command("/suspend alice"), "+OK suspended alice")
+        world = ChatWorld(location=location)
+        self.assertEqual(world.connect().command("/login alice pw"), SUSPENDED)
+        admin_client = world.user("admin", ADMIN_PASSWORD)
+        admin_client.command("/restore alice")
+        world = ChatWorld(location=location)
+        self.assertEqual(
+            world.connect().command("/login alice pw"), "+OK welcome, alice"
+        )
 
 
 class FromOtherNodesTests(unittest.TestCase):
