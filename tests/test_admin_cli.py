@@ -195,7 +195,9 @@ class RoomAndHistoryTests(CLITestCase):
         )
 
     def test_delete(self):
-        self.assertEqual(self.ok("rooms", "delete", "den"), "deleted #den\n")
+        self.assertEqual(
+            self.ok("rooms", "delete", "den"), "deleted #den and its 3 messages\n"
+        )
         names = [r["name"] for r in json.loads(self.ok("--json", "rooms", "list"))]
         self.assertEqual(names, ["lobby"])
         self.assertIn("no room called den", self.failed("history", "export", "den"))

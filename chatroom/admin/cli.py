@@ -33,12 +33,8 @@ from chatroom.names import (
 from chatroom.options import DATA_DIR_DEFAULT, database_location
 from chatroom.storage.activity import INSERT_ACTIVITY, activity_since
 from chatroom.storage.messages import room_messages_after
-from chatroom.storage.rooms import (
-    LOBBY,
-    delete_room_by_key,
-    room_by_key,
-    room_overviews,
-)
+from chatroom.storage.moderation import delete_room
+from chatroom.storage.rooms import LOBBY, room_by_key, room_overviews
 from chatroom.storage.users import (
     delete_former_name,
     find_name_holder,
@@ -223,19 +219,30 @@ def rooms_list(storage: SyncStorage, args, out: TextIO) -> None:
 
 
 def _delete_room(cursor, key: str) -> int | None:
-    room_id = delete_room_by_key(cursor, key)
-    if room_id is not None:
-        record(cursor, None, "room-deleted", key)
-    return room_id
+    """The messages the room had, or None if there is no such room."""
+    found = room_by_key(cursor, key)
+    if found is None:
+        return None
+    # The function the chat's /room delete stores with.
+    messages = delete_room(cursor, found[0].id, "#" + key)
+    record(cursor, None, "room-deleted", f"#{found[0].name}")
+    return messages
 
 
 def rooms_delete(storage: SyncStorage, args, out: TextIO) -> None:
     key = name_key(check_room_name(args.room.removeprefix("#")))
     if key == LOBBY:
         raise PermissionDenied("the lobby, where every account starts, stays")
-    if storage.write(_delete_room, key) is None:
+    messages = storage.write(_delete_room, key)
+    if messages is None:
         raise NoSuchRoom(f"there is no room called {args.room}")
-    _done(out, args, f"deleted #{key}", room=key)
+    _done(
+        out,
+        args,
+        f"deleted #{key} and its {messages} messages",
+        room=key,
+        messages=messages,
+    )
 
 
 # History and the activity log

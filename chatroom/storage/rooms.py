@@ -150,23 +150,3 @@ def room_overviews(cursor: Cursor) -> list[RoomOverview]:
         " r.created_at FROM rooms r ORDER BY r.name_key"
     )
     return [RoomOverview(*row) for row in cursor.fetchall()]
-
-
-def delete_room_by_key(cursor: Cursor, key: str) -> int | None:
-    """
-    Delete the room C{key} with its messages, members and bans, in one
-    transaction; its id, or None if there is no such room.  The lobby, where
-    every account starts, is refused by the caller.
-    """
-    row = cursor.execute("SELECT id FROM rooms WHERE name_key = ?", (key,)).fetchone()
-    if row is None:
-        return None
-    (room_id,) = row
-    for table in ("messages", "memberships", "room_bans"):
-        cursor.execute(f"DELETE FROM {table} WHERE room_id = ?", (room_id,))
-    cursor.execute(
-        "UPDATE users SET default_room_id = NULL WHERE default_room_id = ?",
-        (room_id,),
-    )
-    cursor.execute("DELETE FROM rooms WHERE id = ?", (room_id,))
-    return room_id
