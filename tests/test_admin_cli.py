@@ -306,3 +306,39 @@ class ConsoleScriptTests(CLITestCase):
             (done.returncode, done.stdout, done.stderr),
             (1, "", "chatroom-admin: there is no user called nobody\n"),
         )
+
+
+class PostgresTests(unittest.TestCase):
+    """The same transactions on PostgreSQL, the cluster's database."""
+
+    def setUp(self):
+        from tests.cluster_helpers import Schema, postgres_unavailable
+
+        reason = postgres_unavailable()
+        if reason:
+            raise unittest.SkipTest(reason)
+        self.schema = Schema()
+        self.addCleanup(self.schema.drop)
+        self.password_file = os.path.join(self.mktemp())
+        with open(self.password_file, "w") as f:
+            f.write("pg secret\n")
+
+    def run_cli(self, *args: str) -> str:
+        out, err = io.StringIO(), io.StringIO()
+        status = cli.main(["--db", self.schema.url, *args], out, err)
+        self.assertEqual((status, err.getvalue()), (0, ""))
+        return out.getvalue()
+
+    def test_create_suspend_list_and_log(self):
+        self.run_cli(
+            "users", "create", "bob", "--password-file", self.password_file,
+            "--bcrypt-rounds", "4",
+        )  # fmt: skip
+        self.run_cli("users", "suspend", "bob")
+        users = json.loads(self.run_cli("--json", "users", "list"))
+        self.assertEqual([(u["name"], u["suspended"]) for u in users], [("bob", True)])
+        entries = json.loads(self.run_cli("--json", "activity", "--user", "bob"))
+        self.assertEqual([e["event"] for e in entries], ["register", "suspend"])
+        rooms = json.loads(self.run_cli("--json", "rooms", "list"))
+        self.assertEqual([(r["name"], r["members"]) for r in rooms], [("lobby", 1)])
+        self.assertEqual(self.run_cli("history", "export", "lobby"), "")
