@@ -14,7 +14,8 @@ import sys
 from twisted.trial import unittest
 
 from chatroom.admin import cli
-from chatroom.storage.schema import SCHEMA_VERSION
+from chatroom.storage.engines import SQLITE
+from chatroom.storage.schema import MIGRATIONS, SCHEMA_VERSION
 from tests.clients import data_lines
 from tests.helpers import ADMIN_PASSWORD, ChatWorld, fired, sqlite_file
 
@@ -264,22 +265,39 @@ class DatabaseTests(unittest.TestCase):
     def test_an_older_schema_is_migrated_as_the_server_would(self):
         import sqlite3
 
+        # A database of the server before accounts could be suspended.
         db = sqlite_file(self)
-        ChatWorld(location=db)
         connection = sqlite3.connect(db)
-        connection.execute(
-            "UPDATE schema_version SET version = ?", (SCHEMA_VERSION - 1,)
+        suspended = next(
+            i for i, m in enumerate(MIGRATIONS) if any("suspended" in s for s in m)
         )
-        connection.execute("ALTER TABLE users DROP COLUMN suspended")
+        for statements in MIGRATIONS[:suspended]:
+            for statement in statements:
+                connection.execute(statement.format(**SQLITE.ddl))
+        connection.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        connection.execute("INSERT INTO schema_version VALUES (?)", (suspended,))
         connection.commit()
         connection.close()
-        self.assertEqual(cli.main(["--db", db, "users", "list"], io.StringIO()), 0)
+        out = io.StringIO()
+        self.assertEqual(cli.main(["--db", db, "users", "list"], out), 0)
+        self.assertEqual(
+            out.getvalue().split(), ["NAME", "ADMIN", "SUSPENDED", "CREATED"]
+        )
         connection = sqlite3.connect(db)
         self.assertEqual(
             connection.execute("SELECT version FROM schema_version").fetchone(),
             (SCHEMA_VERSION,),
         )
         connection.close()
+
+
+class NewerSchemaTests(CLITestCase):
+    def test_a_newer_schema_is_refused_and_left_alone(self):
+        self.world.pool.connection.execute(
+            "UPDATE schema_version SET version = ?", (SCHEMA_VERSION + 1,)
+        )
+        err = self.failed("users", "list")
+        self.assertIn("newer than this server's", err)
 
 
 class ConsoleScriptTests(CLITestCase):
