@@ -232,6 +232,14 @@ class LoginFailed(error.UnauthorizedLogin):
         self.user_id = user_id
 
 
+class AccountSuspendedLogin(error.UnauthorizedLogin):
+    """The right password, for an account an admin has suspended."""
+
+    def __init__(self, user_id: int) -> None:
+        super().__init__("this account is suspended")
+        self.user_id = user_id
+
+
 class IAccounts(Interface):
     """What the checkers need from the chat service."""
 
@@ -263,6 +271,9 @@ class BcryptChecker:
         )
         if not matched:
             raise LoginFailed(user.id if user else None)
+        # Said only to whoever knows the password: it tells them nothing new.
+        if user.suspended:
+            raise AccountSuspendedLogin(user.id)
         return user.id
 
 

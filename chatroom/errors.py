@@ -100,6 +100,13 @@ class BadPassword(ChatError):
     default_message = "that password cannot be used"
 
 
+class AccountSuspended(AuthFailed):
+    """A login refused, as a wrong password is, with the reason it was right."""
+
+    code = "account-suspended"
+    default_message = "this account is suspended: ask the admin"
+
+
 class LineTooLong(ChatError):
     code = "line-too-long"
 

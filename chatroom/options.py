@@ -248,6 +248,16 @@ def endpoint_description(port: str) -> str:
     return f"tcp:{port}" if port.isdigit() else port
 
 
+# Where the data goes by default, for the server and chatroom-admin alike.
+DATA_DIR_DEFAULT = "chatroom-data"
+DATABASE_FILE = "chatroom.sqlite3"
+
+
+def database_location(data_dir: str, db: str | None) -> str:
+    """The database C{--db} names, or the SQLite file in C{--data-dir}."""
+    return db if db is not None else str(Path(data_dir) / DATABASE_FILE)
+
+
 class Options(usage.Options):
     """The options of C{twistd chatroom}; C{postOptions} fills in the defaults."""
 
@@ -261,7 +271,7 @@ class Options(usage.Options):
         "generated and logged once."
     )
     optParameters = [
-        ["data-dir", "d", "chatroom-data", "Directory for the database and keys."],
+        ["data-dir", "d", DATA_DIR_DEFAULT, "Directory for the database and keys."],
         [
             "db",
             None,
@@ -451,8 +461,7 @@ class Options(usage.Options):
         if 0 < self["output-hard"] <= self["output-soft"]:
             raise usage.UsageError("--output-hard must be above --output-soft")
         in_data_dir = self["db"] is None
-        if in_data_dir:
-            self["db"] = str(Path(self["data-dir"]) / "chatroom.sqlite3")
+        self["db"] = database_location(self["data-dir"], self["db"])
         self["admin-password"] = self._admin_password()
         check_what_the_start_needs(self, in_data_dir)
 

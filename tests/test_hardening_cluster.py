@@ -20,6 +20,7 @@ try:
     from chatroom.cluster.bus import RedisAddress
     from chatroom.cluster.messages import (
         BadMessage,
+        Broadcast,
         Bye,
         DefaultChanged,
         Event,
@@ -30,6 +31,7 @@ try:
         Online,
         PasswordChanged,
         Renamed,
+        SessionsEnded,
         Skipped,
         decode,
         encode,
@@ -91,6 +93,8 @@ def good() -> list:
         DefaultChanged("other", 3, None),
         Skipped("other", 7, 5),
         PasswordChanged("other", 3),
+        SessionsEnded("other", 3, "you were disconnected by the admin"),
+        Broadcast("other", "notice from admin: back soon"),
     ]
 
 

@@ -14,18 +14,28 @@ from zope.interface import implementer
 
 from chatroom.cluster.bus import RedisBus, report
 from chatroom.cluster.messages import (
+    Broadcast,
     BusMessage,
     DefaultChanged,
     Joined,
     Left,
     PasswordChanged,
     Renamed,
+    SessionsEnded,
 )
 from chatroom.service.chat import ChatService
 from chatroom.service.interfaces import IMembershipBus
 from chatroom.service.rooms import Room
 
-MembershipMessage = Joined | Left | Renamed | DefaultChanged | PasswordChanged
+MembershipMessage = (
+    Joined
+    | Left
+    | Renamed
+    | DefaultChanged
+    | PasswordChanged
+    | SessionsEnded
+    | Broadcast
+)
 
 
 @implementer(IMembershipBus)
@@ -64,6 +74,12 @@ class RedisMembershipBus:
     def tell_password_changed(self, user_id: int) -> None:
         self._tell(PasswordChanged(self.node, user_id))
 
+    def tell_sessions_ended(self, user_id: int, reason: str) -> None:
+        self._tell(SessionsEnded(self.node, user_id, reason))
+
+    def tell_broadcast(self, text: str) -> None:
+        self._tell(Broadcast(self.node, text))
+
     def _tell(self, message: BusMessage) -> None:
         d = self.bus.publish(message)
         d.addErrback(report, self.log, f"telling the cluster {message.kind}")
@@ -82,6 +98,12 @@ class RedisMembershipBus:
             return
         if isinstance(message, PasswordChanged):
             chat.apply_password_changed(message.user_id)
+            return
+        if isinstance(message, SessionsEnded):
+            chat.apply_sessions_ended(message.user_id, message.reason)
+            return
+        if isinstance(message, Broadcast):
+            chat.apply_broadcast(message.text)
             return
         if isinstance(message, Renamed):
             self._touch(("name", message.user_id))

@@ -283,6 +283,25 @@ class PasswordChanged(BusMessage):
     user_id: int
 
 
+@dataclass(frozen=True, slots=True)
+class SessionsEnded(BusMessage):
+    """An admin ended the account's sessions (suspended, disconnected, reset)."""
+
+    kind = "end-sessions"
+    checks = {"user_id": _id, "reason": _text}
+    user_id: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Broadcast(BusMessage):
+    """An admin's notice to everyone online."""
+
+    kind = "broadcast"
+    checks = {"text": _text}
+    text: str
+
+
 KINDS: dict[str, type[BusMessage]] = {
     kind.kind: kind
     for kind in (
@@ -297,6 +316,8 @@ KINDS: dict[str, type[BusMessage]] = {
         Renamed,
         DefaultChanged,
         PasswordChanged,
+        SessionsEnded,
+        Broadcast,
     )
 }
 for _kind in KINDS.values():

@@ -22,12 +22,14 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from chatroom.auth import (
+    AccountSuspendedLogin,
     BcryptChecker,
     NewAccount,
     PasswordLogin,
     RegistrationChecker,
 )
 from chatroom.errors import (
+    AccountSuspended,
     AuthFailed,
     ChatError,
     NameTaken,
@@ -105,6 +107,8 @@ class Admission:
             _, avatar, logout = await self.portal.login(
                 PasswordLogin(name, password, address_block(peer)), mind, IUser
             )
+        except AccountSuspendedLogin as refused:
+            await self._refused_suspended(name, peer, refused.user_id)
         except UnauthorizedLogin as failure:
             await self._failed(name, peer, getattr(failure, "user_id", None))
             raise AuthFailed() from None
@@ -125,6 +129,8 @@ class Admission:
             user_id = await self.passwords.requestAvatarId(
                 PasswordLogin(name, password, address_block(peer))
             )
+        except AccountSuspendedLogin as refused:
+            await self._refused_suspended(name, peer, refused.user_id)
         except UnauthorizedLogin as failure:
             await self._failed(name, peer, getattr(failure, "user_id", None))
             raise AuthFailed() from None
@@ -289,6 +295,11 @@ class Admission:
             raise RateLimited(
                 f"too many failed logins: try again in {math.ceil(wait)} s"
             )
+
+    async def _refused_suspended(self, name: str, peer: str, user_id: int) -> None:
+        # The password was right: not a failure the throttle counts.
+        await self.chat.record(user_id, name, "login-refused-suspended", peer)
+        raise AccountSuspended()
 
     async def _failed(self, name: str, peer: str, user_id: int | None) -> None:
         # Recorded before the reply, so whoever reads the log next sees it.

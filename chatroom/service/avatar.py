@@ -25,7 +25,7 @@ from chatroom.errors import (
     RoomExists,
 )
 from chatroom.names import check_name, check_new_room_name, check_text, name_key
-from chatroom.service import moderation
+from chatroom.service import admin, moderation
 from chatroom.service.chat import Account, ChatService
 from chatroom.service.events import (
     MESSAGE,
@@ -484,6 +484,26 @@ class Session(HistoryActions, moderation.RoomModeration):
             raise NoSuchUser(f"{name} is not a former name of any account")
         chat.record(kept_by, account.name, "name-released", name)
         return name
+
+    async def suspend(self, name: str) -> str:
+        self._require_admin()
+        return await admin.suspend(self.chat, self.account, name)
+
+    async def restore(self, name: str) -> str:
+        self._require_admin()
+        return await admin.restore(self.chat, self.account, name)
+
+    async def disconnect_user(self, name: str) -> str:
+        self._require_admin()
+        return await admin.disconnect(self.chat, self.account, name)
+
+    async def reset_password(self, name: str, password: str) -> str:
+        self._require_admin()
+        return await admin.reset_password(self.chat, self.account, name, password)
+
+    def broadcast(self, text: str) -> None:
+        self._require_admin()
+        admin.broadcast(self.chat, self.account, text)
 
     # The account
 

@@ -448,11 +448,35 @@ class ChatService(service.Service):
             self._end_sessions(account, None)
         self._end_operating(user_id, OPERATOR_PASSWORD_CHANGED)
 
-    def _end_sessions(self, account: Account, keep) -> None:
+    def apply_sessions_ended(self, user_id: int, reason: str) -> None:
+        account = self.online.get(user_id)
+        if account is not None:
+            self._end_sessions(account, None, reason)
+
+    def apply_broadcast(self, text: str) -> None:
+        for account in tuple(self.online.values()):
+            for session in account.sessions:
+                session.mind.notice(text)
+
+    # What an admin does to sessions (chatroom.service.admin), here and on
+    # every other node
+
+    def end_sessions(self, user_id: int, reason: str) -> None:
+        """End every session of the account C{user_id}, telling it C{reason}."""
+        self.apply_sessions_ended(user_id, reason)
+        if user_id > 0:
+            self.membership.tell_sessions_ended(user_id, reason)
+
+    def broadcast(self, text: str) -> None:
+        """Show C{text} to every session online, on every node."""
+        self.apply_broadcast(text)
+        self.membership.tell_broadcast(text)
+
+    def _end_sessions(self, account: Account, keep, reason=PASSWORD_CHANGED) -> None:
         # A session that knew the old password may be someone who stole it.
         for session in account.sessions:
             if session is not keep:
-                session.mind.disconnect(PASSWORD_CHANGED)
+                session.mind.disconnect(reason)
                 session.logout()
 
     def _end_operating(

@@ -132,6 +132,21 @@ class IUser(Interface):
     def release_name(name):
         """Admin: free C{name}, a former name kept for its account; return it."""
 
+    def suspend(name):
+        """Admin: suspend C{name} (no login) and end its sessions; return it."""
+
+    def restore(name):
+        """Admin: let the suspended C{name} log in again; return it."""
+
+    def disconnect_user(name):
+        """Admin: end every session of C{name}, on every node; return it."""
+
+    def reset_password(name, password):
+        """Admin: give C{name} the password C{password}, ending its sessions."""
+
+    def broadcast(text):
+        """Admin: show C{text} to everyone online, on every node."""
+
     def rename(name):
         """
         Change the account's name (the admission gate's rules); the old one
@@ -268,3 +283,9 @@ class IMembershipBus(Interface):
 
     def tell_password_changed(user_id):
         """The account's password changed: its sessions elsewhere must end."""
+
+    def tell_sessions_ended(user_id, reason):
+        """An admin ended the account's sessions: those elsewhere end too."""
+
+    def tell_broadcast(text):
+        """An admin's notice, for everyone online elsewhere."""

@@ -66,3 +66,9 @@ class LocalMembershipBus:
 
     def tell_password_changed(self, user_id: int) -> None:
         pass
+
+    def tell_sessions_ended(self, user_id: int, reason: str) -> None:
+        pass
+
+    def tell_broadcast(self, text: str) -> None:
+        pass

@@ -56,3 +56,15 @@ def delete_activity_before(cursor: Cursor, before: int, limit: int) -> int:
         (before, limit),
     )
     return cursor.rowcount
+
+
+def activity_since(
+    cursor: Cursor, user_id: int, since: int, limit: int
+) -> list[ActivityEntry]:
+    """At most C{limit} of a user's entries from C{since} on, oldest first."""
+    cursor.execute(
+        "SELECT at, actor, event, detail FROM activity WHERE user_id = ? AND at >= ?"
+        " ORDER BY id LIMIT ?",
+        (user_id, since, limit),
+    )
+    return [ActivityEntry(*row) for row in cursor.fetchall()]

@@ -233,3 +233,15 @@ def latest_conversation_times(
         (user_id, user_id, user_id, after_at, before_at, limit),
     )
     return [tuple(row) for row in cursor.fetchall()]
+
+
+def room_messages_after(
+    cursor: Cursor, room_id: int, after_seq: int, limit: int
+) -> list[StoredMessage]:
+    """At most C{limit} messages of a room after number C{after_seq}, oldest first."""
+    cursor.execute(
+        "SELECT seq, sender, text, created_at FROM messages"
+        " WHERE room_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+        (room_id, after_seq, limit),
+    )
+    return [StoredMessage(*row) for row in cursor.fetchall()]

@@ -128,3 +128,25 @@ def add_member(
         " VALUES (?, ?, ?, ?)",
         (room_id, user_id, at, role),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class RoomOverview:
+    """A room as the admin's listing shows it."""
+
+    id: int
+    name: str
+    members: int
+    messages: int
+    created_at: int
+
+
+def room_overviews(cursor: Cursor) -> list[RoomOverview]:
+    """Every room, by name, with its member and message counts."""
+    cursor.execute(
+        "SELECT r.id, r.name,"
+        " (SELECT COUNT(*) FROM memberships m WHERE m.room_id = r.id),"
+        " (SELECT COUNT(*) FROM messages s WHERE s.room_id = r.id),"
+        " r.created_at FROM rooms r ORDER BY r.name_key"
+    )
+    return [RoomOverview(*row) for row in cursor.fetchall()]

@@ -122,6 +122,11 @@ MIGRATIONS: list[list[str]] = [
             PRIMARY KEY (room_id, mask)
         )""",
     ],
+    # 5: an admin may suspend an account (chatroom.service.admin): it keeps
+    # its name and data but cannot log in.
+    [
+        "ALTER TABLE users ADD COLUMN suspended INTEGER NOT NULL DEFAULT 0",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -67,6 +67,7 @@ from chatroom.storage.users import (
     replace_password_hash,
     update_default_room,
     update_password_hash,
+    update_suspended,
     update_user_name,
 )
 
@@ -136,6 +137,10 @@ class ChatStore:
         return self.db.write(
             replace_password_hash, user_id, verified_hash, new_hash, guarded=True
         )
+
+    def set_suspended(self, user_id: int, suspended: bool) -> defer.Deferred[bool]:
+        """Suspend or restore an account; fires with whether that changed it."""
+        return self.db.write(update_suspended, user_id, suspended)
 
     def set_default_room(self, user_id: int, room_id: int | None) -> defer.Deferred:
         return self.db.write(update_default_room, user_id, room_id)

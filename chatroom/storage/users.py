@@ -23,15 +23,17 @@ class UserRecord:
     password_hash: str
     is_admin: bool
     default_room_id: int | None
+    # Suspended by an admin: the account cannot log in.
+    suspended: bool = False
 
 
-_USER_COLUMNS = "id, name, password_hash, is_admin, default_room_id"
+_USER_COLUMNS = "id, name, password_hash, is_admin, default_room_id, suspended"
 
 
 def _user(row: tuple | None) -> UserRecord | None:
     if row is None:
         return None
-    return UserRecord(row[0], row[1], row[2], bool(row[3]), row[4])
+    return UserRecord(row[0], row[1], row[2], bool(row[3]), row[4], bool(row[5]))
 
 
 def find_user_by_key(cursor: Cursor, key: str) -> UserRecord | None:
@@ -150,3 +152,34 @@ def all_users(cursor: Cursor) -> list[tuple[int, str, bool]]:
     """Every (id, name, is admin), by name."""
     cursor.execute("SELECT id, name, is_admin FROM users ORDER BY name_key")
     return [(row[0], row[1], bool(row[2])) for row in cursor.fetchall()]
+
+
+def update_suspended(cursor: Cursor, user_id: int, suspended: bool) -> bool:
+    """Suspend or restore an account; whether that changed it."""
+    cursor.execute(
+        "UPDATE users SET suspended = ? WHERE id = ? AND suspended <> ?",
+        (int(suspended), user_id, int(suspended)),
+    )
+    return cursor.rowcount == 1
+
+
+@dataclass(frozen=True, slots=True)
+class UserOverview:
+    """An account as the admin's listing shows it."""
+
+    id: int
+    name: str
+    is_admin: bool
+    suspended: bool
+    created_at: int
+
+
+def user_overviews(cursor: Cursor) -> list[UserOverview]:
+    """Every account, by name, with what an admin looks at."""
+    cursor.execute(
+        "SELECT id, name, is_admin, suspended, created_at FROM users ORDER BY name_key"
+    )
+    return [
+        UserOverview(row[0], row[1], bool(row[2]), bool(row[3]), row[4])
+        for row in cursor.fetchall()
+    ]

@@ -14,6 +14,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from chatroom.errors import (
+    AccountSuspended,
     AuthFailed,
     BadName,
     ChatError,
@@ -287,6 +288,10 @@ class IRCProtocol(Connection):
         if self.password is not None:
             try:
                 await self.log_in(self.nick, self.password)
+            except AccountSuspended as e:
+                self.numeric(wire.ERR_YOUREBANNEDCREEP, e.message)
+                self.close("Account suspended")
+                return False
             except (AuthFailed, BadName, RateLimited) as e:
                 self.numeric(
                     wire.ERR_PASSWDMISMATCH, f"Password incorrect: {e.message}"

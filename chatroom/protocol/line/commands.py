@@ -347,6 +347,39 @@ async def release(conn: Connection, args: str) -> Reply:
     return Reply(f"released {await conn.avatar.release_name(name)}")
 
 
+@command("/suspend NAME", "suspend an account: it cannot log in", admin=True)
+async def suspend(conn: Connection, args: str) -> Reply:
+    (name,) = arguments.words(args, 1, "/suspend NAME")
+    return Reply(f"suspended {await conn.avatar.suspend(name)}")
+
+
+@command("/restore NAME", "let a suspended account log in again", admin=True)
+async def restore(conn: Connection, args: str) -> Reply:
+    (name,) = arguments.words(args, 1, "/restore NAME")
+    return Reply(f"restored {await conn.avatar.restore(name)}")
+
+
+@command("/disconnect NAME", "end every session of NAME", admin=True)
+async def disconnect(conn: Connection, args: str) -> Reply:
+    (name,) = arguments.words(args, 1, "/disconnect NAME")
+    return Reply(f"disconnected {await conn.avatar.disconnect_user(name)}")
+
+
+@command("/resetpass NAME PASSWORD", "give NAME a new password", admin=True)
+async def reset_password(conn: Connection, args: str) -> Reply:
+    name, password = arguments.name_and_rest(args, "/resetpass NAME PASSWORD")
+    name = await conn.avatar.reset_password(name, password)
+    return Reply(f"password of {name} reset")
+
+
+@command("/broadcast TEXT", "a notice to everyone online", admin=True)
+async def broadcast(conn: Connection, args: str) -> Reply:
+    if not args.strip():
+        raise BadArguments("usage: /broadcast TEXT")
+    conn.avatar.broadcast(args.strip())
+    return Reply("broadcast sent")
+
+
 # The account
 
 
