@@ -96,6 +96,7 @@ class ChatService(service.Service):
         max_rooms_created: int = MAX_ROOMS_CREATED,
         publish_retries: Sequence[float] = PUBLISH_RETRIES,
         log_observer: ILogObserver | None = None,
+        log_level: LogLevel = LogLevel.debug,
         generated_password: GeneratedPasswordFile | None = None,
     ) -> None:
         """
@@ -115,6 +116,9 @@ class ChatService(service.Service):
             (L{record}); the global log publisher if not given.  The server
             passes a level filter (C{--log-level}), so an event per message,
             at debug level, is dropped before anything formats it.
+        @param log_level: the activity log's least level: events below it
+            are not even emitted (a filter's level comparisons cost more
+            than the rest of a message's bookkeeping).
         @param generated_password: where a generated admin password is kept
             until the admin changes it; not kept if not given.
         """
@@ -142,6 +146,10 @@ class ChatService(service.Service):
         # Made once: a class-level Logger makes a new one at each access.
         self.activity_log = Logger(
             namespace=f"{__name__}.ChatService", source=self, observer=log_observer
+        )
+        # Compared by identity: LogLevel's own ordering sorts its constants.
+        self._logged_levels = frozenset(
+            level for level in LogLevel.iterconstants() if level >= log_level
         )
 
     def now(self) -> int:
@@ -425,17 +433,19 @@ class ChatService(service.Service):
         Append to the activity table and to the structured log; a guest's
         (a negative id) only to the log, as nothing of a guest's is kept.
         """
-        self.activity_log.emit(
-            level,
-            "{event} by {actor} {detail}",
-            event=event,
-            actor=actor,
-            detail=detail,
-        )
+        if level in self._logged_levels:
+            self.activity_log.emit(
+                level,
+                "{event} by {actor} {detail}",
+                event=event,
+                actor=actor,
+                detail=detail,
+            )
         if user_id is not None and user_id < 0:
             return defer.succeed(None)
         d = self.store.record_activity(self.now(), user_id, actor, event, detail)
-        d.addErrback(
-            lambda f: self.log.failure("recording {event} failed", f, event=event)
-        )
+        d.addErrback(self._record_failed, event)
         return d
+
+    def _record_failed(self, failure, event: str) -> None:
+        self.log.failure("recording {event} failed", failure, event=event)
