@@ -7,11 +7,18 @@ the general path would, in the order of the lines.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from twisted.internet import defer
 from twisted.logger import LogLevel
 from twisted.trial import unittest
 
+from chatroom.protocol.line import commands
+from chatroom.protocol.line.pipeline import ReplyPipeline
+from chatroom.protocol.line.protocol import LineProtocol
+from chatroom.service.avatar import Session
 from chatroom.storage.activity import last_activity_of
-from tests.helpers import ChatWorld
+from tests.helpers import ChatWorld, HeldWrites
 
 
 class ActivityLevelTests(unittest.TestCase):
@@ -33,3 +40,120 @@ class ActivityLevelTests(unittest.TestCase):
         world = ChatWorld(log_observer=events.append, log_level=LogLevel.debug)
         world.user("alice").command("hello")
         self.assertIn("message", [e.get("event") for e in events])
+
+
+# Lines of every kind, in one read: messages (refused ones too) around
+# commands that wait for them, and commands that make later lines wait.
+SCRIPT = [
+    "hello",
+    "",
+    "\x1b[31mred",
+    "x" * 5000,
+    "/rooms",
+    "after rooms",
+    "//slash",
+    "/public lobby pub",
+    "/c dev",
+    "behind a command",
+    "/cd dev",
+    "in dev",
+    "/bogus",
+    "last",
+]
+
+
+class FastPathTests(unittest.TestCase):
+    def world(self, fast: bool = True) -> tuple[ChatWorld, HeldWrites, list]:
+        world = ChatWorld()
+        alice, bob = world.user("alice"), world.user("bob")
+        if not fast:
+            self.patch(ReplyPipeline, "may_start_message", lambda self: False)
+        return world, HeldWrites(world), [alice, bob]
+
+    def run_script(self, fast: bool) -> tuple[list[str], list[str], list]:
+        world, writes, (alice, bob) = self.world(fast)
+        alice.write_bytes("".join(line + "\n" for line in SCRIPT).encode())
+        seen_before_commit = alice.take()
+        writes.commit_all()
+        messages = world.pool.connection.execute(
+            "SELECT text FROM messages ORDER BY rowid"
+        ).fetchall()
+        return seen_before_commit + alice.take(), bob.take(), messages
+
+    def test_replies_and_deliveries_are_those_of_the_general_path(self):
+        fast = self.run_script(fast=True)
+        general = self.run_script(fast=False)
+        self.assertEqual(fast, general)
+        replies = fast[0]
+        self.assertEqual(replies[0], "+OK")
+        self.assertTrue(replies[1].startswith("-ERR"), replies)
+        self.assertTrue(replies[2].startswith("-ERR"), replies)
+        self.assertIn("[lobby] alice: after rooms", fast[1])
+
+    def test_a_plain_message_makes_no_coroutine(self):
+        world, writes, (alice, bob) = self.world()
+        self.patch(commands, "dispatch", None)
+        self.patch(LineProtocol, "answer", None)
+        alice.write("hello")
+        self.assertEqual(bob.take(), ["[lobby] alice: hello"])
+        # +OK only once committed.
+        self.assertEqual(alice.take(), [])
+        writes.commit_all()
+        self.assertEqual(alice.take(), ["+OK"])
+
+    def test_ok_waits_for_the_reply_of_the_command_before_it(self):
+        world, writes, (alice, bob) = self.world()
+        held: list[defer.Deferred] = []
+
+        async def slow_rooms(conn, args):
+            d = defer.Deferred()
+            held.append(d)
+            await d
+            return commands.Reply("rooms done")
+
+        rooms = replace(commands.COMMANDS["rooms"], handler=slow_rooms)
+        self.patch(commands, "COMMANDS", {**commands.COMMANDS, "rooms": rooms})
+        # /rooms is not pipelined: the message behind it waits, then runs.
+        alice.write_bytes(b"one\n/rooms\ntwo\n")
+        writes.commit_all()
+        self.assertEqual(alice.take(), ["+OK"])
+        held[0].callback(None)
+        writes.commit_all()
+        self.assertEqual(alice.take(), ["+OK rooms done", "+OK"])
+        self.assertEqual(bob.take(), ["[lobby] alice: one", "[lobby] alice: two"])
+
+    def test_a_later_commit_waits_for_the_earlier_reply(self):
+        world, writes, (alice, bob) = self.world()
+        pipeline = alice.protocol._pipeline
+        first, second = defer.Deferred(), defer.Deferred()
+        pipeline.run_message(first)
+        pipeline.run_message(second)
+        second.callback(b"+OK second\r\n")
+        self.assertEqual(alice.take(), [])
+        first.callback(b"+OK first\r\n")
+        self.assertEqual(alice.take(), ["+OK first", "+OK second"])
+        self.assertEqual(world.factory.in_flight.count, 0)
+
+    def test_an_unexpected_failure_answers_server_error(self):
+        world, writes, (alice, bob) = self.world()
+
+        def broken(session, room, text):
+            raise RuntimeError("bug")
+
+        self.patch(Session, "say", broken)
+        alice.write("hello")
+        self.assertEqual(
+            alice.take(), ["-ERR server-error the server could not do that now"]
+        )
+        self.assertTrue(self.flushLoggedErrors(RuntimeError))
+        self.assertEqual(world.factory.in_flight.count, 0)
+
+    def test_before_login_a_plain_line_is_still_a_name(self):
+        world = ChatWorld()
+        client = world.connect()
+        self.assertEqual(
+            client.command("carol"),
+            "+OK carol is new: type a password to create the account",
+        )
+        # The password is not a message either.
+        self.assertEqual(client.command("secret pw"), "+OK welcome, carol")

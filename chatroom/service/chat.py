@@ -274,11 +274,11 @@ class ChatService(service.Service):
         """Number C{seq} of C{room} will carry no message: its write failed."""
         self.sequencer.seq_unused(room, seq)
 
-    async def hand_room_message(
+    def hand_room_message(
         self, room: Room, message: RoomMessage, exclude=None
-    ) -> None:
+    ) -> defer.Deferred[None]:
         """Publish a room message (its write queued) to its members; never fails."""
-        await publish_stored(
+        return publish_stored(
             lambda: self.fanout.publish(room.channel, message, exclude),
             lambda: f"#{room.name} {message.seq}",
             self.clock,

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from twisted.internet import defer
 from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from chatroom.errors import ChatError, RateLimited, ServerError, WrongProtocol
@@ -56,6 +57,13 @@ _ADVICE = {
     "HTTP": "this is a chat server, not a web server: use telnet or the"
     " chatroom client",
 }
+
+
+_OK = wire.ok()
+
+
+def _ok_reply(_: object) -> bytes:
+    return _OK
 
 
 @implementer(IChatClient)
@@ -186,8 +194,37 @@ class LineProtocol(CoalescedWrites, LineFraming):
         super().lineReceived(line)
 
     def textReceived(self, text: str) -> None:
-        # A line that answers a prompt (a password) is not a command.
-        self._pipeline.offer(text if self._expecting else commands.parse(text))
+        if self._expecting is not None:
+            # A line that answers a prompt (a password) is not a command.
+            self._pipeline.offer(text)
+            return
+        pipeline = self._pipeline
+        if (
+            self.avatar is not None
+            and not text.startswith("/")
+            and pipeline.may_start_message()
+        ):
+            # A plain message, the line nearly every client sends: answered
+            # as commands.dispatch would, without a coroutine.
+            pipeline.run_message(self._message(text))
+            return
+        pipeline.offer(commands.parse(text))
+
+    def _message(self, text: str) -> defer.Deferred[bytes]:
+        """The reply to a logged-in client's message line, once it is stored."""
+        try:
+            stored = self.avatar.say(None, text)
+        except Exception:
+            return defer.succeed(self._error_reply(Failure()))
+        return stored.addCallbacks(_ok_reply, self._error_reply)
+
+    def _error_reply(self, failure: Failure) -> bytes:
+        if failure.check(ChatError):
+            error = failure.value
+        else:
+            self.log.failure("command from {peer} failed", failure, peer=self.peer)
+            error = ServerError()
+        return wire.err(error.code, error.message)
 
     def textRefused(self, error: ChatError) -> None:
         self._pipeline.run(self._refusal(error), overlaps=True)
