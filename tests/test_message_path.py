@@ -7,6 +7,7 @@ the general path would, in the order of the lines.
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import replace
 
 from twisted.internet import defer
@@ -16,9 +17,10 @@ from twisted.trial import unittest
 from chatroom.protocol.line import commands
 from chatroom.protocol.line.pipeline import ReplyPipeline
 from chatroom.protocol.line.protocol import LineProtocol
+from chatroom.service.at_once import NOT_YET, result_now
 from chatroom.service.avatar import Session
 from chatroom.storage.activity import last_activity_of
-from tests.helpers import ChatWorld, HeldWrites
+from tests.helpers import ChatWorld, HeldWrites, fired
 
 
 class ActivityLevelTests(unittest.TestCase):
@@ -157,3 +159,49 @@ class FastPathTests(unittest.TestCase):
         )
         # The password is not a message either.
         self.assertEqual(client.command("secret pw"), "+OK welcome, carol")
+
+
+class ResultNowTests(unittest.TestCase):
+    def test_a_fired_result_is_taken(self):
+        self.assertEqual(result_now(defer.succeed(7)), 7)
+
+    def test_anything_else_is_not_yet(self):
+        self.assertIs(result_now(defer.Deferred()), NOT_YET)
+        failed = defer.fail(ValueError())
+        self.assertIs(result_now(failed), NOT_YET)
+        failed.addErrback(lambda _: None)
+        waiting = defer.Deferred()
+        chained = defer.succeed(None)
+        chained.addCallback(lambda _: waiting)
+        self.assertIs(result_now(chained), NOT_YET)
+
+
+class UnacknowledgedRowTests(unittest.TestCase):
+    def setUp(self):
+        self.world = ChatWorld()
+        self.writes = HeldWrites(self.world)
+        self.db = self.world.database
+
+    def activity(self) -> list[str]:
+        rows = self.world.pool.connection.execute("SELECT event FROM activity")
+        return [event for (event,) in rows.fetchall()]
+
+    def test_a_row_nobody_waits_for_is_written_with_its_batch(self):
+        store = self.world.chat.store
+        self.assertIsNone(store.record_activity(1, None, "x", "quiet", "", False))
+        waited = store.record_activity(2, None, "x", "waited", "")
+        self.writes.commit_all()
+        self.assertIsNone(fired(waited))
+        self.assertEqual(self.activity()[-2:], ["quiet", "waited"])
+
+    def test_a_failed_batch_fails_only_those_who_wait(self):
+        store = self.world.chat.store
+        # In flight: the next two go in one batch behind it.
+        store.record_activity(0, None, "x", "first", "")
+        store.record_activity(1, None, "x", "quiet", "", False)
+        waited = store.record_activity(2, None, "x", "waited", "")
+        self.writes.commit()
+        self.writes.fail(sqlite3.OperationalError("disk I/O error"))
+        self.assertRaises(sqlite3.OperationalError, fired, waited)
+        self.assertTrue(self.flushLoggedErrors(sqlite3.OperationalError))
+        self.assertNotIn("quiet", self.activity())

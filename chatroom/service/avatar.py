@@ -25,6 +25,7 @@ from chatroom.errors import (
     RoomExists,
 )
 from chatroom.names import check_name, check_new_room_name, check_text, name_key
+from chatroom.service.at_once import NOT_YET, result_now
 from chatroom.service.chat import Account, ChatService
 from chatroom.service.events import Membership, PrivateMessage, RoomMessage
 from chatroom.service.interfaces import IAccountRules, IChatClient, IUser
@@ -61,6 +62,10 @@ def _once_handed(
     _: object, handed: defer.Deferred[None], message: RoomMessage
 ) -> defer.Deferred[RoomMessage]:
     return handed.addCallback(lambda _: message)
+
+
+def _value(_: object, value: RoomMessage) -> RoomMessage:
+    return value
 
 
 def _unstored(
@@ -216,9 +221,11 @@ class Session:
         target = self._default_room() if room is None else self._member_room(room)
         text = check_text(text)
         account = self.account
-        return self.chat.next_seq(target).addCallback(
-            self._numbered, target, account, text
-        )
+        numbered = self.chat.next_seq(target)
+        seq = result_now(numbered)
+        if seq is NOT_YET:
+            return numbered.addCallback(self._numbered, target, account, text)
+        return self._numbered(seq, target, account, text)
 
     def _numbered(
         self, seq: int, target: Room, account: Account, text: str
@@ -229,13 +236,26 @@ class Session:
             target.id, seq, account.id, account.name, text, at
         )
         chat.record(
-            account.id, account.name, "message", f"#{target.name} {seq}", LogLevel.debug
+            account.id,
+            account.name,
+            "message",
+            f"#{target.name} {seq}",
+            LogLevel.debug,
+            acknowledged=False,
         )
         message = RoomMessage(target.name, seq, account.name, text, at)
         # In the reactor turn that numbered it, so every member gets a room's
         # messages in number order.  Across nodes, handed over means the bus
         # has it (or, after some tries, that it never will).
         handed = chat.hand_room_message(target, message, exclude=self.mind)
+        if result_now(handed) is not NOT_YET:
+            # Handed over already (in process): the commit is all we wait for.
+            return stored.addCallbacks(
+                _value,
+                _unstored,
+                callbackArgs=(message,),
+                errbackArgs=(handed, chat, target, seq),
+            )
         return stored.addCallbacks(
             _once_handed,
             _unstored,

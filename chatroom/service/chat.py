@@ -428,10 +428,13 @@ class ChatService(service.Service):
         event: str,
         detail: str = "",
         level: LogLevel = LogLevel.info,
-    ) -> defer.Deferred:
+        acknowledged: bool = True,
+    ) -> defer.Deferred | None:
         """
         Append to the activity table and to the structured log; a guest's
         (a negative id) only to the log, as nothing of a guest's is kept.
+        Not C{acknowledged} (an event per message): nothing to wait on, and
+        a failed write is logged with its batch.
         """
         if level in self._logged_levels:
             self.activity_log.emit(
@@ -442,9 +445,12 @@ class ChatService(service.Service):
                 detail=detail,
             )
         if user_id is not None and user_id < 0:
-            return defer.succeed(None)
-        d = self.store.record_activity(self.now(), user_id, actor, event, detail)
-        d.addErrback(self._record_failed, event)
+            return defer.succeed(None) if acknowledged else None
+        d = self.store.record_activity(
+            self.now(), user_id, actor, event, detail, acknowledged
+        )
+        if d is not None:
+            d.addErrback(self._record_failed, event)
         return d
 
     def _record_failed(self, failure, event: str) -> None:

@@ -11,6 +11,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from chatroom.service.at_once import NOT_YET, result_now
 from chatroom.service.events import RoomMessage
 from chatroom.service.interfaces import IFanout
 
@@ -40,6 +41,9 @@ def publish_stored(
         d = publish()
     except Exception:
         d = defer.fail()
+    if result_now(d) is not NOT_YET:
+        # Published at once (in process): nothing more to do or to wait for.
+        return d
     return d.addCallbacks(
         _published, _publish_again, errbackArgs=(publish, what, clock, waits)
     )
