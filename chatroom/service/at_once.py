@@ -19,7 +19,8 @@ def result_now(d: defer.Deferred) -> object:
     C{d}'s result if it has fired with one (not a failure, and not waiting
     on another Deferred), else L{NOT_YET}: then add callbacks as usual.
     """
-    if not d.called or d.paused or d.callbacks:
+    # A Deferred that has fired and is not paused has run its callbacks.
+    if not d.called or d.paused:
         return NOT_YET
     result = d.result
     if isinstance(result, (Failure, defer.Deferred)):

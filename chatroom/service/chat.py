@@ -24,6 +24,7 @@ from chatroom.service.admin_password import (
     AdminBootstrap,
     GeneratedPasswordFile,
 )
+from chatroom.service.at_once import NOT_YET, result_now
 from chatroom.service.events import Membership, Notice, PrivateMessage, RoomMessage
 from chatroom.service.fanout import PUBLISH_RETRIES, LocalFanout, publish_stored
 from chatroom.service.interfaces import (
@@ -278,11 +279,19 @@ class ChatService(service.Service):
         self, room: Room, message: RoomMessage, exclude=None
     ) -> defer.Deferred[None]:
         """Publish a room message (its write queued) to its members; never fails."""
+        try:
+            first = self.fanout.publish(room.channel, message, exclude)
+        except Exception:
+            first = defer.fail()
+        if result_now(first) is not NOT_YET:
+            # In process: published at once, and no closures made for a retry.
+            return first
         return publish_stored(
             lambda: self.fanout.publish(room.channel, message, exclude),
             lambda: f"#{room.name} {message.seq}",
             self.clock,
             self.publish_retries,
+            first,
         )
 
     async def hand_private(

@@ -28,6 +28,7 @@ def publish_stored(
     what: Callable[[], str],
     clock: IReactorTime,
     waits: Sequence[float] = PUBLISH_RETRIES,
+    first: defer.Deferred | None = None,
 ) -> defer.Deferred[None]:
     """
     Publish what storage has committed.  The send has succeeded whatever the
@@ -35,12 +36,15 @@ def publish_stored(
     twice): a failed C{publish()} is tried again after each of C{waits}
     seconds, then logged.  Given up, the message stays in storage.  C{what}
     names it for the log, called only then: this runs once per message, and
-    makes no coroutine unless the first try fails.
+    makes no coroutine unless the first try fails.  C{first}: the first
+    try, made already.
     """
-    try:
-        d = publish()
-    except Exception:
-        d = defer.fail()
+    d = first
+    if d is None:
+        try:
+            d = publish()
+        except Exception:
+            d = defer.fail()
     if result_now(d) is not NOT_YET:
         # Published at once (in process): nothing more to do or to wait for.
         return d
