@@ -15,7 +15,6 @@ from twisted.logger import LogLevel
 from twisted.trial import unittest
 
 from chatroom.protocol.line import commands
-from chatroom.protocol.line.pipeline import ReplyPipeline
 from chatroom.protocol.line.protocol import LineProtocol
 from chatroom.service.at_once import NOT_YET, result_now
 from chatroom.service.avatar import Session
@@ -69,7 +68,7 @@ class FastPathTests(unittest.TestCase):
         world = ChatWorld()
         alice, bob = world.user("alice"), world.user("bob")
         if not fast:
-            self.patch(ReplyPipeline, "may_start_message", lambda self: False)
+            self.patch(LineProtocol, "answer_at_once", lambda self, line: None)
         return world, HeldWrites(world), [alice, bob]
 
     def run_script(self, fast: bool) -> tuple[list[str], list[str], list]:
@@ -115,6 +114,14 @@ class FastPathTests(unittest.TestCase):
 
         rooms = replace(commands.COMMANDS["rooms"], handler=slow_rooms)
         self.patch(commands, "COMMANDS", {**commands.COMMANDS, "rooms": rooms})
+        answered: list[str] = []
+        answer = LineProtocol.answer
+
+        def counting(protocol, line):
+            answered.append(line.text)
+            return answer(protocol, line)
+
+        self.patch(LineProtocol, "answer", counting)
         # /rooms is not pipelined: the message behind it waits, then runs.
         alice.write_bytes(b"one\n/rooms\ntwo\n")
         writes.commit_all()
@@ -123,6 +130,8 @@ class FastPathTests(unittest.TestCase):
         writes.commit_all()
         self.assertEqual(alice.take(), ["+OK rooms done", "+OK"])
         self.assertEqual(bob.take(), ["[lobby] alice: one", "[lobby] alice: two"])
+        # The held message, started once /rooms answered, took no coroutine.
+        self.assertEqual(answered, ["/rooms"])
 
     def test_a_later_commit_waits_for_the_earlier_reply(self):
         world, writes, (alice, bob) = self.world()

@@ -139,5 +139,4 @@ class PipelineTests(ServerTestCase):
         self.assertEqual(alice.transport.producerState, "paused")
         await storage.commit(0)
         self.assertEqual((await replies)[-1], "+OK 1 room")
-        # The plain message is never parsed (LineProtocol._message).
-        self.assertEqual(parsed, ["/rooms"])
+        self.assertEqual(parsed, ["hello", "/rooms"])

@@ -75,6 +75,13 @@ class PipelineOwner(Protocol[Item]):
     def answer(self, item: Item) -> Awaitable[Answer]:
         """Run C{item}; its reply as bytes and what to do once it is sent."""
 
+    def answer_at_once(self, item: Item) -> defer.Deferred[bytes] | None:
+        """
+        Run C{item}, one that overlaps, without a coroutine if it is one
+        that can be (a plain message): its reply, never failing, with
+        nothing to run after it; else None, and L{answer} runs it.
+        """
+
     def write(self, data: bytes) -> None: ...
 
     def stop_reading(self, reason: str) -> None: ...
@@ -108,9 +115,14 @@ class ReplyPipeline(Generic[Item]):
 
     def offer(self, item: Item) -> None:
         """Start C{item} now if it may; else hold it and stop reading."""
-        overlaps = self._owner.overlaps(item)
+        owner = self._owner
+        overlaps = owner.overlaps(item)
         if self._may_start(overlaps):
-            self.run(self._owner.answer(item), overlaps)
+            reply = owner.answer_at_once(item) if overlaps else None
+            if reply is not None:
+                self.run_message(reply)
+            else:
+                self.run(owner.answer(item), overlaps)
         else:
             # It waits for what is in flight; so do the lines behind it, in
             # the socket, not in our memory.
@@ -126,15 +138,11 @@ class ReplyPipeline(Generic[Item]):
         self._only_messages = self._only_messages and overlaps
         defer.ensureDeferred(self._reply_in_turn(answer, before, written))
 
-    def may_start_message(self) -> bool:
-        """Whether a message, offered now, would start (L{run_message})."""
-        return self._held is None and self._may_start(True)
-
     def run_message(self, reply: defer.Deferred[bytes]) -> None:
         """
-        Run a message that L{may_start_message}: C{reply} fires with its
-        reply, which never fails and has nothing to run after it.  The line
-        nearly every client sends, so no coroutine: a coroutine and its
+        Run a message (L{PipelineOwner.answer_at_once}): C{reply} fires with
+        its reply, which never fails and has nothing to run after it.  The
+        line nearly every client sends, so no coroutine: a coroutine and its
         Deferred cost more than the rest of the line's path.
         """
         before, written = self._last_reply, defer.Deferred()

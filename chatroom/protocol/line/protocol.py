@@ -194,37 +194,8 @@ class LineProtocol(CoalescedWrites, LineFraming):
         super().lineReceived(line)
 
     def textReceived(self, text: str) -> None:
-        if self._expecting is not None:
-            # A line that answers a prompt (a password) is not a command.
-            self._pipeline.offer(text)
-            return
-        pipeline = self._pipeline
-        if (
-            self.avatar is not None
-            and not text.startswith("/")
-            and pipeline.may_start_message()
-        ):
-            # A plain message, the line nearly every client sends: answered
-            # as commands.dispatch would, without a coroutine.
-            pipeline.run_message(self._message(text))
-            return
-        pipeline.offer(commands.parse(text))
-
-    def _message(self, text: str) -> defer.Deferred[bytes]:
-        """The reply to a logged-in client's message line, once it is stored."""
-        try:
-            stored = self.avatar.say(None, text)
-        except Exception:
-            return defer.succeed(self._error_reply(Failure()))
-        return stored.addCallbacks(_ok_reply, self._error_reply)
-
-    def _error_reply(self, failure: Failure) -> bytes:
-        if failure.check(ChatError):
-            error = failure.value
-        else:
-            self.log.failure("command from {peer} failed", failure, peer=self.peer)
-            error = ServerError()
-        return wire.err(error.code, error.message)
+        # A line that answers a prompt (a password) is not a command.
+        self._pipeline.offer(text if self._expecting else commands.parse(text))
 
     def textRefused(self, error: ChatError) -> None:
         self._pipeline.run(self._refusal(error), overlaps=True)
@@ -238,6 +209,25 @@ class LineProtocol(CoalescedWrites, LineFraming):
             and type(line) is CommandLine
             and line.pipelined
         )
+
+    def answer_at_once(self, line: CommandLine) -> defer.Deferred[bytes] | None:
+        # A plain message, the line nearly every client sends: answered as
+        # commands.dispatch would, without a coroutine.
+        if line.word is not None:
+            return None
+        try:
+            stored = self.avatar.say(None, line.args)
+        except Exception:
+            return defer.succeed(self._error_reply(Failure()))
+        return stored.addCallbacks(_ok_reply, self._error_reply)
+
+    def _error_reply(self, failure: Failure) -> bytes:
+        if failure.check(ChatError):
+            error = failure.value
+        else:
+            self.log.failure("command from {peer} failed", failure, peer=self.peer)
+            error = ServerError()
+        return wire.err(error.code, error.message)
 
     async def answer(self, line: CommandLine | str) -> Answer:
         """The reply to C{line} as bytes, and what to do once it is sent."""
