@@ -107,6 +107,7 @@ def _server(config: Options, reactor: IReactorCore) -> ChatServer:
         "mailbox_per_sender": config["mailbox-per-sender"],
         "max_rooms_created": config["max-rooms-created"],
         "log_observer": activity_log_observer(config["log-level"]),
+        "log_level": LogLevel.levelWithName(config["log-level"]),
         "generated_password": GeneratedPasswordFile(
             Path(config["data-dir"]) / GENERATED_PASSWORD_FILE
         ),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from twisted.internet import defer
 from twisted.logger import Logger, LogLevel
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from chatroom.errors import (
@@ -26,6 +27,7 @@ from chatroom.errors import (
 )
 from chatroom.names import check_name, check_new_room_name, check_text, name_key
 from chatroom.service import admin, moderation
+from chatroom.service.at_once import NOT_YET, result_now
 from chatroom.service.chat import Account, ChatService
 from chatroom.service.events import (
     MESSAGE,
@@ -64,6 +66,29 @@ def _count(count: int) -> int:
     if count < 1:
         raise BadArguments(f"N is how many to show, from 1 to {HISTORY_MAX}")
     return min(count, HISTORY_MAX)
+
+
+def _once_handed(
+    _: object, handed: defer.Deferred[None], message: RoomMessage
+) -> defer.Deferred[RoomMessage]:
+    return handed.addCallback(lambda _: message)
+
+
+def _value(_: object, value: RoomMessage) -> RoomMessage:
+    return value
+
+
+def _unstored(
+    failure: Failure,
+    handed: defer.Deferred[None],
+    chat: ChatService,
+    room: Room,
+    seq: int,
+) -> Failure:
+    # Told after the message itself, so a node that has it delivers it and
+    # one that never will stops waiting for it.
+    handed.addCallback(lambda _: chat.seq_unused(room, seq))
+    return failure
 
 
 @implementer(IUser)
@@ -200,49 +225,77 @@ class Session(HistoryActions, moderation.RoomModeration):
 
     # Messages
 
-    async def say(
+    def say(
         self,
         room: str | None,
         text: str,
         kind: str = MESSAGE,
         tags: dict[str, str] | None = None,
-    ) -> RoomMessage:
+    ) -> defer.Deferred[RoomMessage]:
         """
-        Number the message, queue its write and fan it out at once; return
+        Number the message, queue its write and fan it out at once; fire
         (the sender's C{+OK}) only once its batch has committed.  Members may
         thus see a message that is never stored: one whose write fails (its
         sender gets C{server-error}) or that dies with the server before the
         commit (docs/reliability.md).  What was acknowledged is stored.
+        A refused message raises at once.  Callbacks, not a coroutine: this
+        runs once per message, and a coroutine and its Deferred cost more
+        than the rest of it.
         """
         target = self._default_room() if room is None else self.chat.rooms.find(room)
         moderation.check_speak(target, self.account)
         text = check_text(text)
-        chat, account = self.chat, self.account
-        account.last_active = chat.clock.seconds()
-        seq = await chat.next_seq(target)
+        account = self.account
+        account.last_active = self.chat.clock.seconds()
+        numbered = self.chat.next_seq(target)
+        seq = result_now(numbered)
+        if seq is NOT_YET:
+            return numbered.addCallback(
+                self._numbered, target, account, text, kind, tags
+            )
+        return self._numbered(seq, target, account, text, kind, tags)
+
+    def _numbered(
+        self,
+        seq: int,
+        target: Room,
+        account: Account,
+        text: str,
+        kind: str,
+        tags: dict[str, str] | None,
+    ) -> defer.Deferred[RoomMessage]:
+        chat = self.chat
         at = chat.now()
         stored = chat.store.store_room_message(
             target.id, seq, account.id, account.name, text, at
         )
         chat.record(
-            account.id, account.name, "message", f"#{target.name} {seq}", LogLevel.debug
+            account.id,
+            account.name,
+            "message",
+            f"#{target.name} {seq}",
+            LogLevel.debug,
+            acknowledged=False,
         )
         message = RoomMessage(target.name, seq, account.name, text, at, kind, tags=tags)
         # In the reactor turn that numbered it, so every member gets a room's
         # messages in number order.  Across nodes, handed over means the bus
         # has it (or, after some tries, that it never will).
-        handed = defer.ensureDeferred(
-            chat.hand_room_message(target, message, exclude=self.mind)
+        handed = chat.hand_room_message(target, message, exclude=self.mind)
+        if result_now(handed) is not NOT_YET:
+            # Handed over already (in process): the commit is all we wait for.
+            return stored.addCallbacks(
+                _value,
+                _unstored,
+                callbackArgs=(message,),
+                errbackArgs=(handed, chat, target, seq),
+            )
+        return stored.addCallbacks(
+            _once_handed,
+            _unstored,
+            callbackArgs=(handed, message),
+            errbackArgs=(handed, chat, target, seq),
         )
-        try:
-            await stored
-        except Exception:
-            # Told after the message itself, so a node that has it delivers
-            # it and one that never will stops waiting for it.
-            handed.addCallback(lambda _: chat.seq_unused(target, seq))
-            raise
-        await handed
-        return message
 
     async def send_private(
         self,

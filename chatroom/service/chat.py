@@ -25,6 +25,7 @@ from chatroom.service.admin_password import (
     AdminBootstrap,
     GeneratedPasswordFile,
 )
+from chatroom.service.at_once import NOT_YET, result_now
 from chatroom.service.events import (
     AwayChanged,
     Membership,
@@ -130,6 +131,7 @@ class ChatService(service.Service):
         max_rooms_created: int = MAX_ROOMS_CREATED,
         publish_retries: Sequence[float] = PUBLISH_RETRIES,
         log_observer: ILogObserver | None = None,
+        log_level: LogLevel = LogLevel.debug,
         generated_password: GeneratedPasswordFile | None = None,
     ) -> None:
         """
@@ -149,6 +151,9 @@ class ChatService(service.Service):
             (L{record}); the global log publisher if not given.  The server
             passes a level filter (C{--log-level}), so an event per message,
             at debug level, is dropped before anything formats it.
+        @param log_level: the activity log's least level: events below it
+            are not even emitted (a filter's level comparisons cost more
+            than the rest of a message's bookkeeping).
         @param generated_password: where a generated admin password is kept
             until the admin changes it; not kept if not given.
         """
@@ -178,6 +183,10 @@ class ChatService(service.Service):
         # Made once: a class-level Logger makes a new one at each access.
         self.activity_log = Logger(
             namespace=f"{__name__}.ChatService", source=self, observer=log_observer
+        )
+        # Compared by identity: LogLevel's own ordering sorts its constants.
+        self._logged_levels = frozenset(
+            level for level in LogLevel.iterconstants() if level >= log_level
         )
 
     def now(self) -> int:
@@ -321,15 +330,23 @@ class ChatService(service.Service):
         """Number C{seq} of C{room} will carry no message: its write failed."""
         self.sequencer.seq_unused(room, seq)
 
-    async def hand_room_message(
+    def hand_room_message(
         self, room: Room, message: RoomMessage, exclude=None
-    ) -> None:
+    ) -> defer.Deferred[None]:
         """Publish a room message (its write queued) to its members; never fails."""
-        await publish_stored(
+        try:
+            first = self.fanout.publish(room.channel, message, exclude)
+        except Exception:
+            first = defer.fail()
+        if result_now(first) is not NOT_YET:
+            # In process: published at once, and no closures made for a retry.
+            return first
+        return publish_stored(
             lambda: self.fanout.publish(room.channel, message, exclude),
             lambda: f"#{room.name} {message.seq}",
             self.clock,
             self.publish_retries,
+            first,
         )
 
     async def hand_private(
@@ -559,22 +576,30 @@ class ChatService(service.Service):
         event: str,
         detail: str = "",
         level: LogLevel = LogLevel.info,
-    ) -> defer.Deferred:
+        acknowledged: bool = True,
+    ) -> defer.Deferred | None:
         """
         Append to the activity table and to the structured log; a guest's
         (a negative id) only to the log, as nothing of a guest's is kept.
+        Not C{acknowledged} (an event per message): nothing to wait on, and
+        a failed write is logged with its batch.
         """
-        self.activity_log.emit(
-            level,
-            "{event} by {actor} {detail}",
-            event=event,
-            actor=actor,
-            detail=detail,
-        )
+        if level in self._logged_levels:
+            self.activity_log.emit(
+                level,
+                "{event} by {actor} {detail}",
+                event=event,
+                actor=actor,
+                detail=detail,
+            )
         if user_id is not None and user_id < 0:
-            return defer.succeed(None)
-        d = self.store.record_activity(self.now(), user_id, actor, event, detail)
-        d.addErrback(
-            lambda f: self.log.failure("recording {event} failed", f, event=event)
+            return defer.succeed(None) if acknowledged else None
+        d = self.store.record_activity(
+            self.now(), user_id, actor, event, detail, acknowledged
         )
+        if d is not None:
+            d.addErrback(self._record_failed, event)
         return d
+
+    def _record_failed(self, failure, event: str) -> None:
+        self.log.failure("recording {event} failed", failure, event=event)

@@ -11,6 +11,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from chatroom.service.at_once import NOT_YET, result_now
 from chatroom.service.events import RoomMessage
 from chatroom.service.interfaces import IFanout
 
@@ -22,25 +23,58 @@ PUBLISH_RETRIES = (0.1, 0.2, 0.4, 0.8)
 log = Logger()
 
 
-async def publish_stored(
+def publish_stored(
     publish: Callable[[], defer.Deferred],
     what: Callable[[], str],
     clock: IReactorTime,
     waits: Sequence[float] = PUBLISH_RETRIES,
-) -> None:
+    first: defer.Deferred | None = None,
+) -> defer.Deferred[None]:
     """
     Publish what storage has committed.  The send has succeeded whatever the
     bus does (failing it would have the sender send it again, and store it
     twice): a failed C{publish()} is tried again after each of C{waits}
     seconds, then logged.  Given up, the message stays in storage.  C{what}
-    names it for the log, called only then: this runs once per message.
+    names it for the log, called only then: this runs once per message, and
+    makes no coroutine unless the first try fails.  C{first}: the first
+    try, made already.
     """
-    for wait in (*waits, None):
+    d = first
+    if d is None:
         try:
-            await publish()
-            return
+            d = publish()
         except Exception:
-            failure = Failure()
+            d = defer.fail()
+    if result_now(d) is not NOT_YET:
+        # Published at once (in process): nothing more to do or to wait for.
+        return d
+    return d.addCallbacks(
+        _published, _publish_again, errbackArgs=(publish, what, clock, waits)
+    )
+
+
+def _published(_: object) -> None:
+    return None
+
+
+def _publish_again(
+    failure: Failure,
+    publish: Callable[[], defer.Deferred],
+    what: Callable[[], str],
+    clock: IReactorTime,
+    waits: Sequence[float],
+) -> defer.Deferred[None]:
+    return defer.ensureDeferred(_retry(failure, publish, what, clock, waits))
+
+
+async def _retry(
+    failure: Failure,
+    publish: Callable[[], defer.Deferred],
+    what: Callable[[], str],
+    clock: IReactorTime,
+    waits: Sequence[float],
+) -> None:
+    for wait in (*waits, None):
         if wait is None:
             log.failure(
                 "gave up publishing {what}: it is stored, not delivered",
@@ -55,6 +89,11 @@ async def publish_stored(
             wait=wait,
         )
         await task.deferLater(clock, wait)
+        try:
+            await publish()
+            return
+        except Exception:
+            failure = Failure()
 
 
 @implementer(IFanout)

@@ -83,8 +83,11 @@ class Database:
     def __init__(self, pool: adbapi.ConnectionPool, engine: Engine) -> None:
         self.pool = pool
         self.engine = engine
-        # Queued writes, in order: (operation or row, its arguments, guarded, done).
-        self._pending: list[tuple[Operation | _Row, tuple, bool, defer.Deferred]] = []
+        # Queued writes, in order: (operation or row, its arguments, guarded,
+        # done: None for a row nobody waits for).
+        self._pending: list[
+            tuple[Operation | _Row, tuple, bool, defer.Deferred | None]
+        ] = []
         self._in_flight: defer.Deferred | None = None
 
     def start(self) -> None:
@@ -122,15 +125,25 @@ class Database:
             self._flush()
         return d
 
-    def append(self, statement: str, row: tuple) -> defer.Deferred[None]:
+    def append(
+        self, statement: str, row: tuple, acknowledged: bool = True
+    ) -> defer.Deferred[None] | None:
         """
         Queue one row of an C{INSERT} that no write operation reads back (room
         messages, activity); the Deferred fires once it has committed.  A
         batch runs its operations first, then each statement once with
         C{executemany} over its rows in the order they came: one call per
         table per batch rather than one per row.
+
+        @param acknowledged: if false, nobody waits for the row: no Deferred
+            is made (one row per message), and a failed batch is only logged.
         """
-        return self.write(_Row(statement, row))
+        if acknowledged:
+            return self.write(_Row(statement, row))
+        self._pending.append((_Row(statement, row), (), False, None))
+        if self._in_flight is None:
+            self._flush()
+        return None
 
     def _flush(self) -> None:
         batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
@@ -180,6 +193,8 @@ class Database:
         if self._pending:
             self._flush()
         for (_, _, _, d), outcome in zip(batch, outcomes, strict=True):
+            if d is None:
+                continue
             if isinstance(outcome, Failure):
                 d.errback(outcome)
             else:

@@ -329,16 +329,25 @@ class ChatStore:
     # Activity
 
     def record_activity(
-        self, at: int, user_id: int | None, actor: str, event: str, detail: str
-    ) -> defer.Deferred:
+        self,
+        at: int,
+        user_id: int | None,
+        actor: str,
+        event: str,
+        detail: str,
+        acknowledged: bool = True,
+    ) -> defer.Deferred | None:
         """
         Log what a user did.  A L{COUNTED_EVENTS} event (a connection) only
         adds to its day's count: one row per connect, most of them never
         logging in, would grow without end and show in no one's log.
+        Not C{acknowledged}: nothing to wait on (L{Database.append}).
         """
         if event in COUNTED_EVENTS:
-            return self.db.append(COUNT_ACTIVITY, (day_of(at), event))
-        return self.db.append(INSERT_ACTIVITY, (at, user_id, actor, event, detail))
+            return self.db.append(COUNT_ACTIVITY, (day_of(at), event), acknowledged)
+        return self.db.append(
+            INSERT_ACTIVITY, (at, user_id, actor, event, detail), acknowledged
+        )
 
     def activity_of(
         self, user_id: int, limit: int

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from twisted.internet import defer
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from chatroom.errors import ChatError, RateLimited, ServerError, WrongProtocol
@@ -42,6 +44,13 @@ _ADVICE = {
     "HTTP": "this is a chat server, not a web server: use telnet or the"
     " chatroom client",
 }
+
+
+_OK = wire.ok()
+
+
+def _ok_reply(_: object) -> bytes:
+    return _OK
 
 
 @implementer(IChatClient)
@@ -158,6 +167,25 @@ class LineProtocol(Connection):
             and type(line) is CommandLine
             and line.pipelined
         )
+
+    def answer_at_once(self, line: CommandLine) -> defer.Deferred[bytes] | None:
+        # A plain message, the line nearly every client sends: answered as
+        # commands.dispatch would, without a coroutine.
+        if line.word is not None:
+            return None
+        try:
+            stored = self.avatar.say(None, line.args)
+        except Exception:
+            return defer.succeed(self._error_reply(Failure()))
+        return stored.addCallbacks(_ok_reply, self._error_reply)
+
+    def _error_reply(self, failure: Failure) -> bytes:
+        if failure.check(ChatError):
+            error = failure.value
+        else:
+            self.log.failure("command from {peer} failed", failure, peer=self.peer)
+            error = ServerError()
+        return wire.err(error.code, error.message)
 
     async def answer(self, line: CommandLine | str) -> Answer:
         """The reply to C{line} as bytes, and what to do once it is sent."""
