@@ -11,6 +11,11 @@ invite-only, C{k} key, C{l} member limit, C{m} moderated (operators and
 voiced members speak), C{n} no messages from outside, C{s} secret, C{t}
 topic locked; C{b} bans, C{o} operator, C{v} voice.  A new room is C{+nt}.
 
+A mute is a ban whose mask starts with C{m:} (IRC's mute extban,
+C{MODE #room +b m:NICK!*@*}): it keeps the bans' list, storage and
+limit, lets its account join, and stops it speaking; voice or operator
+lifts it, as a ban's.
+
 A room's state is in a L{RoomModes} made the first time it differs from
 the defaults; settings, bans and accounts' roles are stored, a guest's
 roles and every invitation live in memory only.
@@ -59,6 +64,8 @@ BANS_MAX = 100
 INVITES_MAX = 100
 _KEY = re.compile(r"[\x21-\x2b\x2d-\x7e]+")  # printable ASCII, no space or comma
 _WILD = re.compile(r"\*+")
+# The mute extban's prefix (RPL_ISUPPORT EXTBAN=,m).
+MUTE = "m:"
 
 
 class ModeResult(NamedTuple):
@@ -162,8 +169,11 @@ def normalise_mask(mask: str) -> str:
     """
     A ban mask as kept: C{nick!user@host}, lower case.  Bans are by account
     name, the nick; every user and host here is the server's, so a mask
-    naming one would ban everybody or nobody and is refused.
+    naming one would ban everybody or nobody and is refused.  A mute
+    keeps its C{m:} before the mask.
     """
+    if mask[:2].lower() == MUTE:
+        return MUTE + normalise_mask(mask[2:])
     nick, _, rest = mask.partition("!")
     user, _, host = rest.partition("@")
     user, host = user or "*", host or "*"
@@ -178,13 +188,29 @@ def normalise_mask(mask: str) -> str:
 
 @lru_cache(maxsize=1024)
 def _pattern(mask: str) -> re.Pattern:
-    nick = mask.partition("!")[0]
+    nick = mask.removeprefix(MUTE).partition("!")[0]
     return re.compile(re.escape(nick).replace(r"\*", ".*").replace(r"\?", "."))
+
+
+def mask_matches(mask: str, key: str) -> bool:
+    """Whether the (normalised) C{mask} names the account whose key is C{key}."""
+    return _pattern(mask).fullmatch(key) is not None
 
 
 def is_banned(room, account) -> bool:
     bans = modes_of(room).bans
-    return any(_pattern(mask).fullmatch(account.key) for mask in bans)
+    return any(
+        _pattern(mask).fullmatch(account.key)
+        for mask in bans
+        if not mask.startswith(MUTE)
+    )
+
+
+def is_muted(room, account) -> bool:
+    bans = modes_of(room).bans
+    return any(
+        _pattern(mask).fullmatch(account.key) for mask in bans if mask.startswith(MUTE)
+    )
 
 
 # The rules a join and a message meet
@@ -225,6 +251,8 @@ def check_speak(room, account) -> None:
         raise CannotSpeak(f"#{room.name} is moderated: only voiced members speak")
     if modes.bans and is_banned(room, account):
         raise CannotSpeak(f"you are banned from #{room.name}")
+    if modes.bans and is_muted(room, account):
+        raise CannotSpeak(f"you are muted in #{room.name}")
 
 
 def load(rooms, records) -> None:

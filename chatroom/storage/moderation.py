@@ -107,3 +107,23 @@ def delete_kicked(cursor: Cursor, room_id: int, user_id: int) -> None:
         "UPDATE users SET default_room_id = NULL WHERE id = ? AND default_room_id = ?",
         (user_id, room_id),
     )
+
+
+def delete_room(cursor: Cursor, room_id: int, marker_key: str) -> int:
+    """
+    A room and everything of it: its messages, members, bans and read
+    markers (C{marker_key}, C{#name}), and the accounts' default pointing at
+    it.  The messages it had.
+    """
+    (count,) = cursor.execute(
+        "SELECT COUNT(*) FROM messages WHERE room_id = ?", (room_id,)
+    ).fetchone()
+    for table in ("messages", "memberships", "room_bans"):
+        cursor.execute(f"DELETE FROM {table} WHERE room_id = ?", (room_id,))
+    cursor.execute("DELETE FROM read_markers WHERE target_key = ?", (marker_key,))
+    cursor.execute(
+        "UPDATE users SET default_room_id = NULL WHERE default_room_id = ?",
+        (room_id,),
+    )
+    cursor.execute("DELETE FROM rooms WHERE id = ?", (room_id,))
+    return count
