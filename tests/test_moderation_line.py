@@ -98,6 +98,13 @@ class BanTests(LineModerationTestCase):
         carol.write("JOIN #den")
         self.assertEqual([command_of(line) for line in carol.take()], ["474"])
 
+    def test_an_irc_ban_refuses_a_line_join(self):
+        dave = self.irc("dave")
+        dave.write("JOIN #pit")
+        dave.write("MODE #pit +b BOB!*@*")
+        self.assertFailed(self.bob.command("/j pit"), "banned")
+        self.assertFailed(self.bob.command("/j #PIT"), "banned")
+
 
 class MuteTests(LineModerationTestCase):
     def test_a_muted_member_stays_but_cannot_send(self):

@@ -12,11 +12,13 @@ from typing import NamedTuple
 
 from chatroom.errors import (
     ChatError,
+    NoSuchUser,
     NotBanned,
     NotMember,
     NotMuted,
     NotOwner,
     PermissionDenied,
+    UserNotInRoom,
 )
 from chatroom.names import name_key
 from chatroom.service import moderation
@@ -97,7 +99,10 @@ class RoomActions:
                 account is not None and account.is_admin
             )
             if not exempt and moderation.mask_matches(mask, name_key(member)):
-                removed.append(await self.kick(done.room, member, reason))
+                try:
+                    removed.append(await self.kick(done.room, member, reason))
+                except (NoSuchUser, UserNotInRoom):
+                    pass  # left (or renamed) while the others were put out
         return Banned(done.room, mask, done.changed, removed)
 
     async def unban(self, room: str, name: str) -> Changed:

@@ -374,10 +374,10 @@ async def invite(conn: Connection, args: str) -> Reply:
 # /room set ROOM SETTING [VALUE]: each setting's mode letter, and whether
 # it takes a value (flags take on or off, on if not given).
 ROOM_SETTINGS = {**FLAG_SETTINGS, "key": "k", "limit": "l"}
-_ROOM_USAGE = "/room show|set|delete ROOM [SETTING [VALUE]]"
+_ROOM_USAGE = "/room show|set|delete ROOM"
 
 
-@command(_ROOM_USAGE, "a room's settings; see /room help")
+@command(_ROOM_USAGE, "a room's settings, or delete it; /room help for more")
 async def room(conn: Connection, args: str) -> Reply:
     action, _, rest = args.strip().partition(" ")
     action = action.lower()
