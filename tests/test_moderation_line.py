@@ -9,6 +9,7 @@ from __future__ import annotations
 from twisted.trial import unittest
 
 from chatroom.protocol.irc.factory import IRCFactory
+from chatroom.service.events import Membership, event_from_dict
 from tests.clients import MemoryClient, data_lines
 from tests.helpers import ADMIN_PASSWORD, RELAXED, ChatWorld, sqlite_file
 from tests.test_irc import command_of, params
@@ -371,6 +372,12 @@ class DeleteTests(LineModerationTestCase):
         (line,) = dave.take()
         self.assertEqual(command_of(line), "KICK")
         self.assertEqual(params(line), ["#den", "dave", "#den was deleted by alice"])
+
+
+    def test_the_deletion_crosses_nodes_as_data(self):
+        event = Membership(Membership.DELETE, "den", "alice", "gone", detail="why")
+        copy = event_from_dict(event.to_dict())
+        self.assertEqual((copy.kind, copy.room, copy.detail), ("delete", "den", "why"))
 
 
 class RestartTests(LineModerationTestCase):

@@ -170,7 +170,7 @@ class RoomActions:
         put out, and its messages, bans and members' roles go with it.
         """
         chat, account = self.chat, self.account
-        target = chat.rooms.find(room)
+        target = await chat.find_room(room)
         if target.key == LOBBY:
             raise PermissionDenied("the lobby cannot be deleted")
         if not moderation.is_owner(target, account):
