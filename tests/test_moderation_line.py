@@ -373,7 +373,6 @@ class DeleteTests(LineModerationTestCase):
         self.assertEqual(command_of(line), "KICK")
         self.assertEqual(params(line), ["#den", "dave", "#den was deleted by alice"])
 
-
     def test_the_deletion_crosses_nodes_as_data(self):
         event = Membership(Membership.DELETE, "den", "alice", "gone", detail="why")
         copy = event_from_dict(event.to_dict())
