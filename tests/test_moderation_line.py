@@ -6,13 +6,16 @@ codes; what IRC sees of them and they of IRC; what survives a restart.
 
 from __future__ import annotations
 
+from twisted.internet import defer
 from twisted.trial import unittest
 
 from chatroom.protocol.irc.factory import IRCFactory
 from chatroom.service.events import Membership, event_from_dict
+from chatroom.storage.store import ModeWrite
 from tests.clients import MemoryClient, data_lines
 from tests.helpers import ADMIN_PASSWORD, RELAXED, ChatWorld, sqlite_file
 from tests.test_irc import command_of, params
+from tests.test_postgres import PostgresTestCase
 
 
 class LineModerationTestCase(unittest.TestCase):
@@ -403,3 +406,34 @@ class RestartTests(LineModerationTestCase):
         bob.take()
         bob.write("/history den")
         self.assertEqual(bob.take(), ["+OK 0 messages"])
+
+
+class DeleteStorage:
+    """A room's deletion in storage: everything of it goes in one write."""
+
+    @defer.inlineCallbacks
+    def test_a_deleted_room_leaves_nothing_behind(self):
+        store = self.store
+        user = yield store.create_user("Ann", "ann", "hash", 1)
+        room_id = yield store.create_room("den", "den", user.id, 5, creator_role=2)
+        yield store.store_room_message(room_id, 1, user.id, "Ann", "hello", 6)
+        yield store.store_modes(
+            ModeWrite(room_id, "nt", None, 0, bans_added=(("b*!*@*", "Ann", 8),))
+        )
+        yield store.set_default_room(user.id, room_id)
+        yield store.advance_read_marker(user.id, "#den", 6)
+        self.assertEqual((yield store.delete_room(room_id, "#den")), 1)
+        self.assertNotIn(room_id, [r.id for r in (yield store.load_rooms())])
+        self.assertEqual((yield store.load_moderation()).bans, [])
+        self.assertIsNone((yield store.get_user(user.id)).default_room_id)
+        self.assertIsNone((yield store.read_marker(user.id, "#den")))
+        self.assertEqual((yield store.room_history(room_id, 10)), [])
+
+
+class SQLiteDeleteTests(DeleteStorage, unittest.TestCase):
+    def setUp(self) -> None:
+        self.store = ChatWorld().chat.store
+
+
+class PostgresDeleteTests(DeleteStorage, PostgresTestCase):
+    pass
