@@ -95,6 +95,11 @@ class BanTests(LineModerationTestCase):
         self.assertFailed(self.bob.command("/ban den carol"), "not-operator")
         self.assertFailed(self.alice.command("/ban den c@rol!x@host"), "bad-mode-param")
         self.assertFailed(self.alice.command("/ban den a b"), "bad-arguments")
+        self.assertFailed(self.alice.command("/ban den m:bob"), "bad-mode-param")
+        self.alice.command("/mute den m:bob")
+        self.alice.take()
+        self.alice.write("/room show den")
+        self.assertIn("= mute bob!*@*", self.alice.take())
 
     def test_a_line_ban_refuses_an_irc_join(self):
         self.alice.command("/ban den carol")

@@ -173,7 +173,11 @@ def normalise_mask(mask: str) -> str:
     keeps its C{m:} before the mask.
     """
     if mask[:2].lower() == MUTE:
-        return MUTE + normalise_mask(mask[2:])
+        return MUTE + _normalise_ban(mask[2:])
+    return _normalise_ban(mask)
+
+
+def _normalise_ban(mask: str) -> str:
     nick, _, rest = mask.partition("!")
     user, _, host = rest.partition("@")
     user, host = user or "*", host or "*"

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from chatroom.errors import (
+    BadModeParam,
     ChatError,
     NoSuchUser,
     NotBanned,
@@ -86,7 +87,7 @@ class RoomActions:
 
     async def ban(self, room: str, name: str) -> Banned:
         """Ban C{name} (a name or a mask of names) and put out who it matches."""
-        mask = moderation.normalise_mask(name)
+        mask = _ban_mask(name)
         done = await self.change_one(room, ModeChange(True, "b", mask))
         target = self.chat.rooms.find(done.room)
         reason = f"banned by {self.account.name}"
@@ -106,23 +107,26 @@ class RoomActions:
         return Banned(done.room, mask, done.changed, removed)
 
     async def unban(self, room: str, name: str) -> Changed:
-        mask = moderation.normalise_mask(name)
+        mask = _ban_mask(name)
         return await self.change_one(
             room,
             ModeChange(False, "b", mask),
-            NotBanned(f"{mask} is not banned from {room}"),
+            NotBanned(f"#{room.removeprefix('#')} has no ban on {mask}"),
         )
 
     async def mute(self, room: str, name: str) -> Changed:
-        mask = moderation.normalise_mask(moderation.MUTE + name)
+        mask = _mute_mask(name)
         return await self.change_one(room, ModeChange(True, "b", mask))
 
     async def unmute(self, room: str, name: str) -> Changed:
-        mask = moderation.normalise_mask(moderation.MUTE + name)
+        mask = _mute_mask(name)
         return await self.change_one(
             room,
             ModeChange(False, "b", mask),
-            NotMuted(f"{mask.removeprefix(moderation.MUTE)} is not muted in {room}"),
+            NotMuted(
+                f"#{room.removeprefix('#')} has no mute on"
+                f" {mask.removeprefix(moderation.MUTE)}"
+            ),
         )
 
     def room_settings(self, room: str) -> Settings:
@@ -198,3 +202,17 @@ class RoomActions:
             chat.kicked(target, user_id)
         chat.rooms.remove_room(target)
         return Deleted(target.name, len(members), messages)
+
+
+def _ban_mask(name: str) -> str:
+    mask = moderation.normalise_mask(name)
+    if mask.startswith(moderation.MUTE):
+        raise BadModeParam("b", name, "that is a mute: /mute ROOM NAME")
+    return mask
+
+
+def _mute_mask(name: str) -> str:
+    # As IRC writes it (m:bob) or not (bob): the same mute.
+    if name[:2].lower() != moderation.MUTE:
+        name = moderation.MUTE + name
+    return moderation.normalise_mask(name)
