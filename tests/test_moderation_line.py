@@ -118,6 +118,7 @@ class BanTests(LineModerationTestCase):
 class MuteTests(LineModerationTestCase):
     def test_a_muted_member_stays_but_cannot_send(self):
         self.assertEqual(self.alice.command("/mute den bob"), "+OK bob muted in #den")
+        self.assertIn("* #den: alice muted bob", self.bob.take())
         self.assertFailed(self.bob.command("/public den hi"), "cannot-speak")
         self.assertIn("bob", self.alice.command("/who den") + " ".join(self._members()))
         self.assertEqual(
@@ -175,7 +176,7 @@ class RoleTests(LineModerationTestCase):
         self.assertEqual(
             self.alice.command("/op den bob"), "+OK bob is now an operator in #den"
         )
-        self.assertIn("* #den: alice set +o bob", self.bob.take())
+        self.assertIn("* #den: alice made bob an operator", self.bob.take())
         self.assertEqual(
             self.alice.command("/op den bob"), "+OK bob is already an operator in #den"
         )
@@ -246,6 +247,9 @@ class RoomSetTests(LineModerationTestCase):
             "+OK moderated of #den is now off",
         )
         self.assertEqual(self.bob.command("/public den hi"), "+OK")
+        self.alice.take()
+        self.alice.write("/room set den no-external off")
+        self.assertIn("* #den: alice set no-external off", self.alice.take())
 
     def test_topic_lock_off_lets_members_set_the_topic(self):
         self.assertFailed(self.bob.command("/topic den bob's den"), "not-operator")

@@ -517,7 +517,8 @@ class RoomModeration:
                     Membership.MODE,
                     target.name,
                     account.name,
-                    f"#{target.name}: {account.name} set {shown}",
+                    f"#{target.name}: {account.name} "
+                    + ", ".join(_said(change) for change in applied),
                     detail=tuple(applied),
                 ),
             )
@@ -543,3 +544,34 @@ class RoomModeration:
 def _describe(change: ModeChange) -> str:
     sign = "+" if change.adding else "-"
     return sign + change.mode + (f" {change.param}" if change.param else "")
+
+
+# The modes as people read them (the line protocol's notices, /room show).
+SETTING_NAMES = {
+    "t": "topic-lock",
+    "i": "invite-only",
+    "m": "moderated",
+    "s": "secret",
+    "n": "no-external",
+    "k": "key",
+    "l": "limit",
+}
+
+
+def _said(change: ModeChange) -> str:
+    """One applied change in words: C{muted bob}, C{set invite-only on}."""
+    adding, mode, param = change
+    if mode == "b":
+        name = (param or "").removesuffix("!*@*")
+        if name.startswith(MUTE):
+            return ("muted " if adding else "unmuted ") + name.removeprefix(MUTE)
+        return ("banned " if adding else "unbanned ") + name
+    if mode == "o":
+        return f"made {param} an operator" if adding else f"took operator from {param}"
+    if mode == "v":
+        return f"gave voice to {param}" if adding else f"took voice from {param}"
+    if mode == "k":
+        return "set a key" if adding else "removed the key"
+    if mode == "l":
+        return f"set the limit to {param}" if adding else "removed the limit"
+    return f"set {SETTING_NAMES[mode]} {'on' if adding else 'off'}"

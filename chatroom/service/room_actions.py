@@ -26,13 +26,9 @@ from chatroom.service import moderation
 from chatroom.service.events import Membership, ModeChange
 from chatroom.storage.store import LOBBY
 
-# The line protocol's names of the flag modes, as /room show lists them.
+# The flag modes' names, in the order /room show lists them.
 FLAG_SETTINGS = {
-    "topic-lock": "t",
-    "invite-only": "i",
-    "moderated": "m",
-    "secret": "s",
-    "no-external": "n",
+    name: mode for mode, name in moderation.SETTING_NAMES.items() if mode not in "kl"
 }
 
 
