@@ -159,6 +159,21 @@ class NotOperator(ChatError):
     default_message = "you are not an operator of that room"
 
 
+class NotOwner(ChatError):
+    code = "not-owner"
+    default_message = "only the owner of that room (or the admin) may do that"
+
+
+class NotBanned(ChatError):
+    code = "not-banned"
+    default_message = "there is no such ban in that room"
+
+
+class NotMuted(ChatError):
+    code = "not-muted"
+    default_message = "there is no such mute in that room"
+
+
 class UserNotInRoom(ChatError):
     code = "user-not-in-room"
     default_message = "they are not in that room"

@@ -31,7 +31,7 @@ class ModeTests(ModerationTestCase):
             if command_of(line) == "005"
             for token in params(line)[1:-1]
         ]
-        for token in ("CHANMODES=b,k,l,imnst", "PREFIX=(ov)@+", "MODES=6"):
+        for token in ("CHANMODES=b,k,l,imnst", "PREFIX=(ov)@+", "MODES=6", "EXTBAN=,m"):
             self.assertIn(token, tokens)
 
     def test_query_shows_modes_and_creation_time(self):

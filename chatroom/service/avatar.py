@@ -46,6 +46,7 @@ from chatroom.service.results import (
     RoomSummary,
     UserSummary,
 )
+from chatroom.service.room_actions import RoomActions
 from chatroom.service.rooms import Room
 from chatroom.storage.store import ActivityEntry
 
@@ -92,7 +93,7 @@ def _unstored(
 
 
 @implementer(IUser)
-class Session(HistoryActions, moderation.RoomModeration):
+class Session(HistoryActions, moderation.RoomModeration, RoomActions):
     """One connection's view of its account."""
 
     log = Logger()

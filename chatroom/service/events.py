@@ -176,14 +176,16 @@ class Membership:
 
     Moderation (L{chatroom.service.moderation}) tells its changes the same
     way, C{name} being who made them and C{detail} what they were: MODE
-    (a tuple of L{ModeChange}), TOPIC (the topic), KICK (who, and why), and
-    INVITE, told to the one invited (their name).
+    (a tuple of L{ModeChange}), TOPIC (the topic), KICK (who, and why),
+    INVITE, told to the one invited (their name), and DELETE, the room is
+    gone and every member out of it (why).
     """
 
     __slots__ = ("kind", "room", "name", "new_name", "text", "reason", "detail")
 
     JOIN, LEAVE, RENAME, QUIT = "join", "leave", "rename", "quit"
     MODE, TOPIC, KICK, INVITE = "mode", "topic", "kick", "invite"
+    DELETE = "delete"
 
     def __init__(
         self,

@@ -11,6 +11,11 @@ invite-only, C{k} key, C{l} member limit, C{m} moderated (operators and
 voiced members speak), C{n} no messages from outside, C{s} secret, C{t}
 topic locked; C{b} bans, C{o} operator, C{v} voice.  A new room is C{+nt}.
 
+A mute is a ban whose mask starts with C{m:} (IRC's mute extban,
+C{MODE #room +b m:NICK!*@*}): it keeps the bans' list, storage and
+limit, lets its account join, and stops it speaking; voice or operator
+lifts it, as a ban's.
+
 A room's state is in a L{RoomModes} made the first time it differs from
 the defaults; settings, bans and accounts' roles are stored, a guest's
 roles and every invitation live in memory only.
@@ -59,6 +64,8 @@ BANS_MAX = 100
 INVITES_MAX = 100
 _KEY = re.compile(r"[\x21-\x2b\x2d-\x7e]+")  # printable ASCII, no space or comma
 _WILD = re.compile(r"\*+")
+# The mute extban's prefix (RPL_ISUPPORT EXTBAN=,m).
+MUTE = "m:"
 
 
 class ModeResult(NamedTuple):
@@ -162,8 +169,15 @@ def normalise_mask(mask: str) -> str:
     """
     A ban mask as kept: C{nick!user@host}, lower case.  Bans are by account
     name, the nick; every user and host here is the server's, so a mask
-    naming one would ban everybody or nobody and is refused.
+    naming one would ban everybody or nobody and is refused.  A mute
+    keeps its C{m:} before the mask.
     """
+    if mask[:2].lower() == MUTE:
+        return MUTE + _normalise_ban(mask[2:])
+    return _normalise_ban(mask)
+
+
+def _normalise_ban(mask: str) -> str:
     nick, _, rest = mask.partition("!")
     user, _, host = rest.partition("@")
     user, host = user or "*", host or "*"
@@ -178,13 +192,29 @@ def normalise_mask(mask: str) -> str:
 
 @lru_cache(maxsize=1024)
 def _pattern(mask: str) -> re.Pattern:
-    nick = mask.partition("!")[0]
+    nick = mask.removeprefix(MUTE).partition("!")[0]
     return re.compile(re.escape(nick).replace(r"\*", ".*").replace(r"\?", "."))
+
+
+def mask_matches(mask: str, key: str) -> bool:
+    """Whether the (normalised) C{mask} names the account whose key is C{key}."""
+    return _pattern(mask).fullmatch(key) is not None
 
 
 def is_banned(room, account) -> bool:
     bans = modes_of(room).bans
-    return any(_pattern(mask).fullmatch(account.key) for mask in bans)
+    return any(
+        _pattern(mask).fullmatch(account.key)
+        for mask in bans
+        if not mask.startswith(MUTE)
+    )
+
+
+def is_muted(room, account) -> bool:
+    bans = modes_of(room).bans
+    return any(
+        _pattern(mask).fullmatch(account.key) for mask in bans if mask.startswith(MUTE)
+    )
 
 
 # The rules a join and a message meet
@@ -225,6 +255,8 @@ def check_speak(room, account) -> None:
         raise CannotSpeak(f"#{room.name} is moderated: only voiced members speak")
     if modes.bans and is_banned(room, account):
         raise CannotSpeak(f"you are banned from #{room.name}")
+    if modes.bans and is_muted(room, account):
+        raise CannotSpeak(f"you are muted in #{room.name}")
 
 
 def load(rooms, records) -> None:
@@ -485,7 +517,8 @@ class RoomModeration:
                     Membership.MODE,
                     target.name,
                     account.name,
-                    f"#{target.name}: {account.name} set {shown}",
+                    f"#{target.name}: {account.name} "
+                    + ", ".join(_said(change) for change in applied),
                     detail=tuple(applied),
                 ),
             )
@@ -511,3 +544,34 @@ class RoomModeration:
 def _describe(change: ModeChange) -> str:
     sign = "+" if change.adding else "-"
     return sign + change.mode + (f" {change.param}" if change.param else "")
+
+
+# The modes as people read them (the line protocol's notices, /room show).
+SETTING_NAMES = {
+    "t": "topic-lock",
+    "i": "invite-only",
+    "m": "moderated",
+    "s": "secret",
+    "n": "no-external",
+    "k": "key",
+    "l": "limit",
+}
+
+
+def _said(change: ModeChange) -> str:
+    """One applied change in words: C{muted bob}, C{set invite-only on}."""
+    adding, mode, param = change
+    if mode == "b":
+        name = (param or "").removesuffix("!*@*")
+        if name.startswith(MUTE):
+            return ("muted " if adding else "unmuted ") + name.removeprefix(MUTE)
+        return ("banned " if adding else "unbanned ") + name
+    if mode == "o":
+        return f"made {param} an operator" if adding else f"took operator from {param}"
+    if mode == "v":
+        return f"gave voice to {param}" if adding else f"took voice from {param}"
+    if mode == "k":
+        return "set a key" if adding else "removed the key"
+    if mode == "l":
+        return f"set the limit to {param}" if adding else "removed the limit"
+    return f"set {SETTING_NAMES[mode]} {'on' if adding else 'off'}"

@@ -53,6 +53,11 @@ class RoomDirectory:
         self.by_key[room.key] = room
         return room
 
+    def remove_room(self, room: Room) -> None:
+        """A deleted room, its members already removed."""
+        self.by_id.pop(room.id, None)
+        self.by_key.pop(room.key, None)
+
     @property
     def lobby(self) -> Room:
         return self.by_key[LOBBY]

@@ -40,6 +40,7 @@ from chatroom.storage.moderation import (
     ModeWrite,
     all_moderation,
     delete_kicked,
+    delete_room,
     write_modes,
     write_topic,
 )
@@ -218,6 +219,9 @@ class ChatStore:
 
     def remove_kicked(self, room_id: int, user_id: int) -> defer.Deferred:
         return self.db.write(delete_kicked, room_id, user_id)
+
+    def delete_room(self, room_id: int, marker_key: str) -> defer.Deferred[int]:
+        return self.db.write(delete_room, room_id, marker_key)
 
     # Messages
 

@@ -24,6 +24,7 @@ class ChatroomController(BaseServerController, DirectoryBasedController):
     software_name = "chatroom"
     supported_sasl_mechanisms: set[str] = {"PLAIN"}
     supports_sts = False
+    extban_mute_char = "m"
 
     def run(
         self,

@@ -72,6 +72,7 @@ class IRCFactory(ChatFactory):
             "NETWORK=chatroom",
             f"NICKLEN={NAME_MAX}",
             "ELIST=MNU",
+            "EXTBAN=,m",
             f"KICKLEN={moderation.KICK_MAX}",
             f"MODES={MODES_PER_LINE}",
             "PREFIX=(ov)@+",

@@ -712,11 +712,24 @@ class IRCProtocol(Connection):
             wire.line("INVITE", event.detail, channel, source=self.mask_of(event.name))
         )
 
+    def _delete_line(self, event: Membership, channel: str) -> None:
+        # The room is gone: each member sees itself kicked out of it.
+        self.write(
+            wire.line(
+                "KICK",
+                channel,
+                self.nick,
+                event.detail,
+                source=self.mask_of(event.name),
+            )
+        )
+
     _MODERATION = {
         Membership.MODE: _mode_line,
         Membership.TOPIC: _topic_line,
         Membership.KICK: _kick_line,
         Membership.INVITE: _invite_line,
+        Membership.DELETE: _delete_line,
     }
 
     def _hold(self, deliver: Callable[[], None]) -> None:

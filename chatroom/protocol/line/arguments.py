@@ -25,6 +25,22 @@ def words(args: str, count: int, usage: str) -> list[str]:
     return words
 
 
+def word_and_optional(args: str, usage: str) -> tuple[str, str | None]:
+    """C{WORD [WORD]}: one word and, if given, a second."""
+    words = args.split()
+    if not 1 <= len(words) <= 2:
+        raise BadArguments(f"usage: {usage}")
+    return target(words[0]), (words[1] if len(words) == 2 else None)
+
+
+def two_and_optional(args: str, usage: str) -> tuple[str, str, str | None]:
+    """C{WORD WORD [REST]}: two words and, if given, the rest of the line."""
+    words = args.strip().split(None, 2)
+    if len(words) < 2:
+        raise BadArguments(f"usage: {usage}")
+    return words[0], words[1], (words[2].strip() if len(words) == 3 else None)
+
+
 def name_and_rest(args: str, usage: str) -> tuple[str, str]:
     """
     A word, one space, and the rest verbatim: how a password follows a name

@@ -23,7 +23,10 @@ from chatroom.errors import (
 )
 from chatroom.protocol.line import arguments
 from chatroom.service.admission import Admission, Admitted
+from chatroom.service.events import ModeChange
 from chatroom.service.interfaces import IUser
+from chatroom.service.moderation import MUTE
+from chatroom.service.room_actions import FLAG_SETTINGS
 
 
 @dataclass
@@ -248,10 +251,10 @@ async def create(conn: Connection, args: str) -> Reply:
     return Reply(f"created #{await conn.avatar.create_room(room)}")
 
 
-@command("/j ROOM", "join ROOM", aliases=("join",))
+@command("/j ROOM [KEY]", "join ROOM (KEY: its key, if it has one)", aliases=("join",))
 async def join(conn: Connection, args: str) -> Reply:
-    (room,) = arguments.words(args, 1, "/j ROOM")
-    return Reply(f"joined #{await conn.avatar.join(room)}")
+    room, key = arguments.word_and_optional(args, "/j ROOM [KEY]")
+    return Reply(f"joined #{await conn.avatar.join(room, key)}")
 
 
 @command("/l ROOM", "leave ROOM", aliases=("leave",))
@@ -296,6 +299,158 @@ async def topic(conn: Connection, args: str) -> Reply:
     if not found.text:
         return Reply(f"#{found.room} has no topic")
     return Reply(f"#{found.room}: {found.text} (set by {found.set_by})")
+
+
+# Moderation (chatroom.service.moderation, room_actions; docs/moderation.md)
+
+
+@command("/kick ROOM NAME [REASON]", "put NAME out of ROOM (operators)")
+async def kick(conn: Connection, args: str) -> Reply:
+    room, name, reason = arguments.two_and_optional(args, "/kick ROOM NAME [REASON]")
+    room = arguments.target(room)
+    kicked = await conn.avatar.kick(room, name, reason)
+    return Reply(f"kicked {kicked} from #{room.removeprefix('#')}")
+
+
+@command("/ban ROOM NAME", "ban NAME (or a mask like bo*) from ROOM, put out if in it")
+async def ban(conn: Connection, args: str) -> Reply:
+    room, name = _room_and_name(args, "/ban ROOM NAME")
+    done = await conn.avatar.ban(room, name)
+    said = "banned" if done.changed else "already banned"
+    removed = f", removed {', '.join(done.removed)}" if done.removed else ""
+    return Reply(f"{_shown(done.mask)} {said} from #{done.room}{removed}")
+
+
+@command("/unban ROOM NAME", "lift the ban on NAME (or mask) in ROOM")
+async def unban(conn: Connection, args: str) -> Reply:
+    room, name = _room_and_name(args, "/unban ROOM NAME")
+    done = await conn.avatar.unban(room, name)
+    return Reply(f"{_shown(done.change.param)} unbanned from #{done.room}")
+
+
+@command("/mute ROOM NAME", "NAME (or mask) stays in ROOM but cannot send to it")
+async def mute(conn: Connection, args: str) -> Reply:
+    room, name = _room_and_name(args, "/mute ROOM NAME")
+    done = await conn.avatar.mute(room, name)
+    said = "muted" if done.changed else "already muted"
+    return Reply(f"{_shown(done.change.param)} {said} in #{done.room}")
+
+
+@command("/unmute ROOM NAME", "let NAME (or mask) send to ROOM again")
+async def unmute(conn: Connection, args: str) -> Reply:
+    room, name = _room_and_name(args, "/unmute ROOM NAME")
+    done = await conn.avatar.unmute(room, name)
+    return Reply(f"{_shown(done.change.param)} unmuted in #{done.room}")
+
+
+def _role_command(word: str, mode: str, adding: bool, role: str, help: str):
+    usage = f"/{word} ROOM NAME"
+
+    async def change_role(conn: Connection, args: str) -> Reply:
+        room, name = _room_and_name(args, usage)
+        done = await conn.avatar.change_one(room, ModeChange(adding, mode, name))
+        who = done.change.param if done.changed else name
+        state = ("is now " if adding else "is no longer ") + role
+        if not done.changed:
+            state = ("is already " if adding else "is not ") + role
+        return Reply(f"{who} {state} in #{done.room}")
+
+    command(usage, help)(change_role)
+
+
+_role_command("op", "o", True, "an operator", "make NAME an operator of ROOM")
+_role_command("deop", "o", False, "an operator", "NAME stops being an operator")
+_role_command("voice", "v", True, "voiced", "NAME may speak in ROOM when moderated")
+_role_command("devoice", "v", False, "voiced", "take NAME's voice in ROOM")
+
+
+@command("/invite ROOM NAME", "invite NAME, online, into ROOM (past invite-only)")
+async def invite(conn: Connection, args: str) -> Reply:
+    room, name = _room_and_name(args, "/invite ROOM NAME")
+    invited = await conn.avatar.invite(name, room)
+    return Reply(f"invited {invited} to #{room.removeprefix('#')}")
+
+
+# /room set ROOM SETTING [VALUE]: each setting's mode letter, and whether
+# it takes a value (flags take on or off, on if not given).
+ROOM_SETTINGS = {**FLAG_SETTINGS, "key": "k", "limit": "l"}
+_ROOM_USAGE = "/room show|set|delete ROOM"
+
+
+@command(_ROOM_USAGE, "a room's settings, or delete it; /room help for more")
+async def room(conn: Connection, args: str) -> Reply:
+    action, _, rest = args.strip().partition(" ")
+    action = action.lower()
+    if action == "help" and not rest:
+        return Reply("end of /room help", _ROOM_HELP)
+    if action not in _ROOM_ACTIONS:
+        raise BadArguments(f"usage: {_ROOM_USAGE}; try /room help")
+    return await _ROOM_ACTIONS[action](conn, rest)
+
+
+async def _room_show(conn: Connection, args: str) -> Reply:
+    (name,) = arguments.words(args, 1, "/room show ROOM")
+    settings = conn.avatar.room_settings(arguments.target(name))
+    lines = [f"{setting} {value}" for setting, value in settings.settings]
+    return Reply(f"settings of #{settings.room}", lines)
+
+
+async def _room_set(conn: Connection, args: str) -> Reply:
+    usage = "/room set ROOM SETTING [VALUE]"
+    words = args.split()
+    if len(words) not in (2, 3) or words[1].lower() not in ROOM_SETTINGS:
+        raise BadArguments(f"usage: {usage}; settings: {', '.join(ROOM_SETTINGS)}")
+    room, setting = arguments.target(words[0]), words[1].lower()
+    value = words[2] if len(words) == 3 else None
+    mode = ROOM_SETTINGS[setting]
+    if mode in "kl":
+        if value is None:
+            raise BadArguments(f"usage: /room set ROOM {setting} VALUE|off")
+        adding = value.lower() != "off"
+        change = ModeChange(adding, mode, value if adding else None)
+    else:
+        if value is not None and value.lower() not in ("on", "off"):
+            raise BadArguments(f"usage: /room set ROOM {setting} [on|off]")
+        change = ModeChange(value is None or value.lower() == "on", mode)
+    done = await conn.avatar.change_one(room, change)
+    state = (done.change.param or "on") if done.change.adding else "off"
+    if mode == "k" and done.change.adding:
+        state = "set"
+    said = "is now" if done.changed else "was already"
+    return Reply(f"{setting} of #{done.room} {said} {state}")
+
+
+async def _room_delete(conn: Connection, args: str) -> Reply:
+    (name,) = arguments.words(args, 1, "/room delete ROOM")
+    done = await conn.avatar.delete_room(arguments.target(name))
+    return Reply(
+        f"deleted #{done.room} and its history"
+        f" ({arguments.counted(done.messages, 'message', 'messages')},"
+        f" {arguments.counted(done.members, 'member', 'members')} removed)"
+    )
+
+
+_ROOM_ACTIONS = {"show": _room_show, "set": _room_set, "delete": _room_delete}
+_ROOM_HELP = [
+    "/room show ROOM                 its owner, topic and settings",
+    "/room set ROOM SETTING [on|off] topic-lock, invite-only, moderated, secret,"
+    " no-external (on if not said)",
+    "/room set ROOM key KEY|off      a key to join it with: /j ROOM KEY",
+    "/room set ROOM limit N|off      at most N members",
+    "/room delete ROOM               the owner or the admin: delete it, history too",
+]
+
+
+def _room_and_name(args: str, usage: str) -> tuple[str, str]:
+    room, name = arguments.words(args, 2, usage)
+    if " " in name.strip():
+        raise BadArguments(f"usage: {usage}")
+    return arguments.target(room), name.strip()
+
+
+def _shown(mask: str | None) -> str:
+    """A mask as the line protocol writes names: bob for bob!*@*."""
+    return (mask or "").removeprefix(MUTE).removesuffix("!*@*")
 
 
 @command("/history [ROOM] [N]", "the last N messages of ROOM")
