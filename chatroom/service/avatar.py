@@ -18,12 +18,19 @@ from zope.interface import implementer
 from chatroom.errors import (
     AlreadyMember,
     BadArguments,
+    BadText,
     NoSuchUser,
     NotMember,
     PermissionDenied,
     RoomExists,
 )
-from chatroom.names import check_name, check_new_room_name, check_text, name_key
+from chatroom.names import (
+    check_name,
+    check_new_room_name,
+    check_reason,
+    check_text,
+    name_key,
+)
 from chatroom.service import moderation
 from chatroom.service.chat import Account, ChatService
 from chatroom.service.events import (
@@ -361,6 +368,7 @@ class Session(HistoryActions, moderation.RoomModeration):
 
     async def leave(self, room: str, reason: str | None = None) -> str:
         target = self._member_room(room)
+        reason = check_reason(reason) if reason is not None else None
         chat, account = self.chat, self.account
         await self._unstore_member(target)
         if account.id not in target.members:
@@ -474,8 +482,8 @@ class Session(HistoryActions, moderation.RoomModeration):
         self.operator = None
 
     def kill(self, name: str, reason: str) -> str:
-        if self.operator is None:
-            raise PermissionDenied("that command is for server operators")
+        self._require_operator()
+        reason = check_reason(reason)
         target = self.chat.online_by_key.get(name_key(check_name(name)))
         if target is None:
             raise NoSuchUser(f"{name} is not online")
@@ -486,6 +494,18 @@ class Session(HistoryActions, moderation.RoomModeration):
             session.mind.disconnect(quit_reason)
             session.logout(quit_reason)
         return target.name
+
+    def wallops(self, text: str) -> str:
+        """An operator's WALLOPS C{text}, as it may be shown to others."""
+        self._require_operator()
+        text = check_reason(text)
+        if not text:
+            raise BadText("empty messages are not sent")
+        return text
+
+    def _require_operator(self) -> None:
+        if self.operator is None:
+            raise PermissionDenied("that command is for server operators")
 
     def _announce_rename(self, old_name: str, name: str) -> None:
         chat = self.chat

@@ -16,9 +16,10 @@ from chatroom.errors import (
     RoomFull,
     TooManyRooms,
 )
-from chatroom.names import name_key
+from chatroom.names import check_reason, name_key
 from chatroom.protocol.irc import wire
 from chatroom.protocol.irc.commands.history import join_read_marker
+from chatroom.protocol.irc.commands.messages import fit_text
 from chatroom.protocol.irc.commands.table import (
     channel_name,
     command,
@@ -80,6 +81,8 @@ async def _join_or_create(avatar, room: str, key: str | None) -> str:
 async def part(conn, msg: Message) -> None:
     reason = msg.params[1] if len(msg.params) > 1 else None
     for target in targets(msg.params[0]):
+        if reason is not None:
+            reason = fit_text("PART", target, reason, conn.mask)
         await _part(conn, target, reason)
 
 
@@ -93,6 +96,8 @@ async def _part(conn, target: str, reason: str | None) -> None:
     except NotMember:
         conn.numeric(wire.ERR_NOTONCHANNEL, f"#{room}", "You're not on that channel")
         return
+    # As the service kept it, which is what the others were shown.
+    reason = check_reason(reason) if reason is not None else None
     params = (f"#{name}",) if reason is None else (f"#{name}", reason)
     conn.write(
         wire.line("PART", *params, source=conn.mask, tags=conn.event_tags(conn.nick))

@@ -16,6 +16,7 @@ import time
 from chatroom.errors import (
     AuthFailed,
     BadName,
+    BadText,
     NoSuchUser,
     PermissionDenied,
     RateLimited,
@@ -222,13 +223,18 @@ async def kill(conn, msg: Message) -> None:
 
 @command("WALLOPS", 1)
 async def wallops(conn, msg: Message) -> None:
-    if conn.avatar.operator is None:
+    try:
+        text = conn.avatar.wallops(msg.params[0])
+    except PermissionDenied:
         conn.numeric(
             wire.ERR_NOPRIVILEGES, "Permission Denied- You're not an IRC operator"
         )
         return
+    except BadText:
+        conn.numeric(wire.ERR_NEEDMOREPARAMS, "WALLOPS", "Not enough parameters")
+        return
     # To this server's IRC users with +w: wallops are IRC's alone.
-    line = wire.line("WALLOPS", msg.params[0], source=conn.mask)
+    line = wire.line("WALLOPS", text, source=conn.mask)
     for client in list(conn.factory.clients):
         if client.registered and client.connected and "w" in client.modes:
             client.write(line)
