@@ -10,7 +10,6 @@ password as it checks a login's (throttled, never a password in a file).
 
 from __future__ import annotations
 
-import fnmatch
 import time
 
 from chatroom.errors import (
@@ -21,6 +20,7 @@ from chatroom.errors import (
     PermissionDenied,
     RateLimited,
 )
+from chatroom.masks import matches
 from chatroom.names import name_key
 from chatroom.protocol.irc import wire
 from chatroom.protocol.irc.commands.table import command
@@ -44,8 +44,8 @@ def is_operator(account) -> bool:
 
 
 def is_this_server(conn, target: str) -> bool:
-    """Whether C{target} (a server mask, or a user on it) names this server."""
-    if fnmatch.fnmatchcase(conn.server.lower(), target.lower()):
+    """Whether C{target} (our name or a mask of it, or a user on it) names us."""
+    if matches(target.lower(), conn.server.lower()):
         return True
     return conn.chat.online_by_key.get(name_key(target)) is not None
 
