@@ -19,7 +19,6 @@ roles and every invitation live in memory only.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from typing import NamedTuple
 
 from chatroom.errors import (
@@ -38,6 +37,7 @@ from chatroom.errors import (
     TextTooLong,
     UserNotInRoom,
 )
+from chatroom.masks import matches
 from chatroom.names import check_text, name_key
 from chatroom.service.events import Membership, ModeChange
 from chatroom.storage.store import ModeWrite
@@ -176,15 +176,10 @@ def normalise_mask(mask: str) -> str:
     return f"{nick.lower()}!*@*"
 
 
-@lru_cache(maxsize=1024)
-def _pattern(mask: str) -> re.Pattern:
-    nick = mask.partition("!")[0]
-    return re.compile(re.escape(nick).replace(r"\*", ".*").replace(r"\?", "."))
-
-
 def is_banned(room, account) -> bool:
+    # Not a regex: a mask like *a*a*a...b would take seconds on each join.
     bans = modes_of(room).bans
-    return any(_pattern(mask).fullmatch(account.key) for mask in bans)
+    return any(matches(mask.partition("!")[0], account.key) for mask in bans)
 
 
 # The rules a join and a message meet

@@ -16,6 +16,7 @@ from chatroom.errors import (
     RoomFull,
     TooManyRooms,
 )
+from chatroom.masks import matches
 from chatroom.names import check_reason, name_key
 from chatroom.protocol.irc import wire
 from chatroom.protocol.irc.commands.history import join_read_marker
@@ -168,9 +169,8 @@ def _list_test(word: str):
             return lambda room: len(room.members) > bound
         return lambda room: len(room.members) < bound
     negated = word.startswith("!")
-    pattern = re.escape((word[1:] if negated else word).lower())
-    mask = re.compile(pattern.replace(r"\*", ".*").replace(r"\?", "."))
-    return lambda room: (mask.fullmatch(f"#{room.key}") is None) == negated
+    mask = (word[1:] if negated else word).lower()
+    return lambda room: matches(mask, f"#{room.key}") != negated
 
 
 def name_key_of(target: str) -> str:
