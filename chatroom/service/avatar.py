@@ -163,7 +163,11 @@ class Session(HistoryActions, moderation.RoomModeration):
                 if self._first_showing(message.id):
                     mind.private_message(
                         PrivateMessage(
-                            message.sender, message.text, message.created_at, message.id
+                            message.sender,
+                            message.text,
+                            message.created_at,
+                            message.id,
+                            message.kind,
                         )
                     )
             if self.ended or not await mind.drained():
@@ -225,7 +229,7 @@ class Session(HistoryActions, moderation.RoomModeration):
         seq = await chat.next_seq(target)
         at = chat.now()
         stored = chat.store.store_room_message(
-            target.id, seq, account.id, account.name, text, at
+            target.id, seq, account.id, account.name, text, at, kind
         )
         chat.record(
             account.id, account.name, "message", f"#{target.name} {seq}", LogLevel.debug
@@ -289,6 +293,7 @@ class Session(HistoryActions, moderation.RoomModeration):
             delivered=False,
             mailbox_size=chat.mailbox_size,
             per_sender=chat.mailbox_per_sender,
+            kind=kind,
         )
         chat.record(
             account.id, account.name, "private", f"to {recipient}", LogLevel.debug
