@@ -83,6 +83,21 @@ class ReasonInjectionTests(IRCCase):
         (whois,) = self.only(lines, "311")
         self.assertEqual(whois.params[-1], f"Bob{FORGED}")
 
+    def test_a_user_name_brings_no_control_character_into_masks(self):
+        alice = self.welcomed("alice", "#den")
+        bob = self.connect()
+        bob.write("NICK bob")
+        bob.write("USER b\x1bo!b@x\x00 0 * :Bob")
+        bob.write("JOIN #den")
+        bob.take()
+        (join,) = alice.take()
+        self.assertEqual(parsed(join).source, "bob!bobx@chatroom.irc")
+        carol = self.connect()
+        carol.write("NICK carol")
+        carol.write("USER \x1b 0 * :Carol")
+        carol.write("JOIN #den")
+        self.assertEqual(parsed(alice.take()[0]).source, "carol!user@chatroom.irc")
+
     def test_a_realname_of_control_characters_only_is_not_enough(self):
         bob = self.connect()
         bob.write("NICK bob")

@@ -116,9 +116,16 @@ async def user(conn, msg: Message) -> None:
     if not username or not realname:
         conn.numeric(wire.ERR_NEEDMOREPARAMS, "USER", "Not enough parameters")
         return
-    conn.username = username[:NAME_MAX]
+    conn.username = _shown_username(username)
     conn.realname = realname
     await conn.try_registration()
+
+
+def _shown_username(username: str) -> str:
+    """USER's user name as masks show it: no control, bidi, C{!} or C{@}."""
+    shown = check_reason(username).replace("!", "").replace("@", "")[:NAME_MAX]
+    # Emptied: the user name IRC servers give an ident-less user.
+    return shown or "user"
 
 
 @command("AUTHENTICATE", 1, before_registration=True)
