@@ -58,7 +58,8 @@ class ReasonInjectionTests(IRCCase):
     def test_a_relayed_part_fits_in_512_bytes(self):
         alice, bob = self.welcomed("alice", "#den"), self.welcomed("bob", "#den")
         alice.take()
-        bob.write("PART #den :" + "é" * 240)
+        # Named without its #, the channel still takes its byte in the line.
+        bob.write("PART den :" + "é" * 240)
         (part,) = alice.take()
         self.assertLessEqual(len(part.encode()) + 2, 512)
         self.assertEqual(set(parsed(part).params[1]), {"é"})

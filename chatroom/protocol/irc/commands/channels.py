@@ -82,13 +82,13 @@ async def _join_or_create(avatar, room: str, key: str | None) -> str:
 async def part(conn, msg: Message) -> None:
     reason = msg.params[1] if len(msg.params) > 1 else None
     for target in targets(msg.params[0]):
-        if reason is not None:
-            reason = fit_text("PART", target, reason, conn.mask)
         await _part(conn, target, reason)
 
 
 async def _part(conn, target: str, reason: str | None) -> None:
     room = target[1:] if target.startswith("#") else target
+    if reason is not None:
+        reason = fit_text("PART", f"#{room}", reason, conn.mask)
     try:
         name = await conn.avatar.leave(room, reason)
     except (NoSuchRoom, BadName):
