@@ -8,6 +8,8 @@ refuses a node's event whose reason or kind of message no node sends.
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
 from twisted.trial import unittest
 
 from chatroom.cluster.messages import BadMessage, Event
@@ -32,6 +34,13 @@ class ReasonRuleTests(unittest.TestCase):
         cut = check_reason("é" * REASON_MAX_BYTES)
         self.assertEqual(set(cut), {"é"})
         self.assertEqual(len(cut.encode()), REASON_MAX_BYTES)
+
+    @given(st.text(max_size=400))
+    def test_a_checked_reason_is_safe_and_checks_as_itself(self, text):
+        # The bus takes a reason only if checking it changes nothing.
+        checked = check_reason(text)
+        self.assertFalse(set(checked) & set(UNSAFE))
+        self.assertEqual(check_reason(checked), checked)
 
 
 class ReasonInjectionTests(IRCCase):
