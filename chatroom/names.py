@@ -15,6 +15,9 @@ PASSWORD_MAX_BYTES = 1024
 # Bytes of UTF-8 a message may have once normalised (NFC can make a line
 # longer than it was when the framing checked it).
 TEXT_MAX_BYTES = 4096
+# Bytes a reason (PART, QUIT, KILL) or a real name may have: with a mask, a
+# command and a channel in front it still fits in one 512-byte IRC line.
+REASON_MAX_BYTES = 300
 
 _NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_.\-]{{0,{NAME_MAX - 1}}}\Z")
 
@@ -93,6 +96,20 @@ def check_text(text: str) -> str:
     if len(text.encode("utf-8")) > TEXT_MAX_BYTES:
         raise TextTooLong(f"messages are at most {TEXT_MAX_BYTES} bytes")
     return text
+
+
+def check_reason(text: str) -> str:
+    """
+    A reason (PART, QUIT, KILL), a WALLOPS or a real name, which may be
+    empty: what L{check_text} refuses is dropped instead, as the leave or
+    quit it explains happens anyway; normalised (NFC) and cut, between
+    characters, to L{REASON_MAX_BYTES}.
+    """
+    text = unicodedata.normalize("NFC", _FORBIDDEN_TEXT.sub("", text))
+    data = text.encode("utf-8")
+    if len(data) <= REASON_MAX_BYTES:
+        return text
+    return data[:REASON_MAX_BYTES].decode("utf-8", "ignore")
 
 
 def _is_visible(char: str) -> bool:

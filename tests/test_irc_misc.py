@@ -192,6 +192,20 @@ class ServerQueryTests(IRCCase):
         alice.write("TIME elsewhere.example")
         self.assertEqual(self.commands(alice.take()), ["402"])
 
+    def test_a_server_mask_is_matched_case_insensitively(self):
+        alice = self.welcomed("alice")
+        for target in ("CHATROOM.IRC", "*.irc", "Chat*", "ch?troom.irc", "alice"):
+            alice.write(f"TIME {target}")
+            self.assertEqual(self.commands(alice.take()), ["391"], target)
+
+    def test_a_server_mask_is_no_glob_pattern(self):
+        # fnmatch would take [c] as a set and cache every pattern sent.
+        alice = self.welcomed("alice")
+        for target in ("[c]hatroom.irc", "*" * 300, "*a" * 240):
+            for command in ("TIME", "VERSION", "INFO"):
+                alice.write(f"{command} {target}")
+                self.assertEqual(self.commands(alice.take()), ["402"], target)
+
     def test_version_then_isupport(self):
         alice = self.welcomed("alice")
         alice.write("VERSION")

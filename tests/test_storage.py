@@ -127,6 +127,42 @@ class DatabaseTestsMixin:
         self.assertEqual(len(await self.store.load_rooms()), 1)
 
     @async_test
+    async def test_messages_stored_before_kinds_were_are_plain_messages(self):
+        db, store = self.db, self.store
+        ann = await store.create_user("Ann", "ann", "h", 1)
+        (lobby, _) = await store.find_room(LOBBY)
+
+        # The version before the one that gave messages their kind.
+        before = next(
+            number
+            for number, statements in enumerate(MIGRATIONS)
+            if any("ADD COLUMN kind" in statement for statement in statements)
+        )
+
+        def old_rows(cursor):
+            # The database as that version left it, with a message of each.
+            cursor.execute("ALTER TABLE messages DROP COLUMN kind")
+            cursor.execute("ALTER TABLE private_messages DROP COLUMN kind")
+            cursor.execute("UPDATE schema_version SET version = ?", (before,))
+            cursor.execute(
+                "INSERT INTO messages (room_id, seq, sender_id, sender, text,"
+                " created_at) VALUES (?, 1, ?, 'Ann', 'hi', 1)",
+                (lobby.id, ann.id),
+            )
+            cursor.execute(
+                "INSERT INTO private_messages (sender_id, sender, recipient_id,"
+                " text, created_at) VALUES (?, 'Ann', ?, 'kept', 1)",
+                (ann.id, ann.id),
+            )
+
+        await db.write(old_rows)
+        self.assertEqual(await migrate(db), SCHEMA_VERSION)
+        (message,) = await store.room_history(lobby.id, 10)
+        self.assertEqual(message.kind, "message")
+        (kept,) = await store.undelivered_private(ann.id, 10)
+        self.assertEqual(kept.kind, "message")
+
+    @async_test
     async def test_database_newer_than_the_server_is_refused(self):
         await self.db.write(
             lambda cursor: cursor.execute(

@@ -102,6 +102,26 @@ class HistoryStorageMixin:
         )
 
     @async_test
+    async def test_each_message_keeps_its_kind(self):
+        ann = await self.store.create_user("Ann", "ann", "h", 1)
+        bob = await self.store.create_user("Bob", "bob", "h", 1)
+        (lobby, _) = await self.store.find_room(LOBBY)
+        self.store.store_room_message(lobby.id, 1, ann.id, "Ann", "hi", 1)
+        self.store.store_room_message(lobby.id, 2, ann.id, "Ann", "psst", 2, "notice")
+        found = await self.store.room_messages_in(lobby.id, HistorySpan(), 10, True)
+        self.assertEqual([m.kind for m in found], ["message", "notice"])
+        last = await self.store.room_history(lobby.id, 10)
+        self.assertEqual([m.kind for m in last], ["message", "notice"])
+        for at, kind in enumerate(["notice", "message"], start=1):
+            await self.store.store_private(
+                ann.id, "Ann", bob.id, "t", at, False, kind=kind
+            )
+        kept = await self.store.undelivered_private(bob.id, 10)
+        self.assertEqual([m.kind for m in kept], ["notice", "message"])
+        talk = await self.store.conversation_in(bob.id, ann.id, HistorySpan(), 10, True)
+        self.assertEqual([m.kind for m in talk], ["notice", "message"])
+
+    @async_test
     async def test_a_read_marker_only_moves_forward(self):
         ann = await self.store.create_user("Ann", "ann", "h", 1)
         self.assertIsNone(await self.store.read_marker(ann.id, "#lobby"))

@@ -19,7 +19,8 @@ from dataclasses import dataclass, fields
 from typing import ClassVar
 
 from chatroom.errors import BadName, BadText
-from chatroom.names import check_name, check_text
+from chatroom.names import check_name, check_reason, check_text
+from chatroom.service.events import MESSAGE, NOTICE
 
 
 class BadMessage(ValueError):
@@ -73,6 +74,21 @@ def _text(data: dict, name: str) -> None:
         raise BadMessage(f"{name}: not text a client may see") from None
 
 
+def _reason_or_none(data: dict, name: str) -> None:
+    reason = data.get(name)
+    # As the sending node's service left it: one it would have changed is not.
+    if reason is not None and (
+        type(reason) is not str or check_reason(reason) != reason
+    ):
+        raise BadMessage(f"{name}: not a reason a client may see")
+
+
+def _message_kind(data: dict, name: str) -> None:
+    # Absent from a message that is a plain one.
+    if data.get(name, MESSAGE) not in (MESSAGE, NOTICE):
+        raise BadMessage(f"{name}: not a kind of message")
+
+
 def _change(data: dict, name: str) -> None:
     if _field(data, name, str) not in ("join", "leave", "rename", "quit"):
         raise BadMessage(f"{name}: not a membership change")
@@ -117,6 +133,7 @@ _EVENTS: dict[str, dict[str, Check]] = {
         "sender": _name,
         "text": _text,
         "at": _time,
+        "message_kind": _message_kind,
         "tags": _tags_or_none,
     },
     "private": {
@@ -124,6 +141,7 @@ _EVENTS: dict[str, dict[str, Check]] = {
         "text": _text,
         "at": _time,
         "kept_id": _id_or_none,
+        "message_kind": _message_kind,
         "tags": _tags_or_none,
     },
     "tags": {
@@ -140,6 +158,7 @@ _EVENTS: dict[str, dict[str, Check]] = {
         "name": _name,
         "text": _text,
         "new_name": _name_or_none,
+        "reason": _reason_or_none,
     },
 }
 

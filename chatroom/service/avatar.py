@@ -19,13 +19,20 @@ from zope.interface import implementer
 from chatroom.errors import (
     AlreadyMember,
     BadArguments,
+    BadText,
     ChatError,
     NoSuchUser,
     NotMember,
     PermissionDenied,
     RoomExists,
 )
-from chatroom.names import check_name, check_new_room_name, check_text, name_key
+from chatroom.names import (
+    check_name,
+    check_new_room_name,
+    check_reason,
+    check_text,
+    name_key,
+)
 from chatroom.service import admin, moderation
 from chatroom.service.at_once import NOT_YET, result_now
 from chatroom.service.chat import Account, ChatService
@@ -186,7 +193,11 @@ class Session(HistoryActions, moderation.RoomModeration, RoomActions):
                 if self._first_showing(message.id):
                     mind.private_message(
                         PrivateMessage(
-                            message.sender, message.text, message.created_at, message.id
+                            message.sender,
+                            message.text,
+                            message.created_at,
+                            message.id,
+                            message.kind,
                         )
                     )
             if self.ended or not await mind.drained():
@@ -268,7 +279,7 @@ class Session(HistoryActions, moderation.RoomModeration, RoomActions):
         chat = self.chat
         at = chat.now()
         stored = chat.store.store_room_message(
-            target.id, seq, account.id, account.name, text, at
+            target.id, seq, account.id, account.name, text, at, kind
         )
         chat.record(
             account.id,
@@ -340,6 +351,7 @@ class Session(HistoryActions, moderation.RoomModeration, RoomActions):
             delivered=False,
             mailbox_size=chat.mailbox_size,
             per_sender=chat.mailbox_per_sender,
+            kind=kind,
         )
         chat.record(
             account.id, account.name, "private", f"to {recipient}", LogLevel.debug
@@ -419,6 +431,7 @@ class Session(HistoryActions, moderation.RoomModeration, RoomActions):
 
     async def leave(self, room: str, reason: str | None = None) -> str:
         target = self._member_room(room)
+        reason = check_reason(reason) if reason is not None else None
         chat, account = self.chat, self.account
         await self._unstore_member(target)
         if account.id not in target.members:
@@ -600,8 +613,8 @@ class Session(HistoryActions, moderation.RoomModeration, RoomActions):
             revoked(reason)
 
     def kill(self, name: str, reason: str) -> str:
-        if self.operator is None:
-            raise PermissionDenied("that command is for server operators")
+        self._require_operator()
+        reason = check_reason(reason)
         target = self.chat.online_by_key.get(name_key(check_name(name)))
         if target is None:
             raise NoSuchUser(f"{name} is not online")
@@ -612,6 +625,18 @@ class Session(HistoryActions, moderation.RoomModeration, RoomActions):
             session.mind.disconnect(quit_reason)
             session.logout(quit_reason)
         return target.name
+
+    def wallops(self, text: str) -> str:
+        """An operator's WALLOPS C{text}, as it may be shown to others."""
+        self._require_operator()
+        text = check_reason(text)
+        if not text:
+            raise BadText("empty messages are not sent")
+        return text
+
+    def _require_operator(self) -> None:
+        if self.operator is None:
+            raise PermissionDenied("that command is for server operators")
 
     def _announce_rename(self, old_name: str, name: str) -> None:
         chat = self.chat

@@ -13,7 +13,7 @@ from chatroom.errors import (
     TooManyRooms,
     TooManyRoomsCreated,
 )
-from chatroom.names import name_key
+from chatroom.names import check_reason, name_key
 from chatroom.service.avatar import Session
 from chatroom.service.events import Membership
 from chatroom.service.rooms import Room
@@ -51,6 +51,7 @@ class GuestSession(Session):
         if self.ended:
             return
         chat, account = self.chat, self.account
+        reason = check_reason(reason) if reason is not None else None
         if account is not None:
             # The guest's rooms go with it: its members see it quit.
             rooms = chat.rooms.rooms_of(account.id)

@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 from chatroom.errors import BadArguments, NoSuchUser
 from chatroom.names import check_name, check_room_name, name_key
+from chatroom.service.events import MESSAGE
 from chatroom.service.interfaces import IReadMarkers
 from chatroom.service.results import History
 from chatroom.storage.store import HistorySpan
@@ -32,6 +33,7 @@ class ConversationLine(NamedTuple):
     recipient: str
     text: str
     at: int
+    kind: str = MESSAGE
 
 
 class Conversation(NamedTuple):
@@ -109,6 +111,7 @@ class HistoryActions:
                     other_name if message.sender_id == account.id else account.name,
                     message.text,
                     message.created_at,
+                    message.kind,
                 )
                 for message in stored
             ],

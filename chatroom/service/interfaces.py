@@ -178,6 +178,9 @@ class IUser(Interface):
     def kill(name, reason):
         """End every session here of the user C{name} (operators only)."""
 
+    def wallops(text):
+        """C{text} as an operator's WALLOPS may show it; L{BadText} if empty."""
+
 
 class IAccountRules(Interface):
     """

@@ -24,7 +24,6 @@ roles and every invitation live in memory only.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from typing import NamedTuple
 
 from chatroom.errors import (
@@ -43,6 +42,7 @@ from chatroom.errors import (
     TextTooLong,
     UserNotInRoom,
 )
+from chatroom.masks import matches
 from chatroom.names import check_text, name_key
 from chatroom.service.events import Membership, ModeChange
 from chatroom.storage.store import ModeWrite
@@ -190,30 +190,23 @@ def _normalise_ban(mask: str) -> str:
     return f"{nick.lower()}!*@*"
 
 
-@lru_cache(maxsize=1024)
-def _pattern(mask: str) -> re.Pattern:
-    nick = mask.removeprefix(MUTE).partition("!")[0]
-    return re.compile(re.escape(nick).replace(r"\*", ".*").replace(r"\?", "."))
-
-
 def mask_matches(mask: str, key: str) -> bool:
     """Whether the (normalised) C{mask} names the account whose key is C{key}."""
-    return _pattern(mask).fullmatch(key) is not None
+    return matches(mask.removeprefix(MUTE).partition("!")[0], key)
 
 
 def is_banned(room, account) -> bool:
+    # Not a regex: a mask like *a*a*a...b would take seconds on each join.
     bans = modes_of(room).bans
     return any(
-        _pattern(mask).fullmatch(account.key)
-        for mask in bans
-        if not mask.startswith(MUTE)
+        mask_matches(mask, account.key) for mask in bans if not mask.startswith(MUTE)
     )
 
 
 def is_muted(room, account) -> bool:
     bans = modes_of(room).bans
     return any(
-        _pattern(mask).fullmatch(account.key) for mask in bans if mask.startswith(MUTE)
+        mask_matches(mask, account.key) for mask in bans if mask.startswith(MUTE)
     )
 
 

@@ -9,9 +9,12 @@ from chatroom.storage.database import Cursor
 
 # Appended (see Database.append): nothing in a batch reads a message back.
 INSERT_ROOM_MESSAGE = (
-    "INSERT INTO messages (room_id, seq, sender_id, sender, text, created_at)"
-    " VALUES (?, ?, ?, ?, ?, ?)"
+    "INSERT INTO messages (room_id, seq, sender_id, sender, text, created_at, kind)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
+# The kind of a plain message (chatroom.service.events.MESSAGE); the other
+# is a notice.
+PLAIN = "message"
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +25,7 @@ class StoredMessage:
     sender: str
     text: str
     created_at: int
+    kind: str = PLAIN
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,12 +34,13 @@ class StoredPrivate:
     sender: str
     text: str
     created_at: int
+    kind: str = PLAIN
 
 
 def last_room_messages(cursor: Cursor, room_id: int, limit: int) -> list[StoredMessage]:
     """The last C{limit} messages of a room, oldest first."""
     cursor.execute(
-        "SELECT seq, sender, text, created_at FROM messages"
+        "SELECT seq, sender, text, created_at, kind FROM messages"
         " WHERE room_id = ? ORDER BY seq DESC LIMIT ?",
         (room_id, limit),
     )
@@ -52,6 +57,7 @@ def insert_private(
     delivered: bool,
     mailbox_size: int,
     per_sender: int,
+    kind: str = PLAIN,
 ) -> int:
     """
     A private message stored; its id.  One kept for later (not C{delivered})
@@ -63,8 +69,8 @@ def insert_private(
         _check_mailbox(cursor, sender_id, recipient_id, mailbox_size, per_sender)
     (message_id,) = cursor.execute(
         "INSERT INTO private_messages (sender_id, sender, recipient_id, text,"
-        " created_at, delivered_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-        (sender_id, sender, recipient_id, text, at, at if delivered else None),
+        " created_at, delivered_at, kind) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        (sender_id, sender, recipient_id, text, at, at if delivered else None, kind),
     ).fetchone()
     return message_id
 
@@ -99,7 +105,7 @@ def first_undelivered_private(
 ) -> list[StoredPrivate]:
     """The first C{limit} private messages kept for a user, oldest first."""
     cursor.execute(
-        "SELECT id, sender, text, created_at FROM private_messages"
+        "SELECT id, sender, text, created_at, kind FROM private_messages"
         " WHERE recipient_id = ? AND delivered_at IS NULL ORDER BY id LIMIT ?",
         (recipient_id, limit),
     )
@@ -137,6 +143,7 @@ class ConversationMessage:
     sender: str
     text: str
     created_at: int
+    kind: str = PLAIN
 
 
 def _span_clause(number: str, span: HistorySpan) -> tuple[str, tuple]:
@@ -161,7 +168,7 @@ def room_messages_in(
     clause, values = _span_clause("seq", span)
     order = "DESC" if newest else "ASC"
     cursor.execute(
-        "SELECT seq, sender, text, created_at FROM messages"
+        "SELECT seq, sender, text, created_at, kind FROM messages"
         f" WHERE room_id = ?{clause} ORDER BY seq {order} LIMIT ?",
         (room_id, *values, limit),
     )
@@ -184,7 +191,7 @@ def conversation_messages_in(
     clause, values = _span_clause("id", span)
     order = "DESC" if newest else "ASC"
     cursor.execute(
-        "SELECT id, sender_id, sender, text, created_at FROM private_messages"
+        "SELECT id, sender_id, sender, text, created_at, kind FROM private_messages"
         " WHERE ((sender_id = ? AND recipient_id = ?)"
         f" OR (sender_id = ? AND recipient_id = ?)){clause}"
         f" ORDER BY id {order} LIMIT ?",

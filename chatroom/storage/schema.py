@@ -127,6 +127,12 @@ MIGRATIONS: list[list[str]] = [
     [
         "ALTER TABLE users ADD COLUMN suspended INTEGER NOT NULL DEFAULT 0",
     ],
+    # 6: the kind of each message ('message', or 'notice': IRC's NOTICE), so
+    # history and kept private messages come back as they were sent.
+    [
+        "ALTER TABLE messages ADD COLUMN kind TEXT NOT NULL DEFAULT 'message'",
+        "ALTER TABLE private_messages ADD COLUMN kind TEXT NOT NULL DEFAULT 'message'",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -22,6 +22,7 @@ from chatroom.storage.activity import (
 from chatroom.storage.database import Database, Operation
 from chatroom.storage.messages import (
     INSERT_ROOM_MESSAGE,
+    PLAIN,
     ConversationMessage,
     HistorySpan,
     StoredMessage,
@@ -226,10 +227,17 @@ class ChatStore:
     # Messages
 
     def store_room_message(
-        self, room_id: int, seq: int, sender_id: int, sender: str, text: str, at: int
+        self,
+        room_id: int,
+        seq: int,
+        sender_id: int,
+        sender: str,
+        text: str,
+        at: int,
+        kind: str = PLAIN,
     ) -> defer.Deferred:
         return self.db.append(
-            INSERT_ROOM_MESSAGE, (room_id, seq, sender_id, sender, text, at)
+            INSERT_ROOM_MESSAGE, (room_id, seq, sender_id, sender, text, at, kind)
         )
 
     def room_history(
@@ -302,6 +310,7 @@ class ChatStore:
         delivered: bool,
         mailbox_size: int = 0,
         per_sender: int = 0,
+        kind: str = PLAIN,
     ) -> defer.Deferred[int]:
         """
         Store a private message; fires with its id.  One kept for later (not
@@ -318,6 +327,7 @@ class ChatStore:
             delivered,
             mailbox_size,
             per_sender,
+            kind,
             guarded=not delivered and (mailbox_size > 0 or per_sender > 0),
         )
 

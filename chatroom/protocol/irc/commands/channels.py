@@ -16,9 +16,11 @@ from chatroom.errors import (
     RoomFull,
     TooManyRooms,
 )
-from chatroom.names import name_key
+from chatroom.masks import matches
+from chatroom.names import check_reason, name_key
 from chatroom.protocol.irc import wire
 from chatroom.protocol.irc.commands.history import join_read_marker
+from chatroom.protocol.irc.commands.messages import fit_text
 from chatroom.protocol.irc.commands.table import (
     channel_name,
     command,
@@ -85,6 +87,8 @@ async def part(conn, msg: Message) -> None:
 
 async def _part(conn, target: str, reason: str | None) -> None:
     room = target[1:] if target.startswith("#") else target
+    if reason is not None:
+        reason = fit_text("PART", f"#{room}", reason, conn.mask)
     try:
         name = await conn.avatar.leave(room, reason)
     except (NoSuchRoom, BadName):
@@ -93,6 +97,8 @@ async def _part(conn, target: str, reason: str | None) -> None:
     except NotMember:
         conn.numeric(wire.ERR_NOTONCHANNEL, f"#{room}", "You're not on that channel")
         return
+    # As the service kept it, which is what the others were shown.
+    reason = check_reason(reason) if reason is not None else None
     params = (f"#{name}",) if reason is None else (f"#{name}", reason)
     conn.write(
         wire.line("PART", *params, source=conn.mask, tags=conn.event_tags(conn.nick))
@@ -163,9 +169,8 @@ def _list_test(word: str):
             return lambda room: len(room.members) > bound
         return lambda room: len(room.members) < bound
     negated = word.startswith("!")
-    pattern = re.escape((word[1:] if negated else word).lower())
-    mask = re.compile(pattern.replace(r"\*", ".*").replace(r"\?", "."))
-    return lambda room: (mask.fullmatch(f"#{room.key}") is None) == negated
+    mask = (word[1:] if negated else word).lower()
+    return lambda room: matches(mask, f"#{room.key}") != negated
 
 
 def name_key_of(target: str) -> str:

@@ -16,6 +16,7 @@ from chatroom.names import name_key
 from chatroom.protocol.irc import batch, wire
 from chatroom.protocol.irc.commands.table import channel_name, command
 from chatroom.protocol.irc.message import MAX_BODY, Message, format_line, split_text
+from chatroom.service.events import NOTICE
 from chatroom.service.history import SPAN_MAX
 from chatroom.storage.store import HistorySpan
 
@@ -155,7 +156,7 @@ async def _messages(conn, sub: str, target: str, params: list[str]) -> None:
     room_key = name_key(room) if room is not None else None
     queries = _spans(sub, params, room_key)
     avatar = conn.avatar
-    shown: list[tuple[str, str, str, int, str]] = []
+    shown: list[tuple[str, str, str, int, str, str]] = []
     try:
         for span, limit, newest in queries:
             if room is not None:
@@ -167,6 +168,7 @@ async def _messages(conn, sub: str, target: str, params: list[str]) -> None:
                         message.text,
                         message.created_at,
                         wire.msgid_for(found.room, message.seq),
+                        message.kind,
                     )
                     for message in found.messages
                 ]
@@ -179,6 +181,7 @@ async def _messages(conn, sub: str, target: str, params: list[str]) -> None:
                         line.text,
                         line.at,
                         wire.msgid_for_private(line.id),
+                        line.kind,
                     )
                     for line in talk.messages
                 ]
@@ -202,19 +205,27 @@ async def _messages(conn, sub: str, target: str, params: list[str]) -> None:
 
 
 def _message_lines(
-    conn, ref: str | None, sender: str, target: str, text: str, at: int, msgid: str
+    conn,
+    ref: str | None,
+    sender: str,
+    target: str,
+    text: str,
+    at: int,
+    msgid: str,
+    kind: str,
 ) -> bytes:
-    """A stored message as the PRIVMSG it was, with its time and msgid."""
+    """A stored message as the PRIVMSG or NOTICE it was, with its time and msgid."""
+    command = "NOTICE" if kind == NOTICE else "PRIVMSG"
     tags = {} if ref is None else {"batch": ref}
     if "server-time" in conn.caps:
         tags["time"] = wire.server_time(at)
     if "message-tags" in conn.caps:
         tags["msgid"] = msgid
     source = conn.mask_of(sender)
-    head = len(format_line("PRIVMSG", target, "x", source=source)) - 3
+    head = len(format_line(command, target, "x", source=source)) - 3
     # A long text went out as several lines, and is shown as several again.
     return b"".join(
-        format_line("PRIVMSG", target, piece, source=source, tags=tags or None)
+        format_line(command, target, piece, source=source, tags=tags or None)
         for piece in split_text(text, MAX_BODY - head - 1)
     )
 

@@ -116,8 +116,12 @@ def _refused(conn, command: str, target: str, room: str | None, e: ChatError) ->
         conn.write(wire.fail(command, code, e.message, source=conn.server))
 
 
-def fit_text(command: str, target: str, text: str, source: str) -> str:
-    """C{text} cut, between characters, to fit one relayed line from C{source}."""
-    head = len(format_line(command, target, "x", source=source)) - len(b"x\r\n")
+def fit_text(command: str, target: str | None, text: str, source: str) -> str:
+    """
+    C{text} cut, between characters, to fit one relayed line from C{source}
+    (C{command target :text}, or C{command :text} if there is no target).
+    """
+    params = ("x",) if target is None else (target, "x")
+    head = len(format_line(command, *params, source=source)) - len(b"x\r\n")
     # One byte more for the colon before the trailing parameter.
     return split_text(text, MAX_BODY - head - 1)[0]

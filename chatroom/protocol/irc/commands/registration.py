@@ -11,8 +11,9 @@ from chatroom.errors import (
     NameTaken,
     RateLimited,
 )
-from chatroom.names import NAME_MAX, check_name, name_key
+from chatroom.names import NAME_MAX, check_name, check_reason, name_key
 from chatroom.protocol.irc import wire
+from chatroom.protocol.irc.commands.messages import fit_text
 from chatroom.protocol.irc.commands.table import (
     CAPABILITIES,
     SASL_CHUNK,
@@ -109,13 +110,22 @@ async def user(conn, msg: Message) -> None:
         conn.numeric(wire.ERR_ALREADYREGISTRED, "You may not reregister")
         return
     username, _, _, realname = msg.params[:4]
+    # Others are shown it (WHOIS, WHO): kept as a reason is.
+    realname = check_reason(realname)
     # Neither may be empty, even given as an empty parameter (Modern IRC).
     if not username or not realname:
         conn.numeric(wire.ERR_NEEDMOREPARAMS, "USER", "Not enough parameters")
         return
-    conn.username = username[:NAME_MAX]
+    conn.username = _shown_username(username)
     conn.realname = realname
     await conn.try_registration()
+
+
+def _shown_username(username: str) -> str:
+    """USER's user name as masks show it: no control, bidi, C{!} or C{@}."""
+    shown = check_reason(username).replace("!", "").replace("@", "")[:NAME_MAX]
+    # Emptied: the user name IRC servers give an ident-less user.
+    return shown or "user"
 
 
 @command("AUTHENTICATE", 1, before_registration=True)
@@ -185,5 +195,5 @@ async def pong(conn, msg: Message) -> None:
 
 @command("QUIT", before_registration=True)
 async def quit_(conn, msg: Message) -> None:
-    reason = msg.params[0] if msg.params else "Client quit"
-    conn.close(f"Quit: {reason}")
+    reason = check_reason(msg.params[0]) if msg.params else "Client quit"
+    conn.close(fit_text("QUIT", None, f"Quit: {reason}", conn.mask))

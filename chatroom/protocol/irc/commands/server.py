@@ -10,16 +10,17 @@ password as it checks a login's (throttled, never a password in a file).
 
 from __future__ import annotations
 
-import fnmatch
 import time
 
 from chatroom.errors import (
     AuthFailed,
     BadName,
+    BadText,
     NoSuchUser,
     PermissionDenied,
     RateLimited,
 )
+from chatroom.masks import matches
 from chatroom.names import name_key
 from chatroom.protocol.irc import wire
 from chatroom.protocol.irc.commands.table import command
@@ -43,8 +44,8 @@ def is_operator(account) -> bool:
 
 
 def is_this_server(conn, target: str) -> bool:
-    """Whether C{target} (a server mask, or a user on it) names this server."""
-    if fnmatch.fnmatchcase(conn.server.lower(), target.lower()):
+    """Whether C{target} (our name or a mask of it, or a user on it) names us."""
+    if matches(target.lower(), conn.server.lower()):
         return True
     return conn.chat.online_by_key.get(name_key(target)) is not None
 
@@ -230,13 +231,18 @@ async def kill(conn, msg: Message) -> None:
 
 @command("WALLOPS", 1)
 async def wallops(conn, msg: Message) -> None:
-    if conn.avatar.operator is None:
+    try:
+        text = conn.avatar.wallops(msg.params[0])
+    except PermissionDenied:
         conn.numeric(
             wire.ERR_NOPRIVILEGES, "Permission Denied- You're not an IRC operator"
         )
         return
+    except BadText:
+        conn.numeric(wire.ERR_NEEDMOREPARAMS, "WALLOPS", "Not enough parameters")
+        return
     # To this server's IRC users with +w: wallops are IRC's alone.
-    line = wire.line("WALLOPS", msg.params[0], source=conn.mask)
+    line = wire.line("WALLOPS", text, source=conn.mask)
     for client in list(conn.factory.clients):
         if client.registered and client.connected and "w" in client.modes:
             client.write(line)
