@@ -122,6 +122,11 @@ MIGRATIONS: list[list[str]] = [
             PRIMARY KEY (room_id, mask)
         )""",
     ],
+    # 5: when each account was last seen online (written as its last
+    # session ends, never per message); NULL for one not seen since.
+    [
+        "ALTER TABLE users ADD COLUMN last_seen_at {bigint}",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

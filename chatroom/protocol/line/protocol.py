@@ -21,7 +21,13 @@ from chatroom.protocol.line.commands import CommandLine
 from chatroom.protocol.line.pipeline import Answer, ReplyPipeline
 from chatroom.protocol.output import OutputQueue
 from chatroom.service.admission import Admission, Admitted
-from chatroom.service.events import Membership, PrivateMessage, RoomMessage
+from chatroom.service.events import (
+    ACTION,
+    AwayChanged,
+    Membership,
+    PrivateMessage,
+    RoomMessage,
+)
 from chatroom.service.interfaces import IChatClient, IUser
 
 GREETING = (
@@ -57,6 +63,8 @@ class LineProtocol(Connection):
         "_sniffing",
         "_first_line",
         "_pipeline",
+        "timestamps",
+        "_last_away",
     )
 
     def __init__(self) -> None:
@@ -67,6 +75,10 @@ class LineProtocol(Connection):
         self._sniffing = True
         self._first_line = True
         self._pipeline: ReplyPipeline[CommandLine | str] | None = None
+        # /set timestamps on: live messages start with their time.
+        self.timestamps = False
+        # The last away change shown: it comes once per shared room.
+        self._last_away: tuple[str, str | None] | None = None
 
     # The connection, as the command handlers see it
 
@@ -204,9 +216,10 @@ class LineProtocol(Connection):
         # appended to this turn's output without a call (CoalescedWrites.write).
         line = message.wire
         if line is None:
-            line = message.wire = wire.room_message(
-                message.room, message.sender, message.text
-            )
+            encode = wire.room_action if message.kind == ACTION else wire.room_message
+            line = message.wire = encode(message.room, message.sender, message.text)
+        if self.timestamps:
+            line = wire.timestamped(message.at, line)
         pending, output = self._pending, self._output
         if pending is None or (output is not None and output.backed_up):
             self.write(line)
@@ -216,7 +229,12 @@ class LineProtocol(Connection):
     def private_message(self, message: PrivateMessage) -> None:
         line = message.wire
         if line is None:
-            line = message.wire = wire.private_message(message.sender, message.text)
+            encode = (
+                wire.private_action if message.kind == ACTION else wire.private_message
+            )
+            line = message.wire = encode(message.sender, message.text)
+        if self.timestamps:
+            line = wire.timestamped(message.at, line)
         self.write(line)
 
     def notice(self, text: str) -> None:
@@ -226,9 +244,16 @@ class LineProtocol(Connection):
         # The line protocol shows membership changes as the notices it always has.
         self.write(wire.notice(event.text))
 
-    def away_changed(self, event) -> None:
-        # The line protocol shows nobody's away state yet.
-        return None
+    def away_changed(self, event: AwayChanged) -> None:
+        # Told once per shared room: shown once.
+        seen = (event.name, event.text)
+        if seen == self._last_away:
+            return
+        self._last_away = seen
+        if event.text is None:
+            self.write(wire.notice(f"{event.name} is back"))
+        else:
+            self.write(wire.notice(f"{event.name} is away: {event.text}"))
 
     def disconnect(self, reason: str) -> None:
         self.write(wire.notice(reason))
