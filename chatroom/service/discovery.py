@@ -7,7 +7,7 @@ members.
 
 from __future__ import annotations
 
-from chatroom.errors import NoSuchUser, NotMember
+from chatroom.errors import NoSuchUser
 from chatroom.names import check_name, name_key
 from chatroom.service import moderation
 from chatroom.service.results import Member, RoomListing, Whois
@@ -49,9 +49,8 @@ class Discovery:
         ]
 
     def who(self, room: str) -> list[Member]:
-        target = self.chat.rooms.find(room)
-        if not moderation.is_visible(target, self.account.id):
-            raise NotMember(f"you are not in #{target.name}")
+        # Only a member sees a room's members, as the contract has always said.
+        target = self._member_room(room)
         chat = self.chat
         members = sorted(target.members.items(), key=lambda member: member[1].lower())
         result = []

@@ -126,8 +126,8 @@ class IUser(Interface):
 
     def who(room):
         """
-        The L{Member}s of C{room} (a secret one only if we are in it), with
-        their role and presence.
+        The L{Member}s of C{room}, which we are in, with their role and
+        presence.
         """
 
     def history(room, count):

@@ -64,7 +64,6 @@ class LineProtocol(Connection):
         "_first_line",
         "_pipeline",
         "timestamps",
-        "_last_away",
     )
 
     def __init__(self) -> None:
@@ -77,8 +76,6 @@ class LineProtocol(Connection):
         self._pipeline: ReplyPipeline[CommandLine | str] | None = None
         # /set timestamps on: live messages start with their time.
         self.timestamps = False
-        # The last away change shown: it comes once per shared room.
-        self._last_away: tuple[str, str | None] | None = None
 
     # The connection, as the command handlers see it
 
@@ -245,15 +242,9 @@ class LineProtocol(Connection):
         self.write(wire.notice(event.text))
 
     def away_changed(self, event: AwayChanged) -> None:
-        # Told once per shared room: shown once.
-        seen = (event.name, event.text)
-        if seen == self._last_away:
-            return
-        self._last_away = seen
-        if event.text is None:
-            self.write(wire.notice(f"{event.name} is back"))
-        else:
-            self.write(wire.notice(f"{event.name} is away: {event.text}"))
+        # Not pushed: a notice per change would disturb a telnet user more
+        # than it helps; /who and /whois show who is away.
+        return None
 
     def disconnect(self, reason: str) -> None:
         self.write(wire.notice(reason))
