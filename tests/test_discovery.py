@@ -5,14 +5,16 @@ Discovery and presence on the line protocol: /rooms all, /who, /whois,
 
 from __future__ import annotations
 
+from twisted.internet import defer
 from twisted.trial import unittest
 
 from chatroom.protocol.irc.factory import IRCFactory
 from chatroom.protocol.line.wire import timestamp
 from chatroom.storage.schema import SCHEMA_VERSION
 from tests.clients import MemoryClient
-from tests.helpers import RELAXED, ChatWorld, fired
+from tests.helpers import RELAXED, ChatWorld, fired, sqlite_file
 from tests.test_irc import command_of, params
+from tests.test_postgres import PostgresTestCase
 
 STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
 
@@ -175,8 +177,6 @@ class LastSeenTests(DiscoveryTestCase):
         self.assertEqual(self.last_seen("bob"), int(self.world.clock.seconds() * 1000))
 
     def test_kept_across_a_restart(self):
-        from tests.helpers import sqlite_file
-
         location = sqlite_file(self)
         world = ChatWorld(location=location)
         world.clock.advance(2000)
@@ -302,3 +302,12 @@ class IRCActionTests(DiscoveryTestCase):
     def test_other_ctcp_is_not_taken_for_an_action(self):
         self.eve.write("PRIVMSG #lobby :\x01ACTIONS x\x01")
         self.assertEqual(self.bob.take(), [])
+
+
+class PostgresLastSeenTests(PostgresTestCase):
+    @defer.inlineCallbacks
+    def test_last_seen_is_stored_and_read(self):
+        user = yield self.store.create_user("Ann", "ann", "hash", 1)
+        self.assertIsNone((yield self.store.last_seen(user.id)))
+        yield self.store.set_last_seen(user.id, 1_796_281_445_000)
+        self.assertEqual((yield self.store.last_seen(user.id)), 1_796_281_445_000)
