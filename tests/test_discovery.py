@@ -311,3 +311,13 @@ class PostgresLastSeenTests(PostgresTestCase):
         self.assertIsNone((yield self.store.last_seen(user.id)))
         yield self.store.set_last_seen(user.id, 1_796_281_445_000)
         self.assertEqual((yield self.store.last_seen(user.id)), 1_796_281_445_000)
+
+
+class HelpTests(DiscoveryTestCase):
+    def test_help_lists_the_new_commands_from_the_table(self):
+        usages = [
+            line.split("  ")[0] for line in data_of(self.reply(self.bob, "/help"))
+        ]
+        for usage in ("/rooms [all]", "/whois NAME", "/away [TEXT]", "/me ACTION"):
+            self.assertIn(usage, usages)
+        self.assertIn("/set [NAME on|off]", usages)
