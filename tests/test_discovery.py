@@ -289,6 +289,15 @@ class IRCActionTests(DiscoveryTestCase):
             [["#lobby", "\x01ACTION waves\x01"]],
         )
 
+    def test_a_private_action_reaches_irc_as_ctcp_action(self):
+        self.assertEqual(self.alice.command("/describe eve nods"), "+OK")
+        self.assertEqual(
+            [params(x) for x in self.eve.take() if command_of(x) == "PRIVMSG"],
+            [["eve", "\x01ACTION nods\x01"]],
+        )
+        self.alice.command("/describe <bob> nods too")
+        self.assertEqual(self.bob.take(), ["[private] * alice nods too"])
+
     def test_a_long_action_is_split_into_actions_that_fit(self):
         self.alice.command("/me " + "word " * 200)
         lines = [x for x in self.eve.take() if command_of(x) == "PRIVMSG"]

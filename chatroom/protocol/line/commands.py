@@ -353,6 +353,13 @@ async def me(conn: Connection, args: str) -> Reply:
     return Reply()
 
 
+@command("/describe USER ACTION", "tell USER only what you do", pipelined=True)
+async def describe(conn: Connection, args: str) -> Reply:
+    user, action = arguments.words(args, 2, "/describe USER ACTION")
+    await conn.avatar.send_private(arguments.target(user), action, ACTION)
+    return Reply()
+
+
 @command("/set [NAME on|off]", "show your settings, or turn one on or off")
 async def set_(conn: Connection, args: str) -> Reply:
     if args.strip():
