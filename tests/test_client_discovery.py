@@ -8,8 +8,10 @@ from twisted.trial.unittest import TestCase
 from chatroom.client.lines import (
     PrivateMessage,
     RoomMessage,
+    SentMessage,
     Timestamped,
     Unrecognised,
+    classify_outgoing,
     parse_line,
 )
 from chatroom.client.protocol import ChatClientProtocol
@@ -50,6 +52,25 @@ class ParseTests(TestCase):
     def test_a_time_before_anything_else_is_not_a_message(self) -> None:
         line = "2026-12-03T07:04:05Z hello"
         self.assertEqual(parse_line(line), Unrecognised(line))
+
+
+class OwnActionTests(TestCase):
+    def test_me_and_describe_are_actions_of_ones_own(self) -> None:
+        self.assertEqual(
+            classify_outgoing("/me waves "), SentMessage("waves", action=True)
+        )
+        self.assertEqual(
+            classify_outgoing("/describe <bob> nods"),
+            SentMessage("nods", "bob", private=True, action=True),
+        )
+        self.assertIsNone(classify_outgoing("/me "))
+
+    def test_shown_as_actions_once_confirmed(self) -> None:
+        self.assertEqual(PLAIN.sent(SentMessage("waves", action=True)), "✓ * you waves")
+        self.assertEqual(
+            PLAIN.sent(SentMessage("nods", "bob", private=True, action=True)),
+            "✓ [private to bob] * you nods",
+        )
 
 
 class RenderTests(TestCase):

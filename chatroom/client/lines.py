@@ -132,22 +132,33 @@ class SentMessage:
     text: str
     target: str | None = None
     private: bool = False
+    action: bool = False
 
 
 _TARGETED = re.compile(
-    r"/(?P<command>public|private|msg) +(?P<target>\S+) (?P<text>.*)"
+    r"/(?P<command>public|private|msg|describe) +(?P<target>\S+) (?P<text>.*)"
 )
+_ACTING = re.compile(r"/me +(?P<text>.*\S.*)")
 
 
 def classify_outgoing(line: str) -> SentMessage | None:
     """The message a typed line sends, or L{None} if it is a command."""
     if not line.startswith("/"):
         return SentMessage(line)
+    acting = _ACTING.fullmatch(line)
+    if acting is not None:
+        return SentMessage(acting["text"].strip(), action=True)
     match = _TARGETED.fullmatch(line)
     if match is None:
         return None
     target = match["target"].removeprefix("<").removesuffix(">")
-    return SentMessage(match["text"], target, private=match["command"] != "public")
+    command = match["command"]
+    return SentMessage(
+        match["text"],
+        target,
+        private=command != "public",
+        action=command == "describe",
+    )
 
 
 _NEW = re.compile(r"\bnew\b", re.IGNORECASE)

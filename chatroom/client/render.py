@@ -119,6 +119,8 @@ class Style:
         else:
             where = self.paint(f"[{sanitize(message.target)}]", CYAN) + " "
         mark = self.paint("✓", GREEN)
+        if message.action:
+            return f"{mark} {where}* {self.paint('you', BOLD)} {sanitize(message.text)}"
         return f"{mark} {where}{self.paint('you', BOLD)}: {sanitize(message.text)}"
 
     def info(self, text: str) -> str:
