@@ -186,7 +186,7 @@ class RoomTests(ClusterTestCase):
         yield bob.ok("/l den")
         yield ann.until(count_of(1, "* bob left"))
         members = yield ann.ok("/who den")
-        self.assertEqual(members, ["ann (online)"])
+        self.assertEqual(members, ["ann (online) (owner)"])
 
     @defer.inlineCallbacks
     def test_a_failed_write_does_not_stall_the_room(self):

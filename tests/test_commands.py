@@ -780,7 +780,9 @@ class RenameTests(ServerTestCase):
         alice = await self.server.register("alice")
         await alice.send("/c dev")
         await alice.send("/u alicia")
-        self.assertEqual(data_lines(await alice.send("/who dev")), ["alicia (online)"])
+        self.assertEqual(
+            data_lines(await alice.send("/who dev")), ["alicia (online) (owner)"]
+        )
 
     @async_test
     async def test_rename_to_a_name_taken_in_any_case_is_refused(self):

@@ -140,7 +140,7 @@ class RestartTests(unittest.TestCase):
         history = await alice.ok("/history")
         self.assertEqual(len(history), 1)
         self.assertTrue(history[0].endswith("[dev] alice: kept in history"), history)
-        self.assertEqual(await alice.ok("/who dev"), ["alice (online)", "bob"])
+        self.assertEqual(await alice.ok("/who dev"), ["alice (online) (owner)", "bob"])
 
         bob = await second.client("bob", "hunter2")
         await bob.wait_for("and a second one")

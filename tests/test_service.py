@@ -193,7 +193,7 @@ class RestartTests(unittest.TestCase):
         )
         self.assertEqual(
             data_lines(await alicia.send("/who dev")),
-            ["Alicia (online)", "bob"],
+            ["Alicia (online) (owner)", "bob"],
         )
         # Plain text still goes to the default room, with the next sequence.
         self.assertEqual(await alicia.send("after the restart"), ["+OK"])

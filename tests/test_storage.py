@@ -139,6 +139,10 @@ class DatabaseTestsMixin:
             if any("ADD COLUMN kind" in statement for statement in statements)
         )
 
+        # Only up to the kinds: a later migration would find its work done.
+        self.patch(schema, "MIGRATIONS", MIGRATIONS[: before + 1])
+        self.patch(schema, "SCHEMA_VERSION", before + 1)
+
         def old_rows(cursor):
             # The database as that version left it, with a message of each.
             cursor.execute("ALTER TABLE messages DROP COLUMN kind")
@@ -156,7 +160,7 @@ class DatabaseTestsMixin:
             )
 
         await db.write(old_rows)
-        self.assertEqual(await migrate(db), SCHEMA_VERSION)
+        self.assertEqual(await migrate(db), before + 1)
         (message,) = await store.room_history(lobby.id, 10)
         self.assertEqual(message.kind, "message")
         (kept,) = await store.undelivered_private(ann.id, 10)

@@ -3,7 +3,9 @@ The wire format as the client sees it: each server line parsed into its kind
 (see PROTOCOL.md), and the user's own lines recognised as messages.
 """
 
+import calendar
 import re
+import time
 from dataclasses import dataclass
 
 
@@ -31,19 +33,24 @@ class Data:
 
 @dataclass(frozen=True)
 class RoomMessage:
-    """C{[room] sender: text}: someone else's message in a room."""
+    """
+    C{[room] sender: text}: someone else's message in a room; an action
+    (C{[room] * sender text}, their /me) if C{action}.
+    """
 
     room: str
     sender: str
     text: str
+    action: bool = False
 
 
 @dataclass(frozen=True)
 class PrivateMessage:
-    """C{[private] sender: text}: a private message to this user."""
+    """C{[private] sender: text}: a private message to this user (or action)."""
 
     sender: str
     text: str
+    action: bool = False
 
 
 @dataclass(frozen=True)
@@ -60,15 +67,36 @@ class Unrecognised:
     text: str
 
 
-ServerLine = Ok | Err | Data | RoomMessage | PrivateMessage | Notice | Unrecognised
+@dataclass(frozen=True)
+class Timestamped:
+    """
+    C{<time> <line>}: a live message sent when it was (C{at}, seconds since
+    the epoch), as the server sends them after C{/set timestamps on}.
+    """
+
+    at: int
+    line: "RoomMessage | PrivateMessage"
+
+
+ServerLine = (
+    Ok | Err | Data | RoomMessage | PrivateMessage | Notice | Timestamped | Unrecognised
+)
 Final = Ok | Err
 
 _MESSAGE = re.compile(r"\[(?P<where>[^\]\s]+)\] (?P<sender>[^:\s]+): (?P<text>.*)")
+_ACTION = re.compile(r"\[(?P<where>[^\]\s]+)\] \* (?P<sender>\S+) (?P<text>.*)")
+_TIMESTAMPED = re.compile(r"(?P<at>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) (?P<line>.*)")
 PRIVATE = "private"
 
 
 def parse_line(line: str) -> ServerLine:
     """Tell the kind of one server line, without its line ending."""
+    timed = _TIMESTAMPED.fullmatch(line)
+    if timed is not None:
+        inner = _parse_message(timed["line"])
+        if inner is not None:
+            at = calendar.timegm(time.strptime(timed["at"], "%Y-%m-%dT%H:%M:%SZ"))
+            return Timestamped(at, inner)
     if line == "+OK" or line.startswith("+OK "):
         return Ok(line[4:])
     if line == "-ERR" or line.startswith("-ERR "):
@@ -78,12 +106,20 @@ def parse_line(line: str) -> ServerLine:
         return Data(line[2:])
     if line == "*" or line.startswith("* "):
         return Notice(line[2:])
+    message = _parse_message(line)
+    return Unrecognised(line) if message is None else message
+
+
+def _parse_message(line: str) -> RoomMessage | PrivateMessage | None:
     match = _MESSAGE.fullmatch(line)
-    if match is None:
-        return Unrecognised(line)
+    action = match is None
+    if action:
+        match = _ACTION.fullmatch(line)
+        if match is None:
+            return None
     if match["where"] == PRIVATE:
-        return PrivateMessage(match["sender"], match["text"])
-    return RoomMessage(match["where"], match["sender"], match["text"])
+        return PrivateMessage(match["sender"], match["text"], action)
+    return RoomMessage(match["where"], match["sender"], match["text"], action)
 
 
 @dataclass(frozen=True)
@@ -96,22 +132,33 @@ class SentMessage:
     text: str
     target: str | None = None
     private: bool = False
+    action: bool = False
 
 
 _TARGETED = re.compile(
-    r"/(?P<command>public|private|msg) +(?P<target>\S+) (?P<text>.*)"
+    r"/(?P<command>public|private|msg|describe) +(?P<target>\S+) (?P<text>.*)"
 )
+_ACTING = re.compile(r"/me +(?P<text>.*\S.*)")
 
 
 def classify_outgoing(line: str) -> SentMessage | None:
     """The message a typed line sends, or L{None} if it is a command."""
     if not line.startswith("/"):
         return SentMessage(line)
+    acting = _ACTING.fullmatch(line)
+    if acting is not None:
+        return SentMessage(acting["text"].strip(), action=True)
     match = _TARGETED.fullmatch(line)
     if match is None:
         return None
     target = match["target"].removeprefix("<").removesuffix(">")
-    return SentMessage(match["text"], target, private=match["command"] != "public")
+    command = match["command"]
+    return SentMessage(
+        match["text"],
+        target,
+        private=command != "public",
+        action=command == "describe",
+    )
 
 
 _NEW = re.compile(r"\bnew\b", re.IGNORECASE)

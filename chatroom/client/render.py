@@ -3,7 +3,8 @@ What reaches the screen: every server line made harmless by L{sanitize} and
 styled by kind, in colour only where the terminal wants it.
 """
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from chatroom.client.lines import (
@@ -15,6 +16,7 @@ from chatroom.client.lines import (
     RoomMessage,
     SentMessage,
     ServerLine,
+    Timestamped,
     Unrecognised,
 )
 
@@ -62,6 +64,8 @@ class Style:
     """Turns lines into display text, with ANSI colour if C{colour}."""
 
     colour: bool
+    # How a message's time is shown: the person's own time of day.
+    local_time: Callable[[float], time.struct_time] = time.localtime
 
     def paint(self, text: str, *attributes: str) -> str:
         if not self.colour:
@@ -71,10 +75,23 @@ class Style:
     def server_line(self, line: ServerLine) -> str:
         """One line from the server, sanitized and styled by its kind."""
         match line:
+            case Timestamped(at, message):
+                shown = time.strftime("%H:%M", self.local_time(at))
+                return f"{self.paint(shown, BLUE)} {self.server_line(message)}"
+            case RoomMessage(room, sender, text, True):
+                return (
+                    f"{self.paint(f'[{sanitize(room)}]', CYAN)} "
+                    f"* {self.paint(sanitize(sender), BOLD)} {sanitize(text)}"
+                )
             case RoomMessage(room, sender, text):
                 return (
                     f"{self.paint(f'[{sanitize(room)}]', CYAN)} "
                     f"{self.paint(sanitize(sender), BOLD)}: {sanitize(text)}"
+                )
+            case PrivateMessage(sender, text, True):
+                return (
+                    f"{self.paint('[private]', MAGENTA, BOLD)} "
+                    f"* {self.paint(sanitize(sender), MAGENTA, BOLD)} {sanitize(text)}"
                 )
             case PrivateMessage(sender, text):
                 return (
@@ -102,6 +119,8 @@ class Style:
         else:
             where = self.paint(f"[{sanitize(message.target)}]", CYAN) + " "
         mark = self.paint("✓", GREEN)
+        if message.action:
+            return f"{mark} {where}* {self.paint('you', BOLD)} {sanitize(message.text)}"
         return f"{mark} {where}{self.paint('you', BOLD)}: {sanitize(message.text)}"
 
     def info(self, text: str) -> str:

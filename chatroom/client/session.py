@@ -22,6 +22,8 @@ from chatroom.client.protocol import ChatClientProtocol
 from chatroom.client.render import Style
 from chatroom.client.ui import InputEnded, TerminalUI
 
+# Sent once logged in: live messages come with their time.
+TIMESTAMPS_ON = "/set timestamps on"
 EXIT_OK = 0
 EXIT_CONNECTION_LOST = 1
 # What a shell reports for a program stopped by Ctrl-C (128 + SIGINT).
@@ -92,6 +94,10 @@ class ChatSession:
                 self._show_reply_text(reply.final)
                 if isinstance(reply.final, Ok):
                     self._logged_in = True
+                    # Messages then come with their time, shown beside them;
+                    # a server without timestamps refuses, and nothing else
+                    # changes.
+                    await self._protocol.request(TIMESTAMPS_ON)
                     return
             name = None
 

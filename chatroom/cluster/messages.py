@@ -20,7 +20,7 @@ from typing import ClassVar
 
 from chatroom.errors import BadName, BadText
 from chatroom.names import check_name, check_reason, check_text
-from chatroom.service.events import MESSAGE, NOTICE
+from chatroom.service.events import ACTION, MESSAGE, NOTICE
 
 
 class BadMessage(ValueError):
@@ -85,7 +85,7 @@ def _reason_or_none(data: dict, name: str) -> None:
 
 def _message_kind(data: dict, name: str) -> None:
     # Absent from a message that is a plain one.
-    if data.get(name, MESSAGE) not in (MESSAGE, NOTICE):
+    if data.get(name, MESSAGE) not in (MESSAGE, NOTICE, ACTION):
         raise BadMessage(f"{name}: not a kind of message")
 
 

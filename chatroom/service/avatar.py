@@ -25,6 +25,7 @@ from chatroom.errors import (
     NotMember,
     PermissionDenied,
     RoomExists,
+    TextTooLong,
 )
 from chatroom.names import (
     check_name,
@@ -36,6 +37,7 @@ from chatroom.names import (
 from chatroom.service import admin, moderation
 from chatroom.service.at_once import NOT_YET, result_now
 from chatroom.service.chat import Account, ChatService
+from chatroom.service.discovery import AWAY_MAX_BYTES, Discovery
 from chatroom.service.events import (
     MESSAGE,
     Membership,
@@ -49,7 +51,6 @@ from chatroom.service.interfaces import IAccountRules, IChatClient, IUser
 from chatroom.service.results import (
     History,
     JoinedRoom,
-    Member,
     RoomSummary,
     UserSummary,
 )
@@ -100,7 +101,7 @@ def _unstored(
 
 
 @implementer(IUser)
-class Session(HistoryActions, moderation.RoomModeration, RoomActions):
+class Session(HistoryActions, moderation.RoomModeration, RoomActions, Discovery):
     """One connection's view of its account."""
 
     log = Logger()
@@ -499,12 +500,6 @@ class Session(HistoryActions, moderation.RoomModeration, RoomActions):
         rooms = sorted(self.chat.rooms.rooms_of(self.account.id), key=_by_key)
         return [JoinedRoom(room.name, room.id == default) for room in rooms]
 
-    def who(self, room: str) -> list[Member]:
-        target = self._member_room(room)
-        is_online = self.chat.is_online
-        members = sorted(target.members.items(), key=lambda member: member[1].lower())
-        return [Member(name, is_online(user_id)) for user_id, name in members]
-
     async def history(self, room: str | None, count: int | None) -> History:
         target = self._default_room() if room is None else self._member_room(room)
         count = self.chat.history_default if count is None else _count(count)
@@ -577,6 +572,8 @@ class Session(HistoryActions, moderation.RoomModeration, RoomActions):
     def set_away(self, text: str | None) -> None:
         """Away with C{text} (None or empty: back), for all the account's sessions."""
         text = check_text(text) if text else None
+        if text is not None and len(text.encode("utf-8")) > AWAY_MAX_BYTES:
+            raise TextTooLong(f"an away text is at most {AWAY_MAX_BYTES} bytes")
         self.chat.set_away(self.account, text, exclude=self.mind)
 
     async def rename(self, name: str) -> str:

@@ -317,7 +317,17 @@ class ChatService(service.Service):
             self.online_by_key.pop(account.key, None)
             if not account.is_guest:
                 self.presence.went_offline(account.id)
+                self._last_seen(account)
         self.record(account.id, account.name, "logout", session.peer)
+
+    def _last_seen(self, account: Account) -> None:
+        # Once per logout, never per message: "last seen" is when it left.
+        d = self.store.set_last_seen(account.id, self.now())
+        d.addErrback(
+            lambda f: self.log.failure(
+                "storing when {user} was last seen", f, user=account.name
+            )
+        )
 
     def is_online(self, user_id: int) -> bool:
         return user_id in self.online or self.presence.is_online_elsewhere(user_id)

@@ -21,11 +21,13 @@ class ModeChange(NamedTuple):
     param: str | None = None
 
 
-# The kinds of message: a plain one, or a notice (IRC's NOTICE: nobody, no
-# bot, should answer it automatically).  Front ends without notices show
-# both alike.
+# The kinds of message: a plain one, a notice (IRC's NOTICE: nobody, no
+# bot, should answer it automatically), or an action (the line protocol's
+# /me, IRC's CTCP ACTION: the text says what its sender does).  Front ends
+# without notices show a notice as a message.
 MESSAGE = "message"
 NOTICE = "notice"
+ACTION = "action"
 
 
 def new_tag_id() -> str:

@@ -74,8 +74,8 @@ class IUser(Interface):
         """
         Send C{text} to C{room}, or the default room if C{room} is None;
         return the L{RoomMessage} once it is stored and handed over.
-        C{kind} is C{events.MESSAGE} or C{events.NOTICE}: shown live,
-        history keeps only the text.  C{tags}: client-only tags passed on
+        C{kind} is C{events.MESSAGE}, C{events.NOTICE} or C{events.ACTION}:
+        shown live, history keeps only the text.  C{tags}: client-only tags passed on
         with it, never stored.
         """
 
@@ -99,6 +99,18 @@ class IUser(Interface):
         its rooms are told (L{IChatClient.away_changed}).
         """
 
+    def room_list():
+        """
+        A L{RoomListing} of every room we may see: all but the secret ones
+        we are not in.
+        """
+
+    def whois(name):
+        """
+        The L{Whois} of the user C{name}: online or last seen, idle time,
+        away text, and their rooms we may see.
+        """
+
     def create_room(room):
         """Create C{room} and join it; return its name."""
 
@@ -115,7 +127,10 @@ class IUser(Interface):
         """The L{JoinedRoom}s of our account."""
 
     def who(room):
-        """The L{Member}s of C{room}, which we are in."""
+        """
+        The L{Member}s of C{room}, which we are in, with their role and
+        presence.
+        """
 
     def history(room, count):
         """The L{History} of C{room} (we are in it): its last C{count} messages."""

@@ -18,10 +18,41 @@ class JoinedRoom(NamedTuple):
 
 
 class Member(NamedTuple):
-    """A member of a room."""
+    """
+    A member of a room: C{role} is C{"owner"}, C{"operator"}, C{"voice"} or
+    C{""}; C{away} their away text (None: here, or not known on this node).
+    """
 
     name: str
     online: bool
+    role: str = ""
+    away: str | None = None
+
+
+class RoomListing(NamedTuple):
+    """A room as anyone may see it listed."""
+
+    name: str
+    members: int
+    topic: str
+    joined: bool
+
+
+class Whois(NamedTuple):
+    """
+    What anyone may know of a user: online (C{idle} seconds since they last
+    sent, None if not known on this node) or when last seen (ms, None if
+    never since it was kept); C{rooms} those of theirs we may see, and of
+    them C{shared} those we are in too.
+    """
+
+    name: str
+    online: bool
+    last_seen: int | None
+    idle: int | None
+    away: str | None
+    rooms: list[str]
+    shared: list[str]
 
 
 class RoomSummary(NamedTuple):

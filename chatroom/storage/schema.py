@@ -133,6 +133,11 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE messages ADD COLUMN kind TEXT NOT NULL DEFAULT 'message'",
         "ALTER TABLE private_messages ADD COLUMN kind TEXT NOT NULL DEFAULT 'message'",
     ],
+    # 7: when each account was last seen online (written as its last
+    # session ends, never per message); NULL for one not seen since.
+    [
+        "ALTER TABLE users ADD COLUMN last_seen_at {bigint}",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

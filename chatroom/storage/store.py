@@ -66,8 +66,10 @@ from chatroom.storage.users import (
     find_user_by_id,
     find_user_by_key,
     insert_user,
+    last_seen_of,
     replace_password_hash,
     update_default_room,
+    update_last_seen,
     update_password_hash,
     update_suspended,
     update_user_name,
@@ -149,6 +151,13 @@ class ChatStore:
 
     def list_users(self) -> defer.Deferred[list[tuple[int, str, bool]]]:
         return self.db.read(all_users)
+
+    def set_last_seen(self, user_id: int, at: int) -> defer.Deferred:
+        """The account's last session ended at C{at} (ms)."""
+        return self.db.write(update_last_seen, user_id, at)
+
+    def last_seen(self, user_id: int) -> defer.Deferred[int | None]:
+        return self.db.read(last_seen_of, user_id)
 
     # Rooms and membership
 

@@ -183,3 +183,15 @@ def user_overviews(cursor: Cursor) -> list[UserOverview]:
         UserOverview(row[0], row[1], bool(row[2]), bool(row[3]), row[4])
         for row in cursor.fetchall()
     ]
+
+
+def update_last_seen(cursor: Cursor, user_id: int, at: int) -> None:
+    cursor.execute("UPDATE users SET last_seen_at = ? WHERE id = ?", (at, user_id))
+
+
+def last_seen_of(cursor: Cursor, user_id: int) -> int | None:
+    """When the account was last seen online (ms), or None if not since kept."""
+    row = cursor.execute(
+        "SELECT last_seen_at FROM users WHERE id = ?", (user_id,)
+    ).fetchone()
+    return None if row is None else row[0]

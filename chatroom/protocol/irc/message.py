@@ -12,6 +12,8 @@ from typing import NamedTuple
 MAX_BODY = 510
 MAX_TAGS = 8191
 MAX_LINE = MAX_BODY + MAX_TAGS + 1
+# How IRC clients send /me: a CTCP ACTION in a PRIVMSG (the text, then \x01).
+CTCP_ACTION = "\x01ACTION"
 # What a client may send of tags: 4094 bytes, "@" and the space after them
 # making 4096 (message-tags); the rest of the 8191 is the server's to add.
 MAX_CLIENT_TAGS = 4096

@@ -26,6 +26,7 @@ from chatroom.names import name_key
 from chatroom.protocol.connection import Connection
 from chatroom.protocol.irc import batch, commands, wire
 from chatroom.protocol.irc.message import (
+    CTCP_ACTION,
     MAX_BODY,
     MAX_CLIENT_TAGS,
     MAX_LINE,
@@ -42,6 +43,7 @@ from chatroom.protocol.output import OutputQueue
 from chatroom.service import moderation
 from chatroom.service.admission import Admitted
 from chatroom.service.events import (
+    ACTION,
     NOTICE,
     AwayChanged,
     Membership,
@@ -500,14 +502,32 @@ class IRCProtocol(Connection):
         return self.tags_for(bits, name, self.chat.now()) if bits else None
 
     def message_line(
-        self, command: str, target: str, text: str, source: str, tags=None
+        self, command: str, target: str, text: str, source: str, tags=None, kind=None
     ) -> bytes:
-        """One or more lines carrying C{text}, each within IRC's 512 bytes."""
+        """
+        One or more lines carrying C{text}, each within IRC's 512 bytes; an
+        action (C{kind}) as a CTCP ACTION in each.
+        """
         head = len(format_line(command, target, "x", source=source)) - 3
+        if kind != ACTION:
+            return b"".join(
+                format_line(command, target, piece, source=source, tags=tags)
+                for piece in split_text(text, MAX_BODY - head - 1)
+            )
+        wrapping = len(CTCP_ACTION) + len(" \x01")
         return b"".join(
-            format_line(command, target, piece, source=source, tags=tags)
-            for piece in split_text(text, MAX_BODY - head - 1)
+            format_line(
+                command,
+                target,
+                f"{CTCP_ACTION} {piece}\x01",
+                source=source,
+                tags=tags,
+            )
+            for piece in split_text(text, MAX_BODY - head - 1 - wrapping)
         )
+
+    def message_command(self, kind: str) -> str:
+        return "NOTICE" if kind == NOTICE else "PRIVMSG"
 
     def private_lines(self, message: PrivateMessage, target: str, source: str) -> bytes:
         msgid = message.irc
@@ -520,8 +540,10 @@ class IRCProtocol(Connection):
         tags = self.tags_for(
             self.tag_bits, message.sender, message.at, msgid, message.tags
         )
-        command = "NOTICE" if message.kind == NOTICE else "PRIVMSG"
-        return self.message_line(command, target, message.text, source, tags)
+        command = self.message_command(message.kind)
+        return self.message_line(
+            command, target, message.text, source, tags, message.kind
+        )
 
     def tag_line(self, message: TagMessage, target: str, source: str) -> bytes:
         tags = self.tags_for(
@@ -545,9 +567,12 @@ class IRCProtocol(Connection):
             plain = variants[0]
             if plain is None:
                 source = self.mask_of(message.sender)
-                command = "NOTICE" if message.kind == NOTICE else "PRIVMSG"
                 plain = variants[0] = self.message_line(
-                    command, f"#{message.room}", message.text, source
+                    self.message_command(message.kind),
+                    f"#{message.room}",
+                    message.text,
+                    source,
+                    kind=message.kind,
                 )
             tags = self.tags_for(
                 bits,

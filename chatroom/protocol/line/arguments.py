@@ -7,9 +7,9 @@ C{<target>} form, and the timestamps history and logs show.
 from __future__ import annotations
 
 import re
-import time
 
 from chatroom.errors import BadArguments
+from chatroom.protocol.line import wire
 
 _NUMBER = re.compile(r"[-+]?[0-9]+\Z")
 # Digits past which a count is just "very many" (int() of 4000 digits is slow).
@@ -88,4 +88,4 @@ def to_count(word: str) -> int:
 
 
 def timestamp(ms: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))
+    return wire.timestamp(ms)

@@ -21,9 +21,9 @@ from chatroom.errors import (
     NotLoggedIn,
     PermissionDenied,
 )
-from chatroom.protocol.line import arguments
+from chatroom.protocol.line import arguments, discovery
 from chatroom.service.admission import Admission, Admitted
-from chatroom.service.events import ModeChange
+from chatroom.service.events import ACTION, ModeChange
 from chatroom.service.interfaces import IUser
 from chatroom.service.moderation import MUTE
 from chatroom.service.room_actions import FLAG_SETTINGS
@@ -46,6 +46,8 @@ class Connection(Protocol):
     avatar: IUser | None
     peer: str
     admission: Admission
+    # /set timestamps on: live messages start with their time.
+    timestamps: bool
 
     def admitted(self, admitted: Admitted) -> IUser:
         """Take the session the gate let in; fails if the client has left."""
@@ -269,8 +271,14 @@ async def change_default(conn: Connection, args: str) -> Reply:
     return Reply(f"default room is #{await conn.avatar.set_default(room)}")
 
 
-@command("/rooms", "the rooms you are in")
+@command("/rooms [all]", "the rooms you are in; with all, every room you may see")
 async def rooms(conn: Connection, args: str) -> Reply:
+    word = args.strip().lower()
+    if word == "all":
+        lines = [discovery.room_line(room) for room in conn.avatar.room_list()]
+        return Reply(arguments.counted(len(lines), "room", "rooms"), lines)
+    if word:
+        raise BadArguments("usage: /rooms [all]")
     lines = [
         f"{name} (default)" if default else name
         for name, default in conn.avatar.rooms()
@@ -278,11 +286,10 @@ async def rooms(conn: Connection, args: str) -> Reply:
     return Reply(arguments.counted(len(lines), "room", "rooms"), lines)
 
 
-@command("/who ROOM", "the members of ROOM")
+@command("/who ROOM", "the members of ROOM, with their role and presence")
 async def who(conn: Connection, args: str) -> Reply:
     (room,) = arguments.words(args, 1, "/who ROOM")
-    members = conn.avatar.who(room)
-    lines = [f"{name} (online)" if online else name for name, online in members]
+    lines = [discovery.member_line(member) for member in conn.avatar.who(room)]
     return Reply(arguments.counted(len(lines), "member", "members"), lines)
 
 
@@ -473,6 +480,46 @@ async def log(conn: Connection, args: str) -> Reply:
         for e in entries
     ]
     return Reply(arguments.counted(len(lines), "entry", "entries"), lines)
+
+
+# Discovery and presence (the lines they show are in L{discovery})
+
+
+@command("/whois NAME", "whether NAME is online or when last seen, and their rooms")
+async def whois(conn: Connection, args: str) -> Reply:
+    (name,) = arguments.words(args, 1, "/whois NAME")
+    found = await conn.avatar.whois(arguments.target(name))
+    return Reply(f"end of whois {found.name}", discovery.whois_lines(found))
+
+
+@command("/away [TEXT]", "mark yourself away with TEXT, or back without it")
+async def away(conn: Connection, args: str) -> Reply:
+    text = args.strip()
+    conn.avatar.set_away(text or None)
+    return Reply("you are away" if text else "you are back")
+
+
+@command("/me ACTION", "tell your default room what you do", pipelined=True)
+async def me(conn: Connection, args: str) -> Reply:
+    if not args.strip():
+        raise BadArguments("usage: /me ACTION")
+    await conn.avatar.say(None, args.strip(), ACTION)
+    return Reply()
+
+
+@command("/describe USER ACTION", "tell USER only what you do", pipelined=True)
+async def describe(conn: Connection, args: str) -> Reply:
+    user, action = arguments.words(args, 2, "/describe USER ACTION")
+    await conn.avatar.send_private(arguments.target(user), action, ACTION)
+    return Reply()
+
+
+@command("/set [NAME on|off]", "show your settings, or turn one on or off")
+async def set_(conn: Connection, args: str) -> Reply:
+    if args.strip():
+        return Reply(discovery.change_setting(conn, args))
+    lines = discovery.setting_lines(conn)
+    return Reply(arguments.counted(len(lines), "setting", "settings"), lines)
 
 
 # Admin

@@ -23,7 +23,13 @@ from chatroom.protocol.line.commands import CommandLine
 from chatroom.protocol.line.pipeline import Answer, ReplyPipeline
 from chatroom.protocol.output import OutputQueue
 from chatroom.service.admission import Admission, Admitted
-from chatroom.service.events import Membership, PrivateMessage, RoomMessage
+from chatroom.service.events import (
+    ACTION,
+    AwayChanged,
+    Membership,
+    PrivateMessage,
+    RoomMessage,
+)
 from chatroom.service.interfaces import IChatClient, IUser
 
 GREETING = (
@@ -63,6 +69,7 @@ class LineProtocol(Connection):
         "_sniffing",
         "_first_line",
         "_pipeline",
+        "timestamps",
     )
 
     def __init__(self) -> None:
@@ -73,6 +80,8 @@ class LineProtocol(Connection):
         self._sniffing = True
         self._first_line = True
         self._pipeline: ReplyPipeline[CommandLine | str] | None = None
+        # /set timestamps on: live messages start with their time.
+        self.timestamps = False
 
     # The connection, as the command handlers see it
 
@@ -229,9 +238,10 @@ class LineProtocol(Connection):
         # appended to this turn's output without a call (CoalescedWrites.write).
         line = message.wire
         if line is None:
-            line = message.wire = wire.room_message(
-                message.room, message.sender, message.text
-            )
+            encode = wire.room_action if message.kind == ACTION else wire.room_message
+            line = message.wire = encode(message.room, message.sender, message.text)
+        if self.timestamps:
+            line = wire.timestamped(message.at, line)
         pending, output = self._pending, self._output
         if pending is None or (output is not None and output.backed_up):
             self.write(line)
@@ -241,7 +251,12 @@ class LineProtocol(Connection):
     def private_message(self, message: PrivateMessage) -> None:
         line = message.wire
         if line is None:
-            line = message.wire = wire.private_message(message.sender, message.text)
+            encode = (
+                wire.private_action if message.kind == ACTION else wire.private_message
+            )
+            line = message.wire = encode(message.sender, message.text)
+        if self.timestamps:
+            line = wire.timestamped(message.at, line)
         self.write(line)
 
     def notice(self, text: str) -> None:
@@ -251,8 +266,9 @@ class LineProtocol(Connection):
         # The line protocol shows membership changes as the notices it always has.
         self.write(wire.notice(event.text))
 
-    def away_changed(self, event) -> None:
-        # The line protocol shows nobody's away state yet.
+    def away_changed(self, event: AwayChanged) -> None:
+        # Not pushed: a notice per change would disturb a telnet user more
+        # than it helps; /who and /whois show who is away.
         return None
 
     def disconnect(self, reason: str) -> None:

@@ -6,6 +6,8 @@ protocol writes it as is and a room message is encoded once per fan-out, not
 once per recipient.
 """
 
+import time
+
 CRLF = b"\r\n"
 
 
@@ -31,3 +33,25 @@ def room_message(room: str, sender: str, text: str) -> bytes:
 
 def private_message(sender: str, text: str) -> bytes:
     return f"[private] {sender}: {text}".encode() + CRLF
+
+
+def room_action(room: str, sender: str, text: str) -> bytes:
+    """
+    An action (/me): C{*} stands where a sender's name would, and no name
+    is C{*}, so it is never read as a message from someone.
+    """
+    return f"[{room}] * {sender} {text}".encode() + CRLF
+
+
+def private_action(sender: str, text: str) -> bytes:
+    return f"[private] * {sender} {text}".encode() + CRLF
+
+
+def timestamp(ms: int) -> str:
+    """The time history lines and timestamped live lines begin with."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))
+
+
+def timestamped(ms: int, line: bytes) -> bytes:
+    """A live line as a session with C{/set timestamps on} gets it."""
+    return timestamp(ms).encode() + b" " + line

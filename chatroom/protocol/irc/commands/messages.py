@@ -23,13 +23,14 @@ from chatroom.protocol.irc.commands.table import (
     targets,
 )
 from chatroom.protocol.irc.message import (
+    CTCP_ACTION,
     MAX_BODY,
     Message,
     client_only,
     format_line,
     split_text,
 )
-from chatroom.service.events import MESSAGE, NOTICE
+from chatroom.service.events import ACTION, MESSAGE, NOTICE
 
 
 @command("PRIVMSG")
@@ -58,6 +59,9 @@ async def _message(conn, msg: Message, errors: bool) -> None:
     for target in targets(msg.params[0]):
         room = channel_name(target)
         text = fit_text(msg.command, target, msg.params[1], conn.mask)
+        action = ctcp_action(text) if errors else None
+        if action is not None:
+            kind, text = ACTION, action
         try:
             if room is not None:
                 sent = await conn.avatar.say(room, text, kind, tags)
@@ -114,6 +118,19 @@ def _refused(conn, command: str, target: str, room: str | None, e: ChatError) ->
     else:
         code = e.code.upper().replace("-", "_")
         conn.write(wire.fail(command, code, e.message, source=conn.server))
+
+
+def ctcp_action(text: str) -> str | None:
+    """
+    The action in a CTCP ACTION (C{\\x01ACTION waves\\x01}, the closing
+    C{\\x01} optional), or None if C{text} is none.
+    """
+    if not text.startswith(CTCP_ACTION):
+        return None
+    body = text[len(CTCP_ACTION) :].removesuffix("\x01")
+    if body and not body.startswith(" "):
+        return None  # another CTCP command, such as ACTIONS
+    return body[1:]
 
 
 def fit_text(command: str, target: str | None, text: str, source: str) -> str:

@@ -12,9 +12,10 @@ from chatroom.protocol.irc.commands import status
 from chatroom.protocol.irc.commands.table import command, targets
 from chatroom.protocol.irc.message import Message
 from chatroom.service import moderation
+from chatroom.service.discovery import AWAY_MAX_BYTES
 
 # Bytes of an away message kept, at most (ISUPPORT AWAYLEN); longer is cut.
-AWAYLEN = 200
+AWAYLEN = AWAY_MAX_BYTES
 # Nicks one USERHOST answers, at most (RFC 2812).
 USERHOST_MAX = 5
 
