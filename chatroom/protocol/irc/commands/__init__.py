@@ -7,6 +7,7 @@ one parsed line through it.
 from chatroom.protocol.irc.commands import (  # noqa: F401 (they register)
     accounts,
     channels,
+    help,
     history,
     messages,
     modes,

@@ -28,7 +28,13 @@ def _fail(conn, code: str, account: str, text: str) -> None:
     conn.write(wire.line("FAIL", "REGISTER", code, account, text))
 
 
-@command("REGISTER", 3, before_registration=True)
+@command(
+    "REGISTER",
+    3,
+    before_registration=True,
+    usage="REGISTER * * <password>",
+    help="make an account named by your nick",
+)
 async def register(conn, msg: Message) -> None:
     account, _email, password = msg.params[:3]
     guest = conn.avatar if isinstance(conn.avatar, GuestSession) else None

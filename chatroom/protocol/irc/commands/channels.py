@@ -38,7 +38,12 @@ JOIN_REFUSALS = {
 }
 
 
-@command("JOIN", 1)
+@command(
+    "JOIN",
+    1,
+    usage="JOIN <#room>{,<#room>} [<key>{,<key>}] | JOIN 0",
+    help="join rooms (a new one is created, you its operator); 0 leaves all",
+)
 async def join(conn, msg: Message) -> None:
     if msg.params[0] == "0":
         for room in list(conn.avatar.rooms()):
@@ -78,7 +83,7 @@ async def _join_or_create(avatar, room: str, key: str | None) -> str:
             return await avatar.join(room, key)
 
 
-@command("PART", 1)
+@command("PART", 1, usage="PART <#room>{,<#room>} [:<reason>]", help="leave rooms")
 async def part(conn, msg: Message) -> None:
     reason = msg.params[1] if len(msg.params) > 1 else None
     for target in targets(msg.params[0]):
@@ -105,7 +110,7 @@ async def _part(conn, target: str, reason: str | None) -> None:
     )
 
 
-@command("NAMES")
+@command("NAMES", usage="NAMES <#room>{,<#room>}", help="who is in a room")
 async def names(conn, msg: Message) -> None:
     if not msg.params:
         conn.numeric(wire.RPL_ENDOFNAMES, "*", "End of /NAMES list")
@@ -120,7 +125,11 @@ async def names(conn, msg: Message) -> None:
     conn.numeric(wire.RPL_ENDOFNAMES, msg.params[0], "End of /NAMES list")
 
 
-@command("LIST")
+@command(
+    "LIST",
+    usage="LIST [<#room>{,<#room>}|<filter>]",
+    help="rooms with their members and topics",
+)
 async def list_rooms(conn, msg: Message) -> None:
     """
     Rooms someone is in now, or those named, filtered as ELIST=MNU says

@@ -130,7 +130,11 @@ def _spans(sub: str, params: list[str], room_key: str | None):
     return [(_between(first, second), limit, False)]
 
 
-@command("CHATHISTORY")
+@command(
+    "CHATHISTORY",
+    usage="CHATHISTORY <subcommand> <target> ...",
+    help="read a channel's or a conversation's stored history",
+)
 async def chathistory(conn, msg: Message) -> None:
     if not msg.params:
         _fail(conn, "CHATHISTORY", "NEED_MORE_PARAMS", "*", text="Missing parameters")
@@ -260,7 +264,11 @@ def markread_line(conn, target: str, at: int | None) -> bytes:
     return wire.line("MARKREAD", target, stamp, source=conn.server)
 
 
-@command("MARKREAD")
+@command(
+    "MARKREAD",
+    usage="MARKREAD <target> [timestamp=<time>]",
+    help="get or set what you have read",
+)
 async def markread(conn, msg: Message) -> None:
     if not msg.params or not msg.params[0]:
         _fail(conn, "MARKREAD", "NEED_MORE_PARAMS", text="Missing parameters")

@@ -33,12 +33,20 @@ from chatroom.protocol.irc.message import (
 from chatroom.service.events import ACTION, MESSAGE, NOTICE
 
 
-@command("PRIVMSG")
+@command(
+    "PRIVMSG",
+    usage="PRIVMSG <target>{,<target>} :<text>",
+    help="send a message to rooms (#room) or nicks",
+)
 async def privmsg(conn, msg: Message) -> None:
     await _message(conn, msg, errors=True)
 
 
-@command("NOTICE")
+@command(
+    "NOTICE",
+    usage="NOTICE <target>{,<target>} :<text>",
+    help="send a notice: never answered automatically",
+)
 async def notice(conn, msg: Message) -> None:
     # A NOTICE is never answered with an error (RFC 2812 3.3.2).
     await _message(conn, msg, errors=False)
@@ -89,7 +97,12 @@ async def _message(conn, msg: Message, errors: bool) -> None:
                 _refused(conn, msg.command, target, room, e)
 
 
-@command("TAGMSG", 1)
+@command(
+    "TAGMSG",
+    1,
+    usage="TAGMSG <target>",
+    help="send only client tags (message-tags), such as typing",
+)
 async def tagmsg(conn, msg: Message) -> None:
     tags = client_only(msg.tags) if "message-tags" in conn.caps else None
     if not tags:

@@ -41,7 +41,12 @@ def _room_errors(conn, channel: str, error: ChatError) -> bool:
     return True
 
 
-@command("MODE", 1)
+@command(
+    "MODE",
+    1,
+    usage="MODE <#room>|<nick> [<changes> [<params>]]",
+    help="a room's or your own modes, or change them",
+)
 async def mode(conn, msg: Message) -> None:
     target = msg.params[0]
     room = channel_name(target)
@@ -158,7 +163,7 @@ def _show_bans(conn, room: str, channel: str) -> None:
     conn.numeric(wire.RPL_ENDOFBANLIST, channel, "End of channel ban list")
 
 
-@command("TOPIC", 1)
+@command("TOPIC", 1, usage="TOPIC <#room> [:<topic>]", help="a room's topic, or set it")
 async def topic(conn, msg: Message) -> None:
     target = msg.params[0]
     room = channel_name(target)
@@ -178,7 +183,12 @@ async def topic(conn, msg: Message) -> None:
     conn.show_topic(*found, always=True)
 
 
-@command("KICK", 2)
+@command(
+    "KICK",
+    2,
+    usage="KICK <#room> <nick> [:<reason>]",
+    help="put someone out of a room you operate",
+)
 async def kick(conn, msg: Message) -> None:
     target = msg.params[0]
     reason = msg.params[2] if len(msg.params) > 2 else None
@@ -201,7 +211,11 @@ async def kick(conn, msg: Message) -> None:
             return
 
 
-@command("INVITE")
+@command(
+    "INVITE",
+    usage="INVITE [<nick> <#room>]",
+    help="invite someone into a room you operate; alone, list your invitations",
+)
 async def invite(conn, msg: Message) -> None:
     if not msg.params:
         for room in conn.avatar.invitations():

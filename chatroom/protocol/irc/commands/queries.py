@@ -20,7 +20,7 @@ AWAYLEN = AWAY_MAX_BYTES
 USERHOST_MAX = 5
 
 
-@command("WHOIS", 1)
+@command("WHOIS", 1, usage="WHOIS <nick>", help="about a user")
 async def whois(conn, msg: Message) -> None:
     # "WHOIS <server> <nick>": this is the only server.
     target = msg.params[-1]
@@ -66,7 +66,7 @@ async def whois(conn, msg: Message) -> None:
     conn.numeric(wire.RPL_ENDOFWHOIS, name, "End of /WHOIS list")
 
 
-@command("WHOWAS")
+@command("WHOWAS", usage="WHOWAS <nick> [<count>]", help="who recently had a nick")
 async def whowas(conn, msg: Message) -> None:
     if not msg.params or not msg.params[0]:
         conn.numeric(wire.ERR_NONICKNAMEGIVEN, "No nickname given")
@@ -96,7 +96,11 @@ async def whowas(conn, msg: Message) -> None:
     conn.numeric(wire.RPL_ENDOFWHOWAS, msg.params[0], "End of WHOWAS")
 
 
-@command("AWAY")
+@command(
+    "AWAY",
+    usage="AWAY [:<text>]",
+    help="say you are away (with a text) or back (without one)",
+)
 async def away(conn, msg: Message) -> None:
     text = msg.params[0] if msg.params else ""
     if text:
@@ -115,7 +119,7 @@ def tell_away(conn, nick: str) -> None:
         conn.numeric(wire.RPL_AWAY, account.name, account.away)
 
 
-@command("ISON", 1)
+@command("ISON", 1, usage="ISON <nick> ...", help="which of these nicks are online")
 async def ison(conn, msg: Message) -> None:
     # Nicks may come as parameters or as one trailing parameter.
     nicks = " ".join(msg.params).split()
@@ -123,7 +127,9 @@ async def ison(conn, msg: Message) -> None:
     conn.numeric(wire.RPL_ISON, " ".join(a.name for a in found if a is not None))
 
 
-@command("USERHOST", 1)
+@command(
+    "USERHOST", 1, usage="USERHOST <nick> ...", help="the masks of up to five nicks"
+)
 async def userhost(conn, msg: Message) -> None:
     replies = []
     for nick in " ".join(msg.params).split()[:USERHOST_MAX]:
@@ -137,11 +143,11 @@ async def userhost(conn, msg: Message) -> None:
     conn.numeric(wire.RPL_USERHOST, " ".join(replies))
 
 
-@command("MOTD")
+@command("MOTD", usage="MOTD", help="the message of the day")
 async def motd(conn, msg: Message) -> None:
     conn.motd()
 
 
-@command("LUSERS")
+@command("LUSERS", usage="LUSERS", help="how many users and rooms there are")
 async def lusers(conn, msg: Message) -> None:
     conn.lusers()

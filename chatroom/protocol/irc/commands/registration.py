@@ -23,7 +23,13 @@ from chatroom.protocol.irc.commands.table import (
 from chatroom.protocol.irc.message import Message
 
 
-@command("CAP", 1, before_registration=True)
+@command(
+    "CAP",
+    1,
+    before_registration=True,
+    usage="CAP LS|LIST|REQ|END [...]",
+    help="negotiate IRCv3 capabilities",
+)
 async def cap(conn, msg: Message) -> None:
     sub = msg.params[0].upper()
     if sub == "LS":
@@ -65,7 +71,13 @@ async def cap(conn, msg: Message) -> None:
         conn.numeric(wire.ERR_INVALIDCAPCMD, sub, "Invalid CAP command")
 
 
-@command("PASS", 1, before_registration=True)
+@command(
+    "PASS",
+    1,
+    before_registration=True,
+    usage="PASS <password>",
+    help="your account's password (the nick is the account), before the welcome",
+)
 async def pass_(conn, msg: Message) -> None:
     if conn.registered:
         conn.numeric(wire.ERR_ALREADYREGISTRED, "You may not reregister")
@@ -73,7 +85,12 @@ async def pass_(conn, msg: Message) -> None:
     conn.password = msg.params[0]
 
 
-@command("NICK", before_registration=True)
+@command(
+    "NICK",
+    before_registration=True,
+    usage="NICK <nick>",
+    help="choose your nick; after the welcome, rename your account",
+)
 async def nick(conn, msg: Message) -> None:
     if not msg.params or not msg.params[0]:
         conn.numeric(wire.ERR_NONICKNAMEGIVEN, "No nickname given")
@@ -104,7 +121,13 @@ async def nick(conn, msg: Message) -> None:
     conn.write(wire.line("NICK", conn.nick, source=old_mask, tags=tags))
 
 
-@command("USER", 4, before_registration=True)
+@command(
+    "USER",
+    4,
+    before_registration=True,
+    usage="USER <user> 0 * :<real name>",
+    help="your user and real name, before the welcome",
+)
 async def user(conn, msg: Message) -> None:
     if conn.registered or conn.username is not None:
         conn.numeric(wire.ERR_ALREADYREGISTRED, "You may not reregister")
@@ -128,7 +151,13 @@ def _shown_username(username: str) -> str:
     return shown or "user"
 
 
-@command("AUTHENTICATE", 1, before_registration=True)
+@command(
+    "AUTHENTICATE",
+    1,
+    before_registration=True,
+    usage="AUTHENTICATE <mechanism>|<data>",
+    help="SASL: log in to an account (PLAIN), before the welcome",
+)
 async def authenticate(conn, msg: Message) -> None:
     if "sasl" not in conn.caps:
         conn.numeric(wire.ERR_SASLFAIL, "SASL authentication failed")
@@ -183,17 +212,30 @@ async def authenticate(conn, msg: Message) -> None:
     conn.numeric(wire.RPL_SASLSUCCESS, "SASL authentication successful")
 
 
-@command("PING", 1, before_registration=True)
+@command(
+    "PING",
+    1,
+    before_registration=True,
+    usage="PING <token>",
+    help="the server answers PONG",
+)
 async def ping(conn, msg: Message) -> None:
     conn.write(wire.line("PONG", conn.server, msg.params[0], source=conn.server))
 
 
-@command("PONG", before_registration=True)
+@command(
+    "PONG",
+    before_registration=True,
+    usage="PONG <token>",
+    help="answer the server's PING",
+)
 async def pong(conn, msg: Message) -> None:
     return None
 
 
-@command("QUIT", before_registration=True)
+@command(
+    "QUIT", before_registration=True, usage="QUIT [:<reason>]", help="leave the server"
+)
 async def quit_(conn, msg: Message) -> None:
     reason = check_reason(msg.params[0]) if msg.params else "Client quit"
     conn.close(fit_text("QUIT", None, f"Quit: {reason}", conn.mask))

@@ -104,7 +104,7 @@ def lusers(conn) -> None:
     )
 
 
-@command("TIME")
+@command("TIME", usage="TIME", help="the server's time")
 async def time_(conn, msg: Message) -> None:
     if msg.params and not is_this_server(conn, msg.params[0]):
         conn.numeric(wire.ERR_NOSUCHSERVER, msg.params[0], "No such server")
@@ -115,7 +115,7 @@ async def time_(conn, msg: Message) -> None:
     )
 
 
-@command("VERSION")
+@command("VERSION", usage="VERSION", help="this server's version and what it supports")
 async def version(conn, msg: Message) -> None:
     if msg.params and not is_this_server(conn, msg.params[0]):
         conn.numeric(wire.ERR_NOSUCHSERVER, msg.params[0], "No such server")
@@ -124,7 +124,7 @@ async def version(conn, msg: Message) -> None:
     isupport(conn)
 
 
-@command("INFO")
+@command("INFO", usage="INFO", help="about this server")
 async def info(conn, msg: Message) -> None:
     if msg.params and not is_this_server(conn, msg.params[0]):
         conn.numeric(wire.ERR_NOSUCHSERVER, msg.params[0], "No such server")
@@ -191,7 +191,7 @@ def _joined(changes: list[str]) -> str:
     return "".join(out)
 
 
-@command("OPER", 2)
+@command("OPER", 2, usage="OPER <account> <password>", help="become a server operator")
 async def oper(conn, msg: Message) -> None:
     name, password = msg.params[:2]
     try:
@@ -215,7 +215,12 @@ def operator_revoked(conn, reason: str) -> None:
         conn.write(wire.line("MODE", conn.nick, "-o", source=conn.server))
 
 
-@command("KILL", 1)
+@command(
+    "KILL",
+    1,
+    usage="KILL <nick> [:<reason>]",
+    help="operators: end every session of a user",
+)
 async def kill(conn, msg: Message) -> None:
     target = msg.params[0]
     reason = msg.params[1] if len(msg.params) > 1 else "no reason given"
@@ -229,7 +234,9 @@ async def kill(conn, msg: Message) -> None:
         conn.numeric(wire.ERR_NOSUCHNICK, target, "No such nick/channel")
 
 
-@command("WALLOPS", 1)
+@command(
+    "WALLOPS", 1, usage="WALLOPS :<text>", help="operators: tell every user with +w"
+)
 async def wallops(conn, msg: Message) -> None:
     try:
         text = conn.avatar.wallops(msg.params[0])

@@ -52,14 +52,25 @@ class Command:
     handler: Handler
     min_params: int = 0
     before_registration: bool = False
+    # What HELP shows: the syntax, and what it does.
+    usage: str = ""
+    help: str = ""
 
 
 COMMANDS: dict[str, Command] = {}
 
 
-def command(name: str, min_params: int = 0, before_registration: bool = False):
+def command(
+    name: str,
+    min_params: int = 0,
+    before_registration: bool = False,
+    usage: str = "",
+    help: str = "",
+):
     def register(handler: Handler) -> Handler:
-        COMMANDS[name] = Command(name, handler, min_params, before_registration)
+        COMMANDS[name] = Command(
+            name, handler, min_params, before_registration, usage, help
+        )
         return handler
 
     return register

@@ -46,7 +46,11 @@ class Row:
         self.user_id = user_id
 
 
-@command("WHO")
+@command(
+    "WHO",
+    usage="WHO <#room>|<mask> [%<fields>[,<token>]]",
+    help="who is in a room, or whose names match",
+)
 async def who(conn, msg: Message) -> None:
     mask = msg.params[0] if msg.params and msg.params[0] else "*"
     options = msg.params[1] if len(msg.params) > 1 else ""
