@@ -129,6 +129,8 @@ class IRCGeneratorLoginTests(unittest.TestCase):
 def fanout_run(sustained: float, p50: float, p99: float) -> dict:
     return {
         "sustainable_deliveries_per_s": sustained,
+        "generator_bound": False,
+        "max_other_cpu_share": 0.1,
         "ended_by": "top of the ladder",
         "paced": {"requested_deliveries_per_s": 200_000, "p50_ms": p50, "p99_ms": p99},
     }
