@@ -1,5 +1,8 @@
 """python -m bench [--quick] [--only fanout,rooms,...] [--server-arg ARG ...]
 
+The IRC scenarios (issue 13: chatroom's IRC port against ngIRCd and InspIRCd)
+run only when named: --only irc,irc-idle [--irc-clients N].
+
 Runs the scenarios against the bare baselines and the real server (when it is
 in this checkout), prints the table and writes it with the JSON of every
 figure to bench/results/.
@@ -33,6 +36,8 @@ ORDER = (
     "generator",
     "timeline",
 )
+# Run only when --only names them: they need the C IRC servers installed.
+OPT_IN = ("irc", "irc-idle")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -43,7 +48,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="small sizes, short windows: a smoke test (< 1 min)",
     )
     parser.add_argument(
-        "--only", default="", help=f"comma-separated scenarios among {', '.join(ORDER)}"
+        "--only",
+        default="",
+        help=f"comma-separated scenarios among {', '.join(ORDER + OPT_IN)}",
     )
     parser.add_argument(
         "--no-chatroom", action="store_true", help="measure the baselines only"
@@ -80,9 +87,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="generator processes (default 1: one core is "
         "left for it on a 2-core machine)",
     )
+    parser.add_argument(
+        "--irc-clients",
+        type=int,
+        default=None,
+        help="clients in the IRC scenarios, fan-out and idle (default 500 and 2000)",
+    )
+    parser.add_argument(
+        "--window",
+        type=float,
+        default=None,
+        help="seconds of each measured window (default 2, --quick 1)",
+    )
     args = parser.parse_args(argv)
     args.only = [name for name in args.only.split(",") if name] or list(ORDER)
-    unknown = set(args.only) - set(ORDER)
+    unknown = set(args.only) - set(ORDER + OPT_IN)
     if unknown:
         parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
     return args
@@ -114,6 +133,12 @@ def main(argv: list[str] | None = None) -> int:
     sizes = plan.QUICK_SIZES if args.quick else plan.Sizes()
     if args.senders:
         sizes = dataclasses.replace(sizes, fanout_senders=args.senders)
+    if args.irc_clients:
+        sizes = dataclasses.replace(
+            sizes, irc_members=args.irc_clients, irc_idle_clients=args.irc_clients
+        )
+    if args.window:
+        sizes = dataclasses.replace(sizes, window_s=args.window)
     if soft < sizes.idle_clients + 256:
         progress.show(
             f"warning: open files limited to {soft} (hard {hard}): "
@@ -155,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     started = time.monotonic()
     try:
-        chosen = [name for name in ORDER if name in args.only]
+        chosen = [name for name in ORDER + OPT_IN if name in args.only]
         for number, name in enumerate(chosen, 1):
             progress.stage = f"{number}/{len(chosen)} {name}"
             try:

@@ -38,6 +38,8 @@ QUIET_NS = 100_000_000
 MAX_BURST = 256
 
 CONNECTING, AWAITING, READY, LOST = "connecting", "awaiting", "ready", "lost"
+LINE, IRC = "line", "irc"
+NO_MOTD = b"422"  # an error numeric, yet registration goes on
 EPOLL_IN = select.EPOLLIN
 EPOLL_OUT = select.EPOLLOUT
 
@@ -52,6 +54,51 @@ class ClientSpec:
     wave: int = 0  # waves log in one after another (room creators first)
     sender: bool = False
     sampled: bool = False  # parses timestamps, so yields latency samples
+    kind: str = LINE  # LINE: the line protocol; IRC: an IRC client
+
+
+def chat_prefix(spec: ClientSpec) -> bytes:
+    """What goes before a chat line's timestamp: nothing on the line protocol
+    (the default room), a PRIVMSG to the channel on IRC."""
+    return b"PRIVMSG #%s :" % spec.room.encode() if spec.kind == IRC else b""
+
+
+def irc_sent_at(line: bytes) -> int | None:
+    """The send timestamp of a received ``:src PRIVMSG #chan :<ns> <pad>``."""
+    start = line.find(b" PRIVMSG ")
+    if start < 0:
+        return None
+    start = line.find(b" :", start) + 2
+    if start < 2:
+        return None
+    end = line.find(b" ", start)
+    try:
+        return int(line[start : end if end >= 0 else len(line)])
+    except ValueError:
+        return None
+
+
+def irc_login_step(spec: ClientSpec, line: bytes) -> tuple[bytes, str]:
+    """One registration line from the server: what to send back, and where
+    the client is (AWAITING, READY, or an error text).
+
+    NICK/USER are sent on connect; on 001 the client joins, on 366 (the end
+    of the channel's NAMES) it is in the channel: READY. PING is answered
+    however early, as some servers ask it before 001."""
+    line = line.rstrip(b"\r")
+    if line.startswith(b"PING "):
+        return b"PONG " + line[5:] + b"\r\n", AWAITING
+    if line.startswith(b"ERROR"):
+        return b"", line.decode(errors="replace")
+    parts = line.split(b" ", 3)
+    numeric = parts[1] if len(parts) > 1 and line.startswith(b":") else b""
+    if numeric == b"001":
+        return b"JOIN #%s\r\n" % spec.room.encode(), AWAITING
+    if numeric == b"366":
+        return b"", READY
+    if numeric[:1] in (b"4", b"5") and numeric.isdigit() and numeric != NO_MOTD:
+        return b"", line.decode(errors="replace")
+    return b"", AWAITING
 
 
 @dataclass(frozen=True)
@@ -212,6 +259,7 @@ class Generator:
         self.epoll.modify(client.fd, EPOLL_IN)
         lines = client.spec.login_lines
         client.state = AWAITING
+        # On IRC the replies are followed by irc_login_step, not counted.
         client.replies_due = len(lines)
         self._send(client, "".join(line + "\r\n" for line in lines).encode())
 
@@ -225,6 +273,7 @@ class Generator:
         for client in senders:
             client.sent_in_window = 0
         pad = b"x" * max(0, p.text_bytes - 20)
+        prefixes = {s.index: chat_prefix(s.spec) for s in senders}
         interval_ns = 1e9 / p.msg_rate if senders and p.msg_rate > 0 else None
         start = time.monotonic_ns()
         window_start = start + int(p.warmup_s * 1e9)
@@ -256,9 +305,13 @@ class Generator:
                         throttled += 1
                         continue
                     sender.sent += 1
+                    if sender.spec.kind == IRC:  # no reply to await on IRC
+                        sender.acks += 1
                     if now >= window_start:
                         sender.sent_in_window += 1
-                    self._send(sender, b"%d %s\r\n" % (now, pad))
+                    self._send(
+                        sender, b"%s%d %s\r\n" % (prefixes[sender.index], now, pad)
+                    )
             if not self.counting and window_start <= now < window_end:
                 self.counting = True
                 server_cpu = (self._server_cpu(), 0.0)
@@ -375,9 +428,14 @@ class Generator:
             self.window.lines += self.buffer.count(b"\n", 0, size)
         spec = client.spec
         if client.state is AWAITING:
-            self._read_replies(client, self.view[:size])
+            if spec.kind == IRC:
+                self._read_irc_login(client, self.view[:size])
+            else:
+                self._read_replies(client, self.view[:size])
         elif spec.sender or spec.sampled:
             self._read_lines(client, self.view[:size])
+        if spec.kind == IRC and client.state is READY:
+            self._answer_pings(client, size)
 
     def _read_lines(self, client: Client, chunk: memoryview) -> None:
         """Count a sender's replies and parse a sampled receiver's timestamps,
@@ -396,7 +454,15 @@ class Generator:
                 client.errors += errors
                 start = whole.find(b"-ERR")
                 client.last_error = whole[start : whole.find(b"\n", start)].decode()
-        if client.spec.sampled:
+        if client.spec.sampled and client.spec.kind == IRC:
+            now = time.monotonic_ns()
+            first, last = self.window_ns
+            samples = self.window.latencies_ns
+            for line in whole.split(b"\n"):
+                sent = irc_sent_at(line)
+                if sent is not None and first <= sent < last:
+                    samples.append(now - sent)
+        elif client.spec.sampled:
             now = time.monotonic_ns()
             first, last = self.window_ns
             samples = self.window.latencies_ns
@@ -422,6 +488,36 @@ class Generator:
                 client.state = READY
                 self.on_replied(client)
                 return  # later lines of this read are chat: not counted
+
+    def _answer_pings(self, client: Client, size: int) -> None:
+        """A receiver that never speaks is pinged, and dropped if silent. A
+        PING split between two reads is missed; the next one is answered."""
+        at = self.buffer.find(b"PING ", 0, size)
+        while at >= 0:
+            end = self.buffer.find(b"\n", at, size)
+            if end < 0:
+                return
+            if at == 0 or self.buffer[at - 1] == 0x0A:
+                self._send(client, b"PONG " + bytes(self.buffer[at + 5 : end]) + b"\n")
+            at = self.buffer.find(b"PING ", end, size)
+
+    def _read_irc_login(self, client: Client, chunk: memoryview) -> None:
+        data = client.tail + chunk
+        cut = data.rfind(b"\n") + 1
+        client.tail = data[cut:]
+        for line in data[:cut].split(b"\n"):
+            reply, state = irc_login_step(client.spec, line)
+            if reply:
+                self._send(client, reply)
+            if state is READY:
+                client.state = READY
+                self.on_replied(client)
+                return  # later lines of this read are chat: not counted
+            if state is not AWAITING:
+                client.errors += 1
+                client.last_error = state
+                self._lose(client, state)
+                return
 
     def _send(self, client: Client, data: bytes) -> None:
         if client.outbuf:

@@ -60,6 +60,9 @@ class Sizes:
     timeline_members: int = 500
     timeline_idle_messages_per_s: float = 20.0  # each message alone in the server
     timeline_moderate_deliveries: int = MODERATE_DELIVERIES
+    irc_members: int = 500  # issue 13: 500 IRC clients in one channel
+    irc_paced_deliveries: int = MODERATE_DELIVERIES
+    irc_idle_clients: int = 2000
 
 
 QUICK_SIZES = Sizes(

@@ -18,6 +18,7 @@ from dataclasses import replace
 from bench import servers
 from bench.generator import ClientSpec
 from bench.history_fill import fill_history
+from bench.irc_scenario import scenario_irc, scenario_irc_idle
 from bench.ladder import (
     FANOUT_TARGETS,
     MATCH_BARE,
@@ -570,4 +571,6 @@ SCENARIOS: dict[str, Callable[[Context], tuple[dict, list[Row]]]] = {
     "history": scenario_history,
     "generator": generator_check,
     "timeline": scenario_timeline,
+    "irc": scenario_irc,
+    "irc-idle": scenario_irc_idle,
 }

@@ -47,6 +47,9 @@ class ServerSpec:
     argv: tuple[str, ...]
     note: str = ""
     env: dict[str, str] = field(default_factory=dict)
+    # Config files written into the data dir before start, by name; their
+    # text gets ``{port}`` and ``{data_dir}`` filled in as argv does.
+    files: tuple[tuple[str, str], ...] = ()
 
 
 BARE = "bare"
@@ -157,6 +160,11 @@ class ServerProcess:
                 filter(None, [str(ROOT), os.environ.get("PYTHONPATH", "")])
             ),
         }
+        for name, text in self.spec.files:
+            text = text.replace("{port}", str(self.port))
+            (Path(self.data_dir) / name).write_text(
+                text.replace("{data_dir}", self.data_dir)
+            )
         log = open(Path(self.data_dir) / "stdout.log", "ab")  # noqa: SIM115
         cores = self.cores
         self.started_at = time.monotonic()
