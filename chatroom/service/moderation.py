@@ -289,8 +289,9 @@ def snapshot(room) -> dict:
     alone) stay here.
     """
     modes = modes_of(room)
+    owner_id = modes.owner_id
     return {
-        "owner_id": modes.owner_id,
+        "owner_id": owner_id if owner_id is not None and owner_id > 0 else None,
         "flags": modes.flags,
         "key": modes.key,
         "limit": modes.limit,
@@ -306,7 +307,8 @@ def snapshot(room) -> dict:
 def apply_snapshot(room, state: dict) -> None:
     """Put another node's L{snapshot} of the room in place of what is here."""
     modes = state_of(room)
-    modes.owner_id = state["owner_id"]
+    if state["owner_id"] is not None or (modes.owner_id or 0) > 0:
+        modes.owner_id = state["owner_id"]
     modes.flags = state["flags"]
     modes.key, modes.limit = state["key"], state["limit"]
     modes.topic, modes.topic_by = state["topic"], state["topic_by"]
