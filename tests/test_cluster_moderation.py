@@ -107,9 +107,22 @@ class BanTests(ModerationClusterTestCase):
         ann = yield self.client("a", "ann")
         bob = yield self.client("b", "bob")
         self.cut_bus("b")
+        yield poll(lambda: not self.nodes["b"].cluster.bus._listening)
         yield ann.ok("/c den")
         yield ann.ok("/ban den bob")
         yield self.refused(bob, "/j den", "banned")
+
+    @defer.inlineCallbacks
+    def test_a_ban_made_while_a_node_was_off_the_bus_holds_once_it_is_back(self):
+        yield self.two_nodes_and_a_room()
+        reconnect = self.cut_bus("b")
+        yield poll(lambda: not self.nodes["b"].cluster.bus._listening)
+        yield self.ann.ok("/ban den bob")
+        yield self.ann.ok("/topic den while you were away")
+        reconnect()
+        yield until_reply(self.bob, "/room show den", "ban bob!*@*")
+        yield until_reply(self.bob, "/room show den", "topic while you were away")
+        yield self.refused(self.bob, "/j den", "banned")
 
 
 class MuteTests(ModerationClusterTestCase):

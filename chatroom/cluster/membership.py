@@ -210,12 +210,42 @@ class RedisMembershipBus:
         store = self.chat.store
         async with self._reloading:
             self._touched = touched = set()
+            versions = dict(self._versions)
             try:
                 rooms = await store.load_rooms()
                 memberships = await store.load_memberships()
+                records = await store.load_moderation()
             finally:
                 self._touched = None
             self._reconcile(rooms, memberships, touched)
+            # A snapshot heard while reading is newer than what was read.
+            self._reload_moderation(
+                [
+                    room
+                    for room in self.chat.rooms.by_id.values()
+                    if self._versions.get(room.id) == versions.get(room.id)
+                ],
+                records,
+            )
+
+    def _reload_moderation(self, rooms: list[Room], records) -> None:
+        """Put the stored state in place of the rooms'; a guest's keeps."""
+        held = {room.id: room.mod for room in rooms}
+        for room in rooms:
+            room.mod = None
+        only = _Only(*rooms)
+        moderation.load(only, records)
+        for room in rooms:
+            old = held[room.id]
+            if old is None:
+                continue
+            guests = {uid: role for uid, role in old.roles.items() if uid < 0}
+            if guests or old.invited:
+                modes = moderation.state_of(room)
+                modes.roles.update(guests)
+                modes.invited = old.invited
+            if (old.owner_id or 0) < 0:
+                moderation.state_of(room).owner_id = old.owner_id
 
     def _reconcile(self, rooms, memberships, touched: set[tuple]) -> None:
         chat = self.chat
@@ -259,7 +289,7 @@ class RedisMembershipBus:
 
 
 class _Only:
-    """A directory of one room, for L{moderation.load}."""
+    """A directory of these rooms only, for L{moderation.load}."""
 
-    def __init__(self, room: Room) -> None:
-        self.by_id = {room.id: room}
+    def __init__(self, *rooms: Room) -> None:
+        self.by_id = {room.id: room for room in rooms}
