@@ -182,7 +182,7 @@ class RoomTests(ClusterTestCase):
         yield ann.ok("/public den psst")
         yield bob.until(lambda lines: "[den] ann: psst" in lines)
         members = yield bob.ok("/who den")
-        self.assertEqual(members, ["ann (online)", "bob (online)"])
+        self.assertEqual(members, ["ann (online) (owner)", "bob (online)"])
         yield bob.ok("/l den")
         yield ann.until(count_of(1, "* bob left"))
         members = yield ann.ok("/who den")
@@ -427,7 +427,9 @@ class BusOutageTests(ClusterTestCase):
             lambda lines: "[private] bobby: sent while you were cut off" in lines
         )
         yield ann.ok("/j den")
-        self.assertEqual((yield ann.ok("/who den")), ["ann (online)", "bobby (online)"])
+        self.assertEqual(
+            (yield ann.ok("/who den")), ["ann (online)", "bobby (online) (owner)"]
+        )
         lobby = yield ann.ok("/who lobby")
         self.assertIn("bobby (online)", lobby)
         self.assertNotIn("cat (online)", lobby)

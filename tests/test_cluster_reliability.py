@@ -191,13 +191,17 @@ class RoomCreationTests(ClusterTestCase):
         yield ann.ok("/c den")
         reply, _ = yield bob.send("/j den")
         self.assertEqual(reply, "+OK joined #den")
-        self.assertEqual((yield bob.ok("/who den")), ["ann (online)", "bob (online)"])
+        self.assertEqual(
+            (yield bob.ok("/who den")), ["ann (online) (owner)", "bob (online)"]
+        )
         yield ann.until(count_of(1, "* bob joined #den"))
         yield ann.ok("/public den psst")
         yield bob.until(lambda lines: "[den] ann: psst" in lines)
         # The announcement that arrives late changes nothing.
         held.release()
-        self.assertEqual((yield bob.ok("/who den")), ["ann (online)", "bob (online)"])
+        self.assertEqual(
+            (yield bob.ok("/who den")), ["ann (online) (owner)", "bob (online)"]
+        )
         yield bob.ok("/public den back")
         yield ann.until(lambda lines: "[den] bob: back" in lines)
 
@@ -211,7 +215,9 @@ class RoomCreationTests(ClusterTestCase):
         yield poll(lambda: not self.nodes["b"].cluster.bus._listening)
         yield ann.ok("/c den")
         yield bob.ok("/j den")
-        self.assertEqual((yield bob.ok("/who den")), ["ann (online)", "bob (online)"])
+        self.assertEqual(
+            (yield bob.ok("/who den")), ["ann (online) (owner)", "bob (online)"]
+        )
         # b could not announce the join: logged, as any notice off the bus is.
         self.flushLoggedErrors(ServerError)
 

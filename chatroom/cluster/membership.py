@@ -14,6 +14,7 @@ from zope.interface import implementer
 
 from chatroom.cluster.bus import RedisBus, report
 from chatroom.cluster.messages import (
+    AwaySet,
     Broadcast,
     BusMessage,
     DefaultChanged,
@@ -21,8 +22,11 @@ from chatroom.cluster.messages import (
     Left,
     PasswordChanged,
     Renamed,
+    RoomDeleted,
+    RoomStateChanged,
     SessionsEnded,
 )
+from chatroom.service import moderation
 from chatroom.service.chat import ChatService
 from chatroom.service.interfaces import IMembershipBus
 from chatroom.service.rooms import Room
@@ -35,6 +39,9 @@ MembershipMessage = (
     | PasswordChanged
     | SessionsEnded
     | Broadcast
+    | RoomStateChanged
+    | RoomDeleted
+    | AwaySet
 )
 
 
@@ -53,6 +60,8 @@ class RedisMembershipBus:
         # (room id, user id) and users renamed ("name", user id), newer than it.
         self._touched: set[tuple] | None = None
         self._reloading = defer.DeferredLock()
+        # The (version, node) of each room's moderation state held here.
+        self._versions: dict[int, tuple[int, str]] = {}
 
     # Telling (IMembershipBus)
 
@@ -80,6 +89,20 @@ class RedisMembershipBus:
     def tell_broadcast(self, text: str) -> None:
         self._tell(Broadcast(self.node, text))
 
+    def tell_room_state(self, room: Room) -> None:
+        # One past the highest heard: a later change outranks every earlier one.
+        version = self._versions.get(room.id, (0, ""))[0] + 1
+        self._versions[room.id] = (version, self.node)
+        self._tell(
+            RoomStateChanged(self.node, room.id, version, moderation.snapshot(room))
+        )
+
+    def tell_room_deleted(self, room: Room) -> None:
+        self._tell(RoomDeleted(self.node, room.id))
+
+    def tell_away(self, user_id: int, text: str | None) -> None:
+        self._tell(AwaySet(self.node, user_id, text))
+
     def _tell(self, message: BusMessage) -> None:
         d = self.bus.publish(message)
         d.addErrback(report, self.log, f"telling the cluster {message.kind}")
@@ -105,6 +128,17 @@ class RedisMembershipBus:
         if isinstance(message, Broadcast):
             chat.apply_broadcast(message.text)
             return
+        if isinstance(message, AwaySet):
+            chat.apply_away(message.user_id, message.text)
+            return
+        if isinstance(message, RoomStateChanged):
+            self._room_state(message)
+            return
+        if isinstance(message, RoomDeleted):
+            room = chat.rooms.by_id.get(message.room_id)
+            if room is not None:
+                chat.apply_room_deleted(room)
+            return
         if isinstance(message, Renamed):
             self._touch(("name", message.user_id))
             chat.apply_renamed(message.user_id, message.user_name)
@@ -118,6 +152,16 @@ class RedisMembershipBus:
             chat.apply_joined(room, message.user_id, message.user_name)
         elif room is not None:
             chat.apply_left(room, message.user_id)
+
+    def _room_state(self, message: RoomStateChanged) -> None:
+        heard = (message.version, message.node)
+        if heard <= self._versions.get(message.room_id, (0, "")):
+            return  # older than what is held: it came late
+        room = self.chat.rooms.by_id.get(message.room_id)
+        if room is None:
+            return  # a look-up of it reads the stored state, the newest
+        self._versions[message.room_id] = heard
+        self.chat.apply_room_state(room, message.state)
 
     # A room not heard of yet
 
@@ -149,6 +193,11 @@ class RedisMembershipBus:
         for user_id, user_name in members:
             if (room.id, user_id) not in touched and user_id not in room.members:
                 chat.apply_joined(room, user_id, user_name)
+        if room.id not in self._versions:
+            # No change heard of yet: what is stored is the newest.
+            records = await chat.store.load_moderation()
+            if room.id not in self._versions:
+                moderation.load(_Only(room), records)
         return room
 
     # After a time off the bus
@@ -161,12 +210,42 @@ class RedisMembershipBus:
         store = self.chat.store
         async with self._reloading:
             self._touched = touched = set()
+            versions = dict(self._versions)
             try:
                 rooms = await store.load_rooms()
                 memberships = await store.load_memberships()
+                records = await store.load_moderation()
             finally:
                 self._touched = None
             self._reconcile(rooms, memberships, touched)
+            # A snapshot heard while reading is newer than what was read.
+            self._reload_moderation(
+                [
+                    room
+                    for room in self.chat.rooms.by_id.values()
+                    if self._versions.get(room.id) == versions.get(room.id)
+                ],
+                records,
+            )
+
+    def _reload_moderation(self, rooms: list[Room], records) -> None:
+        """Put the stored state in place of the rooms'; a guest's keeps."""
+        held = {room.id: room.mod for room in rooms}
+        for room in rooms:
+            room.mod = None
+        only = _Only(*rooms)
+        moderation.load(only, records)
+        for room in rooms:
+            old = held[room.id]
+            if old is None:
+                continue
+            guests = {uid: role for uid, role in old.roles.items() if uid < 0}
+            if guests or old.invited:
+                modes = moderation.state_of(room)
+                modes.roles.update(guests)
+                modes.invited = old.invited
+            if (old.owner_id or 0) < 0:
+                moderation.state_of(room).owner_id = old.owner_id
 
     def _reconcile(self, rooms, memberships, touched: set[tuple]) -> None:
         chat = self.chat
@@ -207,3 +286,10 @@ class RedisMembershipBus:
             rooms=len(directory.by_id),
             changes=len(stored.keys() ^ held.keys()) + len(renamed),
         )
+
+
+class _Only:
+    """A directory of these rooms only, for L{moderation.load}."""
+
+    def __init__(self, *rooms: Room) -> None:
+        self.by_id = {room.id: room for room in rooms}

@@ -18,9 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import ClassVar
 
-from chatroom.errors import BadName, BadText
+from chatroom.errors import BadName, BadText, ChatError
 from chatroom.names import check_name, check_reason, check_text
-from chatroom.service.events import ACTION, MESSAGE, NOTICE
+from chatroom.service import moderation
+from chatroom.service.events import ACTION, MESSAGE, NOTICE, Membership
 
 
 class BadMessage(ValueError):
@@ -89,9 +90,67 @@ def _message_kind(data: dict, name: str) -> None:
         raise BadMessage(f"{name}: not a kind of message")
 
 
+_CHANGES = (
+    Membership.JOIN,
+    Membership.LEAVE,
+    Membership.RENAME,
+    Membership.QUIT,
+    Membership.MODE,
+    Membership.TOPIC,
+    Membership.KICK,
+    Membership.INVITE,
+    Membership.DELETE,
+)
+
+
 def _change(data: dict, name: str) -> None:
-    if _field(data, name, str) not in ("join", "leave", "rename", "quit"):
+    if _field(data, name, str) not in _CHANGES:
         raise BadMessage(f"{name}: not a membership change")
+
+
+def _mode_param(value: object) -> bool:
+    return value is None or (
+        type(value) is str and 0 < len(value) <= 255 and value.isprintable()
+    )
+
+
+def _detail(data: dict, name: str) -> None:
+    """A moderation change's detail, its shape by the change (after C{change})."""
+    detail, change = data.get(name), data["change"]
+    if change == Membership.MODE:
+        if (
+            type(detail) is not list
+            or not 0 < len(detail) <= 64
+            or not all(
+                type(one) is list
+                and len(one) == 3
+                and type(one[0]) is bool
+                and one[1] in tuple(moderation.MODES)
+                and _mode_param(one[2])
+                for one in detail
+            )
+        ):
+            raise BadMessage(f"{name}: not mode changes")
+    elif change == Membership.TOPIC:
+        # The topic, "" when cleared.
+        if detail != "":
+            _text(data, name)
+    elif change == Membership.KICK:
+        if type(detail) is not list or len(detail) != 2:
+            raise BadMessage(f"{name}: not who was kicked and why")
+        _name({"who": detail[0]}, "who")
+        _text({"why": detail[1]}, "why")
+    elif change == Membership.INVITE:
+        _name(data, name)
+    elif change == Membership.DELETE:
+        _text(data, name)
+    elif detail is not None:
+        raise BadMessage(f"{name}: a {change} has no detail")
+
+
+def _text_or_none(data: dict, name: str) -> None:
+    if data.get(name) is not None:
+        _text(data, name)
 
 
 def _name_or_none(data: dict, name: str) -> None:
@@ -159,7 +218,9 @@ _EVENTS: dict[str, dict[str, Check]] = {
         "text": _text,
         "new_name": _name_or_none,
         "reason": _reason_or_none,
+        "detail": _detail,
     },
+    "away": {"name": _name, "text": _text_or_none},
 }
 
 
@@ -170,6 +231,69 @@ def _event(data: dict, name: str) -> None:
         raise BadMessage(f"{name}: unknown event kind")
     for field, check in checks.items():
         check(event, field)
+
+
+def _pairs_of_ids(value: object, most: int, width: int) -> bool:
+    return (
+        type(value) is list
+        and len(value) <= most
+        and all(
+            type(one) is list
+            and len(one) == width
+            and all(type(x) is int and x > 0 for x in one[:2])
+            for one in value
+        )
+    )
+
+
+def _state(data: dict, name: str) -> None:
+    """A room's moderation state, as L{moderation.snapshot} makes it."""
+    state = _field(data, name, dict)
+    _id_or_none(state, "owner_id")
+    flags = _field(state, "flags", str)
+    if len(set(flags)) != len(flags) or not set(flags) <= set(moderation.FLAG_MODES):
+        raise BadMessage(f"{name}: not room flags")
+    key = state.get("key")
+    if key is not None and (
+        type(key) is not str
+        or len(key) > moderation.KEY_MAX
+        or moderation._KEY.fullmatch(key) is None
+    ):
+        raise BadMessage(f"{name}: not a room key")
+    if not 0 <= _field(state, "limit", int) <= moderation.LIMIT_MAX:
+        raise BadMessage(f"{name}: not a member limit")
+    topic = _field(state, "topic", str)
+    if topic:
+        _text(state, "topic")
+        if len(topic) > moderation.TOPIC_MAX:
+            raise BadMessage(f"{name}: topic too long")
+    if _field(state, "topic_by", str):
+        _name(state, "topic_by")
+    _time(state, "topic_at")
+    roles = state.get("roles")
+    if not _pairs_of_ids(roles, 100_000, 2) or not all(
+        role in (moderation.VOICE, moderation.OP, moderation.VOICE | moderation.OP)
+        for _, role in roles
+    ):
+        raise BadMessage(f"{name}: not members' roles")
+    bans = _field(state, "bans", list)
+    if len(bans) > moderation.BANS_MAX or not all(
+        type(ban) is list and len(ban) == 3 for ban in bans
+    ):
+        raise BadMessage(f"{name}: not bans")
+    for mask, set_by, set_at in bans:
+        try:
+            if type(mask) is not str or moderation.normalise_mask(mask) != mask:
+                raise BadMessage(f"{name}: not a ban mask")
+        except ChatError:
+            raise BadMessage(f"{name}: not a ban mask") from None
+        _name({"by": set_by}, "by")
+        _time({"at": set_at}, "at")
+    invited = _field(state, "invited", list)
+    if len(invited) > moderation.INVITES_MAX or not all(
+        type(uid) is int and uid > 0 for uid in invited
+    ):
+        raise BadMessage(f"{name}: not invitations")
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,6 +445,37 @@ class Broadcast(BusMessage):
     text: str
 
 
+@dataclass(frozen=True, slots=True)
+class RoomStateChanged(BusMessage):
+    """
+    The room's whole moderation state after a change, numbered: a node keeps
+    the highest (version, node) it has heard, so all agree whatever the order.
+    """
+
+    kind = "room-state"
+    checks = {"room_id": _id, "version": _id, "state": _state}
+    room_id: int
+    version: int
+    state: dict
+
+
+@dataclass(frozen=True, slots=True)
+class RoomDeleted(BusMessage):
+    kind = "room-deleted"
+    checks = {"room_id": _id}
+    room_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class AwaySet(BusMessage):
+    """The account is away with C{text}, or back (None)."""
+
+    kind = "away"
+    checks = {"user_id": _id, "text": _text_or_none}
+    user_id: int
+    text: str | None
+
+
 KINDS: dict[str, type[BusMessage]] = {
     kind.kind: kind
     for kind in (
@@ -337,6 +492,9 @@ KINDS: dict[str, type[BusMessage]] = {
         PasswordChanged,
         SessionsEnded,
         Broadcast,
+        RoomStateChanged,
+        RoomDeleted,
+        AwaySet,
     )
 }
 for _kind in KINDS.values():

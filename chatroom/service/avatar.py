@@ -405,6 +405,9 @@ class Session(HistoryActions, moderation.RoomModeration, RoomActions, Discovery)
         modes.owner_id = account.id
         modes.roles[account.id] = moderation.OP
         chat.joined(account, created)
+        if not account.is_guest:
+            # Other nodes learn the room from the join, with default modes.
+            chat.membership.tell_room_state(created)
         chat.record(account.id, account.name, "create", f"#{name}")
         return name
 

@@ -179,6 +179,8 @@ class ChatService(service.Service):
         self.online_by_key: dict[str, Account] = {}
         # Names given up here (gone offline, renamed), for IRC's WHOWAS.
         self.whowas = WhowasHistory()
+        # Away texts of accounts online on other nodes only, by id.
+        self.away_elsewhere: dict[int, str] = {}
         self._last_guest_id = 0
         # Made once: a class-level Logger makes a new one at each access.
         self.activity_log = Logger(
@@ -318,6 +320,8 @@ class ChatService(service.Service):
             if not account.is_guest:
                 self.presence.went_offline(account.id)
                 self._last_seen(account)
+                if account.away is not None:
+                    self.membership.tell_away(account.id, None)
         self.record(account.id, account.name, "logout", session.peer)
 
     def _last_seen(self, account: Account) -> None:
@@ -448,6 +452,7 @@ class ChatService(service.Service):
             self.rooms.add_member(room, user_id, user_name)
         elif user_id not in room.members:
             self._add_member(account, room)
+        moderation.joined(room, user_id)
 
     def apply_left(self, room: Room, user_id: int) -> None:
         account = self.online.get(user_id)
@@ -479,6 +484,25 @@ class ChatService(service.Service):
         account = self.online.get(user_id)
         if account is not None:
             self._end_sessions(account, None, reason)
+
+    def apply_room_state(self, room: Room, state: dict) -> None:
+        """Another node changed the room's moderation (a checked snapshot)."""
+        moderation.apply_snapshot(room, state)
+
+    def apply_room_deleted(self, room: Room) -> None:
+        """Another node deleted the room: whoever is still in it here goes."""
+        for user_id in list(room.members):
+            self.apply_left(room, user_id)
+            account = self.online.get(user_id)
+            if account is not None and account.default_room_id == room.id:
+                account.default_room_id = None
+        self.rooms.remove_room(room)
+
+    def apply_away(self, user_id: int, text: str | None) -> None:
+        if text is None:
+            self.away_elsewhere.pop(user_id, None)
+        else:
+            self.away_elsewhere[user_id] = text
 
     def apply_broadcast(self, text: str) -> None:
         for account in tuple(self.online.values()):
@@ -559,6 +583,8 @@ class ChatService(service.Service):
     def set_away(self, account: Account, text: str | None, exclude=None) -> None:
         """Mark C{account} away with C{text}, or back with None; tell its rooms."""
         account.away = text or None
+        if not account.is_guest:
+            self.membership.tell_away(account.id, account.away)
         event = AwayChanged(account.name, account.away)
         for room in self.rooms.rooms_of(account.id):
             self.announce(room, event, exclude)

@@ -61,7 +61,7 @@ class Discovery:
                     name,
                     chat.is_online(user_id),
                     role_name(target, user_id),
-                    account.away if account is not None else None,
+                    _away(chat, user_id, account),
                 )
             )
         return result
@@ -95,7 +95,16 @@ class Discovery:
             online,
             last_seen,
             idle,
-            account.away if account is not None else None,
+            _away(chat, user_id, account),
             [room.name for room in rooms],
             [room.name for room in rooms if me in room.members],
         )
+
+
+def _away(chat, user_id: int, account) -> str | None:
+    """The away text of a user online here, or on another node of a cluster."""
+    if account is not None:
+        return account.away
+    if chat.is_online(user_id):
+        return chat.away_elsewhere.get(user_id)
+    return None

@@ -307,3 +307,12 @@ class IMembershipBus(Interface):
 
     def tell_broadcast(text):
         """An admin's notice, for everyone online elsewhere."""
+
+    def tell_room_state(room):
+        """C{room}'s moderation state (L{RoomModes}) changed: here is all of it."""
+
+    def tell_room_deleted(room):
+        """C{room} is deleted (its members put out already)."""
+
+    def tell_away(user_id, text):
+        """The account is away with C{text}, or back (None)."""

@@ -72,3 +72,12 @@ class LocalMembershipBus:
 
     def tell_broadcast(self, text: str) -> None:
         pass
+
+    def tell_room_state(self, room: Room) -> None:
+        pass
+
+    def tell_room_deleted(self, room: Room) -> None:
+        pass
+
+    def tell_away(self, user_id: int, text: str | None) -> None:
+        pass

@@ -282,6 +282,46 @@ def load(rooms, records) -> None:
             state_of(room).bans[mask] = Ban(mask, set_by, set_at)
 
 
+def snapshot(room) -> dict:
+    """
+    What another node needs of the room's state, as the bus carries it:
+    accounts' roles and invitations only, a guest's (its id is this node's
+    alone) stay here.
+    """
+    modes = modes_of(room)
+    owner_id = modes.owner_id
+    return {
+        "owner_id": owner_id if owner_id is not None and owner_id > 0 else None,
+        "flags": modes.flags,
+        "key": modes.key,
+        "limit": modes.limit,
+        "topic": modes.topic,
+        "topic_by": modes.topic_by,
+        "topic_at": modes.topic_at,
+        "roles": [[uid, role] for uid, role in modes.roles.items() if uid > 0],
+        "bans": [list(ban) for ban in modes.bans.values()],
+        "invited": [uid for uid in modes.invited or () if uid > 0],
+    }
+
+
+def apply_snapshot(room, state: dict) -> None:
+    """Put another node's L{snapshot} of the room in place of what is here."""
+    modes = state_of(room)
+    if state["owner_id"] is not None or (modes.owner_id or 0) > 0:
+        modes.owner_id = state["owner_id"]
+    modes.flags = state["flags"]
+    modes.key, modes.limit = state["key"], state["limit"]
+    modes.topic, modes.topic_by = state["topic"], state["topic_by"]
+    modes.topic_at = state["topic_at"]
+    roles = {uid: role for uid, role in modes.roles.items() if uid < 0}
+    roles.update((uid, role) for uid, role in state["roles"] if uid in room.members)
+    modes.roles = roles
+    modes.bans = {mask: Ban(mask, by, at) for mask, by, at in state["bans"]}
+    invited = {uid: None for uid in modes.invited or () if uid < 0}
+    invited.update((uid, None) for uid in state["invited"])
+    modes.invited = invited or None
+
+
 def _member_id(chat, room, name: str) -> int:
     """The id of the member called C{name}; why not if none is."""
     key = name_key(name)
@@ -332,6 +372,7 @@ class RoomModeration:
         await chat.store.store_topic(target.id, text, account.name, at)
         modes = state_of(target)
         modes.topic, modes.topic_by, modes.topic_at = text, account.name, at
+        chat.membership.tell_room_state(target)
         chat.record(account.id, account.name, "topic", f"#{target.name}")
         said = f"set the topic: {text}" if text else "cleared the topic"
         chat.announce(
@@ -396,6 +437,7 @@ class RoomModeration:
         modes.invited[invitee.id] = None
         if len(modes.invited) > INVITES_MAX:
             del modes.invited[next(iter(modes.invited))]
+        chat.membership.tell_room_state(target)
         event = Membership(
             Membership.INVITE,
             target.name,
@@ -502,6 +544,7 @@ class RoomModeration:
                 )
             )
             self._apply_modes(target, flags, key, limit, roles, added, removed)
+            chat.membership.tell_room_state(target)
             shown = " ".join(_describe(change) for change in applied)
             chat.record(account.id, account.name, "mode", f"#{target.name} {shown}")
             chat.announce(

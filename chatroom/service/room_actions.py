@@ -197,6 +197,7 @@ class RoomActions:
         for user_id in members:
             chat.kicked(target, user_id)
         chat.rooms.remove_room(target)
+        chat.membership.tell_room_deleted(target)
         return Deleted(target.name, len(members), messages)
 
 
