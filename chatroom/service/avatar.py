@@ -373,6 +373,8 @@ class Session(HistoryActions, moderation.RoomModeration, RoomActions, Discovery)
         chat, account = self.chat, self.account
         if room is not None:
             target = self._member_room(room)
+            # A reaction or typing is speaking: a mute or +m stops it too.
+            moderation.check_speak(target, account)
             channel, where, exclude = target.channel, target.name, self.mind
         else:
             check_name(recipient)
