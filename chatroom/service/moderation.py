@@ -210,6 +210,20 @@ def is_muted(room, account) -> bool:
     )
 
 
+def banned_in(rooms, account):
+    """
+    The first of C{rooms} whose bans or mutes name C{account} (not its
+    owner's), or None: a ban is by name, so a new name would lift it.
+    """
+    for room in rooms:
+        modes = room.mod
+        if modes is None or not modes.bans or is_owner(room, account):
+            continue
+        if any(mask_matches(mask, account.key) for mask in modes.bans):
+            return room
+    return None
+
+
 # The rules a join and a message meet
 
 
