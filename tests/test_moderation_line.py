@@ -245,6 +245,16 @@ class InviteTests(LineModerationTestCase):
         self.assertIn("* alice invites you to #den", carol.take())
         self.assertEqual(carol.command("/j den"), "+OK joined #den")
 
+    def test_only_an_operators_invitation_lets_one_past_a_ban(self):
+        carol = self.world.user("carol")
+        carol.command("/j den")
+        self.alice.command("/ban den bob")
+        # Carol may invite (no invite-only), but that lifts no ban.
+        self.assertEqual(carol.command("/invite den bob"), "+OK invited bob to #den")
+        self.assertFailed(self.bob.command("/j den"), "banned")
+        self.alice.command("/invite den bob")
+        self.assertEqual(self.bob.command("/j den"), "+OK joined #den")
+
     def test_invite_refusals(self):
         self.assertFailed(self.alice.command("/invite den nobody"), "no-such-user")
         self.assertFailed(self.alice.command("/invite den bob"), "already-member")

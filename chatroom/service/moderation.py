@@ -399,17 +399,13 @@ class RoomModeration:
         invitee = chat.online_by_key.get(name_key(user))
         if invitee is None:
             raise NoSuchUser(f"nobody called {user} is online")
-        if "i" in modes_of(target).flags and not is_operator(target, account.id):
+        operator = is_operator(target, account.id)
+        if "i" in modes_of(target).flags and not operator:
             raise NotOperator(f"only operators of #{target.name} may invite")
         if invitee.id in target.members:
             raise AlreadyMember(f"{invitee.name} is already in #{target.name}")
-        modes = state_of(target)
-        if modes.invited is None:
-            modes.invited = {}
-        modes.invited.pop(invitee.id, None)
-        modes.invited[invitee.id] = None
-        if len(modes.invited) > INVITES_MAX:
-            del modes.invited[next(iter(modes.invited))]
+        if operator:
+            self._let_in(target, invitee.id)
         event = Membership(
             Membership.INVITE,
             target.name,
@@ -421,6 +417,17 @@ class RoomModeration:
             lambda f: self.log.failure("inviting {user}", f, user=invitee.name)
         )
         return invitee.name
+
+    def _let_in(self, room, user_id: int) -> None:
+        # Only an operator's invitation is a pass (past +i, a ban, the key,
+        # the limit): a member's, where +i is off, would undo their bans.
+        modes = state_of(room)
+        if modes.invited is None:
+            modes.invited = {}
+        modes.invited.pop(user_id, None)
+        modes.invited[user_id] = None
+        if len(modes.invited) > INVITES_MAX:
+            del modes.invited[next(iter(modes.invited))]
 
     def invitations(self) -> list[str]:
         """The rooms this account is invited into and has not joined."""
