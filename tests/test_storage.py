@@ -196,6 +196,23 @@ class DatabaseTestsMixin:
         )
 
     @async_test
+    async def test_a_message_to_a_room_deleted_in_its_batch_goes_with_it(self):
+        # Rows run after a batch's operations: the insert broke the foreign
+        # key, and failed the deletion and every other write of the batch.
+        (lobby,) = [r.id for r in await self.store.load_rooms() if r.name == LOBBY]
+        room_id = await self.store.create_room("den", "den", None, 0)
+        sizes = self._count_batches()
+        self.db.write(_insert_activity("first"))
+        message = self.store.store_room_message(room_id, 1, None, "al", "hi", 0)
+        other = self.store.store_room_message(lobby, 1, None, "al", "hi", 0)
+        deleted = self.store.delete_room(room_id, "#den")
+        after = self.store.store_room_message(room_id, 2, None, "al", "late", 0)
+        await defer.gatherResults([message, other, deleted, after])
+        self.assertEqual(sizes, [1, 4])
+        self.assertNotIn("den", [r.name for r in await self.store.load_rooms()])
+        self.assertEqual(len(await self.store.room_history(lobby, 10)), 1)
+
+    @async_test
     async def test_batches_are_bounded(self):
         self.patch(database_module, "MAX_BATCH", 10)
         sizes = self._count_batches()
