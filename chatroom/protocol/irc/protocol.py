@@ -772,7 +772,12 @@ class IRCProtocol(Connection):
         self.close(reason)
 
     def operator_revoked(self, reason: str) -> None:
-        commands.server.operator_revoked(self, reason)
+        # Another session's change: a delivery, never a labeled reply.
+        self._delivering = True
+        try:
+            commands.server.operator_revoked(self, reason)
+        finally:
+            self._delivering = False
 
     # Lines out
 
