@@ -235,3 +235,31 @@ class InviteTests(ModerationTestCase):
         carol = self.welcomed("carol")
         self.assertEqual(self.replies(self.bob, "INVITE carol #den")[0][0], "482")
         self.assertEqual(carol.take(), [])
+
+
+class TagmsgModerationTests(ModerationTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.ann = self.welcomed("ann", "CAP REQ :message-tags", "CAP END")
+        self.ann.write("JOIN #den")
+        self.ann.take()
+        self.alice.take()
+
+    def test_a_muted_member_sends_no_tagmsg(self):
+        self.alice.write("MODE #den +b m:ann!*@*")
+        self.alice.take()
+        self.ann.take()
+        replies = self.replies(self.ann, "@+draft/react=x TAGMSG #den")
+        self.assertEqual([command for command, _ in replies], ["404"])
+        self.assertEqual(self.alice.take(), [])
+
+    def test_a_moderated_room_takes_tagmsg_from_voiced_members_only(self):
+        self.alice.write("MODE #den +m")
+        self.alice.take()
+        self.ann.take()
+        replies = self.replies(self.ann, "@+typing=active TAGMSG #den")
+        self.assertEqual([command for command, _ in replies], ["404"])
+        self.alice.write("MODE #den +v ann")
+        self.alice.take()
+        self.ann.take()
+        self.assertEqual(self.replies(self.ann, "@+typing=active TAGMSG #den"), [])

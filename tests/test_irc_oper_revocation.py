@@ -48,6 +48,17 @@ class OperatorRevocationTests(IRCCase):
         (ops,) = self.only(mallory.take(), "252")
         self.assertEqual(ops.params[1], "0")
 
+    def test_the_revocation_during_a_labeled_command_is_not_its_reply(self):
+        mallory = self.oper("mallory")
+        mallory.write("CAP REQ :labeled-response batch")
+        mallory.take()
+        conn = mallory.protocol
+        conn._label, conn._replies = "c1", []  # as while a command runs
+        self.world.chat.apply_password_changed(self.opal_id)
+        lines = mallory.take()
+        self.assertEqual(self.commands(lines), ["NOTICE", "MODE"])
+        self.assertFalse(any(line.startswith("@") for line in lines), lines)
+
     def test_a_change_on_another_node_ends_it_here(self):
         mallory = self.oper("mallory")
         # What a node runs as the membership bus tells it of the change.

@@ -313,6 +313,32 @@ class LabeledResponseTests(IRCTestCase):
             ],
         )
 
+    def test_an_away_change_meanwhile_gets_no_label(self):
+        ann = self.welcomed("ann", LABELS, "CAP REQ away-notify", "CAP END")
+        ben = self.welcomed("ben")
+        ann.write("JOIN #den")
+        ben.write("JOIN #den")
+        ann.take()
+        conn = ann.protocol
+        conn._label, conn._replies = "b1", []  # as while a command runs
+        ben.write("AWAY :lunch")
+        self.assertEqual(ann.take(), [":ben!ben@chatroom.irc AWAY lunch"])
+        conn._send_labeled()
+        self.assertEqual(ann.take(), ["@label=b1 :chatroom.irc ACK"])
+
+    def test_a_read_marker_moved_elsewhere_meanwhile_gets_no_label(self):
+        caps = "CAP REQ :labeled-response batch draft/read-marker"
+        ann = self.welcomed("ann", caps, "CAP END")
+        conn = ann.protocol
+        conn._label, conn._replies = "b2", []  # as while a command runs
+        conn.read_marker_moved("#den", 0)
+        self.assertEqual(
+            ann.take(),
+            [":chatroom.irc MARKREAD #den timestamp=1970-01-01T00:00:00.000Z"],
+        )
+        conn._send_labeled()
+        self.assertEqual(ann.take(), ["@label=b2 :chatroom.irc ACK"])
+
     def test_an_unknown_command_is_answered_labeled(self):
         ann = self.welcomed("ann", LABELS, "CAP END")
         ann.write("@label=a6 BOGUS")

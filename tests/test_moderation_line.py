@@ -115,6 +115,27 @@ class BanTests(LineModerationTestCase):
         self.assertFailed(self.bob.command("/j #PIT"), "banned")
 
 
+class RenameTests(LineModerationTestCase):
+    def test_a_banned_account_keeps_its_name(self):
+        # A ban is by name: renamed, bob would walk back in.
+        self.alice.command("/ban den bob")
+        self.assertFailed(self.bob.command("/u bobby"), "banned")
+        self.assertFailed(self.bob.command("/j den"), "banned")
+        self.assertEqual(self.bob.command("/u Bob"), "+OK you are now Bob")
+
+    def test_a_muted_account_keeps_its_name(self):
+        self.alice.command("/mute den bob")
+        self.assertFailed(self.bob.command("/u bobby"), "banned")
+        self.alice.command("/unmute den bob")
+        self.assertEqual(self.bob.command("/u bobby"), "+OK you are now bobby")
+
+    def test_over_irc_the_nick_change_gets_437(self):
+        carol = self.irc("carol")
+        self.alice.command("/mute den carol")
+        carol.write("NICK caro")
+        self.assertEqual([command_of(line) for line in carol.take()], ["437"])
+
+
 class MuteTests(LineModerationTestCase):
     def test_a_muted_member_stays_but_cannot_send(self):
         self.assertEqual(self.alice.command("/mute den bob"), "+OK bob muted in #den")
@@ -223,6 +244,16 @@ class InviteTests(LineModerationTestCase):
         )
         self.assertIn("* alice invites you to #den", carol.take())
         self.assertEqual(carol.command("/j den"), "+OK joined #den")
+
+    def test_only_an_operators_invitation_lets_one_past_a_ban(self):
+        carol = self.world.user("carol")
+        carol.command("/j den")
+        self.alice.command("/ban den bob")
+        # Carol may invite (no invite-only), but that lifts no ban.
+        self.assertEqual(carol.command("/invite den bob"), "+OK invited bob to #den")
+        self.assertFailed(self.bob.command("/j den"), "banned")
+        self.alice.command("/invite den bob")
+        self.assertEqual(self.bob.command("/j den"), "+OK joined #den")
 
     def test_invite_refusals(self):
         self.assertFailed(self.alice.command("/invite den nobody"), "no-such-user")

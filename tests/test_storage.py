@@ -27,7 +27,7 @@ from chatroom.storage.activity import INSERT_ACTIVITY
 from chatroom.storage.database import Database
 from chatroom.storage.opening import open_database
 from chatroom.storage.schema import MIGRATIONS, SCHEMA_VERSION, migrate
-from chatroom.storage.store import LOBBY, ChatStore, NameHolder
+from chatroom.storage.store import LOBBY, ChatStore, ModeWrite, NameHolder
 from tests.asynctest import async_test
 from tests.cluster_helpers import Schema, postgres_unavailable
 from tests.helpers import sqlite_file
@@ -194,6 +194,34 @@ class DatabaseTestsMixin:
         self.assertEqual(
             await self.db.read(_activity_details), [str(i) for i in range(100)]
         )
+
+    @async_test
+    async def test_a_message_to_a_room_deleted_in_its_batch_goes_with_it(self):
+        # Rows run after a batch's operations: the insert broke the foreign
+        # key, and failed the deletion and every other write of the batch.
+        (lobby,) = [r.id for r in await self.store.load_rooms() if r.name == LOBBY]
+        room_id = await self.store.create_room("den", "den", None, 0)
+        sizes = self._count_batches()
+        self.db.write(_insert_activity("first"))
+        message = self.store.store_room_message(room_id, 1, None, "al", "hi", 0)
+        other = self.store.store_room_message(lobby, 1, None, "al", "hi", 0)
+        deleted = self.store.delete_room(room_id, "#den")
+        after = self.store.store_room_message(room_id, 2, None, "al", "late", 0)
+        await defer.gatherResults([message, other, deleted, after])
+        self.assertEqual(sizes, [1, 4])
+        self.assertNotIn("den", [r.name for r in await self.store.load_rooms()])
+        self.assertEqual(len(await self.store.room_history(lobby, 10)), 1)
+
+    @async_test
+    async def test_a_ban_on_a_room_deleted_in_its_batch_fails_nothing(self):
+        room_id = await self.store.create_room("den", "den", None, 0)
+        self.db.write(_insert_activity("first"))
+        deleted = self.store.delete_room(room_id, "#den")
+        ban = ModeWrite(room_id, "nt", None, 0, (), (("bob!*@*", "al", 0),))
+        banned = self.store.store_modes(ban)
+        other = self.db.write(_insert_activity("other"))
+        await defer.gatherResults([deleted, banned, other])
+        self.assertEqual((await self.store.load_moderation()).bans, [])
 
     @async_test
     async def test_batches_are_bounded(self):

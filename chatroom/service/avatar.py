@@ -20,6 +20,7 @@ from chatroom.errors import (
     AlreadyMember,
     BadArguments,
     BadText,
+    Banned,
     ChatError,
     NoSuchUser,
     NotMember,
@@ -373,6 +374,8 @@ class Session(HistoryActions, moderation.RoomModeration, RoomActions, Discovery)
         chat, account = self.chat, self.account
         if room is not None:
             target = self._member_room(room)
+            # A reaction or typing is speaking: a mute or +m stops it too.
+            moderation.check_speak(target, account)
             channel, where, exclude = target.channel, target.name, self.mind
         else:
             check_name(recipient)
@@ -582,6 +585,7 @@ class Session(HistoryActions, moderation.RoomModeration, RoomActions, Discovery)
     async def rename(self, name: str) -> str:
         chat, account = self.chat, self.account
         self.admission.check_rename(account, name)
+        self._check_ban_keeps_name(name)
         await chat.store.rename_user(account.id, name, name_key(name))
         old_name = chat.renamed(account, name)
         chat.record(account.id, name, "rename", f"from {old_name}")
@@ -637,6 +641,18 @@ class Session(HistoryActions, moderation.RoomModeration, RoomActions, Discovery)
     def _require_operator(self) -> None:
         if self.operator is None:
             raise PermissionDenied("that command is for server operators")
+
+    def _check_ban_keeps_name(self, name: str) -> None:
+        # A ban or mute is by name: another name would lift it.
+        account = self.account
+        if name_key(name) == account.key:
+            return
+        held = moderation.banned_in(self.chat.rooms.by_id.values(), account)
+        if held is not None:
+            raise Banned(
+                f"you are banned or muted in #{held.name}:"
+                " you keep your name while it lasts"
+            )
 
     def _announce_rename(self, old_name: str, name: str) -> None:
         chat = self.chat

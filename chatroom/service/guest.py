@@ -107,6 +107,7 @@ class GuestSession(Session):
     async def rename(self, name: str) -> str:
         chat, account = self.chat, self.account
         await self.admission.check_guest_name(name, account)
+        self._check_ban_keeps_name(name)
         old_name = chat.renamed(account, name)
         self._announce_rename(old_name, name)
         return name

@@ -210,6 +210,20 @@ def is_muted(room, account) -> bool:
     )
 
 
+def banned_in(rooms, account):
+    """
+    The first of C{rooms} whose bans or mutes name C{account} (not its
+    owner's), or None: a ban is by name, so a new name would lift it.
+    """
+    for room in rooms:
+        modes = room.mod
+        if modes is None or not modes.bans or is_owner(room, account):
+            continue
+        if any(mask_matches(mask, account.key) for mask in modes.bans):
+            return room
+    return None
+
+
 # The rules a join and a message meet
 
 
@@ -426,18 +440,14 @@ class RoomModeration:
         invitee = chat.online_by_key.get(name_key(user))
         if invitee is None:
             raise NoSuchUser(f"nobody called {user} is online")
-        if "i" in modes_of(target).flags and not is_operator(target, account.id):
+        operator = is_operator(target, account.id)
+        if "i" in modes_of(target).flags and not operator:
             raise NotOperator(f"only operators of #{target.name} may invite")
         if invitee.id in target.members:
             raise AlreadyMember(f"{invitee.name} is already in #{target.name}")
-        modes = state_of(target)
-        if modes.invited is None:
-            modes.invited = {}
-        modes.invited.pop(invitee.id, None)
-        modes.invited[invitee.id] = None
-        if len(modes.invited) > INVITES_MAX:
-            del modes.invited[next(iter(modes.invited))]
-        chat.membership.tell_room_state(target)
+        if operator:
+            self._let_in(target, invitee.id)
+            chat.membership.tell_room_state(target)
         event = Membership(
             Membership.INVITE,
             target.name,
@@ -449,6 +459,17 @@ class RoomModeration:
             lambda f: self.log.failure("inviting {user}", f, user=invitee.name)
         )
         return invitee.name
+
+    def _let_in(self, room, user_id: int) -> None:
+        # Only an operator's invitation is a pass (past +i, a ban, the key,
+        # the limit): a member's, where +i is off, would undo their bans.
+        modes = state_of(room)
+        if modes.invited is None:
+            modes.invited = {}
+        modes.invited.pop(user_id, None)
+        modes.invited[user_id] = None
+        if len(modes.invited) > INVITES_MAX:
+            del modes.invited[next(iter(modes.invited))]
 
     def invitations(self) -> list[str]:
         """The rooms this account is invited into and has not joined."""

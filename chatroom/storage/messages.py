@@ -8,9 +8,12 @@ from chatroom.errors import MailboxFull
 from chatroom.storage.database import Cursor
 
 # Appended (see Database.append): nothing in a batch reads a message back.
+# Only while its room exists: a batch runs its rows after its operations, so
+# a message queued as its room was deleted (delete_room) would otherwise
+# break the foreign key and fail every write of the batch with it.
 INSERT_ROOM_MESSAGE = (
     "INSERT INTO messages (room_id, seq, sender_id, sender, text, created_at, kind)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+    " SELECT id, ?, ?, ?, ?, ?, ? FROM rooms WHERE id = ?"
 )
 # The kind of a plain message (chatroom.service.events.MESSAGE); the other
 # is a notice.

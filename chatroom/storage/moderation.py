@@ -85,9 +85,11 @@ def write_modes(cursor: Cursor, change: ModeWrite) -> None:
             (change.room_id, mask),
         )
     for mask, set_by, set_at in change.bans_added:
+        # Not into a room deleted meanwhile: the foreign key would fail the batch.
         cursor.execute(
-            "INSERT INTO room_bans (room_id, mask, set_by, set_at) VALUES (?, ?, ?, ?)",
-            (change.room_id, mask, set_by, set_at),
+            "INSERT INTO room_bans (room_id, mask, set_by, set_at)"
+            " SELECT id, ?, ?, ? FROM rooms WHERE id = ?",
+            (mask, set_by, set_at, change.room_id),
         )
 
 

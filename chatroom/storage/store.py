@@ -246,7 +246,7 @@ class ChatStore:
         kind: str = PLAIN,
     ) -> defer.Deferred:
         return self.db.append(
-            INSERT_ROOM_MESSAGE, (room_id, seq, sender_id, sender, text, at, kind)
+            INSERT_ROOM_MESSAGE, (seq, sender_id, sender, text, at, kind, room_id)
         )
 
     def room_history(

@@ -678,8 +678,9 @@ class IRCProtocol(Connection):
                 self.write(wire.line("ACCOUNT", account, source=source, tags=tags))
 
     def read_marker_moved(self, target: str, at: int) -> None:
+        # Another session moved it: a delivery, never this one's labeled reply.
         if self.registered and "draft/read-marker" in self.caps:
-            self.write(commands.history.markread_line(self, target, at))
+            self._deliver(commands.history.markread_line(self, target, at))
 
     def away_changed(self, event: AwayChanged) -> None:
         if self._held is not None:
@@ -692,7 +693,12 @@ class IRCProtocol(Connection):
         if seen == self._last_shared:
             return
         self._last_shared = seen
-        self._write_away(event.name, event.text)
+        # A delivery: even when it runs inside a labeled command, not a reply.
+        self._delivering = True
+        try:
+            self._write_away(event.name, event.text)
+        finally:
+            self._delivering = False
 
     def _away_on_join(self, name: str) -> None:
         # IRCv3 away-notify: someone away who joins is shown away.
@@ -766,7 +772,12 @@ class IRCProtocol(Connection):
         self.close(reason)
 
     def operator_revoked(self, reason: str) -> None:
-        commands.server.operator_revoked(self, reason)
+        # Another session's change: a delivery, never a labeled reply.
+        self._delivering = True
+        try:
+            commands.server.operator_revoked(self, reason)
+        finally:
+            self._delivering = False
 
     # Lines out
 

@@ -126,7 +126,7 @@ def _refused(conn, command: str, target: str, room: str | None, e: ChatError) ->
             conn.numeric(wire.ERR_NOSUCHCHANNEL, target, "No such channel")
         else:
             conn.numeric(wire.ERR_NOSUCHNICK, target, "No such nick/channel")
-    elif isinstance(e, NotMember):
+    elif isinstance(e, (NotMember, CannotSpeak)):
         conn.numeric(wire.ERR_CANNOTSENDTOCHAN, target, "Cannot send to channel")
     else:
         code = e.code.upper().replace("-", "_")

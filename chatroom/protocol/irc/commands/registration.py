@@ -8,6 +8,7 @@ import binascii
 from chatroom.errors import (
     AuthFailed,
     BadName,
+    Banned,
     NameTaken,
     RateLimited,
 )
@@ -115,6 +116,9 @@ async def nick(conn, msg: Message) -> None:
         return
     except BadName as e:
         conn.numeric(wire.ERR_ERRONEUSNICKNAME, new, e.message)
+        return
+    except Banned as e:
+        conn.numeric(wire.ERR_BANNICKCHANGE, new, e.message)
         return
     conn.nick = conn.avatar.name
     tags = conn.event_tags(conn.nick)
