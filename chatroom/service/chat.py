@@ -42,6 +42,7 @@ from chatroom.service.interfaces import (
 )
 from chatroom.service.local import LocalMembershipBus, LocalPresence, LocalSequencer
 from chatroom.service.rooms import Room, RoomDirectory
+from chatroom.service.watch import WatchRegistry
 from chatroom.service.whowas import WhowasHistory
 from chatroom.storage.store import ChatStore, UserRecord
 
@@ -179,6 +180,8 @@ class ChatService(service.Service):
         self.online_by_key: dict[str, Account] = {}
         # Names given up here (gone offline, renamed), for IRC's WHOWAS.
         self.whowas = WhowasHistory()
+        # Who watches which names come and go (IRC's MONITOR).
+        self.watch = WatchRegistry()
         self._last_guest_id = 0
         # Made once: a class-level Logger makes a new one at each access.
         self.activity_log = Logger(
@@ -296,6 +299,7 @@ class ChatService(service.Service):
         account.sessions = (*account.sessions, session)
         if len(account.sessions) == 1:
             account.signed_on = account.last_active = self.clock.seconds()
+            self.watch.came_online(account.name)
         # A guest is this node's alone: other nodes never hear of it.
         if len(account.sessions) == 1 and not account.is_guest:
             self.presence.came_online(user_id)
@@ -315,6 +319,7 @@ class ChatService(service.Service):
             self._gave_up_name(account, session)
             self.online.pop(account.id, None)
             self.online_by_key.pop(account.key, None)
+            self.watch.went_offline(account.name)
             if not account.is_guest:
                 self.presence.went_offline(account.id)
                 self._last_seen(account)
@@ -536,8 +541,12 @@ class ChatService(service.Service):
             self.fanout.unsubscribe(room.channel, session.mind)
 
     def _rename(self, account: Account, new_name: str) -> None:
+        old_key = account.key
         if account.sessions:
             self._gave_up_name(account, account.sessions[0])
+            # A change of case only is the same name to its watchers.
+            if name_key(new_name) != old_key:
+                self.watch.went_offline(account.name)
         self.online_by_key.pop(account.key, None)
         account.name = sys.intern(new_name)
         account.key = name_key(account.name)
@@ -545,6 +554,8 @@ class ChatService(service.Service):
             self._end_guest_named(account)
         self.online_by_key[account.key] = account
         self.rooms.rename_member(account.id, new_name)
+        if account.sessions and account.key != old_key:
+            self.watch.came_online(account.name)
 
     def _gave_up_name(self, account: Account, session) -> None:
         # The front end says what it showed of the session (IRC's user and

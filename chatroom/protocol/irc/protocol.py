@@ -167,6 +167,7 @@ class IRCProtocol(Connection):
     def connectionLost(self, reason) -> None:
         if self._gate is not None:
             self._gate.stop()
+        self.chat.watch.clear(self)
         super().connectionLost(reason)
 
     def lineReceived(self, line: bytes) -> None:
@@ -693,6 +694,21 @@ class IRCProtocol(Connection):
             return
         self._last_shared = seen
         self._write_away(event.name, event.text)
+
+    def watched_online(self, name: str) -> None:
+        # IRCv3 MONITOR: a nick we watch came online here.
+        if self.registered:
+            self._deliver(
+                wire.numeric(
+                    self.server, wire.RPL_MONONLINE, self.nick, self.mask_of(name)
+                )
+            )
+
+    def watched_offline(self, name: str) -> None:
+        if self.registered:
+            self._deliver(
+                wire.numeric(self.server, wire.RPL_MONOFFLINE, self.nick, name)
+            )
 
     def _away_on_join(self, name: str) -> None:
         # IRCv3 away-notify: someone away who joins is shown away.
