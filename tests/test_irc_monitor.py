@@ -131,3 +131,43 @@ class WatchRegistryTests(unittest.TestCase):
         chunks = list(_chunks(names))
         self.assertEqual(sum(len(c) for c in chunks), 20)
         self.assertTrue(all(len(",".join(c)) <= TARGETS_BYTES for c in chunks))
+
+
+class ExtendedMonitorTests(IRCTestCase):
+    def watcher(self, *caps: str):
+        alice = self.register("alice", "CAP LS 302", f"CAP REQ :{' '.join(caps)}")
+        alice.write("CAP END")
+        alice.write("MONITOR + bob")
+        alice.take()
+        return alice
+
+    def test_a_watched_nick_going_away_is_told_with_away_notify(self):
+        alice = self.watcher("extended-monitor", "away-notify")
+        bob = self.welcomed("bob")
+        alice.take()
+        bob.write("AWAY :afk")
+        (line,) = alice.take()
+        self.assertTrue(line.startswith(":bob!bob@chatroom.irc AWAY"), line)
+        self.assertEqual(params(line), ["afk"])
+        bob.write("AWAY")
+        (line,) = alice.take()
+        self.assertEqual((command_of(line), params(line)), ("AWAY", []))
+
+    def test_without_away_notify_or_extended_monitor_nothing_is_told(self):
+        for caps in (["extended-monitor"], ["away-notify"]):
+            alice = self.watcher(*caps)
+            bob = self.welcomed("bob")
+            alice.take()
+            bob.write("AWAY :afk")
+            self.assertEqual(alice.take(), [], caps)
+            alice.write("QUIT")
+            bob.write("QUIT")
+
+    def test_a_shared_channel_tells_it_once(self):
+        alice = self.watcher("extended-monitor", "away-notify")
+        alice.write("JOIN #den")
+        bob = self.welcomed("bob")
+        bob.write("JOIN #den")
+        alice.take()
+        bob.write("AWAY :afk")
+        self.assertEqual(self.commands(alice.take()), ["AWAY"])

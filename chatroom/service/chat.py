@@ -573,6 +573,9 @@ class ChatService(service.Service):
         event = AwayChanged(account.name, account.away)
         for room in self.rooms.rooms_of(account.id):
             self.announce(room, event, exclude)
+        for mind in self.watch.watchers_of(account.name):
+            if mind is not exclude:
+                mind.watched_away(account, event)
 
     def announce(
         self, room: Room, event: Membership | AwayChanged | str, exclude=None

@@ -710,6 +710,16 @@ class IRCProtocol(Connection):
                 wire.numeric(self.server, wire.RPL_MONOFFLINE, self.nick, name)
             )
 
+    def watched_away(self, account, event: AwayChanged) -> None:
+        # IRCv3 extended-monitor: told as in a shared channel, so one that
+        # shares a channel with them hears it there, once.
+        if "extended-monitor" not in self.caps:
+            return
+        me = self.account_id
+        if any(me in room.members for room in self.chat.rooms.rooms_of(account.id)):
+            return
+        self.away_changed(event)
+
     def _away_on_join(self, name: str) -> None:
         # IRCv3 away-notify: someone away who joins is shown away.
         if "away-notify" not in self.caps:
