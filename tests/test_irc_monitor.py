@@ -47,6 +47,12 @@ class MonitorTests(IRCTestCase):
         alice.write("MONITOR L")
         self.assertEqual(self.commands(alice.take()), ["733"])
 
+    def test_adding_or_removing_needs_nicks(self):
+        alice = self.welcomed("alice")
+        alice.write("MONITOR +")
+        alice.write("MONITOR - :")
+        self.assertEqual(self.commands(alice.take()), ["461", "461"])
+
     def test_removed_and_cleared_names_are_not_told(self):
         alice = self.welcomed("alice")
         alice.write("MONITOR + bob,carol")

@@ -29,7 +29,9 @@ async def monitor(conn, msg: Message) -> None:
     sub = msg.params[0].upper()
     watch = conn.chat.watch
     names = targets(msg.params[1]) if len(msg.params) > 1 else []
-    if sub == "+":
+    if sub in ("+", "-") and not names:
+        conn.numeric(wire.ERR_NEEDMOREPARAMS, "MONITOR", "Not enough parameters")
+    elif sub == "+":
         add(conn, names)
     elif sub == "-":
         watch.remove(conn, names)
