@@ -3,7 +3,9 @@ Who watches whose name (IRC's MONITOR): a name's key to the minds watching
 it, each mind's list bounded.  L{ChatService} tells it when a name comes
 online here (its first session, or a rename to it) and goes offline (its
 last session, or a rename away); it tells the watchers through their minds'
-C{watched_online} and C{watched_offline}.
+C{watched_online} and C{watched_offline}, and (IRC's extended-monitor) a
+watched account's away through C{watched_away}: a mind that watches has all
+three.
 
 Only this node's users are seen: the cluster's presence knows other nodes'
 users by id, not by name, so a watched name online elsewhere shows offline.
