@@ -42,6 +42,7 @@ from chatroom.service.interfaces import (
 )
 from chatroom.service.local import LocalMembershipBus, LocalPresence, LocalSequencer
 from chatroom.service.rooms import Room, RoomDirectory
+from chatroom.service.watch import WatchRegistry
 from chatroom.service.whowas import WhowasHistory
 from chatroom.storage.store import ChatStore, UserRecord
 
@@ -181,6 +182,8 @@ class ChatService(service.Service):
         self.whowas = WhowasHistory()
         # Away texts of accounts online on other nodes only, by id.
         self.away_elsewhere: dict[int, str] = {}
+        # Who watches which names come and go (IRC's MONITOR).
+        self.watch = WatchRegistry()
         self._last_guest_id = 0
         # Made once: a class-level Logger makes a new one at each access.
         self.activity_log = Logger(
@@ -298,6 +301,7 @@ class ChatService(service.Service):
         account.sessions = (*account.sessions, session)
         if len(account.sessions) == 1:
             account.signed_on = account.last_active = self.clock.seconds()
+            self.watch.came_online(account.name)
         # A guest is this node's alone: other nodes never hear of it.
         if len(account.sessions) == 1 and not account.is_guest:
             self.presence.came_online(user_id)
@@ -317,6 +321,7 @@ class ChatService(service.Service):
             self._gave_up_name(account, session)
             self.online.pop(account.id, None)
             self.online_by_key.pop(account.key, None)
+            self.watch.went_offline(account.name)
             if not account.is_guest:
                 self.presence.went_offline(account.id)
                 self._last_seen(account)
@@ -560,8 +565,12 @@ class ChatService(service.Service):
             self.fanout.unsubscribe(room.channel, session.mind)
 
     def _rename(self, account: Account, new_name: str) -> None:
+        old_key = account.key
         if account.sessions:
             self._gave_up_name(account, account.sessions[0])
+            # A change of case only is the same name to its watchers.
+            if name_key(new_name) != old_key:
+                self.watch.went_offline(account.name)
         self.online_by_key.pop(account.key, None)
         account.name = sys.intern(new_name)
         account.key = name_key(account.name)
@@ -569,6 +578,8 @@ class ChatService(service.Service):
             self._end_guest_named(account)
         self.online_by_key[account.key] = account
         self.rooms.rename_member(account.id, new_name)
+        if account.sessions and account.key != old_key:
+            self.watch.came_online(account.name)
 
     def _gave_up_name(self, account: Account, session) -> None:
         # The front end says what it showed of the session (IRC's user and
@@ -588,6 +599,9 @@ class ChatService(service.Service):
         event = AwayChanged(account.name, account.away)
         for room in self.rooms.rooms_of(account.id):
             self.announce(room, event, exclude)
+        for mind in self.watch.watchers_of(account.name):
+            if mind is not exclude:
+                mind.watched_away(account, event)
 
     def announce(
         self, room: Room, event: Membership | AwayChanged | str, exclude=None

@@ -75,6 +75,7 @@ class IRCFactory(ChatFactory):
             "EXTBAN=,m",
             f"KICKLEN={moderation.KICK_MAX}",
             f"MODES={MODES_PER_LINE}",
+            f"MONITOR={chat.watch.limit}",
             "PREFIX=(ov)@+",
             "TARGMAX=JOIN:,NAMES:,PART:,PRIVMSG:,NOTICE:",
             f"TOPICLEN={moderation.TOPIC_MAX}",

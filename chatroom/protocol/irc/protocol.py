@@ -167,6 +167,7 @@ class IRCProtocol(Connection):
     def connectionLost(self, reason) -> None:
         if self._gate is not None:
             self._gate.stop()
+        self.chat.watch.clear(self)
         super().connectionLost(reason)
 
     def lineReceived(self, line: bytes) -> None:
@@ -699,6 +700,31 @@ class IRCProtocol(Connection):
             self._write_away(event.name, event.text)
         finally:
             self._delivering = False
+
+    def watched_online(self, name: str) -> None:
+        # IRCv3 MONITOR: a nick we watch came online here.
+        if self.registered:
+            self._deliver(
+                wire.numeric(
+                    self.server, wire.RPL_MONONLINE, self.nick, self.mask_of(name)
+                )
+            )
+
+    def watched_offline(self, name: str) -> None:
+        if self.registered:
+            self._deliver(
+                wire.numeric(self.server, wire.RPL_MONOFFLINE, self.nick, name)
+            )
+
+    def watched_away(self, account, event: AwayChanged) -> None:
+        # IRCv3 extended-monitor: told as in a shared channel, so one that
+        # shares a channel with them hears it there, once.
+        if "extended-monitor" not in self.caps:
+            return
+        me = self.account_id
+        if any(me in room.members for room in self.chat.rooms.rooms_of(account.id)):
+            return
+        self.away_changed(event)
 
     def _away_on_join(self, name: str) -> None:
         # IRCv3 away-notify: someone away who joins is shown away.

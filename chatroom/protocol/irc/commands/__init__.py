@@ -11,6 +11,7 @@ from chatroom.protocol.irc.commands import (  # noqa: F401 (they register)
     history,
     messages,
     modes,
+    monitor,
     queries,
     registration,
     server,

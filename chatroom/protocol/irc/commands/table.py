@@ -27,6 +27,7 @@ CAPABILITIES = {
     "draft/read-marker": None,
     "echo-message": None,
     "extended-join": None,
+    "extended-monitor": None,
     "labeled-response": None,
     "message-tags": None,
     "multi-prefix": None,
