@@ -8,6 +8,7 @@ from chatroom.protocol.irc import wire
 from chatroom.protocol.irc.commands import history
 from chatroom.protocol.irc.commands.modes import MODES_PER_LINE
 from chatroom.protocol.irc.commands.queries import AWAYLEN
+from chatroom.protocol.irc.commands.server import BOT_MODE
 from chatroom.protocol.irc.message import MAX_BODY
 from chatroom.protocol.irc.protocol import IRCProtocol
 from chatroom.protocol.limits import Limits
@@ -62,6 +63,7 @@ class IRCFactory(ChatFactory):
         chat = self.chat
         return [
             f"AWAYLEN={AWAYLEN}",
+            f"BOT={BOT_MODE}",
             "CASEMAPPING=ascii",
             f"CHANLIMIT=#:{chat.max_rooms or ''}",
             "CHANMODES=b,k,l,imnst",

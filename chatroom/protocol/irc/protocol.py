@@ -25,6 +25,7 @@ from chatroom.errors import (
 from chatroom.names import name_key
 from chatroom.protocol.connection import Connection
 from chatroom.protocol.irc import batch, commands, wire
+from chatroom.protocol.irc.commands import status
 from chatroom.protocol.irc.message import (
     CTCP_ACTION,
     MAX_BODY,
@@ -473,6 +474,10 @@ class IRCProtocol(Connection):
         account = self.chat.online_by_key.get(name_key(name))
         return account.name if account is not None and not account.is_guest else None
 
+    def is_bot(self, name: str) -> bool:
+        """Whether C{name} is online here with bot mode (+B) set."""
+        return status.is_bot(self.chat.online_by_key.get(name_key(name)))
+
     def tags_for(
         self,
         bits: int,
@@ -480,7 +485,7 @@ class IRCProtocol(Connection):
         at: int,
         msgid: str | None = None,
         client: dict[str, str] | None = None,
-    ) -> dict[str, str] | None:
+    ) -> dict[str, str | None] | None:
         """The tags a message from C{sender} carries for the caps in C{bits}."""
         tags = {}
         if bits & TAG_TIME:
@@ -490,6 +495,9 @@ class IRCProtocol(Connection):
                 tags["msgid"] = msgid
             if client:
                 tags.update(client)
+            # bot-mode: once per variant, as the rest of a message's tags.
+            if sender is not None and self.is_bot(sender):
+                tags["bot"] = None
         if bits & TAG_ACCOUNT and sender is not None:
             account = self.account_of(sender)
             if account is not None:
