@@ -702,6 +702,13 @@ class IRCProtocol(Connection):
         self._last_shared = seen
         self._write_away(event.name, event.text)
 
+    def tell_setname(self, line: bytes) -> None:
+        """Someone we share a room with changed real name: shown with setname."""
+        if self._held is not None:
+            self._hold(lambda: self.tell_setname(line))
+        elif self.registered and "setname" in self.caps:
+            self._deliver(line)
+
     def _away_on_join(self, name: str) -> None:
         # IRCv3 away-notify: someone away who joins is shown away.
         if "away-notify" not in self.caps:
