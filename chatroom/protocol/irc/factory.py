@@ -6,6 +6,7 @@ from chatroom.names import NAME_MAX
 from chatroom.protocol.factory import ChatFactory
 from chatroom.protocol.irc import wire
 from chatroom.protocol.irc.commands import history
+from chatroom.protocol.irc.commands.messages import STATUSMSG
 from chatroom.protocol.irc.commands.modes import MODES_PER_LINE
 from chatroom.protocol.irc.commands.queries import AWAYLEN
 from chatroom.protocol.irc.commands.server import BOT_MODE
@@ -78,6 +79,7 @@ class IRCFactory(ChatFactory):
             f"KICKLEN={moderation.KICK_MAX}",
             f"MODES={MODES_PER_LINE}",
             "PREFIX=(ov)@+",
+            f"STATUSMSG={STATUSMSG}",
             "TARGMAX=JOIN:,NAMES:,PART:,PRIVMSG:,NOTICE:",
             f"TOPICLEN={moderation.TOPIC_MAX}",
             f"USERLEN={NAME_MAX}",

@@ -50,6 +50,7 @@ from chatroom.service.events import (
     Membership,
     PrivateMessage,
     RoomMessage,
+    StatusMessage,
     TagMessage,
     new_tag_id,
 )
@@ -591,6 +592,33 @@ class IRCProtocol(Connection):
             )
             data = variants[bits] = (
                 with_tags(plain, encode_tags(tags).encode("utf-8")) if tags else plain
+            )
+        if echo:
+            self.write(data)
+        else:
+            self._deliver(data)
+
+    def status_message(self, message: StatusMessage, echo: bool = False) -> None:
+        """STATUSMSG: C{PRIVMSG @#room}, one encoding per set of caps."""
+        if self._held is not None and not echo:
+            self._hold(lambda: self.status_message(message))
+            return
+        lines = message.irc
+        if lines is None:
+            lines = message.irc = {}
+        bits = self.tag_bits
+        data = lines.get(bits)
+        if data is None:
+            tags = self.tags_for(
+                bits, message.sender, message.at, message.msgid, message.tags
+            )
+            data = lines[bits] = self.message_line(
+                self.message_command(message.kind),
+                f"{message.status}#{message.room}",
+                message.text,
+                self.mask_of(message.sender),
+                tags,
+                message.kind,
             )
         if echo:
             self.write(data)
