@@ -185,6 +185,11 @@ def _msgid(data: dict, name: str) -> None:
         raise BadMessage(f"{name}: not a message id")
 
 
+def _status(data: dict, name: str) -> None:
+    if _field(data, name, str) not in ("@", "+"):
+        raise BadMessage(f"{name}: not a status")
+
+
 _EVENTS: dict[str, dict[str, Check]] = {
     "room": {
         "room": _name,
@@ -209,6 +214,16 @@ _EVENTS: dict[str, dict[str, Check]] = {
         "tags": _tags,
         "at": _time,
         "msgid": _msgid,
+    },
+    "status": {
+        "room": _name,
+        "status": _status,
+        "sender": _name,
+        "text": _text,
+        "at": _time,
+        "msgid": _msgid,
+        "message_kind": _message_kind,
+        "tags": _tags_or_none,
     },
     "notice": {"text": _text},
     "membership": {

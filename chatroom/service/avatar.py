@@ -57,6 +57,7 @@ from chatroom.service.results import (
 )
 from chatroom.service.room_actions import RoomActions
 from chatroom.service.rooms import Room
+from chatroom.service.status_messages import StatusMessages
 from chatroom.storage.store import ActivityEntry
 
 HISTORY_MAX = 1000
@@ -102,7 +103,13 @@ def _unstored(
 
 
 @implementer(IUser)
-class Session(HistoryActions, moderation.RoomModeration, RoomActions, Discovery):
+class Session(
+    HistoryActions,
+    moderation.RoomModeration,
+    RoomActions,
+    Discovery,
+    StatusMessages,
+):
     """One connection's view of its account."""
 
     log = Logger()

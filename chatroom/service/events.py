@@ -156,6 +156,60 @@ class TagMessage:
         }
 
 
+class StatusMessage:
+    """
+    A message to a room's members of a rank (IRC's STATUSMSG, C{@#room}):
+    C{status} C{"@"} for its operators, C{"+"} for the voiced and operators.
+    Handed to each of them, never stored; C{msgid} names it for every one.
+    A front end with no C{status_message} shows it as a notice.
+    """
+
+    __slots__ = ("room", "status", "sender", "text", "at", "kind", "tags", "msgid")
+    __slots__ += ("irc",)
+
+    def __init__(
+        self,
+        room: str,
+        status: str,
+        sender: str,
+        text: str,
+        at: int,
+        msgid: str,
+        kind=MESSAGE,
+        tags: dict[str, str] | None = None,
+    ) -> None:
+        self.room = room
+        self.status = status
+        self.sender = sender
+        self.text = text
+        self.at = at
+        self.msgid = msgid
+        self.kind = kind
+        self.tags = tags
+        # IRC's lines by the caps that change them, made once for all.
+        self.irc: dict | None = None
+
+    def deliver(self, client) -> None:
+        take = getattr(client, "status_message", None)
+        if take is not None:
+            take(self)
+        else:
+            client.notice(f"{self.status}#{self.room} <{self.sender}> {self.text}")
+
+    def to_dict(self) -> dict:
+        return {
+            "kind": "status",
+            "room": self.room,
+            "status": self.status,
+            "sender": self.sender,
+            "text": self.text,
+            "at": self.at,
+            "msgid": self.msgid,
+            "message_kind": self.kind,
+            "tags": self.tags,
+        }
+
+
 class Notice:
     __slots__ = ("text",)
 
@@ -242,7 +296,15 @@ class AwayChanged:
 
 def event_from_dict(
     data: dict,
-) -> RoomMessage | PrivateMessage | TagMessage | Notice | Membership | AwayChanged:
+) -> (
+    RoomMessage
+    | PrivateMessage
+    | TagMessage
+    | StatusMessage
+    | Notice
+    | Membership
+    | AwayChanged
+):
     """The event that C{to_dict} described."""
     kind = data["kind"]
     if kind == "room":
@@ -287,4 +349,15 @@ def event_from_dict(
         )
     if kind == "away":
         return AwayChanged(data["name"], data["text"])
+    if kind == "status":
+        return StatusMessage(
+            data["room"],
+            data["status"],
+            data["sender"],
+            data["text"],
+            data["at"],
+            data["msgid"],
+            data.get("message_kind", MESSAGE),
+            tags=data.get("tags"),
+        )
     raise ValueError(f"unknown event kind {kind!r}")

@@ -79,6 +79,13 @@ class IUser(Interface):
         with it, never stored.
         """
 
+    def say_to_status(room, status, text, kind="message", tags=None):
+        """
+        Send C{text} to C{room}'s operators (C{status} C{"@"}) or its voiced
+        and operators (C{"+"}), checked as L{say}; never stored.  Return the
+        L{StatusMessage} once handed over.
+        """
+
     def send_private(recipient, text, kind="message", tags=None):
         """
         Send C{text} to the user named C{recipient}, online or not; return

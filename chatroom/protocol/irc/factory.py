@@ -6,8 +6,10 @@ from chatroom.names import NAME_MAX
 from chatroom.protocol.factory import ChatFactory
 from chatroom.protocol.irc import wire
 from chatroom.protocol.irc.commands import history
+from chatroom.protocol.irc.commands.messages import STATUSMSG
 from chatroom.protocol.irc.commands.modes import MODES_PER_LINE
 from chatroom.protocol.irc.commands.queries import AWAYLEN
+from chatroom.protocol.irc.commands.server import BOT_MODE
 from chatroom.protocol.irc.message import MAX_BODY
 from chatroom.protocol.irc.protocol import IRCProtocol
 from chatroom.protocol.limits import Limits
@@ -62,6 +64,7 @@ class IRCFactory(ChatFactory):
         chat = self.chat
         return [
             f"AWAYLEN={AWAYLEN}",
+            f"BOT={BOT_MODE}",
             "CASEMAPPING=ascii",
             f"CHANLIMIT=#:{chat.max_rooms or ''}",
             "CHANMODES=b,k,l,imnst",
@@ -77,6 +80,7 @@ class IRCFactory(ChatFactory):
             f"MODES={MODES_PER_LINE}",
             f"MONITOR={chat.watch.limit}",
             "PREFIX=(ov)@+",
+            f"STATUSMSG={STATUSMSG}",
             "TARGMAX=JOIN:,NAMES:,PART:,PRIVMSG:,NOTICE:",
             f"TOPICLEN={moderation.TOPIC_MAX}",
             f"USERLEN={NAME_MAX}",

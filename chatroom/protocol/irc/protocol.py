@@ -25,6 +25,7 @@ from chatroom.errors import (
 from chatroom.names import name_key
 from chatroom.protocol.connection import Connection
 from chatroom.protocol.irc import batch, commands, wire
+from chatroom.protocol.irc.commands import status
 from chatroom.protocol.irc.message import (
     CTCP_ACTION,
     MAX_BODY,
@@ -49,6 +50,7 @@ from chatroom.service.events import (
     Membership,
     PrivateMessage,
     RoomMessage,
+    StatusMessage,
     TagMessage,
     new_tag_id,
 )
@@ -474,6 +476,10 @@ class IRCProtocol(Connection):
         account = self.chat.online_by_key.get(name_key(name))
         return account.name if account is not None and not account.is_guest else None
 
+    def is_bot(self, name: str) -> bool:
+        """Whether C{name} is online here with bot mode (+B) set."""
+        return status.is_bot(self.chat.online_by_key.get(name_key(name)))
+
     def tags_for(
         self,
         bits: int,
@@ -481,7 +487,7 @@ class IRCProtocol(Connection):
         at: int,
         msgid: str | None = None,
         client: dict[str, str] | None = None,
-    ) -> dict[str, str] | None:
+    ) -> dict[str, str | None] | None:
         """The tags a message from C{sender} carries for the caps in C{bits}."""
         tags = {}
         if bits & TAG_TIME:
@@ -491,6 +497,9 @@ class IRCProtocol(Connection):
                 tags["msgid"] = msgid
             if client:
                 tags.update(client)
+            # bot-mode: once per variant, as the rest of a message's tags.
+            if sender is not None and self.is_bot(sender):
+                tags["bot"] = None
         if bits & TAG_ACCOUNT and sender is not None:
             account = self.account_of(sender)
             if account is not None:
@@ -584,6 +593,33 @@ class IRCProtocol(Connection):
             )
             data = variants[bits] = (
                 with_tags(plain, encode_tags(tags).encode("utf-8")) if tags else plain
+            )
+        if echo:
+            self.write(data)
+        else:
+            self._deliver(data)
+
+    def status_message(self, message: StatusMessage, echo: bool = False) -> None:
+        """STATUSMSG: C{PRIVMSG @#room}, one encoding per set of caps."""
+        if self._held is not None and not echo:
+            self._hold(lambda: self.status_message(message))
+            return
+        lines = message.irc
+        if lines is None:
+            lines = message.irc = {}
+        bits = self.tag_bits
+        data = lines.get(bits)
+        if data is None:
+            tags = self.tags_for(
+                bits, message.sender, message.at, message.msgid, message.tags
+            )
+            data = lines[bits] = self.message_line(
+                self.message_command(message.kind),
+                f"{message.status}#{message.room}",
+                message.text,
+                self.mask_of(message.sender),
+                tags,
+                message.kind,
             )
         if echo:
             self.write(data)
@@ -725,6 +761,13 @@ class IRCProtocol(Connection):
         if any(me in room.members for room in self.chat.rooms.rooms_of(account.id)):
             return
         self.away_changed(event)
+
+    def tell_setname(self, line: bytes) -> None:
+        """Someone we share a room with changed real name: shown with setname."""
+        if self._held is not None:
+            self._hold(lambda: self.tell_setname(line))
+        elif self.registered and "setname" in self.caps:
+            self._deliver(line)
 
     def _away_on_join(self, name: str) -> None:
         # IRCv3 away-notify: someone away who joins is shown away.

@@ -32,6 +32,10 @@ from chatroom.protocol.irc.message import (
 )
 from chatroom.service.events import ACTION, MESSAGE, NOTICE
 
+# The prefixes a message's channel may carry to reach only members of that
+# rank (ISUPPORT STATUSMSG): "@" operators, "+" voiced and operators.
+STATUSMSG = "@+"
+
 
 @command(
     "PRIVMSG",
@@ -65,13 +69,17 @@ async def _message(conn, msg: Message, errors: bool) -> None:
     # Client-only tags are passed on; the others are the server's to set.
     tags = client_only(msg.tags) if "message-tags" in conn.caps else None
     for target in targets(msg.params[0]):
-        room = channel_name(target)
+        status, room = status_target(target)
         text = fit_text(msg.command, target, msg.params[1], conn.mask)
         action = ctcp_action(text) if errors else None
         if action is not None:
             kind, text = ACTION, action
         try:
-            if room is not None:
+            if status is not None:
+                sent = await conn.avatar.say_to_status(room, status, text, kind, tags)
+                if "echo-message" in conn.caps:
+                    conn.status_message(sent, echo=True)
+            elif room is not None:
                 sent = await conn.avatar.say(room, text, kind, tags)
                 if "echo-message" in conn.caps:
                     conn.room_message(sent, echo=True)
@@ -95,6 +103,17 @@ async def _message(conn, msg: Message, errors: bool) -> None:
         except ChatError as e:
             if errors:
                 _refused(conn, msg.command, target, room, e)
+
+
+def status_target(target: str) -> tuple[str | None, str | None]:
+    """
+    STATUSMSG: C{@#room} (its operators) or C{+#room} (voiced and
+    operators) as the status and the room; otherwise no status and the
+    room a target names, if any.
+    """
+    if target[:1] in STATUSMSG and target[1:2] == "#":
+        return target[0], target[2:]
+    return None, channel_name(target)
 
 
 @command(

@@ -52,6 +52,8 @@ async def whois(conn, msg: Message) -> None:
     conn.numeric(wire.RPL_WHOISSERVER, name, conn.server, "chatroom")
     if status.is_oper(account):
         conn.numeric(wire.RPL_WHOISOPERATOR, name, "is an IRC operator")
+    if status.is_bot(account):
+        conn.numeric(wire.RPL_WHOISBOT, name, "is a bot")
     if account.away is not None:
         conn.numeric(wire.RPL_AWAY, name, account.away)
     conn.numeric(

@@ -1,4 +1,4 @@
-"""Registration: capabilities, nick and user, PASS and SASL, PING, QUIT."""
+"""Registration: capabilities, nick and user, PASS and SASL, PING, QUIT, SETNAME."""
 
 from __future__ import annotations
 
@@ -146,6 +146,52 @@ async def user(conn, msg: Message) -> None:
     conn.username = _shown_username(username)
     conn.realname = realname
     await conn.try_registration()
+
+
+@command(
+    "SETNAME",
+    1,
+    usage="SETNAME :<real name>",
+    help="change your real name (setname)",
+)
+async def setname(conn, msg: Message) -> None:
+    # Checked as USER's; emptied by the check, it is refused (IRCv3 setname).
+    realname = check_reason(msg.params[0])
+    if not realname:
+        conn.write(
+            wire.fail("SETNAME", "INVALID_REALNAME", "Bad real name", conn.server)
+        )
+        return
+    account = conn.avatar.account
+    # Others see one user: every IRC session of the account has the new name.
+    for session in account.sessions:
+        if hasattr(session.mind, "realname"):
+            session.mind.realname = realname
+    line = wire.line("SETNAME", realname, source=conn.mask)
+    if "setname" in conn.caps:
+        conn.write(line)  # the confirmation, a labeled reply
+    told = _sharing_a_room(conn, account)
+    for client in told:
+        if client is not conn:
+            client.tell_setname(line)
+    # IRCv3 extended-monitor: those who MONITOR the nick hear it too.
+    for mind in conn.chat.watch.watchers_of(account.name):
+        if mind not in told and "extended-monitor" in getattr(mind, "caps", ()):
+            mind.tell_setname(line)
+
+
+def _sharing_a_room(conn, account) -> set:
+    """The IRC connections here of C{account} and of those in its rooms."""
+    ids = {account.id}
+    for room in conn.chat.rooms.rooms_of(account.id):
+        ids.update(room.members)
+    clients = set()
+    for user_id in ids:
+        online = conn.chat.online.get(user_id)
+        for session in online.sessions if online is not None else ():
+            if hasattr(session.mind, "tell_setname"):
+                clients.add(session.mind)
+    return clients
 
 
 def _shown_username(username: str) -> str:

@@ -26,10 +26,12 @@ from chatroom.protocol.irc import wire
 from chatroom.protocol.irc.commands.table import command
 from chatroom.protocol.irc.message import Message
 
-# The user modes this server knows: invisible, operator, wallops.
-USER_MODES = "iow"
+# The user modes this server knows: bot, invisible, operator, wallops.
+USER_MODES = "Biow"
 # Modes a user may set on itself; +o only comes from OPER.
-SELF_MODES = frozenset("iw")
+SELF_MODES = frozenset("Biw")
+# IRCv3 bot-mode: the user mode a bot sets (ISUPPORT BOT).
+BOT_MODE = "B"
 ISUPPORT_PER_LINE = 12
 INFO = (
     "chatroom: one chat core on Twisted, spoken as a line protocol and as IRC.",
@@ -135,7 +137,7 @@ async def info(conn, msg: Message) -> None:
 
 
 def user_mode(conn, msg: Message) -> None:
-    """MODE on a nick: only our own, and only +i, +w and -o may be set."""
+    """MODE on a nick: only our own, and only +B, +i, +w and -o may be set."""
     target = msg.params[0]
     if name_key(target) != name_key(conn.nick):
         code = (

@@ -7,7 +7,7 @@ service's (L{chatroom.service.chat.Account}); this only spells it.
 from __future__ import annotations
 
 from chatroom.names import name_key
-from chatroom.protocol.irc.commands.server import is_operator
+from chatroom.protocol.irc.commands.server import BOT_MODE, is_operator
 from chatroom.service import moderation
 from chatroom.service.chat import Account
 from chatroom.service.rooms import Room
@@ -21,6 +21,13 @@ def online(conn, name: str) -> Account | None:
 def is_invisible(account: Account) -> bool:
     """Whether a session of C{account} set IRC's user mode +i."""
     return any("i" in getattr(s.mind, "modes", ()) for s in account.sessions)
+
+
+def is_bot(account: Account | None) -> bool:
+    """Whether a session of C{account} set IRC's bot mode (+B, bot-mode)."""
+    return account is not None and any(
+        BOT_MODE in getattr(s.mind, "modes", ()) for s in account.sessions
+    )
 
 
 def shares_a_room(conn, account: Account) -> bool:
@@ -55,7 +62,7 @@ def here_or_gone(account: Account | None) -> str:
 def who_flags(conn, account: Account | None, room: Room | None, user_id: int) -> str:
     """
     WHO's flags: here or gone (away, or a member not online anywhere; one
-    online on another node shows here), operator, and in C{room} the
+    online on another node shows here), operator, bot, and in C{room} the
     member's prefix.
     """
     if account is None:
@@ -64,6 +71,8 @@ def who_flags(conn, account: Account | None, room: Room | None, user_id: int) ->
         flags = here_or_gone(account)
     if is_oper(account):
         flags += "*"
+    if is_bot(account):
+        flags += BOT_MODE
     if room is not None:
         flags += member_prefix(conn, room, user_id)
     return flags

@@ -33,6 +33,7 @@ CAPABILITIES = {
     "multi-prefix": None,
     "sasl": "PLAIN",
     "server-time": None,
+    "setname": None,
     "userhost-in-names": None,
 }
 # SASL: bytes of one AUTHENTICATE chunk, and of the whole response.
