@@ -67,6 +67,21 @@ class ModeTests(ModerationTestCase):
         self.assertEqual(self.replies(self.alice, "MODE #den +o bob")[0][0], "441")
         self.assertEqual(self.replies(self.alice, "MODE #den +z")[0][0], "472")
 
+    def test_a_ban_puts_out_the_members_it_names_but_the_banner(self):
+        self.bob.write("JOIN #den")
+        self.alice.take()
+        self.bob.take()
+        self.alice.write("MODE #den +b bo*!*@*")
+        lines = self.bob.take()
+        self.assertIn("KICK", [command_of(line) for line in lines], lines)
+        den = self.world.chat.rooms.find("den")
+        self.assertEqual(sorted(den.members.values()), ["alice"])
+        # A mute is a ban that keeps its member in.
+        self.alice.write("MODE #den -b bo*!*@*")
+        self.bob.write("JOIN #den")
+        self.alice.write("MODE #den +b m:bob!*@*")
+        self.assertEqual(sorted(den.members.values()), ["alice", "bob"])
+
     def test_ban_list(self):
         self.alice.write("MODE #den +b bob")
         self.alice.take()

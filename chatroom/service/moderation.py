@@ -72,6 +72,8 @@ class ModeResult(NamedTuple):
     room: str
     applied: list[ModeChange]
     refused: list[tuple[ModeChange, ChatError]]
+    # Members a new ban put out of the room, by name.
+    put_out: tuple[str, ...] = ()
 
 
 class Ban(NamedTuple):
@@ -579,7 +581,34 @@ class RoomModeration:
                     detail=tuple(applied),
                 ),
             )
-        return ModeResult(target.name, applied, refused)
+        put_out: list[str] = []
+        for change in applied:
+            if (
+                change.adding
+                and change.mode == "b"
+                and not change.param.startswith(MUTE)
+            ):
+                put_out += await self._put_out_banned(target, change.param)
+        return ModeResult(target.name, applied, refused, tuple(put_out))
+
+    async def _put_out_banned(self, target, mask: str) -> list[str]:
+        """A ban ends the membership of those it names: put them out."""
+        chat, account = self.chat, self.account
+        reason = f"banned by {account.name}"
+        owner_id = modes_of(target).owner_id
+        removed = []
+        for user_id, member in list(target.members.items()):
+            # The owner and the admin may always come back: not put out.
+            online = chat.online.get(user_id)
+            exempt = user_id in (account.id, owner_id) or (
+                online is not None and online.is_admin
+            )
+            if not exempt and mask_matches(mask, name_key(member)):
+                try:
+                    removed.append(await self.kick(target.name, member, reason))
+                except (NoSuchUser, UserNotInRoom):
+                    pass  # left (or renamed) while the others were put out
+        return removed
 
     def _apply_modes(self, room, flags, key, limit, roles, added, removed) -> None:
         modes = state_of(room)

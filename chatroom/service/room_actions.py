@@ -13,15 +13,12 @@ from typing import NamedTuple
 from chatroom.errors import (
     BadModeParam,
     ChatError,
-    NoSuchUser,
     NotBanned,
     NotMember,
     NotMuted,
     NotOwner,
     PermissionDenied,
-    UserNotInRoom,
 )
-from chatroom.names import name_key
 from chatroom.service import moderation
 from chatroom.service.events import Membership, ModeChange
 from chatroom.storage.store import LOBBY
@@ -82,25 +79,12 @@ class RoomActions:
         return Changed(result.room, change, False)
 
     async def ban(self, room: str, name: str) -> Banned:
-        """Ban C{name} (a name or a mask of names) and put out who it matches."""
+        """Ban C{name} (a name or a mask of names), which puts out who it matches."""
         mask = _ban_mask(name)
-        done = await self.change_one(room, ModeChange(True, "b", mask))
-        target = self.chat.rooms.find(done.room)
-        reason = f"banned by {self.account.name}"
-        removed = []
-        owner_id = moderation.modes_of(target).owner_id
-        for user_id, member in list(target.members.items()):
-            # The owner and the admin may always come back: not put out.
-            account = self.chat.online.get(user_id)
-            exempt = user_id in (self.account.id, owner_id) or (
-                account is not None and account.is_admin
-            )
-            if not exempt and moderation.mask_matches(mask, name_key(member)):
-                try:
-                    removed.append(await self.kick(done.room, member, reason))
-                except (NoSuchUser, UserNotInRoom):
-                    pass  # left (or renamed) while the others were put out
-        return Banned(done.room, mask, done.changed, removed)
+        result = await self.change_modes(room, [ModeChange(True, "b", mask)])
+        if result.refused:
+            raise result.refused[0][1]
+        return Banned(result.room, mask, bool(result.applied), list(result.put_out))
 
     async def unban(self, room: str, name: str) -> Changed:
         mask = _ban_mask(name)
