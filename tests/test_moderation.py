@@ -15,6 +15,7 @@ from chatroom.errors import (
     Banned,
     CannotSpeak,
     InviteOnly,
+    NoSuchRoom,
     NoSuchUser,
     NotMember,
     NotOperator,
@@ -251,7 +252,9 @@ class ModeTests(ModerationTestCase):
         room = self.room()
         self.assertFalse(moderation.is_visible(room, self.bob.account.id))
         self.assertTrue(moderation.is_visible(room, self.alice.account.id))
-        self.assertRaises(NotMember, self.bob.topic, "den")
+        # It does not exist to them: no "not a member" that says it does.
+        self.assertRaises(NoSuchRoom, self.bob.topic, "den")
+        self.assertRaises(NoSuchRoom, lambda: run(self.bob.set_topic("den", "x")))
 
 
 class TopicAndKickTests(ModerationTestCase):

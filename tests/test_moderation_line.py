@@ -343,11 +343,15 @@ class RoomSetTests(LineModerationTestCase):
         self.assertIn("key set", self._show(self.bob))
 
     def test_settings_show_on_irc(self):
-        self.alice.command("/room set den secret")
+        self.alice.command("/room set den moderated")
         self.alice.command("/room set den limit 9")
         dave = self.irc("dave")
         dave.write("MODE #den")
-        self.assertEqual(params(dave.take()[0])[2:], ["+nstl", "9"])
+        self.assertEqual(params(dave.take()[0])[2:], ["+mntl", "9"])
+        # A secret room is no channel at all to those not in it.
+        self.alice.command("/room set den secret")
+        dave.write("MODE #den")
+        self.assertEqual(command_of(dave.take()[0]), "403")
 
     def test_help_lists_the_commands_and_the_room_syntax(self):
         self.alice.write("/help")
@@ -368,6 +372,14 @@ class RoomSetTests(LineModerationTestCase):
             self.assertIn(f"= {word} ", help_lines)
         self.alice.write("/room help")
         self.assertIn("key KEY|off", " ".join(self.alice.take()))
+
+    def test_who_holds_a_role_is_shown_to_members_only(self):
+        self.alice.command("/op den bob")
+        carol = self.world.user("carol")
+        shown = " ".join(self._show(carol))
+        self.assertNotIn("alice", shown)
+        self.assertNotIn("bob", shown)
+        self.assertIn("alice", " ".join(self._show(self.bob)))
 
     def _show(self, client) -> list[str]:
         client.take()

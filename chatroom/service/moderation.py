@@ -35,6 +35,7 @@ from chatroom.errors import (
     CannotSpeak,
     ChatError,
     InviteOnly,
+    NoSuchRoom,
     NoSuchUser,
     NotMember,
     NotOperator,
@@ -150,6 +151,17 @@ def is_owner(room, account) -> bool:
 
 def is_secret(room) -> bool:
     return "s" in modes_of(room).flags
+
+
+def find_visible(rooms, name: str, user_id: int | None):
+    """
+    The room called C{name}, or L{NoSuchRoom} if there is none or it is a
+    secret one C{user_id} is not in: a secret room does not exist to others.
+    """
+    room = rooms.find(name)
+    if not is_visible(room, user_id):
+        raise NoSuchRoom(f"there is no room called {name}")
+    return room
 
 
 def is_visible(room, user_id: int | None) -> bool:
@@ -369,14 +381,13 @@ class RoomModeration:
     __slots__ = ()
 
     def topic(self, room: str) -> Topic:
-        target = self.chat.rooms.find(room)
-        if not is_visible(target, self.account.id):
-            raise NotMember(f"you are not in #{target.name}")
+        target = find_visible(self.chat.rooms, room, self.account.id)
         modes = modes_of(target)
         return Topic(target.name, modes.topic, modes.topic_by, modes.topic_at)
 
     async def set_topic(self, room: str, text: str) -> Topic:
         """Set (or, with C{""}, clear) the topic; told to the room."""
+        find_visible(self.chat.rooms, room, self.account.id)
         target = self._member_room(room)
         chat, account = self.chat, self.account
         if "t" in modes_of(target).flags and not is_operator(target, account.id):

@@ -14,7 +14,6 @@ from chatroom.errors import (
     BadModeParam,
     ChatError,
     NotBanned,
-    NotMember,
     NotMuted,
     NotOwner,
     PermissionDenied,
@@ -111,12 +110,12 @@ class RoomActions:
 
     def room_settings(self, room: str) -> Settings:
         """A room's owner, topic, modes, roles, bans and mutes, as words."""
-        target = self.chat.rooms.find(room)
         user_id = self.account.id
-        if not moderation.is_visible(target, user_id):
-            raise NotMember(f"you are not in #{target.name}")
+        target = moderation.find_visible(self.chat.rooms, room, user_id)
         modes = moderation.modes_of(target)
-        members = target.members
+        # Who is in it (and with what role) is for its members, as /who is.
+        member = user_id in target.members
+        members = target.members if member else {}
         shown: list[tuple[str, str]] = []
         if modes.owner_id in members:
             shown.append(("owner", members[modes.owner_id]))

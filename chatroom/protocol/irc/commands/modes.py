@@ -54,7 +54,8 @@ async def mode(conn, msg: Message) -> None:
         user_mode(conn, msg)
         return
     try:
-        found = conn.chat.rooms.find(room)
+        # A secret room is no channel to those not in it.
+        found = moderation.find_visible(conn.chat.rooms, room, conn.account_id)
     except (NoSuchRoom, BadName):
         conn.numeric(wire.ERR_NOSUCHCHANNEL, target, "No such channel")
         return
