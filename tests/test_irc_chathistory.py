@@ -302,6 +302,8 @@ class ReadMarkerTests(ChathistoryTestCase):
 
     def test_set_get_and_never_back(self):
         alice = self.history_client("alice")
+        alice.write("JOIN #den")
+        alice.take()
         self.assertEqual(
             self.markread(alice, "MARKREAD #den"), ["MARKREAD", "#den", "*"]
         )
@@ -335,7 +337,16 @@ class ReadMarkerTests(ChathistoryTestCase):
         self.assertLess(commands.index("MARKREAD"), commands.index("366"))
         self.assertEqual(params(lines[commands.index("MARKREAD")]), ["#den", "*"])
 
+    def test_only_what_exists_is_marked(self):
+        alice = self.history_client("alice")
+        for target in ("#nowhere", "nobody"):
+            reply = self.markread(
+                alice, f"MARKREAD {target} timestamp=2019-06-01T12:00:00.000Z"
+            )
+            self.assertEqual(reply[:4], ["FAIL", "MARKREAD", "INVALID_PARAMS", target])
+
     def test_an_accounts_clients_agree_and_are_told(self):
+        self.world.user("bob").disconnect()
         self.world.user("ann", "secret").disconnect()
         first = self.history_client("ann", "PASS secret")
         second = self.history_client("ann", "PASS secret")

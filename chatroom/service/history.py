@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from chatroom.errors import BadArguments, NoSuchUser
+from chatroom.errors import BadArguments, NoSuchRoom, NoSuchUser
 from chatroom.names import check_name, check_room_name, name_key
+from chatroom.service import moderation
 from chatroom.service.events import MESSAGE
 from chatroom.service.interfaces import IReadMarkers
 from chatroom.service.results import History
@@ -159,6 +160,9 @@ class HistoryActions:
         key = read_marker_key(target)
         if at < 0:
             raise BadArguments("a read marker is a time after 1970")
+        # Only of what exists (and may be seen): markers stay bounded by the
+        # rooms and users there are.
+        await self._check_marker_target(target)
         account = self.account
         if account.is_guest:
             markers = account.read_markers = account.read_markers or {}
@@ -169,3 +173,16 @@ class HistoryActions:
             if session is not self and IReadMarkers.providedBy(session.mind):
                 session.mind.read_marker_moved(target, stored)
         return stored
+
+    async def _check_marker_target(self, target: str) -> None:
+        chat = self.chat
+        if target.startswith("#"):
+            room = chat.rooms.by_key.get(read_marker_key(target)[1:])
+            if room is None or not moderation.is_visible(room, self.account.id):
+                raise NoSuchRoom(f"there is no room called {target}")
+            return
+        key = name_key(target)
+        if key in chat.online_by_key:
+            return
+        if await chat.store.find_user(key) is None:
+            raise NoSuchUser(f"there is no user called {target}")

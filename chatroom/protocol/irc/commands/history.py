@@ -282,7 +282,7 @@ async def markread(conn, msg: Message) -> None:
     except BadRequest as e:
         _fail(conn, "MARKREAD", "INVALID_PARAMS", target, text=str(e))
         return
-    except (BadName, BadArguments) as e:
+    except (BadName, BadArguments, NoSuchRoom, NoSuchUser) as e:
         _fail(conn, "MARKREAD", "INVALID_PARAMS", target, text=e.message)
         return
     conn.write(markread_line(conn, target, at))
