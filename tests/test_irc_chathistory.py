@@ -44,7 +44,7 @@ class ChathistoryTestCase(IRCTestCase):
         client = self.welcomed(nick, HISTORY_CAPS, *before, "CAP END")
         # msgid tags come with message-tags (the tags branch offers it):
         # given here so these tests can read the msgids history shows.
-        client.protocol.caps.add("message-tags")
+        client.protocol.caps = client.protocol.caps | {"message-tags"}
         return client
 
     def room_with_messages(self, client: MemoryClient, count: int) -> list[str]:

@@ -57,6 +57,8 @@ from chatroom.service.events import (
 from chatroom.service.interfaces import IChatClient, IReadMarkers
 
 VERSION = wire.VERSION
+# No capabilities, no user modes: one object for every connection.
+NOTHING: frozenset[str] = frozenset()
 # Deliveries held for a client logged in (SASL) but not yet welcomed, at most.
 HELD_MAX = 1000
 # Names per RPL_NAMREPLY line, at most: each line stays under 512 bytes.
@@ -73,6 +75,33 @@ class IRCProtocol(Connection):
     log = Logger()
     max_line = MAX_LINE
 
+    # One per connection: its own attributes in slots (Twisted's stay in
+    # the instance dict).
+    __slots__ = (
+        "host",
+        "nick",
+        "username",
+        "realname",
+        "password",
+        "negotiating",
+        "cap_version",
+        "caps",
+        "tag_bits",
+        "batch_refs",
+        "_labels",
+        "_label",
+        "_replies",
+        "_delivering",
+        "sasl",
+        "registered",
+        "refused_account",
+        "_registering",
+        "_held",
+        "_last_shared",
+        "_quit_reason",
+        "modes",
+    )
+
     def __init__(self) -> None:
         super().__init__()
         self.host = "?"
@@ -83,7 +112,9 @@ class IRCProtocol(Connection):
         self.password: str | None = None
         self.negotiating = False
         self.cap_version = 0
-        self.caps: set[str] = set()
+        # Shared empty sets until the first change: most clients never
+        # set a user mode, and a set is 216 bytes each.
+        self.caps: frozenset[str] = NOTHING
         self.tag_bits = 0
         self.batch_refs = 0
         # labeled-response: the label of the command running, and its replies.
@@ -101,7 +132,7 @@ class IRCProtocol(Connection):
         # What the others in our channels see as our QUIT's reason.
         self._quit_reason: str | None = None
         # The user modes MODE sets ("i", "w"); "o" is the session's operator.
-        self.modes: set[str] = set()
+        self.modes: frozenset[str] = NOTHING
 
     # What the commands read
 

@@ -40,7 +40,7 @@ async def cap(conn, msg: Message) -> None:
         if version.isdigit() and int(version) >= 302:
             conn.cap_version = 302
             # Implied by CAP LS 302 (IRCv3 cap-notify).
-            conn.caps.add("cap-notify")
+            conn.caps = conn.caps | {"cap-notify"}
         offered = " ".join(
             name if value is None or conn.cap_version < 302 else f"{name}={value}"
             for name, value in CAPABILITIES.items()
@@ -59,9 +59,9 @@ async def cap(conn, msg: Message) -> None:
             return
         for change in changes:
             if change.startswith("-"):
-                conn.caps.discard(change[1:])
+                conn.caps = conn.caps - {change[1:]}
             else:
-                conn.caps.add(change)
+                conn.caps = conn.caps | {change}
         conn.caps_changed()
         conn.cap_reply("ACK", wanted)
     elif sub == "END":

@@ -156,7 +156,7 @@ def user_mode(conn, msg: Message) -> None:
             adding = flag == "+"
         elif flag in SELF_MODES:
             if adding != (flag in conn.modes):
-                (conn.modes.add if adding else conn.modes.discard)(flag)
+                conn.modes = conn.modes | {flag} if adding else conn.modes - {flag}
                 changed.append(("+" if adding else "-") + flag)
                 if flag == "i":
                     _count(conn.factory.invisible, conn, adding)
