@@ -448,9 +448,7 @@ class RoomModeration:
     async def invite(self, user: str, room: str) -> str:
         """Invite C{user}, online, into C{room}; the name they have."""
         chat, account = self.chat, self.account
-        target = chat.rooms.find(room)
-        if account.id not in target.members:
-            raise NotMember(f"you are not in #{target.name}")
+        target = self._member_room(room)
         invitee = chat.online_by_key.get(name_key(user))
         if invitee is None:
             raise NoSuchUser(f"nobody called {user} is online")
