@@ -402,6 +402,21 @@ class LineTopicTests(unittest.TestCase):
         )
         self.assertTrue(self.bob.command("/topic").startswith("-ERR bad-arguments"))
 
+    def test_a_topic_or_kick_reason_too_long_is_refused_and_changes_nothing(self):
+        self.alice.command("/topic den hello all")
+        self.bob.take()
+        long = "x" * (moderation.TOPIC_MAX + 1)
+        reply = self.alice.command(f"/topic den {long}")
+        self.assertTrue(reply.startswith("-ERR text-too-long"), reply)
+        reason = "y" * (moderation.KICK_MAX + 1)
+        reply = self.alice.command(f"/kick den bob {reason}")
+        self.assertTrue(reply.startswith("-ERR text-too-long"), reply)
+        self.assertEqual(self.bob.take(), [])
+        self.assertEqual(
+            self.bob.command("/topic den"), "+OK #den: hello all (set by alice)"
+        )
+        self.assertEqual(self.bob.command("/public den still here"), "+OK")
+
 
 class PostgresModerationTests(PostgresTestCase):
     """What moderation stores, on PostgreSQL."""
