@@ -5,6 +5,8 @@ what, what each mode refuses, and what survives a restart.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from twisted.internet import defer
 from twisted.trial import unittest
 
@@ -24,6 +26,7 @@ from chatroom.errors import (
 )
 from chatroom.service import moderation
 from chatroom.service.events import Membership, ModeChange, event_from_dict
+from chatroom.service.rooms import Room
 from chatroom.storage.store import ModeWrite
 from tests.helpers import ADMIN_PASSWORD, ChatWorld, fired, sqlite_file
 from tests.test_postgres import PostgresTestCase
@@ -354,6 +357,27 @@ class RestartTests(ModerationTestCase):
         return admitted.avatar
 
 
+class SpeakRuleTests(unittest.TestCase):
+    """L{moderation.check_speak} on a room's state alone."""
+
+    def refusal(self, *masks: str) -> str:
+        room = Room(1, "den")
+        room.members[7] = "bob"
+        modes = moderation.state_of(room)
+        for mask in masks:
+            modes.bans[mask] = moderation.Ban(mask, "alice", 0)
+        account = SimpleNamespace(id=7, key="bob")
+        with self.assertRaises(CannotSpeak) as raised:
+            moderation.check_speak(room, account)
+        return str(raised.exception)
+
+    def test_a_ban_outranks_a_mute_whichever_came_first(self):
+        both = ("m:bob!*@*", "b*!*@*")
+        self.assertEqual(self.refusal(*both), "you are banned from #den")
+        self.assertEqual(self.refusal(*reversed(both)), "you are banned from #den")
+        self.assertEqual(self.refusal("m:b*!*@*"), "you are muted in #den")
+
+
 class LineTopicTests(unittest.TestCase):
     """The line protocol's /topic, and moderation's notices there."""
 
@@ -377,6 +401,21 @@ class LineTopicTests(unittest.TestCase):
             self.bob.command("/topic den"), "+OK #den: hello all (set by alice)"
         )
         self.assertTrue(self.bob.command("/topic").startswith("-ERR bad-arguments"))
+
+    def test_a_topic_or_kick_reason_too_long_is_refused_and_changes_nothing(self):
+        self.alice.command("/topic den hello all")
+        self.bob.take()
+        long = "x" * (moderation.TOPIC_MAX + 1)
+        reply = self.alice.command(f"/topic den {long}")
+        self.assertTrue(reply.startswith("-ERR text-too-long"), reply)
+        reason = "y" * (moderation.KICK_MAX + 1)
+        reply = self.alice.command(f"/kick den bob {reason}")
+        self.assertTrue(reply.startswith("-ERR text-too-long"), reply)
+        self.assertEqual(self.bob.take(), [])
+        self.assertEqual(
+            self.bob.command("/topic den"), "+OK #den: hello all (set by alice)"
+        )
+        self.assertEqual(self.bob.command("/public den still here"), "+OK")
 
 
 class PostgresModerationTests(PostgresTestCase):

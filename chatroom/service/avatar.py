@@ -632,9 +632,7 @@ class Session(
         account = self.account
         self.chat.record(account.id, account.name, "kill", f"{target.name}: {reason}")
         quit_reason = f"Killed ({account.name} ({reason}))"
-        for session in target.sessions:
-            session.mind.disconnect(quit_reason)
-            session.logout(quit_reason)
+        self.chat.end_every_session(target, quit_reason)
         return target.name
 
     def wallops(self, text: str) -> str:

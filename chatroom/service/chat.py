@@ -281,9 +281,13 @@ class ChatService(service.Service):
         if holder is None or holder is account or not holder.is_guest:
             return
         self.log.warn("ending guest {name}: now an account's", name=holder.name)
-        for session in holder.sessions:
-            session.mind.disconnect(GUEST_NAME_TAKEN)
-            session.logout(GUEST_NAME_TAKEN)
+        self.end_every_session(holder, GUEST_NAME_TAKEN)
+
+    def end_every_session(self, account: Account, reason: str) -> None:
+        """Close every session of C{account} here, each quitting with C{reason}."""
+        for session in account.sessions:
+            session.mind.disconnect(reason)
+            session.logout(reason)
 
     def connect_guest(self, name: str, session) -> Account:
         """

@@ -217,13 +217,6 @@ def is_banned(room, account) -> bool:
     )
 
 
-def is_muted(room, account) -> bool:
-    bans = modes_of(room).bans
-    return any(
-        mask_matches(mask, account.key) for mask in bans if mask.startswith(MUTE)
-    )
-
-
 def banned_in(rooms, account):
     """
     The first of C{rooms} whose bans or mutes name C{account} (not its
@@ -274,9 +267,17 @@ def check_speak(room, account) -> None:
         return
     if "m" in modes.flags:
         raise CannotSpeak(f"#{room.name} is moderated: only voiced members speak")
-    if modes.bans and is_banned(room, account):
-        raise CannotSpeak(f"you are banned from #{room.name}")
-    if modes.bans and is_muted(room, account):
+    if not modes.bans:
+        return
+    # One pass per message over the bans and mutes: a ban, said first,
+    # outranks a mute.
+    muted = False
+    for mask in modes.bans:
+        if mask_matches(mask, account.key):
+            if not mask.startswith(MUTE):
+                raise CannotSpeak(f"you are banned from #{room.name}")
+            muted = True
+    if muted:
         raise CannotSpeak(f"you are muted in #{room.name}")
 
 
@@ -447,9 +448,7 @@ class RoomModeration:
     async def invite(self, user: str, room: str) -> str:
         """Invite C{user}, online, into C{room}; the name they have."""
         chat, account = self.chat, self.account
-        target = chat.rooms.find(room)
-        if account.id not in target.members:
-            raise NotMember(f"you are not in #{target.name}")
+        target = self._member_room(room)
         invitee = chat.online_by_key.get(name_key(user))
         if invitee is None:
             raise NoSuchUser(f"nobody called {user} is online")
