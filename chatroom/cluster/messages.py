@@ -45,11 +45,6 @@ def _id(data: dict, name: str) -> None:
         raise BadMessage(f"{name}: not an id")
 
 
-def _id_or_none(data: dict, name: str) -> None:
-    if data.get(name) is not None:
-        _id(data, name)
-
-
 def _time(data: dict, name: str) -> None:
     if _field(data, name, int) < 0:
         raise BadMessage(f"{name}: not a time")
@@ -73,6 +68,21 @@ def _text(data: dict, name: str) -> None:
         check_text(_field(data, name, str))
     except BadText:
         raise BadMessage(f"{name}: not text a client may see") from None
+
+
+def _or_none(check: Check) -> Check:
+    """C{check}, for a field that may also be absent or None."""
+
+    def check_or_none(data: dict, name: str) -> None:
+        if data.get(name) is not None:
+            check(data, name)
+
+    return check_or_none
+
+
+_id_or_none = _or_none(_id)
+_name_or_none = _or_none(_name)
+_text_or_none = _or_none(_text)
 
 
 def _reason_or_none(data: dict, name: str) -> None:
@@ -148,16 +158,6 @@ def _detail(data: dict, name: str) -> None:
         raise BadMessage(f"{name}: a {change} has no detail")
 
 
-def _text_or_none(data: dict, name: str) -> None:
-    if data.get(name) is not None:
-        _text(data, name)
-
-
-def _name_or_none(data: dict, name: str) -> None:
-    if data.get(name) is not None:
-        _name(data, name)
-
-
 def _channel(data: dict, name: str) -> None:
     channel = _field(data, name, list)
     if len(channel) != 2 or channel[0] not in ("room", "user"):
@@ -174,9 +174,7 @@ def _tags(data: dict, name: str) -> None:
         raise BadMessage(f"{name}: not client-only tags")
 
 
-def _tags_or_none(data: dict, name: str) -> None:
-    if data.get(name) is not None:
-        _tags(data, name)
+_tags_or_none = _or_none(_tags)
 
 
 def _msgid(data: dict, name: str) -> None:
