@@ -118,6 +118,11 @@ def _change(data: dict, name: str) -> None:
         raise BadMessage(f"{name}: not a membership change")
 
 
+# Built once, not per message: a tuple, as a list (unhashable) may come in.
+_MODE_LETTERS = tuple(moderation.MODES)
+_FLAG_LETTERS = frozenset(moderation.FLAG_MODES)
+
+
 def _mode_param(value: object) -> bool:
     return value is None or (
         type(value) is str and 0 < len(value) <= 255 and value.isprintable()
@@ -135,7 +140,7 @@ def _detail(data: dict, name: str) -> None:
                 type(one) is list
                 and len(one) == 3
                 and type(one[0]) is bool
-                and one[1] in tuple(moderation.MODES)
+                and one[1] in _MODE_LETTERS
                 and _mode_param(one[2])
                 for one in detail
             )
@@ -264,7 +269,7 @@ def _state(data: dict, name: str) -> None:
     state = _field(data, name, dict)
     _id_or_none(state, "owner_id")
     flags = _field(state, "flags", str)
-    if len(set(flags)) != len(flags) or not set(flags) <= set(moderation.FLAG_MODES):
+    if len(set(flags)) != len(flags) or not set(flags) <= _FLAG_LETTERS:
         raise BadMessage(f"{name}: not room flags")
     key = state.get("key")
     if key is not None and (
