@@ -96,34 +96,24 @@ def _user(storage: SyncStorage, name: str):
 
 
 def users_list(storage: SyncStorage, args, out: TextIO) -> None:
-    users = storage.read(user_overviews)
-    if args.json:
-        output.as_json(
-            out,
-            [
-                {
-                    "id": u.id,
-                    "name": u.name,
-                    "admin": u.is_admin,
-                    "suspended": u.suspended,
-                    "created_at": output.iso(u.created_at),
-                }
-                for u in users
-            ],
-        )
-        return
-    output.table(
+    _listing(
         out,
+        args,
+        storage.read(user_overviews),
         ["NAME", "ADMIN", "SUSPENDED", "CREATED"],
-        [
-            (
-                u.name,
-                "yes" if u.is_admin else "",
-                "yes" if u.suspended else "",
-                output.iso(u.created_at),
-            )
-            for u in users
-        ],
+        lambda u: {
+            "id": u.id,
+            "name": u.name,
+            "admin": u.is_admin,
+            "suspended": u.suspended,
+            "created_at": output.iso(u.created_at),
+        },
+        lambda u: (
+            u.name,
+            "yes" if u.is_admin else "",
+            "yes" if u.suspended else "",
+            output.iso(u.created_at),
+        ),
     )
 
 
@@ -195,26 +185,19 @@ def users_release_name(storage: SyncStorage, args, out: TextIO) -> None:
 
 
 def rooms_list(storage: SyncStorage, args, out: TextIO) -> None:
-    rooms = storage.read(room_overviews)
-    if args.json:
-        output.as_json(
-            out,
-            [
-                {
-                    "id": r.id,
-                    "name": r.name,
-                    "members": r.members,
-                    "messages": r.messages,
-                    "created_at": output.iso(r.created_at),
-                }
-                for r in rooms
-            ],
-        )
-        return
-    output.table(
+    _listing(
         out,
+        args,
+        storage.read(room_overviews),
         ["ROOM", "MEMBERS", "MESSAGES", "CREATED"],
-        [(r.name, r.members, r.messages, output.iso(r.created_at)) for r in rooms],
+        lambda r: {
+            "id": r.id,
+            "name": r.name,
+            "members": r.members,
+            "messages": r.messages,
+            "created_at": output.iso(r.created_at),
+        },
+        lambda r: (r.name, r.members, r.messages, output.iso(r.created_at)),
     )
 
 
@@ -292,25 +275,27 @@ def activity(storage: SyncStorage, args, out: TextIO) -> None:
     if holder is None:
         raise NoSuchUser(f"there is no user called {args.user}")
     entries = storage.read(activity_since, holder.user_id, since, args.limit)
-    if args.json:
-        output.as_json(
-            out,
-            [
-                {
-                    "at": output.iso(e.at),
-                    "event": e.event,
-                    "actor": e.actor,
-                    "detail": e.detail,
-                }
-                for e in entries
-            ],
-        )
-        return
-    output.table(
+    _listing(
         out,
+        args,
+        entries,
         ["TIME", "EVENT", "ACTOR", "DETAIL"],
-        [(output.iso(e.at), e.event, e.actor, e.detail) for e in entries],
+        lambda e: {
+            "at": output.iso(e.at),
+            "event": e.event,
+            "actor": e.actor,
+            "detail": e.detail,
+        },
+        lambda e: (output.iso(e.at), e.event, e.actor, e.detail),
     )
+
+
+def _listing(out: TextIO, args, items, headers, as_dict, as_row) -> None:
+    """A list command's items: JSON objects for scripts, else a table."""
+    if args.json:
+        output.as_json(out, [as_dict(item) for item in items])
+    else:
+        output.table(out, headers, [as_row(item) for item in items])
 
 
 def _done(out: TextIO, args, text: str, **fields) -> None:

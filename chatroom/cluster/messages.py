@@ -45,11 +45,6 @@ def _id(data: dict, name: str) -> None:
         raise BadMessage(f"{name}: not an id")
 
 
-def _id_or_none(data: dict, name: str) -> None:
-    if data.get(name) is not None:
-        _id(data, name)
-
-
 def _time(data: dict, name: str) -> None:
     if _field(data, name, int) < 0:
         raise BadMessage(f"{name}: not a time")
@@ -73,6 +68,21 @@ def _text(data: dict, name: str) -> None:
         check_text(_field(data, name, str))
     except BadText:
         raise BadMessage(f"{name}: not text a client may see") from None
+
+
+def _or_none(check: Check) -> Check:
+    """C{check}, for a field that may also be absent or None."""
+
+    def check_or_none(data: dict, name: str) -> None:
+        if data.get(name) is not None:
+            check(data, name)
+
+    return check_or_none
+
+
+_id_or_none = _or_none(_id)
+_name_or_none = _or_none(_name)
+_text_or_none = _or_none(_text)
 
 
 def _reason_or_none(data: dict, name: str) -> None:
@@ -108,6 +118,11 @@ def _change(data: dict, name: str) -> None:
         raise BadMessage(f"{name}: not a membership change")
 
 
+# Built once, not per message: a tuple, as a list (unhashable) may come in.
+_MODE_LETTERS = tuple(moderation.MODES)
+_FLAG_LETTERS = frozenset(moderation.FLAG_MODES)
+
+
 def _mode_param(value: object) -> bool:
     return value is None or (
         type(value) is str and 0 < len(value) <= 255 and value.isprintable()
@@ -125,7 +140,7 @@ def _detail(data: dict, name: str) -> None:
                 type(one) is list
                 and len(one) == 3
                 and type(one[0]) is bool
-                and one[1] in tuple(moderation.MODES)
+                and one[1] in _MODE_LETTERS
                 and _mode_param(one[2])
                 for one in detail
             )
@@ -148,16 +163,6 @@ def _detail(data: dict, name: str) -> None:
         raise BadMessage(f"{name}: a {change} has no detail")
 
 
-def _text_or_none(data: dict, name: str) -> None:
-    if data.get(name) is not None:
-        _text(data, name)
-
-
-def _name_or_none(data: dict, name: str) -> None:
-    if data.get(name) is not None:
-        _name(data, name)
-
-
 def _channel(data: dict, name: str) -> None:
     channel = _field(data, name, list)
     if len(channel) != 2 or channel[0] not in ("room", "user"):
@@ -174,9 +179,7 @@ def _tags(data: dict, name: str) -> None:
         raise BadMessage(f"{name}: not client-only tags")
 
 
-def _tags_or_none(data: dict, name: str) -> None:
-    if data.get(name) is not None:
-        _tags(data, name)
+_tags_or_none = _or_none(_tags)
 
 
 def _msgid(data: dict, name: str) -> None:
@@ -266,7 +269,7 @@ def _state(data: dict, name: str) -> None:
     state = _field(data, name, dict)
     _id_or_none(state, "owner_id")
     flags = _field(state, "flags", str)
-    if len(set(flags)) != len(flags) or not set(flags) <= set(moderation.FLAG_MODES):
+    if len(set(flags)) != len(flags) or not set(flags) <= _FLAG_LETTERS:
         raise BadMessage(f"{name}: not room flags")
     key = state.get("key")
     if key is not None and (
