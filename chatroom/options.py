@@ -148,7 +148,7 @@ LIMIT_PARAMETERS = [
         "ping-interval",
         None,
         _LIMITS.ping_interval,
-        "Seconds of silence after which a logged-in client gets '* ping'.",
+        "Seconds of silence after which a logged-in client gets '* ping' (IRC: PING).",
         _seconds,
     ],
     [
@@ -283,7 +283,7 @@ class Options(usage.Options):
             "cert",
             None,
             None,
-            "PEM certificate (chain) for --tls-port "
+            "PEM certificate (chain) for --tls-port and --irc-tls-port "
             "[default: generated once, self-signed, in DATA-DIR].",
         ],
         ["key", None, None, "PEM private key of --cert."],
@@ -335,7 +335,11 @@ class Options(usage.Options):
     ]
 
     optFlags = [
-        ["no-plain", None, "Serve no plain-text TCP port: TLS endpoints only."],
+        [
+            "no-plain",
+            None,
+            "Serve no plain-text --port: TLS endpoints only (--irc-port stays).",
+        ],
         [
             "irc-guests",
             None,
