@@ -188,3 +188,8 @@ def line(command: str, *params: str, source: str | None = None, tags=None) -> by
 def fail(command: str, code: str, text: str, source: str | None = None) -> bytes:
     """An IRCv3 standard reply: [:server] FAIL <command> <CODE> :text."""
     return format_line("FAIL", command, code, text, source=source)
+
+
+def error_fail(command: str, error, source: str | None = None) -> bytes:
+    """A ChatError as a FAIL reply: its code upper-cased with underscores."""
+    return fail(command, error.code.upper().replace("-", "_"), error.message, source)

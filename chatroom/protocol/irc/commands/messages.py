@@ -148,8 +148,7 @@ def _refused(conn, command: str, target: str, room: str | None, e: ChatError) ->
     elif isinstance(e, (NotMember, CannotSpeak)):
         conn.numeric(wire.ERR_CANNOTSENDTOCHAN, target, "Cannot send to channel")
     else:
-        code = e.code.upper().replace("-", "_")
-        conn.write(wire.fail(command, code, e.message, source=conn.server))
+        conn.write(wire.error_fail(command, e, source=conn.server))
 
 
 def ctcp_action(text: str) -> str | None:
