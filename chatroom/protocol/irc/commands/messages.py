@@ -89,17 +89,6 @@ async def _message(conn, msg: Message, errors: bool) -> None:
                     tell_away(conn, target)
                 if "echo-message" in conn.caps:
                     conn.write(conn.private_lines(sent, target, conn.mask))
-        except (NoSuchRoom, NoSuchUser, BadName):
-            if errors:
-                if room is not None:
-                    conn.numeric(wire.ERR_NOSUCHCHANNEL, target, "No such channel")
-                else:
-                    conn.numeric(wire.ERR_NOSUCHNICK, target, "No such nick/channel")
-        except (NotMember, CannotSpeak):
-            if errors:
-                conn.numeric(
-                    wire.ERR_CANNOTSENDTOCHAN, target, "Cannot send to channel"
-                )
         except ChatError as e:
             if errors:
                 _refused(conn, msg.command, target, room, e)
