@@ -52,7 +52,7 @@ class BadRequest(Exception):
 
 
 def _fail(conn, command: str, code: str, *context: str, text: str) -> None:
-    conn.write(format_line("FAIL", command, code, *context, text, source=conn.server))
+    conn.write(wire.fail(command, code, *context, text, source=conn.server))
 
 
 def _timestamp(text: str) -> int:
