@@ -550,21 +550,13 @@ class IRCProtocol(Connection):
         action (C{kind}) as a CTCP ACTION in each.
         """
         head = len(format_line(command, target, "x", source=source)) - 3
-        if kind != ACTION:
-            return b"".join(
-                format_line(command, target, piece, source=source, tags=tags)
-                for piece in split_text(text, MAX_BODY - head - 1)
-            )
-        wrapping = len(CTCP_ACTION) + len(" \x01")
+        before, after = (f"{CTCP_ACTION} ", "\x01") if kind == ACTION else ("", "")
+        room = MAX_BODY - head - 1 - len(before) - len(after)
         return b"".join(
             format_line(
-                command,
-                target,
-                f"{CTCP_ACTION} {piece}\x01",
-                source=source,
-                tags=tags,
+                command, target, f"{before}{piece}{after}", source=source, tags=tags
             )
-            for piece in split_text(text, MAX_BODY - head - 1 - wrapping)
+            for piece in split_text(text, room)
         )
 
     def message_command(self, kind: str) -> str:

@@ -185,6 +185,12 @@ def line(command: str, *params: str, source: str | None = None, tags=None) -> by
     return format_line(command, *params, source=source, tags=tags)
 
 
-def fail(command: str, code: str, text: str, source: str | None = None) -> bytes:
-    """An IRCv3 standard reply: [:server] FAIL <command> <CODE> :text."""
-    return format_line("FAIL", command, code, text, source=source)
+def fail(command: str, code: str, *params: str, source: str | None = None) -> bytes:
+    """An IRCv3 standard reply: [:server] FAIL <command> <CODE> [context] :text."""
+    return format_line("FAIL", command, code, *params, source=source)
+
+
+def error_fail(command: str, error, source: str | None = None) -> bytes:
+    """A ChatError as a FAIL reply: its code upper-cased with underscores."""
+    code = error.code.upper().replace("-", "_")
+    return fail(command, code, error.message, source=source)

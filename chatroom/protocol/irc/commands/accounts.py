@@ -25,7 +25,7 @@ REFUSALS = {
 
 
 def _fail(conn, code: str, account: str, text: str) -> None:
-    conn.write(wire.line("FAIL", "REGISTER", code, account, text))
+    conn.write(wire.fail("REGISTER", code, account, text))
 
 
 @command(

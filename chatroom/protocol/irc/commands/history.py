@@ -15,8 +15,7 @@ from chatroom.errors import BadArguments, BadName, NoSuchRoom, NoSuchUser, NotMe
 from chatroom.names import name_key
 from chatroom.protocol.irc import batch, wire
 from chatroom.protocol.irc.commands.table import channel_name, command
-from chatroom.protocol.irc.message import MAX_BODY, Message, format_line, split_text
-from chatroom.service.events import NOTICE
+from chatroom.protocol.irc.message import Message
 from chatroom.service.history import SPAN_MAX
 from chatroom.storage.store import HistorySpan
 
@@ -52,7 +51,7 @@ class BadRequest(Exception):
 
 
 def _fail(conn, command: str, code: str, *context: str, text: str) -> None:
-    conn.write(format_line("FAIL", command, code, *context, text, source=conn.server))
+    conn.write(wire.fail(command, code, *context, text, source=conn.server))
 
 
 def _timestamp(text: str) -> int:
@@ -219,18 +218,14 @@ def _message_lines(
     kind: str,
 ) -> bytes:
     """A stored message as the PRIVMSG or NOTICE it was, with its time and msgid."""
-    command = "NOTICE" if kind == NOTICE else "PRIVMSG"
     tags = {} if ref is None else {"batch": ref}
     if "server-time" in conn.caps:
         tags["time"] = wire.server_time(at)
     if "message-tags" in conn.caps:
         tags["msgid"] = msgid
-    source = conn.mask_of(sender)
-    head = len(format_line(command, target, "x", source=source)) - 3
     # A long text went out as several lines, and is shown as several again.
-    return b"".join(
-        format_line(command, target, piece, source=source, tags=tags or None)
-        for piece in split_text(text, MAX_BODY - head - 1)
+    return conn.message_line(
+        conn.message_command(kind), target, text, conn.mask_of(sender), tags or None
     )
 
 

@@ -89,17 +89,6 @@ async def _message(conn, msg: Message, errors: bool) -> None:
                     tell_away(conn, target)
                 if "echo-message" in conn.caps:
                     conn.write(conn.private_lines(sent, target, conn.mask))
-        except (NoSuchRoom, NoSuchUser, BadName):
-            if errors:
-                if room is not None:
-                    conn.numeric(wire.ERR_NOSUCHCHANNEL, target, "No such channel")
-                else:
-                    conn.numeric(wire.ERR_NOSUCHNICK, target, "No such nick/channel")
-        except (NotMember, CannotSpeak):
-            if errors:
-                conn.numeric(
-                    wire.ERR_CANNOTSENDTOCHAN, target, "Cannot send to channel"
-                )
         except ChatError as e:
             if errors:
                 _refused(conn, msg.command, target, room, e)
@@ -148,8 +137,7 @@ def _refused(conn, command: str, target: str, room: str | None, e: ChatError) ->
     elif isinstance(e, (NotMember, CannotSpeak)):
         conn.numeric(wire.ERR_CANNOTSENDTOCHAN, target, "Cannot send to channel")
     else:
-        code = e.code.upper().replace("-", "_")
-        conn.write(wire.fail(command, code, e.message, source=conn.server))
+        conn.write(wire.error_fail(command, e, source=conn.server))
 
 
 def ctcp_action(text: str) -> str | None:

@@ -131,9 +131,7 @@ def _refused(conn, channel: str, change: ModeChange, error: ChatError) -> None:
     elif isinstance(error, BanListFull):
         conn.numeric(wire.ERR_BANLISTFULL, channel, change.param, error.message)
     else:
-        conn.write(
-            wire.fail("MODE", error.code.upper().replace("-", "_"), error.message)
-        )
+        conn.write(wire.error_fail("MODE", error))
 
 
 def _show_modes(conn, room, channel: str) -> None:

@@ -159,7 +159,9 @@ async def setname(conn, msg: Message) -> None:
     realname = check_reason(msg.params[0])
     if not realname:
         conn.write(
-            wire.fail("SETNAME", "INVALID_REALNAME", "Bad real name", conn.server)
+            wire.fail(
+                "SETNAME", "INVALID_REALNAME", "Bad real name", source=conn.server
+            )
         )
         return
     account = conn.avatar.account

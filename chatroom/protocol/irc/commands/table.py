@@ -98,14 +98,7 @@ async def dispatch(conn, msg: Message) -> None:
     try:
         await cmd.handler(conn, msg)
     except ChatError as e:
-        conn.write(
-            wire.fail(
-                msg.command,
-                e.code.upper().replace("-", "_"),
-                e.message,
-                source=conn.server,
-            )
-        )
+        conn.write(wire.error_fail(msg.command, e, source=conn.server))
 
 
 def channel_name(target: str) -> str | None:
