@@ -28,6 +28,15 @@ class StoredKindTests(ChathistoryTestCase):
             [("PRIVMSG", "hello"), ("NOTICE", "a notice")],
         )
 
+    def test_room_history_keeps_actions_as_ctcp_actions(self):
+        ann = self.account_client("ann")
+        ann.write("JOIN #den")
+        ann.write("PRIVMSG #den :\x01ACTION waves\x01")
+        ann.take()
+        ann.write("CHATHISTORY LATEST #den * 10")
+        (line,) = ann.take()[1:-1]
+        self.assertEqual(params(line)[1], "\x01ACTION waves\x01")
+
     def test_private_history_keeps_notices(self):
         ann, bob = self.account_client("ann"), self.account_client("bob")
         ann.write("NOTICE bob :a notice")

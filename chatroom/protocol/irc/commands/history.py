@@ -217,7 +217,7 @@ def _message_lines(
     msgid: str,
     kind: str,
 ) -> bytes:
-    """A stored message as the PRIVMSG or NOTICE it was, with its time and msgid."""
+    """A stored message as the PRIVMSG, NOTICE or ACTION it was, time and msgid too."""
     tags = {} if ref is None else {"batch": ref}
     if "server-time" in conn.caps:
         tags["time"] = wire.server_time(at)
@@ -225,7 +225,12 @@ def _message_lines(
         tags["msgid"] = msgid
     # A long text went out as several lines, and is shown as several again.
     return conn.message_line(
-        conn.message_command(kind), target, text, conn.mask_of(sender), tags or None
+        conn.message_command(kind),
+        target,
+        text,
+        conn.mask_of(sender),
+        tags or None,
+        kind=kind,
     )
 
 
