@@ -131,7 +131,7 @@ def _refused(conn, channel: str, change: ModeChange, error: ChatError) -> None:
     elif isinstance(error, BanListFull):
         conn.numeric(wire.ERR_BANLISTFULL, channel, change.param, error.message)
     else:
-        conn.write(wire.error_fail("MODE", error))
+        conn.write(wire.error_fail("MODE", error, source=conn.server))
 
 
 def _show_modes(conn, room, channel: str) -> None:
