@@ -185,14 +185,18 @@ class Session(
         delivered once the client has drained it, so a connection lost
         meanwhile leaves the rest (that page included) for the next login.
         """
-        # One delivery at a time per session; the lock is dropped when idle,
-        # as an idle connection should cost little.
+        await self._one_delivery_at_a_time(self._deliver_kept_pages)
+
+    async def _one_delivery_at_a_time(self, deliver) -> None:
+        # One delivery at a time per session (kept private messages, waiting
+        # ciphertexts); the lock is dropped when idle, as an idle connection
+        # should cost little.
         lock = self._delivering
         if lock is None:
             lock = self._delivering = defer.DeferredLock()
         try:
             async with lock:
-                await self._deliver_kept_pages()
+                await deliver()
         finally:
             if not lock.locked and not lock.waiting and self._delivering is lock:
                 self._delivering = None
