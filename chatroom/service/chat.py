@@ -28,6 +28,7 @@ from chatroom.service.admin_password import (
 from chatroom.service.at_once import NOT_YET, result_now
 from chatroom.service.events import (
     AwayChanged,
+    E2EMessage,
     Membership,
     Notice,
     PrivateMessage,
@@ -401,6 +402,30 @@ class ChatService(service.Service):
         for session in account.sessions:
             if session.mind is not exclude:
                 session.take_private(message)
+
+    async def hand_e2e(self, recipient_id: int, message: E2EMessage) -> None:
+        """
+        Hand a stored ciphertext to the sessions of its device here, which
+        mark it delivered once they have passed it on, and to the other
+        nodes, which do the same.  Never fails (L{publish_stored}): one not
+        handed over waits for the device's next publish.
+        """
+        self.take_e2e_here(recipient_id, message)
+        await publish_stored(
+            lambda: self.fanout.publish_kept(recipient_id, message),
+            lambda: f"ciphertext {message.id}",
+            self.clock,
+            self.publish_retries,
+        )
+
+    def take_e2e_here(self, recipient_id: int, message: E2EMessage) -> None:
+        """Hand a stored ciphertext to the recipient's sessions here."""
+        account = self.online.get(recipient_id)
+        if account is None:
+            return
+        # Only those that are its device show it (Session.take_e2e).
+        for session in account.sessions:
+            session.take_e2e(message)
 
     # Membership, applied in memory once storage has it, then told
 

@@ -28,6 +28,10 @@ class ModeChange(NamedTuple):
 MESSAGE = "message"
 NOTICE = "notice"
 ACTION = "action"
+# A private message's kind that stands for an end-to-end encrypted one
+# (chatroom.service.e2e): shown, as a notice, only to sessions that cannot
+# decrypt it; a device session gets the ciphertext (L{E2EMessage}) instead.
+E2E_PLACEHOLDER = "e2e"
 
 
 def new_tag_id() -> str:
@@ -119,6 +123,62 @@ class PrivateMessage:
             "kept_id": self.kept_id,
             "message_kind": self.kind,
             "tags": self.tags,
+        }
+
+
+class E2EMessage:
+    """
+    One ciphertext for one device of an account (docs/e2e.md): its stored
+    C{id}, who sent it from which device, to whom (as the sender named
+    them) and which of their devices, the sender's C{msgid}, when the
+    server took it (ms) and the base64 C{ciphertext}, which the server has
+    no key to read.  Handed only to the sessions that are that device.
+    """
+
+    __slots__ = (
+        "id",
+        "sender",
+        "sender_device",
+        "recipient",
+        "device",
+        "msgid",
+        "at",
+        "ciphertext",
+        "wire",
+    )
+
+    def __init__(
+        self,
+        id: int,
+        sender: str,
+        sender_device: str,
+        recipient: str,
+        device: str,
+        msgid: str,
+        at: int,
+        ciphertext: str,
+    ) -> None:
+        self.id = id
+        self.sender = sender
+        self.sender_device = sender_device
+        self.recipient = recipient
+        self.device = device
+        self.msgid = msgid
+        self.at = at
+        self.ciphertext = ciphertext
+        self.wire: bytes | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "kind": "e2e",
+            "id": self.id,
+            "sender": self.sender,
+            "sender_device": self.sender_device,
+            "recipient": self.recipient,
+            "device": self.device,
+            "msgid": self.msgid,
+            "at": self.at,
+            "ciphertext": self.ciphertext,
         }
 
 
@@ -299,6 +359,7 @@ def event_from_dict(
 ) -> (
     RoomMessage
     | PrivateMessage
+    | E2EMessage
     | TagMessage
     | StatusMessage
     | Notice
@@ -325,6 +386,17 @@ def event_from_dict(
             data.get("kept_id"),
             data.get("message_kind", MESSAGE),
             tags=data.get("tags"),
+        )
+    if kind == "e2e":
+        return E2EMessage(
+            data["id"],
+            data["sender"],
+            data["sender_device"],
+            data["recipient"],
+            data["device"],
+            data["msgid"],
+            data["at"],
+            data["ciphertext"],
         )
     if kind == "tags":
         return TagMessage(
