@@ -91,7 +91,7 @@ class BundledClientsThroughARealServerTests(TestCase):
             )
 
     async def test_sealed_both_ways_offline_too_and_no_plaintext_on_the_server(self):
-        here = Path(self.mktemp())
+        here = Path(self.mktemp()).absolute()
         server = TwistdProcess(self, here / "server")
         port = await server.start()
         alice = await BundledClient.log_in(port, "alice", here / "alice", "alice-pc")
