@@ -14,6 +14,8 @@ from twisted.trial.unittest import TestCase
 
 from chatroom.client.e2e import files
 from chatroom.client.e2e.keys import DAY, KEEP_REPLACED, ROTATE_AFTER, b64, unb64
+from chatroom.client.e2e.messenger import PLACEHOLDER
+from chatroom.client.lines import parse_line
 from tests.e2e_fakes import Device, FakeE2eServer
 
 LOCK = "🔒"
@@ -137,6 +139,19 @@ class SendingTests(MessengerTestCase):
         alice.type("/msg bob secret")
         self.assertIn("NOT SENT: end-to-end encryption is off", alice.ui.text())
         self.assertEqual([line for line in alice.link.sent if "secret" in line], [])
+
+    def test_the_servers_placeholder_becomes_a_note(self):
+        alice = self.device("alice", "laptop")
+        note = alice.messenger.placeholder_note(
+            parse_line(f"2026-11-25T07:26:16Z [private] bob: {PLACEHOLDER}")
+        )
+        self.assertEqual(
+            note,
+            f"-- bob sent you an end-to-end encrypted message: it shows with {LOCK} "
+            "if it was sealed for this device",
+        )
+        for line in (f"[private] * bob {PLACEHOLDER}", "[private] bob: hi"):
+            self.assertIsNone(alice.messenger.placeholder_note(parse_line(line)))
 
     def test_other_commands_are_left_to_the_server(self):
         alice = self.device("alice", "laptop")

@@ -76,6 +76,9 @@ class FakeMessenger:
     def stop(self) -> None:
         self.stopped = True
 
+    def placeholder_note(self, line: object) -> str | None:
+        return None
+
 
 class EndToEndSessionTests(TestCase):
     def setUp(self) -> None:
@@ -122,3 +125,10 @@ class EndToEndSessionTests(TestCase):
         self.e2e.started.callback(None)
         self.protocol.connectionLost(Failure(ConnectionDone()))
         self.assertTrue(self.e2e.stopped)
+
+    def test_help_adds_the_clients_own_commands(self):
+        self.e2e.started.callback(None)
+        self.session.line_entered("/help")
+        self.protocol.dataReceived(b"= /j ROOM  join a room\r\n+OK\r\n")
+        self.assertIn("/fingerprint USER", self.ui.shown[-1])
+        self.assertIn("/plain USER TEXT", self.ui.shown[-1])

@@ -11,6 +11,7 @@ from twisted.internet.error import ConnectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from chatroom.client.e2e.messenger import HELP as E2E_HELP
 from chatroom.client.e2e.messenger import E2eMessenger
 from chatroom.client.lines import (
     E2eDelivery,
@@ -155,16 +156,21 @@ class ChatSession:
             self._show_reply_text(reply.final)
         if isinstance(reply.final, Err) and line.strip() == "/logout":
             self._leaving = None
+        if line.strip() == "/help" and self._e2e is not None:
+            self._ui.show(self._style.info(E2E_HELP))
 
     def _show_reply_text(self, final: Ok | Err) -> None:
         if isinstance(final, Err) or final.text:
             self._ui.show(self._style.server_line(final))
 
     def _server_line(self, line: ServerLine) -> None:
-        if isinstance(line, E2eDelivery) and self._e2e is not None:
+        if self._e2e is None:
+            self._ui.show(self._style.server_line(line))
+        elif isinstance(line, E2eDelivery):
             self._e2e.receive(line)
         else:
-            self._ui.show(self._style.server_line(line))
+            note = self._e2e.placeholder_note(line)
+            self._ui.show(note or self._style.server_line(line))
 
     def _leave(self, status: int) -> None:
         self._leaving = status

@@ -37,9 +37,16 @@ from chatroom.client.e2e.envelope import (
 from chatroom.client.e2e.history import History
 from chatroom.client.e2e.keys import DeviceKeys, b64, unb64
 from chatroom.client.e2e.replay import SeenMessages
-from chatroom.client.lines import E2eDelivery, Err, Ok
+from chatroom.client.lines import (
+    E2eDelivery,
+    Err,
+    Ok,
+    PrivateMessage,
+    ServerLine,
+    Timestamped,
+)
 from chatroom.client.protocol import ChatClientProtocol
-from chatroom.client.render import Style
+from chatroom.client.render import LOCK, Style
 from chatroom.names import name_key
 
 _SEALED = re.compile(r"/(?:msg|private) +<?(?P<user>[^\s<>]+)>? (?P<text>.*\S.*)")
@@ -47,6 +54,18 @@ _PLAIN = re.compile(r"/plain +<?(?P<user>[^\s<>]+)>? (?P<text>.*\S.*)")
 _FINGERPRINT = re.compile(r"/fingerprint +(?P<user>\S+) *")
 _TRUST = re.compile(r"/trust +(?P<user>\S+) *")
 _PLAIN_USAGE = "/plain USER TEXT"
+_OFF = "end-to-end encryption is off in this session"
+# What the server sends a session that is no device instead of a ciphertext.
+PLACEHOLDER = "[end-to-end encrypted message: read it in the bundled client]"
+HELP = (
+    "this client's own commands (docs/e2e.md):\n"
+    "  /msg USER TEXT, /private USER TEXT  end-to-end encrypted, to every device "
+    "of USER and your other devices\n"
+    "  /plain USER TEXT  a private message the server can read (for users "
+    "without devices)\n"
+    "  /fingerprint USER  the safety number to compare with USER\n"
+    "  /trust USER  accept USER's changed device keys, once the numbers match"
+)
 
 
 class UI:
@@ -225,7 +244,7 @@ class E2eMessenger:
 
     async def _send_sealed(self, user: str, text: str) -> None:
         if not self.active:
-            self._refuse_send(user, "end-to-end encryption is off in this session")
+            self._refuse_send(user, _OFF)
             return
         if len(text.encode("utf-8")) > MAX_TEXT_BYTES:
             self._refuse_send(
@@ -377,9 +396,7 @@ class E2eMessenger:
 
     async def _fingerprint(self, user: str) -> None:
         if not self.active:
-            self._ui.show(
-                self._style.info("end-to-end encryption is off in this session")
-            )
+            self._ui.show(self._style.info(_OFF))
             return
         theirs = await self._list(user)
         mine = await self._list(self.name)
@@ -432,6 +449,23 @@ class E2eMessenger:
         )
         for line in self._held.pop(name_key(user), []):
             self.receive(line)
+
+    def placeholder_note(self, line: ServerLine) -> str | None:
+        """
+        What to show for the server's placeholder of a sealed message, which
+        a session gets before it publishes: the message itself follows.
+        """
+        inner = line.line if isinstance(line, Timestamped) else line
+        if (
+            not isinstance(inner, PrivateMessage)
+            or inner.action
+            or inner.text != PLACEHOLDER
+        ):
+            return None
+        return self._style.info(
+            f"{inner.sender} sent you an end-to-end encrypted message: it shows "
+            f"with {LOCK} if it was sealed for this device"
+        )
 
     # Deliveries
 
