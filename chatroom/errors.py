@@ -219,3 +219,36 @@ class BadModeParam(ChatError):
         super().__init__(message)
         self.mode = mode
         self.param = param
+
+
+# End-to-end encrypted private messages (chatroom.service.e2e; docs/e2e.md)
+
+
+class BadKey(ChatError):
+    code = "bad-key"
+    default_message = (
+        "those are not a device's keys: each is base64, the identity and prekey"
+        " 32 bytes, the signature 64 bytes made by the identity over the prekey"
+    )
+
+
+class TooManyDevices(ChatError):
+    code = "too-many-devices"
+    default_message = "your account has as many devices as it may: /keys remove one"
+
+
+class NoSuchDevice(ChatError):
+    code = "no-such-device"
+    default_message = "there is no such device"
+
+
+class NoDevice(ChatError):
+    code = "no-device"
+    default_message = (
+        "publish your device keys first: /keys publish DEVICE IDENTITY PREKEY SIGNATURE"
+    )
+
+
+class BadCiphertext(ChatError):
+    code = "bad-ciphertext"
+    default_message = "that is not a ciphertext"

@@ -21,7 +21,13 @@ from typing import ClassVar
 from chatroom.errors import BadName, BadText, ChatError
 from chatroom.names import check_name, check_reason, check_text
 from chatroom.service import moderation
-from chatroom.service.events import ACTION, MESSAGE, NOTICE, Membership
+from chatroom.service.events import (
+    ACTION,
+    E2E_PLACEHOLDER,
+    MESSAGE,
+    NOTICE,
+    Membership,
+)
 
 
 class BadMessage(ValueError):
@@ -96,7 +102,7 @@ def _reason_or_none(data: dict, name: str) -> None:
 
 def _message_kind(data: dict, name: str) -> None:
     # Absent from a message that is a plain one.
-    if data.get(name, MESSAGE) not in (MESSAGE, NOTICE, ACTION):
+    if data.get(name, MESSAGE) not in (MESSAGE, NOTICE, ACTION, E2E_PLACEHOLDER):
         raise BadMessage(f"{name}: not a kind of message")
 
 

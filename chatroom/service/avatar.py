@@ -39,7 +39,9 @@ from chatroom.service import admin, moderation
 from chatroom.service.at_once import NOT_YET, result_now
 from chatroom.service.chat import Account, ChatService
 from chatroom.service.discovery import AWAY_MAX_BYTES, Discovery
+from chatroom.service.e2e import E2EActions
 from chatroom.service.events import (
+    E2E_PLACEHOLDER,
     MESSAGE,
     Membership,
     PrivateMessage,
@@ -109,6 +111,7 @@ class Session(
     RoomActions,
     Discovery,
     StatusMessages,
+    E2EActions,
 ):
     """One connection's view of its account."""
 
@@ -125,6 +128,7 @@ class Session(
         "_shown_kept",
         "operator",
         "operator_id",
+        "device",
     )
 
     def __init__(
@@ -139,13 +143,17 @@ class Session(
         # Delivery of kept private messages runs once at a time per session;
         # made when first needed, as most sessions never have any.
         self._delivering: defer.DeferredLock | None = None
-        # Ids of kept private messages shown here, oldest first: one handed
-        # over live at login may also be among those the login reads.
-        self._shown_kept: dict[int, None] | None = None
+        # Ids of kept private messages (and ("e2e", id) of ciphertexts)
+        # shown here, oldest first: one handed over live at login may also
+        # be among those the login reads.
+        self._shown_kept: dict[object, None] | None = None
         # The operator account whose password made this session an operator:
         # its name, and its id (its password or name changing ends it).
         self.operator: str | None = None
         self.operator_id: int | None = None
+        # The device this session published this time (chatroom.service.e2e):
+        # it gets that device's ciphertexts, and no placeholders.
+        self.device: str | None = None
 
     @property
     def name(self) -> str:
@@ -177,14 +185,18 @@ class Session(
         delivered once the client has drained it, so a connection lost
         meanwhile leaves the rest (that page included) for the next login.
         """
-        # One delivery at a time per session; the lock is dropped when idle,
-        # as an idle connection should cost little.
+        await self._one_delivery_at_a_time(self._deliver_kept_pages)
+
+    async def _one_delivery_at_a_time(self, deliver) -> None:
+        # One delivery at a time per session (kept private messages, waiting
+        # ciphertexts); the lock is dropped when idle, as an idle connection
+        # should cost little.
         lock = self._delivering
         if lock is None:
             lock = self._delivering = defer.DeferredLock()
         try:
             async with lock:
-                await self._deliver_kept_pages()
+                await deliver()
         finally:
             if not lock.locked and not lock.waiting and self._delivering is lock:
                 self._delivering = None
@@ -199,6 +211,9 @@ class Session(
                 # Never more than one message past the soft limit.
                 if self.ended or not await mind.drained():
                     return
+                if message.kind == E2E_PLACEHOLDER and self.device is not None:
+                    # This session reads the message itself, as a device.
+                    continue
                 if self._first_showing(message.id):
                     mind.private_message(
                         PrivateMessage(
@@ -219,8 +234,11 @@ class Session(
         """
         Show a stored private message as it arrives, and mark it delivered
         once the client has drained it: a connection lost with it still
-        queued leaves it for the next login.
+        queued leaves it for the next login.  A placeholder is for sessions
+        that are no device.
         """
+        if message.kind == E2E_PLACEHOLDER and self.device is not None:
+            return
         if not self._first_showing(message.kept_id):
             return
         self.mind.private_message(message)
@@ -234,7 +252,7 @@ class Session(
         if await self.mind.drained():
             await self.chat.store.mark_delivered([message_id], self.chat.now())
 
-    def _first_showing(self, kept_id: int) -> bool:
+    def _first_showing(self, kept_id: object) -> bool:
         if self._shown_kept is None:
             self._shown_kept = {}
         if kept_id in self._shown_kept:

@@ -28,6 +28,7 @@ from chatroom.service.admin_password import (
 from chatroom.service.at_once import NOT_YET, result_now
 from chatroom.service.events import (
     AwayChanged,
+    E2EMessage,
     Membership,
     Notice,
     PrivateMessage,
@@ -401,6 +402,18 @@ class ChatService(service.Service):
         for session in account.sessions:
             if session.mind is not exclude:
                 session.take_private(message)
+
+    def take_e2e_here(self, recipient_id: int, message: E2EMessage) -> None:
+        """
+        Hand a stored ciphertext to the recipient's sessions here; those
+        that are its device show it and mark it delivered.  Not to other
+        nodes: the device gets it from storage at its next publish.
+        """
+        account = self.online.get(recipient_id)
+        if account is None:
+            return
+        for session in account.sessions:
+            session.take_e2e(message)
 
     # Membership, applied in memory once storage has it, then told
 

@@ -28,6 +28,10 @@ class ModeChange(NamedTuple):
 MESSAGE = "message"
 NOTICE = "notice"
 ACTION = "action"
+# A private message's kind that stands for an end-to-end encrypted one
+# (chatroom.service.e2e): shown, as a notice, only to sessions that cannot
+# decrypt it; a device session gets the ciphertext (L{E2EMessage}) instead.
+E2E_PLACEHOLDER = "e2e"
 
 
 def new_tag_id() -> str:
@@ -120,6 +124,49 @@ class PrivateMessage:
             "message_kind": self.kind,
             "tags": self.tags,
         }
+
+
+class E2EMessage:
+    """
+    One ciphertext for one device of an account (docs/e2e.md): its stored
+    C{id}, who sent it from which device, to whom (as the sender named
+    them) and which of their devices, the sender's C{msgid}, when the
+    server took it (ms) and the base64 C{ciphertext}, which the server has
+    no key to read.  Handed only to the sessions that are that device.
+    """
+
+    __slots__ = (
+        "id",
+        "sender",
+        "sender_device",
+        "recipient",
+        "device",
+        "msgid",
+        "at",
+        "ciphertext",
+        "wire",
+    )
+
+    def __init__(
+        self,
+        id: int,
+        sender: str,
+        sender_device: str,
+        recipient: str,
+        device: str,
+        msgid: str,
+        at: int,
+        ciphertext: str,
+    ) -> None:
+        self.id = id
+        self.sender = sender
+        self.sender_device = sender_device
+        self.recipient = recipient
+        self.device = device
+        self.msgid = msgid
+        self.at = at
+        self.ciphertext = ciphertext
+        self.wire: bytes | None = None
 
 
 class TagMessage:

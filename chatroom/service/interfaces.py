@@ -22,6 +22,9 @@ class IChatClient(Interface):
 
     # Optional: tag_message(message), a L{TagMessage} (client-only tags, no
     # text) for a front end that shows tags; others lack it and never get one.
+    # Optional: e2e_message(message), an L{E2EMessage} (a ciphertext) for the
+    # device this session published (chatroom.service.e2e), for a front end
+    # that can publish one; others lack it and never get one.
     # Optional: operator_revoked(reason), the session is a server operator
     # no more (L{IUser.operator_revoked}), for a front end that has them.
 
@@ -98,6 +101,30 @@ class IUser(Interface):
         Pass client-only C{tags} with no text to C{room}'s members (or, if
         C{room} is None, to the online user C{recipient}); nothing is stored.
         Return the L{TagMessage}.
+        """
+
+    def publish_keys(device, identity, prekey, signature):
+        """
+        Add or replace the account's device C{device} with these public keys
+        (base64; the signature checked) and make this session that device;
+        return its L{DeviceKeys}.  The front end then calls
+        L{deliver_waiting_e2e}, once it has said so.
+        """
+
+    def deliver_waiting_e2e():
+        """Deliver the ciphertexts waiting for this session's device."""
+
+    def device_keys(user):
+        """The L{DeviceKeys} of C{user}'s devices (None: our own)."""
+
+    def remove_device(device):
+        """Remove the account's device and what waits for it; return its name."""
+
+    def send_e2e(user, device, msgid, ciphertext):
+        """
+        Store a ciphertext for C{user}'s C{device}, then hand it to the
+        sessions that are that device (and a placeholder to the others);
+        return the L{E2EMessage} once stored.
         """
 
     def set_away(text):

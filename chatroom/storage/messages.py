@@ -18,6 +18,11 @@ INSERT_ROOM_MESSAGE = (
 # The kind of a plain message (chatroom.service.events.MESSAGE); the other
 # is a notice.
 PLAIN = "message"
+# The kind of a private message that stands for an end-to-end encrypted one
+# (chatroom.service.events.E2E_PLACEHOLDER; chatroom.storage.devices): it
+# counts in no private mailbox, as the ciphertexts it stands for count in
+# their device's.
+PLACEHOLDER = "e2e"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,16 +90,16 @@ def _check_mailbox(
     if size > 0:
         (kept,) = cursor.execute(
             "SELECT COUNT(*) FROM private_messages"
-            " WHERE recipient_id = ? AND delivered_at IS NULL",
-            (recipient_id,),
+            " WHERE recipient_id = ? AND delivered_at IS NULL AND kind <> ?",
+            (recipient_id, PLACEHOLDER),
         ).fetchone()
         if kept >= size:
             raise MailboxFull()
     if per_sender > 0:
         (yours,) = cursor.execute(
-            "SELECT COUNT(*) FROM private_messages"
-            " WHERE recipient_id = ? AND sender_id = ? AND delivered_at IS NULL",
-            (recipient_id, sender_id),
+            "SELECT COUNT(*) FROM private_messages WHERE recipient_id = ?"
+            " AND sender_id = ? AND delivered_at IS NULL AND kind <> ?",
+            (recipient_id, sender_id, PLACEHOLDER),
         ).fetchone()
         if yours >= per_sender:
             raise MailboxFull(

@@ -138,6 +138,40 @@ MIGRATIONS: list[list[str]] = [
     [
         "ALTER TABLE users ADD COLUMN last_seen_at {bigint}",
     ],
+    # 8: end-to-end encrypted private messages (docs/e2e.md): each account's
+    # devices and their public keys, and the ciphertexts sent to each device,
+    # kept (as ciphertext) once delivered.  The first ciphertext of a message
+    # to another account stores its placeholder as a private message of kind
+    # 'e2e', for the recipient's sessions that cannot decrypt.
+    [
+        """CREATE TABLE devices (
+            user_id {bigint} NOT NULL REFERENCES users (id),
+            device TEXT NOT NULL,
+            identity_key TEXT NOT NULL,
+            prekey TEXT NOT NULL,
+            signature TEXT NOT NULL,
+            published_at {bigint} NOT NULL,
+            PRIMARY KEY (user_id, device)
+        )""",
+        """CREATE TABLE e2e_messages (
+            id {id_pk},
+            sender_id {bigint} NOT NULL REFERENCES users (id),
+            sender TEXT NOT NULL,
+            sender_device TEXT NOT NULL,
+            recipient_id {bigint} NOT NULL REFERENCES users (id),
+            recipient TEXT NOT NULL,
+            device TEXT NOT NULL,
+            msgid TEXT NOT NULL,
+            ciphertext TEXT NOT NULL,
+            created_at {bigint} NOT NULL,
+            delivered_at {bigint},
+            placeholder_id {bigint} REFERENCES private_messages (id)
+        )""",
+        """CREATE INDEX e2e_waiting ON e2e_messages (recipient_id, device, id)
+            WHERE delivered_at IS NULL""",
+        """CREATE INDEX e2e_by_msgid
+            ON e2e_messages (sender_id, recipient_id, msgid)""",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

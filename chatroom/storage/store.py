@@ -20,6 +20,17 @@ from chatroom.storage.activity import (
     last_activity_of,
 )
 from chatroom.storage.database import Database, Operation
+from chatroom.storage.devices import (
+    DeviceKeys,
+    E2EStored,
+    StoredE2E,
+    delete_device,
+    devices_of,
+    first_waiting_e2e,
+    insert_e2e,
+    mark_e2e_delivered,
+    publish_device,
+)
 from chatroom.storage.messages import (
     INSERT_ROOM_MESSAGE,
     PLAIN,
@@ -81,11 +92,14 @@ __all__ = [
     "ActivityEntry",
     "ChatStore",
     "ConversationMessage",
+    "DeviceKeys",
+    "E2EStored",
     "HistorySpan",
     "ModeWrite",
     "NameHolder",
     "RoomRecord",
     "StoredMessage",
+    "StoredE2E",
     "StoredPrivate",
     "UserRecord",
     "check_name_free",
@@ -348,6 +362,60 @@ class ChatStore:
 
     def mark_delivered(self, message_ids: list[int], at: int) -> defer.Deferred:
         return self.db.write(mark_private_delivered, message_ids, at)
+
+    # End-to-end encryption: devices and their ciphertexts (docs/e2e.md)
+
+    def devices(self, user_id: int) -> defer.Deferred[list[DeviceKeys]]:
+        """The account's devices, the first published first."""
+        return self.db.read(devices_of, user_id)
+
+    def publish_device(
+        self, user_id: int, keys: DeviceKeys, most: int
+    ) -> defer.Deferred[None]:
+        """
+        Add or replace the account's device; fails with L{TooManyDevices}
+        (and changes nothing) for a new one past C{most}.
+        """
+        return self.db.write(publish_device, user_id, keys, most, guarded=True)
+
+    def remove_device(self, user_id: int, device: str) -> defer.Deferred[bool]:
+        """Remove a device and what waits for it; fires with whether it was there."""
+        return self.db.write(delete_device, user_id, device)
+
+    def store_e2e(
+        self,
+        message: StoredE2E,
+        sender_id: int,
+        recipient_id: int,
+        mailbox_size: int,
+        per_sender: int,
+        placeholder: str,
+    ) -> defer.Deferred[E2EStored]:
+        """
+        Store a ciphertext for one device, and with a message's first to
+        another account its C{placeholder}; fails with L{NoDevice},
+        L{NoSuchDevice} or L{MailboxFull}, and then stores nothing.
+        """
+        return self.db.write(
+            insert_e2e,
+            message,
+            sender_id,
+            recipient_id,
+            mailbox_size,
+            per_sender,
+            placeholder,
+            guarded=True,
+        )
+
+    def waiting_e2e(
+        self, user_id: int, device: str, limit: int
+    ) -> defer.Deferred[list[StoredE2E]]:
+        """The first C{limit} ciphertexts waiting for a device, oldest first."""
+        return self.db.read(first_waiting_e2e, user_id, device, limit)
+
+    def mark_e2e_delivered(self, message_ids: list[int], at: int) -> defer.Deferred:
+        """The ciphertexts, and the placeholders they had, wait no more."""
+        return self.db.write(mark_e2e_delivered, message_ids, at)
 
     # Activity
 

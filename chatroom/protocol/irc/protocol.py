@@ -45,6 +45,7 @@ from chatroom.service import moderation
 from chatroom.service.admission import Admitted
 from chatroom.service.events import (
     ACTION,
+    E2E_PLACEHOLDER,
     NOTICE,
     AwayChanged,
     Membership,
@@ -560,7 +561,8 @@ class IRCProtocol(Connection):
         )
 
     def message_command(self, kind: str) -> str:
-        return "NOTICE" if kind == NOTICE else "PRIVMSG"
+        # An encrypted message's placeholder is news, not a line to answer.
+        return "NOTICE" if kind == NOTICE or kind == E2E_PLACEHOLDER else "PRIVMSG"
 
     def private_lines(self, message: PrivateMessage, target: str, source: str) -> bytes:
         msgid = message.irc

@@ -244,6 +244,51 @@ async def private(conn: Connection, args: str) -> Reply:
     return Reply()
 
 
+# End-to-end encrypted private messages (chatroom.service.e2e; docs/e2e.md)
+
+_KEYS_USAGE = (
+    "/keys [USER], /keys publish DEVICE IDENTITY PREKEY SIGNATURE, /keys remove DEVICE"
+)
+
+
+@command(
+    "/keys [USER]",
+    "USER's device keys (yours without USER);"
+    " /keys publish DEVICE IDENTITY PREKEY SIGNATURE, /keys remove DEVICE",
+)
+async def keys(conn: Connection, args: str) -> Reply:
+    words = args.split()
+    action = words[0].lower() if words else None
+    if action == "publish" and len(words) == 5:
+        device = words[1]
+        await conn.avatar.publish_keys(device, *words[2:])
+        # Only once this line is out do the waiting ciphertexts follow it.
+        return Reply(f"device {device} published", then=conn.avatar.deliver_waiting_e2e)
+    if action == "remove" and len(words) == 2:
+        return Reply(f"device {await conn.avatar.remove_device(words[1])} removed")
+    if len(words) > 1:
+        raise BadArguments(f"usage: {_KEYS_USAGE}")
+    user = arguments.target(words[0]) if words else None
+    lines = [
+        f"{d.device} {d.identity} {d.prekey} {d.signature}"
+        for d in await conn.avatar.device_keys(user)
+    ]
+    return Reply(arguments.counted(len(lines), "device", "devices"), lines)
+
+
+@command(
+    "/e2e USER DEVICE MSGID CIPHERTEXT",
+    "an encrypted message for one device of USER (the bundled client sends it)",
+    pipelined=True,
+)
+async def e2e(conn: Connection, args: str) -> Reply:
+    words = args.split()
+    if len(words) != 4:
+        raise BadArguments("usage: /e2e USER DEVICE MSGID CIPHERTEXT")
+    await conn.avatar.send_e2e(*words)
+    return Reply()
+
+
 # Rooms
 
 

@@ -26,6 +26,7 @@ from chatroom.service.admission import Admission, Admitted
 from chatroom.service.events import (
     ACTION,
     AwayChanged,
+    E2EMessage,
     Membership,
     PrivateMessage,
     RoomMessage,
@@ -257,6 +258,21 @@ class LineProtocol(Connection):
             line = message.wire = encode(message.sender, message.text)
         if self.timestamps:
             line = wire.timestamped(message.at, line)
+        self.write(line)
+
+    def e2e_message(self, message: E2EMessage) -> None:
+        # Its own time is in the line: never a timestamp in front of "~".
+        line = message.wire
+        if line is None:
+            line = message.wire = wire.e2e_message(
+                message.sender,
+                message.sender_device,
+                message.recipient,
+                message.device,
+                message.msgid,
+                message.at,
+                message.ciphertext,
+            )
         self.write(line)
 
     def notice(self, text: str) -> None:

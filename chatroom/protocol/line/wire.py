@@ -47,6 +47,26 @@ def private_action(sender: str, text: str) -> bytes:
     return f"[private] * {sender} {text}".encode() + CRLF
 
 
+def e2e_message(
+    sender: str,
+    sender_device: str,
+    recipient: str,
+    device: str,
+    msgid: str,
+    at: int,
+    ciphertext: str,
+) -> bytes:
+    """
+    A ciphertext for this session's device: C{~ e2e}, a line for the
+    client to decrypt, never for a person to read (docs/e2e.md).
+    """
+    return (
+        f"~ e2e {sender} {sender_device} {recipient} {device} {msgid}"
+        f" {timestamp(at)} {ciphertext}".encode()
+        + CRLF
+    )
+
+
 def timestamp(ms: int) -> str:
     """The time history lines and timestamped live lines begin with."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))
