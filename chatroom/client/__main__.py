@@ -75,10 +75,11 @@ output:
 end-to-end encryption:
   Private messages (/msg, /private) between bundled clients are end-to-end
   encrypted: the server stores and forwards ciphertext it cannot read. Device
-  keys live in {e2e_dir}/HOST_PORT/USER/ (mode 0600). /fingerprint USER shows
-  the safety number to compare with USER; /trust USER accepts a changed key;
-  /plain USER TEXT sends a private message the server can read (to telnet or
-  IRC users, who have no device keys). See docs/e2e.md.
+  keys live, mode 0600, under
+  {e2e_dir}/HOST_PORT/USER/
+  /fingerprint USER shows the safety number to compare with USER; /trust USER
+  accepts a changed key; /plain USER TEXT sends a private message the server
+  can read (to telnet or IRC users, who have no device keys). See docs/e2e.md.
 
 exit status:
   0 after /logout or Ctrl-D, 1 when the connection fails, is refused or is

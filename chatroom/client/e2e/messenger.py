@@ -546,7 +546,10 @@ class E2eMessenger:
             return None
         a = envelope.address
         if not self.seen.admit(a.sender, a.sender_device, a.msgid, envelope.ts):
-            raise Refused(f"message {a.msgid} was shown before: a replay")
+            raise Refused(
+                f"message {a.msgid} was shown before: a replay, or the server "
+                "delivering it again after a lost connection"
+            )
         return envelope
 
     # Files
