@@ -14,11 +14,13 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.trial.unittest import SkipTest, TestCase
 
 from chatroom.client.connect import PlainTCP, connect
-from chatroom.client.e2e.messenger import E2eMessenger, E2eSettings
+from chatroom.client.e2e.messenger import PLACEHOLDER, E2eMessenger, E2eSettings
 from chatroom.client.render import Style
 from chatroom.client.session import ChatSession
 from chatroom.options import DATABASE_FILE
 from chatroom.protocol.line import commands
+from tests.clients import connect as connect_line
+from tests.clients import count_of, log_in
 from tests.realserver import TwistdProcess, poll
 
 LOCK = "🔒"
@@ -95,25 +97,37 @@ class BundledClientsThroughARealServerTests(TestCase):
         server = TwistdProcess(self, here / "server")
         port = await server.start()
         alice = await BundledClient.log_in(port, "alice", here / "alice", "alice-pc")
+        laptop = await BundledClient.log_in(port, "alice", here / "laptop", "laptop")
         bob = await BundledClient.log_in(port, "bob", here / "bob", "bob-phone")
+        # bob on telnet as well: a session that is no device.
+        telnet = await log_in(await connect_line(port), "bob", "correct horse")
+        self.addCleanup(telnet.transport.loseConnection)
 
         alice.type(f"/msg bob {FIRST}")
         await poll(lambda: f"{LOCK} [private] alice: {FIRST}" in bob.ui.text())
         self.assertIn(f"✓ {LOCK} [private to bob] you: {FIRST}", alice.ui.text())
+        own_copy = f"{LOCK} [private to bob] you (on alice-pc): {FIRST}"
+        await poll(lambda: own_copy in laptop.ui.text())
+        await telnet.until(count_of(1, "[private] alice: "), 10)
+        self.assertIn(f"[private] alice: {PLACEHOLDER}", telnet.pushed)
+        telnet.transport.loseConnection()
 
         await bob.leave()
         alice.type(f"/msg bob {OFFLINE}")
         await poll(lambda: f"[private to bob] you: {OFFLINE}" in alice.ui.text())
         bob = await BundledClient.log_in(port, "bob", here / "bob", "bob-phone")
         await poll(lambda: f"{LOCK} [private] alice: {OFFLINE}" in bob.ui.text())
+        # The placeholder kept for bob's login came first, as a note.
+        self.assertIn("alice sent you an end-to-end encrypted message", bob.ui.text())
+        self.assertNotIn(PLACEHOLDER, bob.ui.text())
 
         bob.type(f"/msg alice {REPLY}")
         await poll(lambda: f"{LOCK} [private] bob: {REPLY}" in alice.ui.text())
-        for client in (alice, bob):
+        for client in (alice, laptop, bob):
             self.assertNotIn("REFUSED", client.ui.text())
             self.assertNotIn("WARNING", client.ui.text())
-        await alice.leave()
-        await bob.leave()
+        for client in (alice, laptop, bob):
+            await client.leave()
         await server.stop()
 
         stored = {

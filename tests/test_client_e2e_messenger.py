@@ -423,6 +423,17 @@ class FileTests(MessengerTestCase):
             publish,
         )
 
+    def test_malformed_contacts_or_seen_files_turn_e2e_off(self):
+        for name, text in (("contacts.json", "[1]"), ("seen.json", '{"seen": [1]}')):
+            config = self.root / name
+            directory = files.account_directory(config, "chat.example", 5000, "bob")
+            directory.mkdir(parents=True)
+            (directory / name).write_text(text)
+            bob = Device(self.server, "bob", config, "phone").start()
+            self.assertIn("OFF: cannot use the device files in", bob.ui.text())
+            self.assertIn(f"{name} is malformed", bob.ui.text())
+            self.assertEqual(bob.published(), [])
+
     def test_unreadable_device_files_turn_e2e_off_and_are_kept(self):
         directory = files.account_directory(
             self.root / "x", "chat.example", 5000, "alice"

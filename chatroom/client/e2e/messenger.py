@@ -7,10 +7,10 @@ C{/plain}, C{/fingerprint} and C{/trust}.
 
 import re
 import secrets
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from twisted.internet.defer import Deferred, gatherResults, succeed
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
@@ -49,6 +49,7 @@ from chatroom.client.protocol import ChatClientProtocol
 from chatroom.client.render import LOCK, Style
 from chatroom.names import name_key
 
+T = TypeVar("T")
 _SEALED = re.compile(r"/(?:msg|private) +<?(?P<user>[^\s<>]+)>? (?P<text>.*\S.*)")
 _PLAIN = re.compile(r"/plain +<?(?P<user>[^\s<>]+)>? (?P<text>.*\S.*)")
 _FINGERPRINT = re.compile(r"/fingerprint +(?P<user>\S+) *")
@@ -133,8 +134,8 @@ class E2eMessenger:
         try:
             stored = await self._worker.run(_load, self._directory)
             self.keys, created = self._device_keys(stored[files.KEYS_FILE])
-            self.contacts = Contacts(stored[files.CONTACTS_FILE])
-            self.seen = SeenMessages(stored[files.SEEN_FILE])
+            self.contacts = _parsed(Contacts, stored, files.CONTACTS_FILE)
+            self.seen = _parsed(SeenMessages, stored, files.SEEN_FILE)
             if s.history:
                 self.history = History(
                     self._directory / files.HISTORY_FILE, self._worker
@@ -569,3 +570,10 @@ def _load(directory: Path) -> dict[str, Any]:
         name: files.read_json(directory / name)
         for name in (files.KEYS_FILE, files.CONTACTS_FILE, files.SEEN_FILE)
     }
+
+
+def _parsed(make: Callable[[Any], T], stored: dict[str, Any], name: str) -> T:
+    try:
+        return make(stored[name])
+    except (TypeError, AttributeError, KeyError, ValueError) as error:
+        raise ValueError(f"{name} is malformed ({error!r})") from None
