@@ -13,6 +13,7 @@ from pathlib import Path
 from twisted.trial.unittest import TestCase
 
 from chatroom.client.e2e import files
+from chatroom.client.e2e.contacts import Contacts
 from chatroom.client.e2e.keys import DAY, KEEP_REPLACED, ROTATE_AFTER, b64, unb64
 from chatroom.client.e2e.messenger import PLACEHOLDER
 from chatroom.client.lines import parse_line
@@ -235,7 +236,7 @@ class RefusalTests(MessengerTestCase):
         line = self.server.waiting[0].line()
         self.server.devices["alice"].clear()
         self.bob.ui.take()
-        self.bob.messenger.contacts = type(self.bob.messenger.contacts)()
+        self.bob.messenger.device.contacts = Contacts()
         self.bob.link.deliver(line)
         self.server.pump()
         self.assertIn("lists no such device", self.refused(self.bob))
@@ -371,10 +372,10 @@ class RotationTests(MessengerTestCase):
         publishes = bob.published()
         self.assertEqual(len(publishes), 2)
         self.assertNotEqual(publishes[0].split(" ")[4], publishes[1].split(" ")[4])
-        self.assertEqual(len(bob.messenger.keys.prekeys), 2)
+        self.assertEqual(len(bob.messenger.device.keys.prekeys), 2)
         self.server.clock.advance(KEEP_REPLACED)
         self.server.pump()
-        stored = files.read_json(bob.messenger._directory / files.KEYS_FILE)
+        stored = files.read_json(bob.messenger.device.directory / files.KEYS_FILE)
         self.assertEqual(len(stored["prekeys"]), 2)
         self.assertGreaterEqual(
             self.server.clock.seconds() - stored["prekeys"][0]["created"], 14 * DAY
@@ -393,7 +394,7 @@ class FileTests(MessengerTestCase):
         alice.type("/msg bob plaintext-never-on-disk")
         bob.type("/msg alice also-never-on-disk")
         for device in (alice, bob):
-            directory = device.messenger._directory
+            directory = device.messenger.device.directory
             names = sorted(os.listdir(directory))
             self.assertEqual(names, ["contacts.json", "device-keys.json", "seen.json"])
             for name in names:
@@ -406,13 +407,13 @@ class FileTests(MessengerTestCase):
         bob = self.device("bob", "phone")
         alice.type("/msg bob kept")
         bob.type("/msg alice also kept")
-        history = alice.messenger._directory / files.HISTORY_FILE
+        history = alice.messenger.device.directory / files.HISTORY_FILE
         lines = history.read_text().splitlines()
         self.assertEqual(len(lines), 2)
         self.assertTrue(lines[0].endswith("alice -> bob: kept"))
         self.assertTrue(lines[1].endswith("bob -> alice: also kept"))
         self.assertEqual(stat.S_IMODE(history.stat().st_mode), 0o600)
-        self.assertFalse((bob.messenger._directory / files.HISTORY_FILE).exists())
+        self.assertFalse((bob.messenger.device.directory / files.HISTORY_FILE).exists())
 
     def test_the_same_device_and_keys_at_every_login(self):
         alice = self.device("alice", "laptop")
