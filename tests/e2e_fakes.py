@@ -201,6 +201,7 @@ class Device:
         config: Path,
         device: str | None = None,
         history: bool = False,
+        runner=run_here,
     ) -> None:
         self.server = server
         self.user = user
@@ -209,7 +210,7 @@ class Device:
         self.link = server.connect(user)
         self.link.protocol.deliver_events_to(self.event)
         settings = E2eSettings(
-            config, "chat.example", 5000, run_here, server.clock, device, history
+            config, "chat.example", 5000, runner, server.clock, device, history
         )
         self.messenger = E2eMessenger(
             self.link.protocol,

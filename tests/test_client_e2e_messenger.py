@@ -10,6 +10,8 @@ import os
 import stat
 from pathlib import Path
 
+from nacl.public import PrivateKey
+from twisted.internet.defer import Deferred
 from twisted.trial.unittest import TestCase
 
 from chatroom.client.e2e import files
@@ -336,6 +338,26 @@ class KeyChangeTests(MessengerTestCase):
         self.assertEqual(len(numbers[0].replace(" ", "")), 60)
         self.assertIn("2 device(s) of yours, 1 of theirs", alice.ui.text())
 
+    def test_a_changed_own_device_blocks_every_sealed_message(self):
+        laptop = self.device("alice", "laptop")
+        phone = self.device("alice", "phone")
+        self.device("bob", "pc")
+        laptop.type("/msg bob one")
+        phone.leave()
+        Device(self.server, "alice", self.root / "alice-new", "phone").start()
+        laptop.ui.take()
+        sent = len(laptop.sent_e2e())
+        laptop.type("/msg bob two")
+        shown = laptop.ui.text()
+        self.assertIn(
+            "the identity key of your account's device phone has CHANGED", shown
+        )
+        self.assertIn("NOT SENT: the identity key of alice's phone changed", shown)
+        self.assertEqual(len(laptop.sent_e2e()), sent)
+        laptop.type("/trust alice")
+        laptop.type("/msg bob two")
+        self.assertEqual(len(laptop.sent_e2e()), sent + 2)
+
     def test_trust_with_nothing_changed_says_so(self):
         alice = self.device("alice", "laptop")
         alice.type("/trust bob")
@@ -388,6 +410,31 @@ class RotationTests(MessengerTestCase):
 
 
 class FileTests(MessengerTestCase):
+    def test_file_work_runs_off_the_reactor_and_keys_are_kept_before_published(self):
+        jobs: list[tuple[Deferred, object, tuple]] = []
+
+        def later(function, *args):
+            jobs.append((Deferred(), function, args))
+            return jobs[-1][0]
+
+        bob = Device(self.server, "bob", self.root / "bob", "phone", runner=later)
+        started = Deferred.fromCoroutine(bob.messenger.start("bob"))
+        self.server.pump()
+        directory = files.account_directory(
+            self.root / "bob", "chat.example", 5000, "bob"
+        )
+        while jobs:
+            # Nothing on disk, nothing published, until the runner runs it.
+            self.assertEqual(bob.published(), [])
+            done, function, args = jobs.pop(0)
+            done.callback(function(*args))
+            self.server.pump()
+        self.successResultOf(started)
+        [published] = bob.published()
+        kept = files.read_json(directory / files.KEYS_FILE)
+        prekey = bytes(PrivateKey(unb64(kept["prekeys"][-1]["secret"])).public_key)
+        self.assertEqual(published.split(" ")[4], b64(prekey))
+
     def test_device_files_are_the_owners_only_and_hold_no_plaintext(self):
         alice = self.device("alice", "laptop")
         bob = self.device("bob", "phone")
