@@ -423,6 +423,7 @@ class FileTests(MessengerTestCase):
         directory = files.account_directory(
             self.root / "bob", "chat.example", 5000, "bob"
         )
+        self.assertFalse(directory.exists())
         while jobs:
             # Nothing on disk, nothing published, until the runner runs it.
             self.assertEqual(bob.published(), [])
