@@ -14,12 +14,13 @@ from nacl.public import PrivateKey
 from twisted.internet.defer import Deferred
 from twisted.trial.unittest import TestCase
 
-from chatroom.client.e2e import files
+from chatroom.client.e2e import files, replay
 from chatroom.client.e2e.contacts import Contacts
+from chatroom.client.e2e.envelope import Address, Envelope, seal
 from chatroom.client.e2e.keys import DAY, KEEP_REPLACED, ROTATE_AFTER, b64, unb64
 from chatroom.client.e2e.messenger import PLACEHOLDER
 from chatroom.client.lines import parse_line
-from tests.e2e_fakes import Device, FakeE2eServer
+from tests.e2e_fakes import Device, FakeE2eServer, Waiting
 
 LOCK = "🔒"
 
@@ -232,6 +233,32 @@ class RefusalTests(MessengerTestCase):
         self.server.waiting[0].delivered = False
         bob = self.again(self.bob)
         self.assertIn("a replay", self.refused(bob))
+
+    def test_a_sender_cannot_push_the_replay_floor_into_the_future(self):
+        self.patch(replay, "MAX_SEEN", 1)
+        keys = self.alice.messenger.device.keys
+        phone = self.bob.messenger.device.keys
+        future = int(self.server.clock.seconds() * 1000) + 10**12
+        to = Address("alice", keys.device, "bob", phone.device, "from-the-future")
+        sealed = seal(
+            Envelope(to, "bob", future, "later"), keys.identity, phone.current.public
+        )
+        at = self.server.clock.seconds()
+        self.bob.link.deliver(
+            Waiting(
+                "alice", keys.device, "bob", "phone", "from-the-future", at, b64(sealed)
+            ).line()
+        )
+        self.server.pump()
+        # Each evicts the one before it, and the floor rises to its time.
+        self.server.clock.advance(1)
+        self.alice.type("/msg bob one")
+        self.server.clock.advance(1)
+        self.alice.type("/msg bob two")
+        self.assertIn("alice: later", self.bob.ui.text())
+        self.assertIn("alice: one", self.bob.ui.text())
+        self.assertIn("alice: two", self.bob.ui.text())
+        self.assertNotIn("REFUSED", self.bob.ui.text())
 
     def test_a_message_from_an_unlisted_device_is_refused(self):
         self.alice.type("/msg bob the secret")

@@ -115,7 +115,12 @@ class Inbox:
             self._hold(line)
             return None
         a = envelope.address
-        if not device.seen.admit(a.sender, a.sender_device, a.msgid, envelope.ts):
+        # The sender's time, but no later than the end of the second the
+        # server got it: a sender must not push the replay floor (replay.py)
+        # into the future; a server that lies about the time only gets
+        # messages refused, never a replay accepted.
+        ts = min(envelope.ts, line.at * 1000 + 999)
+        if not device.seen.admit(a.sender, a.sender_device, a.msgid, ts):
             raise Refused(
                 f"message {a.msgid} was shown before: a replay, or the server "
                 "delivering it again after a lost connection"
