@@ -16,8 +16,17 @@ from twisted.trial import unittest
 from chatroom.protocol.irc.factory import IRCFactory
 from chatroom.protocol.line import wire
 from chatroom.service.e2e import PREKEY_CONTEXT
+from tests.asynctest import async_test
 from tests.clients import MemoryClient
-from tests.helpers import RELAXED, ChatWorld, HeldWrites, capture_log, sqlite_file
+from tests.cluster_helpers import Schema, postgres_unavailable
+from tests.helpers import (
+    RELAXED,
+    ChatWorld,
+    HeldWrites,
+    capture_log,
+    sqlite_file,
+    start_server,
+)
 from tests.test_irc import command_of, params
 
 PLACEHOLDER = (
@@ -531,3 +540,44 @@ class NothingReadableTests(E2ETestCase):
         self.assertIn(ciphertext, stored)
         self.assertNotIn(secret.decode(), stored)
         self.assertNotIn(secret.decode(), repr(events))
+
+
+class PostgresE2ETests(unittest.TestCase):
+    """The same path on PostgreSQL, through a whole server: stored, then read."""
+
+    skip = postgres_unavailable()
+    timeout = 20
+
+    @async_test
+    async def test_a_ciphertext_waits_on_postgresql_for_its_devices_publish(self):
+        schema = Schema()
+        self.addCleanup(schema.drop)
+        server = await start_server(self, schema.url)
+        bob = await server.register("bob")
+        self.assertEqual(
+            await bob.send(publish("phone")), ["+OK device phone published"]
+        )
+        bob.disconnect()
+        plain = await server.login("bob", "pw-bob")
+        await plain.send("/ping")
+        plain.take()
+        alice = await server.register("alice")
+        await alice.send(publish("laptop"))
+        self.assertEqual(
+            await alice.send(f"/e2e bob phone msgid-0001 {CIPHERTEXT}"), ["+OK"]
+        )
+        self.assertEqual(plain.take(), [PLACEHOLDER])
+        again = await server.login("bob", "pw-bob")
+        await again.send("/ping")
+        again.take()
+        reply = await again.send(publish("phone"))
+        # The reply to the next line comes after what was waiting.
+        lines = reply + await again.send("/ping")
+        self.assertEqual(
+            [line.split()[:7] if line.startswith("~ ") else line for line in lines],
+            [
+                "+OK device phone published",
+                ["~", "e2e", "alice", "laptop", "bob", "phone", "msgid-0001"],
+                "+OK pong",
+            ],
+        )

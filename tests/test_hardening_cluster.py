@@ -13,7 +13,7 @@ from twisted.internet import task
 from twisted.logger import Logger, formatEvent, globalLogPublisher
 from twisted.trial import unittest
 
-from chatroom.service.events import Notice, PrivateMessage, RoomMessage
+from chatroom.service.events import E2EMessage, Notice, PrivateMessage, RoomMessage
 from chatroom.storage.opening import describe
 
 try:
@@ -71,6 +71,20 @@ def room_event(seq=5, text="hi", room="den", sender="ann", channel=("room", 7)):
     }
 
 
+def e2e_event() -> dict:
+    ciphertext = "AAEC" * 24
+    event = E2EMessage(
+        9, "ann", "laptop", "bob", "phone", "msgid-0001", 1000, ciphertext
+    )
+    return {
+        "kind": "event",
+        "node": "other",
+        "channel": ["user", 3],
+        "event": event.to_dict(),
+        "token": None,
+    }
+
+
 def good() -> list:
     """What each kind of node message looks like, as the node code builds them."""
     return [
@@ -95,6 +109,12 @@ def good() -> list:
         PasswordChanged("other", 3),
         SessionsEnded("other", 3, "you were disconnected by the admin"),
         Broadcast("other", "notice from admin: back soon"),
+        Event.from_dict(e2e_event()),
+        Event(
+            "other",
+            ("user", 3),
+            PrivateMessage("ann", "[placeholder]", 1000, 13, "e2e").to_dict(),
+        ),
     ]
 
 
@@ -114,7 +134,15 @@ def malformed() -> list[object]:
         return json.dumps(message)
 
     event = room_event()
+    e2e = e2e_event()
     return [
+        changed(e2e, "event", "device", "ph one"),
+        changed(e2e, "event", "sender_device", ""),
+        changed(e2e, "event", "msgid", "short"),
+        changed(e2e, "event", "ciphertext", "AAEC"),
+        changed(e2e, "event", "ciphertext", "not*base64" * 10),
+        changed(e2e, "event", "id", 0),
+        changed(e2e, "event", "recipient", "bad name"),
         "not json",
         b"\xff\xfe",
         42,  # txredisapi turns a numeric payload into a number

@@ -14,7 +14,8 @@ after C{gap_timeout} seconds.
 
 A private message kept for its recipient (stored as not delivered, since no
 session of theirs was on the sender's node) goes, on every other node, to
-L{on_kept_private}, which marks it delivered once a session there has it.
+L{on_kept_private}, which marks it delivered once a session there has it;
+an end-to-end ciphertext, stored as waiting for its device, to L{on_e2e}.
 """
 
 from __future__ import annotations
@@ -29,7 +30,12 @@ from zope.interface import implementer
 
 from chatroom.cluster.bus import RedisBus
 from chatroom.cluster.messages import Event, Skipped
-from chatroom.service.events import PrivateMessage, RoomMessage, event_from_dict
+from chatroom.service.events import (
+    E2EMessage,
+    PrivateMessage,
+    RoomMessage,
+    event_from_dict,
+)
 from chatroom.service.fanout import LocalFanout
 from chatroom.service.interfaces import IFanout
 
@@ -70,6 +76,8 @@ class RedisFanout:
         self._tokens = count(1)
         # (user id, kept message): set by the cluster node.
         self.on_kept_private: Callable[[int, PrivateMessage], None] | None = None
+        # (user id, ciphertext for one of their devices): set by the node.
+        self.on_e2e: Callable[[int, E2EMessage], None] | None = None
 
     # IFanout
 
@@ -92,7 +100,9 @@ class RedisFanout:
             d.addErrback(self._unpublished, token)
         return d
 
-    def publish_kept(self, user_id: int, message: PrivateMessage) -> defer.Deferred:
+    def publish_kept(
+        self, user_id: int, message: PrivateMessage | E2EMessage
+    ) -> defer.Deferred:
         # To every node, even when presence says the recipient is offline: a
         # node where they are logging in may not have told us yet.
         return self.bus.publish(Event(self.node, ("user", user_id), message.to_dict()))
@@ -134,6 +144,10 @@ class RedisFanout:
             # The sender's node handed it to its own sessions already.
             if not ours and self.on_kept_private is not None:
                 self.on_kept_private(channel[1], event)
+        elif isinstance(event, E2EMessage):
+            # Likewise: the sender's node handed it to its own sessions.
+            if not ours and self.on_e2e is not None:
+                self.on_e2e(channel[1], event)
         else:
             self.local.deliver(channel, event, exclude)
 

@@ -18,9 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import ClassVar
 
-from chatroom.errors import BadName, BadText, ChatError
+from chatroom.errors import BadCiphertext, BadName, BadText, ChatError
 from chatroom.names import check_name, check_reason, check_text
-from chatroom.service import moderation
+from chatroom.service import e2e, moderation
 from chatroom.service.events import (
     ACTION,
     E2E_PLACEHOLDER,
@@ -194,6 +194,23 @@ def _msgid(data: dict, name: str) -> None:
         raise BadMessage(f"{name}: not a message id")
 
 
+def _device(data: dict, name: str) -> None:
+    if not e2e.DEVICE.match(_field(data, name, str)):
+        raise BadMessage(f"{name}: not a device's name")
+
+
+def _e2e_msgid(data: dict, name: str) -> None:
+    if not e2e.MSGID.match(_field(data, name, str)):
+        raise BadMessage(f"{name}: not an end-to-end message id")
+
+
+def _ciphertext(data: dict, name: str) -> None:
+    try:
+        e2e.checked_ciphertext(_field(data, name, str))
+    except BadCiphertext:
+        raise BadMessage(f"{name}: not a ciphertext") from None
+
+
 def _status(data: dict, name: str) -> None:
     if _field(data, name, str) not in ("@", "+"):
         raise BadMessage(f"{name}: not a status")
@@ -216,6 +233,16 @@ _EVENTS: dict[str, dict[str, Check]] = {
         "kept_id": _id_or_none,
         "message_kind": _message_kind,
         "tags": _tags_or_none,
+    },
+    "e2e": {
+        "id": _id,
+        "sender": _name,
+        "sender_device": _device,
+        "recipient": _name,
+        "device": _device,
+        "msgid": _e2e_msgid,
+        "at": _time,
+        "ciphertext": _ciphertext,
     },
     "tags": {
         "room": _name_or_none,

@@ -34,7 +34,7 @@ from chatroom.cluster.messages import (
 from chatroom.cluster.presence import PRESENCE_TIMEOUT, RedisPresence
 from chatroom.cluster.sequencer import RedisSequencer
 from chatroom.service.chat import ChatService
-from chatroom.service.events import PrivateMessage
+from chatroom.service.events import E2EMessage, PrivateMessage
 from chatroom.storage.store import ChatStore
 
 
@@ -67,6 +67,7 @@ class ClusterNode(service.Service):
         self.fanout = RedisFanout(self.name, reactor, gap_timeout)
         self.fanout.bus = self.bus
         self.fanout.on_kept_private = self._kept_private_arrived
+        self.fanout.on_e2e = self._e2e_arrived
         self.sequencer = RedisSequencer(self.bus, self.fanout)
         self.presence = RedisPresence(
             self.name, self.bus, reactor, self._local_users, presence_timeout
@@ -154,9 +155,15 @@ class ClusterNode(service.Service):
             for session in account.sessions:
                 if not session.ended:
                     await session.deliver_kept_private()
+                    await session.deliver_waiting_e2e()
 
     def _local_users(self):
         return self.chat.online.keys() if self.chat is not None else ()
+
+    def _e2e_arrived(self, recipient_id: int, message: E2EMessage) -> None:
+        """Hand a ciphertext from another node to its device's sessions here."""
+        if self.chat is not None:
+            self.chat.take_e2e_here(recipient_id, message)
 
     def _kept_private_arrived(self, recipient_id: int, message: PrivateMessage) -> None:
         """Hand a private message from another node to the sessions here."""

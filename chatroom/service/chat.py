@@ -403,15 +403,27 @@ class ChatService(service.Service):
             if session.mind is not exclude:
                 session.take_private(message)
 
+    async def hand_e2e(self, recipient_id: int, message: E2EMessage) -> None:
+        """
+        Hand a stored ciphertext to the sessions of its device here, which
+        mark it delivered once they have passed it on, and to the other
+        nodes, which do the same.  Never fails (L{publish_stored}): one not
+        handed over waits for the device's next publish.
+        """
+        self.take_e2e_here(recipient_id, message)
+        await publish_stored(
+            lambda: self.fanout.publish_kept(recipient_id, message),
+            lambda: f"ciphertext {message.id}",
+            self.clock,
+            self.publish_retries,
+        )
+
     def take_e2e_here(self, recipient_id: int, message: E2EMessage) -> None:
-        """
-        Hand a stored ciphertext to the recipient's sessions here; those
-        that are its device show it and mark it delivered.  Not to other
-        nodes: the device gets it from storage at its next publish.
-        """
+        """Hand a stored ciphertext to the recipient's sessions here."""
         account = self.online.get(recipient_id)
         if account is None:
             return
+        # Only those that are its device show it (Session.take_e2e).
         for session in account.sessions:
             session.take_e2e(message)
 

@@ -207,7 +207,7 @@ class E2EActions:
         message = E2EMessage(
             stored.id, account.name, sender_device, user, device, msgid, at, ciphertext
         )
-        chat.take_e2e_here(recipient_id, message)
+        await chat.hand_e2e(recipient_id, message)
         if stored.placeholder_id is not None:
             await chat.hand_private(
                 recipient_id,

@@ -168,6 +168,19 @@ class E2EMessage:
         self.ciphertext = ciphertext
         self.wire: bytes | None = None
 
+    def to_dict(self) -> dict:
+        return {
+            "kind": "e2e",
+            "id": self.id,
+            "sender": self.sender,
+            "sender_device": self.sender_device,
+            "recipient": self.recipient,
+            "device": self.device,
+            "msgid": self.msgid,
+            "at": self.at,
+            "ciphertext": self.ciphertext,
+        }
+
 
 class TagMessage:
     """
@@ -346,6 +359,7 @@ def event_from_dict(
 ) -> (
     RoomMessage
     | PrivateMessage
+    | E2EMessage
     | TagMessage
     | StatusMessage
     | Notice
@@ -372,6 +386,17 @@ def event_from_dict(
             data.get("kept_id"),
             data.get("message_kind", MESSAGE),
             tags=data.get("tags"),
+        )
+    if kind == "e2e":
+        return E2EMessage(
+            data["id"],
+            data["sender"],
+            data["sender_device"],
+            data["recipient"],
+            data["device"],
+            data["msgid"],
+            data["at"],
+            data["ciphertext"],
         )
     if kind == "tags":
         return TagMessage(

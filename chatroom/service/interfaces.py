@@ -269,8 +269,8 @@ class IFanout(Interface):
 
     def publish_kept(user_id, message):
         """
-        Hand a L{PrivateMessage} stored as kept (no session of the recipient
-        was here when it was sent) to the recipient's sessions on the other
+        Hand a L{PrivateMessage} stored as kept, or an L{E2EMessage} stored
+        as waiting for its device, to the recipient's sessions on the other
         nodes, which mark it delivered.  A Deferred, as L{publish}; in-process
         there are no other nodes.
         """
