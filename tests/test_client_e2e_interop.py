@@ -7,6 +7,7 @@ activity log or its log.
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from twisted.internet import reactor, threads
@@ -94,7 +95,8 @@ class BundledClientsThroughARealServerTests(TestCase):
 
     async def test_sealed_both_ways_offline_too_and_no_plaintext_on_the_server(self):
         here = Path(self.mktemp()).absolute()
-        server = TwistdProcess(self, here / "server")
+        # debug: the log gets a line per message too, ciphertexts' included.
+        server = TwistdProcess(self, here / "server", "--log-level", "debug")
         port = await server.start()
         alice = await BundledClient.log_in(port, "alice", here / "alice", "alice-pc")
         laptop = await BundledClient.log_in(port, "alice", here / "laptop", "laptop")
@@ -141,6 +143,11 @@ class BundledClientsThroughARealServerTests(TestCase):
         self.assertIn(DATABASE_FILE, names)
         self.assertIn(server.log, stored)
         self.assertTrue(any(b"bob-phone" in data for data in stored.values()))
+        database = sqlite3.connect(server.directory / "twistd" / DATABASE_FILE)
+        self.addCleanup(database.close)
+        events = {row[0] for row in database.execute("SELECT event FROM activity")}
+        self.assertIn("device-published", events)
+        self.assertIn(b"e2e by alice to bob", server.log.read_bytes())
         for path, data in stored.items():
             for plaintext in PLAINTEXTS:
                 self.assertNotIn(plaintext.encode(), data, f"{plaintext} in {path}")
