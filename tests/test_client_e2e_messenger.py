@@ -481,12 +481,12 @@ class FileTests(MessengerTestCase):
         alice = self.device("alice", "laptop", history=True)
         bob = self.device("bob", "phone")
         alice.type("/msg bob kept")
-        bob.type("/msg alice also kept")
+        bob.type("/msg alice also kept\x1b[2J")
         history = alice.messenger.device.directory / files.HISTORY_FILE
         lines = history.read_text().splitlines()
         self.assertEqual(len(lines), 2)
         self.assertTrue(lines[0].endswith("alice -> bob: kept"))
-        self.assertTrue(lines[1].endswith("bob -> alice: also kept"))
+        self.assertTrue(lines[1].endswith("bob -> alice: also kept^[[2J"))
         self.assertEqual(stat.S_IMODE(history.stat().st_mode), 0o600)
         self.assertFalse((bob.messenger.device.directory / files.HISTORY_FILE).exists())
 

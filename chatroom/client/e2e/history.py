@@ -10,6 +10,7 @@ from pathlib import Path
 from twisted.internet.defer import Deferred, succeed
 
 from chatroom.client.e2e.files import FileWorker, append_line
+from chatroom.client.render import sanitize
 
 
 class History:
@@ -23,7 +24,7 @@ class History:
         if self.path is None:
             return succeed(None)
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
-        # One line per message: the text's own line breaks stay visible.
-        flat = text.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
-        line = f"{stamp} {sender} -> {recipient}: {flat}"
+        # Sanitized as on screen: one line per message, and nothing in it
+        # can drive the terminal of whoever reads the file.
+        line = f"{stamp} {sanitize(sender)} -> {sanitize(recipient)}: {sanitize(text)}"
         return self._worker.run(append_line, self.path, line)
