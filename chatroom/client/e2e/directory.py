@@ -63,11 +63,15 @@ class KeyDirectory:
         own = self._device.is_me(user)
         whose = "your account" if own else user
         if review.first:
+            first = ", ".join(review.first)
             self._ui.show(
                 self._style.info(
-                    f"first end-to-end contact with {whose}: pinned the keys of "
-                    f"{', '.join(review.first)}; /fingerprint {user} shows the "
-                    "safety number to compare"
+                    f"your other devices: pinned the keys of {first}; check "
+                    f"/fingerprint {user} on each"
+                    if own
+                    else f"first end-to-end contact with {user}: pinned the keys "
+                    f"of {first}; /fingerprint {user} shows the safety number to "
+                    "compare"
                 )
             )
         if review.added:
