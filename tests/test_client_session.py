@@ -95,6 +95,22 @@ class EndToEndSessionTests(TestCase):
             self.protocol.dataReceived(reply + b"\r\n")
         self.transport.clear()
 
+    def test_lines_typed_before_timestamps_are_on_wait_too(self):
+        protocol = ChatClientProtocol()
+        transport = StringTransport()
+        protocol.makeConnection(transport)
+        e2e = FakeMessenger()
+        session = ChatSession(
+            protocol, ScriptedUI(["pw"]), Style(colour=False), "bob", e2e
+        )
+        session.run()
+        protocol.dataReceived(b"+OK bob is known\r\n+OK welcome\r\n")
+        session.line_entered("/msg alice early")
+        self.assertEqual(e2e.commands, [])
+        protocol.dataReceived(b"+OK timestamps on\r\n")
+        e2e.started.callback(None)
+        self.assertEqual(e2e.commands, ["/msg alice early"])
+
     def test_the_messenger_starts_after_login_as_the_user(self):
         self.assertEqual(self.e2e.names, ["alice"])
 

@@ -132,7 +132,7 @@ class Style:
         return f"{mark} {where}{self.paint('you', BOLD)}: {sanitize(message.text)}"
 
     def sealed_sent(self, peer: str, text: str) -> str:
-        """The user's own end-to-end message, once every device took it."""
+        """The user's own end-to-end message, once the server stored it."""
         where = self.paint(f"[private to {sanitize(peer)}]", MAGENTA)
         return (
             f"{self.paint('✓', GREEN)} {LOCK} {where} "
@@ -142,9 +142,8 @@ class Style:
     def plain_sent(self, peer: str, text: str) -> str:
         """A private message sent with /plain: the server could read it."""
         where = self.paint(f"[private to {sanitize(peer)}, not encrypted]", MAGENTA)
-        return f"{self.paint('✓', GREEN)} {where} {self.paint('you', BOLD)}: " + (
-            sanitize(text)
-        )
+        you = self.paint("you", BOLD)
+        return f"{self.paint('✓', GREEN)} {where} {you}: {sanitize(text)}"
 
     def sealed_received(self, at: float, sender: str, text: str) -> str:
         """An end-to-end message from someone else, opened and checked."""

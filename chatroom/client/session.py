@@ -104,10 +104,14 @@ class ChatSession:
                 reply = await self._protocol.request(password)
                 self._show_reply_text(reply.final)
                 if isinstance(reply.final, Ok):
+                    self._logged_in = True
+                    if self._e2e is not None:
+                        # Lines typed from now on wait, so no /msg goes out
+                        # before this device can seal it.
+                        self._typed_early = []
                     # Messages then come with their time, shown beside them;
                     # a server without timestamps refuses, and nothing else
                     # changes.
-                    self._logged_in = True
                     await self._protocol.request(TIMESTAMPS_ON)
                     if self._e2e is not None:
                         await self._start_e2e(name)
@@ -115,9 +119,6 @@ class ChatSession:
             name = None
 
     async def _start_e2e(self, name: str) -> None:
-        # Lines typed meanwhile wait, so no /msg goes out before this device
-        # can seal it.
-        self._typed_early = []
         try:
             await self._e2e.start(name)
         finally:
