@@ -18,6 +18,7 @@ from twisted.internet.testing import StringTransport
 from chatroom.client.e2e.files import run_here
 from chatroom.client.e2e.keys import prekey_signed, unb64
 from chatroom.client.e2e.messenger import E2eMessenger, E2eSettings
+from chatroom.client.lines import E2eDelivery
 from chatroom.client.protocol import ChatClientProtocol
 from chatroom.client.render import Style
 from chatroom.names import name_key
@@ -226,8 +227,6 @@ class Device:
         self.messenger.stop()
 
     def event(self, line) -> None:
-        from chatroom.client.lines import E2eDelivery
-
         if isinstance(line, E2eDelivery):
             self.messenger.receive(line)
         else:
