@@ -226,6 +226,8 @@ class TerminalClientTests(TestCase):
         await terminal.expect(b"the same again: ")
         terminal.type(b"s3cret\r")
         logged_in = await terminal.expect(b"welcome, you are in lobby")
+        # The fake server refuses the device's keys: the login is over.
+        logged_in = await terminal.expect(b"offers no end-to-end encryption", logged_in)
         self.assertEqual(self.servers[0].passwords, ["s3cret"])
         self.assertNotIn(b"s3cret", terminal.output)
 
