@@ -4,6 +4,7 @@ from twisted.trial.unittest import TestCase
 
 from chatroom.client.lines import (
     Data,
+    E2eDelivery,
     Err,
     Notice,
     Ok,
@@ -50,6 +51,31 @@ class ParseLineTests(TestCase):
     def test_lines_of_no_known_kind_are_kept_whole(self) -> None:
         for line in ("+OKAY", "hello", "[lobby]bob: x", "-ERRx", ""):
             self.assertEqual(parse_line(line), Unrecognised(line))
+
+
+class E2eDeliveryTests(TestCase):
+    LINE = "~ e2e alice pc bob phone msgid-0001 2026-11-25T07:26:16Z QUJD"
+
+    def test_a_delivery_line_is_parsed_into_its_fields(self) -> None:
+        self.assertEqual(
+            parse_line(self.LINE),
+            E2eDelivery(
+                "alice", "pc", "bob", "phone", "msgid-0001", 1795591576, "QUJD"
+            ),
+        )
+
+    def test_one_with_a_session_timestamp_in_front_is_one_too(self) -> None:
+        line = "2026-11-25T07:26:17Z " + self.LINE
+        self.assertEqual(parse_line(line), parse_line(self.LINE))
+
+    def test_a_malformed_one_is_unrecognised(self) -> None:
+        for line in (
+            self.LINE.rsplit(" ", 1)[0],
+            self.LINE + " extra",
+            self.LINE.replace("2026-11-25", "2026-13-45"),
+            "~ other kind",
+        ):
+            self.assertEqual(parse_line(line), Unrecognised(line), line)
 
 
 class ClassifyOutgoingTests(TestCase):

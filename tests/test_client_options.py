@@ -61,5 +61,20 @@ class OptionsTests(TestCase):
             "/logout",
             "/p",
             "exit status",
+            "--e2e-device",
+            "--e2e-history",
+            "/fingerprint",
+            "/trust",
+            "/plain",
         ):
             self.assertIn(topic, text)
+
+    def test_e2e_is_on_without_history_and_a_generated_device_by_default(self) -> None:
+        options = parse_options(["chat.example"])
+        self.assertEqual((options.e2e_device, options.e2e_history), (None, False))
+        options = parse_options(["--e2e-device", "pc.1", "--e2e-history", "h"])
+        self.assertEqual((options.e2e_device, options.e2e_history), ("pc.1", True))
+
+    def test_a_device_name_off_the_wire_syntax_is_a_usage_error(self) -> None:
+        for name in ("has space", "x" * 33, "a/b", ""):
+            self.assertIn("--e2e-device", self.usage_error(["--e2e-device", name, "h"]))

@@ -5,6 +5,7 @@ of PROTOCOL.md.
 """
 
 import os
+import stat
 import sys
 import termios
 from pathlib import Path
@@ -72,6 +73,21 @@ class FakeChatServer(LineReceiver):
         else:
             self.received.append(line)
             self.send("+OK")
+
+
+class DevicelessServer(FakeChatServer):
+    """Takes a device's keys; nobody else has any."""
+
+    def lineReceived(self, raw: bytes) -> None:
+        line = raw.removesuffix(b"\r").decode("utf-8")
+        if line.startswith("/keys publish "):
+            self.received.append(line)
+            self.send(f"+OK device {line.split(' ')[2]} published")
+        elif line.startswith("/keys "):
+            self.received.append(line)
+            self.send("+OK 0 devices")
+        else:
+            super().lineReceived(raw)
 
 
 class SilentServer(FakeChatServer):
@@ -210,6 +226,8 @@ class TerminalClientTests(TestCase):
         await terminal.expect(b"the same again: ")
         terminal.type(b"s3cret\r")
         logged_in = await terminal.expect(b"welcome, you are in lobby")
+        # The fake server refuses the device's keys: the login is over.
+        logged_in = await terminal.expect(b"offers no end-to-end encryption", logged_in)
         self.assertEqual(self.servers[0].passwords, ["s3cret"])
         self.assertNotIn(b"s3cret", terminal.output)
 
@@ -280,6 +298,28 @@ class TerminalClientTests(TestCase):
             self.assertIn(fingerprint.encode(), terminal.output)
         self.assertIn(b"known_hosts", terminal.output)
         self.assertEqual([server.passwords for server in self.servers], [[], []])
+
+    @async_test
+    async def test_keys_are_made_0600_in_the_config_and_no_plaintext_goes_out(
+        self,
+    ) -> None:
+        port = await self.listen("is known", server=DevicelessServer)
+        terminal = self.run_client(port, "--user", "alice", "--e2e-device", "tty1")
+        await terminal.expect(b"password: ")
+        terminal.type(b"pw\r")
+        await terminal.expect(b"end-to-end encryption on: this is device tty1")
+        terminal.type(b"/msg bob top secret\r")
+        await terminal.expect(b"NOT SENT: bob has no end-to-end devices")
+        terminal.type(b"/logout\r")
+        self.assertEqual(await terminal.exit_code, 0)
+        received = self.servers[0].received
+        self.assertTrue(received[0].startswith("/keys publish tty1 "))
+        self.assertEqual(received[1:], ["/keys bob", "/keys alice"])
+        directory = Path(self.home, ".config", "chatroom", "e2e")
+        keys = directory / f"127.0.0.1_{port.getHost().port}" / "alice"
+        keys = keys / "device-keys.json"
+        self.assertEqual(stat.S_IMODE(keys.stat().st_mode), 0o600)
+        self.assertEqual(stat.S_IMODE(keys.parent.stat().st_mode), 0o700)
 
     @async_test
     async def test_ctrl_d_while_connecting_gives_up_quietly(self) -> None:

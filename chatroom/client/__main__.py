@@ -18,6 +18,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTCP
 from twisted.internet.stdio import StandardIO
 from twisted.internet.task import react
+from twisted.internet.threads import deferToThreadPool
 
 from chatroom.client.connect import (
     PinnedTLS,
@@ -27,6 +28,8 @@ from chatroom.client.connect import (
     VerifiedTLS,
     connect,
 )
+from chatroom.client.e2e.files import DEVICE_MAX, DEVICE_NAME
+from chatroom.client.e2e.messenger import E2eMessenger, E2eSettings
 from chatroom.client.pinning import KnownHosts, PinMismatch, default_known_hosts_path
 from chatroom.client.render import Style, use_colour
 from chatroom.client.session import (
@@ -69,6 +72,15 @@ output:
   dumb. Control characters and bidi controls in text from the network are
   shown escaped (^[, \\x9b, <U+202E>), never passed to the terminal.
 
+end-to-end encryption:
+  Private messages (/msg, /private) between bundled clients are end-to-end
+  encrypted: the server stores and forwards ciphertext it cannot read. Device
+  keys live, mode 0600, under
+  {e2e_dir}/HOST_PORT/USER/
+  /fingerprint USER shows the safety number to compare with USER; /trust USER
+  accepts a changed key; /plain USER TEXT sends a private message the server
+  can read (to telnet or IRC users, who have no device keys). See docs/e2e.md.
+
 exit status:
   0 after /logout or Ctrl-D, 1 when the connection fails, is refused or is
   lost, 2 for a usage error, 130 after Ctrl-C."""
@@ -78,7 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="chatroom-client",
         description="Chat on a chatroom server from the terminal.",
-        epilog=EPILOG.format(known_hosts=default_known_hosts_path()),
+        epilog=EPILOG.format(
+            known_hosts=default_known_hosts_path(),
+            e2e_dir=default_known_hosts_path().parent / "e2e",
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("host", metavar="HOST", help="the server's name or address")
@@ -107,7 +122,43 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--user", metavar="NAME", help="log in as NAME instead of asking for it"
     )
+    parser.add_argument(
+        "--e2e-device",
+        metavar="NAME",
+        type=device_name,
+        help="name this device NAME when its end-to-end keys are first made "
+        "(default: the host name and a random suffix)",
+    )
+    parser.add_argument(
+        "--e2e-history",
+        action="store_true",
+        help="keep a readable copy of end-to-end messages in history.txt beside "
+        "the device keys (by default no plaintext is written anywhere)",
+    )
     return parser
+
+
+def device_name(text: str) -> str:
+    if not DEVICE_NAME.match(text):
+        raise argparse.ArgumentTypeError(
+            f"1 to {DEVICE_MAX} letters, digits, _ . - please"
+        )
+    return text
+
+
+def e2e_settings(reactor: IReactorTCP, options: argparse.Namespace) -> E2eSettings:
+    """Device files beside known_hosts; file work in the reactor's threads."""
+    return E2eSettings(
+        config=default_known_hosts_path().parent,
+        host=options.host,
+        port=options.port,
+        runner=lambda function, *args: deferToThreadPool(
+            reactor, reactor.getThreadPool(), function, *args
+        ),
+        clock=reactor,
+        device=options.e2e_device,
+        history=options.e2e_history,
+    )
 
 
 def trust_policy(options: argparse.Namespace) -> TrustPolicy:
@@ -174,7 +225,8 @@ async def chat(
     if note is not None:
         ui.show(style.info(note))
     ui.show(style.info("connected; /help lists commands, Ctrl-D quits"))
-    return await ChatSession(protocol, ui, style, options.user).run()
+    e2e = E2eMessenger(protocol, ui, style, e2e_settings(reactor, options))
+    return await ChatSession(protocol, ui, style, options.user, e2e).run()
 
 
 async def _main(reactor: IReactorTCP, options: argparse.Namespace) -> None:

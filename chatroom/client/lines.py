@@ -78,14 +78,43 @@ class Timestamped:
     line: "RoomMessage | PrivateMessage"
 
 
+@dataclass(frozen=True)
+class E2eDelivery:
+    """
+    C{~ e2e SENDER SENDERDEVICE USER DEVICE MSGID TIME CIPHERTEXT}: a sealed
+    message for this device (docs/e2e.md); C{at} is when the server got it.
+    """
+
+    sender: str
+    sender_device: str
+    recipient: str
+    device: str
+    msgid: str
+    at: int
+    ciphertext: str
+
+
 ServerLine = (
-    Ok | Err | Data | RoomMessage | PrivateMessage | Notice | Timestamped | Unrecognised
+    Ok
+    | Err
+    | Data
+    | RoomMessage
+    | PrivateMessage
+    | Notice
+    | Timestamped
+    | E2eDelivery
+    | Unrecognised
 )
 Final = Ok | Err
 
 _MESSAGE = re.compile(r"\[(?P<where>[^\]\s]+)\] (?P<sender>[^:\s]+): (?P<text>.*)")
 _ACTION = re.compile(r"\[(?P<where>[^\]\s]+)\] \* (?P<sender>\S+) (?P<text>.*)")
-_TIMESTAMPED = re.compile(r"(?P<at>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) (?P<line>.*)")
+_TIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
+_TIMESTAMPED = re.compile(rf"(?P<at>{_TIME}) (?P<line>.*)")
+_E2E = re.compile(
+    rf"~ e2e (?P<sender>\S+) (?P<sender_device>\S+) (?P<recipient>\S+) "
+    rf"(?P<device>\S+) (?P<msgid>\S+) (?P<at>{_TIME}) (?P<ciphertext>\S+)"
+)
 PRIVATE = "private"
 
 
@@ -95,8 +124,18 @@ def parse_line(line: str) -> ServerLine:
     if timed is not None:
         inner = _parse_message(timed["line"])
         if inner is not None:
-            at = calendar.timegm(time.strptime(timed["at"], "%Y-%m-%dT%H:%M:%SZ"))
-            return Timestamped(at, inner)
+            return Timestamped(_seconds(timed["at"]), inner)
+        # The delivery line has its own time; one sent with a session's
+        # timestamp in front as well is still one.
+        if timed["line"].startswith("~ "):
+            line = timed["line"]
+    sealed = _E2E.fullmatch(line)
+    if sealed is not None:
+        try:
+            at = _seconds(sealed["at"])
+        except ValueError:
+            return Unrecognised(line)
+        return E2eDelivery(**{**sealed.groupdict(), "at": at})
     if line == "+OK" or line.startswith("+OK "):
         return Ok(line[4:])
     if line == "-ERR" or line.startswith("-ERR "):
@@ -108,6 +147,10 @@ def parse_line(line: str) -> ServerLine:
         return Notice(line[2:])
     message = _parse_message(line)
     return Unrecognised(line) if message is None else message
+
+
+def _seconds(stamp: str) -> int:
+    return calendar.timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ"))
 
 
 def _parse_message(line: str) -> RoomMessage | PrivateMessage | None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from chatroom.client.lines import (
     Data,
+    E2eDelivery,
     Err,
     Notice,
     Ok,
@@ -47,6 +48,8 @@ def sanitize(text: str) -> str:
 
 
 BOLD = "1"
+# What marks a message that came, or went, end-to-end encrypted.
+LOCK = "🔒"
 RED, GREEN, YELLOW, BLUE, MAGENTA, CYAN = "31", "32", "33", "34", "35", "36"
 
 
@@ -106,6 +109,11 @@ class Style:
                 return self.paint(sanitize(text), GREEN)
             case Data(text):
                 return f"  {sanitize(text)}"
+            case E2eDelivery(sender=sender):
+                return self.info(
+                    f"an end-to-end encrypted message from {sender}, "
+                    "which this session cannot read"
+                )
             case Unrecognised(text):
                 return sanitize(text)
 
@@ -122,6 +130,38 @@ class Style:
         if message.action:
             return f"{mark} {where}* {self.paint('you', BOLD)} {sanitize(message.text)}"
         return f"{mark} {where}{self.paint('you', BOLD)}: {sanitize(message.text)}"
+
+    def sealed_sent(self, peer: str, text: str) -> str:
+        """The user's own end-to-end message, once the server stored it."""
+        where = self.paint(f"[private to {sanitize(peer)}]", MAGENTA)
+        return (
+            f"{self.paint('✓', GREEN)} {LOCK} {where} "
+            f"{self.paint('you', BOLD)}: {sanitize(text)}"
+        )
+
+    def plain_sent(self, peer: str, text: str) -> str:
+        """A private message sent with /plain: the server could read it."""
+        where = self.paint(f"[private to {sanitize(peer)}, not encrypted]", MAGENTA)
+        you = self.paint("you", BOLD)
+        return f"{self.paint('✓', GREEN)} {where} {you}: {sanitize(text)}"
+
+    def sealed_received(self, at: float, sender: str, text: str) -> str:
+        """An end-to-end message from someone else, opened and checked."""
+        return (
+            f"{self._time(at)} {LOCK} {self.paint('[private]', MAGENTA, BOLD)} "
+            f"{self.paint(sanitize(sender), MAGENTA, BOLD)}: {sanitize(text)}"
+        )
+
+    def sealed_own_copy(self, at: float, peer: str, device: str, text: str) -> str:
+        """A copy of what this user sent from another of their devices."""
+        where = self.paint(f"[private to {sanitize(peer)}]", MAGENTA, BOLD)
+        return (
+            f"{self._time(at)} {LOCK} {where} {self.paint('you', BOLD)} "
+            f"(on {sanitize(device)}): {sanitize(text)}"
+        )
+
+    def _time(self, at: float) -> str:
+        return self.paint(time.strftime("%H:%M", self.local_time(at)), BLUE)
 
     def info(self, text: str) -> str:
         """A message from the client itself."""

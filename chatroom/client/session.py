@@ -11,7 +11,10 @@ from twisted.internet.error import ConnectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from chatroom.client.e2e.messenger import HELP as E2E_HELP
+from chatroom.client.e2e.messenger import E2eMessenger
 from chatroom.client.lines import (
+    E2eDelivery,
     Err,
     Ok,
     ServerLine,
@@ -47,12 +50,16 @@ class ChatSession:
         ui: TerminalUI,
         style: Style,
         name: str | None = None,
+        e2e: E2eMessenger | None = None,
     ) -> None:
         self._protocol = protocol
+        self._e2e = e2e
         self._ui = ui
         self._style = style
         self._name = name
         self._logged_in = False
+        # While end-to-end encryption starts, the lines typed, in order.
+        self._typed_early: list[str] | None = None
         # The exit status to report when the connection closes, once the
         # person has asked to leave; None means a close is unexpected.
         self._leaving: int | None = None
@@ -71,8 +78,12 @@ class ChatSession:
             return
         if not self._logged_in:
             self._ui.show(self._style.info("not logged in yet"))
+        elif self._typed_early is not None:
+            self._typed_early.append(line)
         elif line.strip() == "/p":
             self._spawn(self._change_password())
+        elif self._e2e is not None and (work := self._e2e.command(line)) is not None:
+            self._spawn(work)
         else:
             self._spawn(self._send(line))
 
@@ -94,12 +105,26 @@ class ChatSession:
                 self._show_reply_text(reply.final)
                 if isinstance(reply.final, Ok):
                     self._logged_in = True
+                    if self._e2e is not None:
+                        # Lines typed from now on wait, so no /msg goes out
+                        # before this device can seal it.
+                        self._typed_early = []
                     # Messages then come with their time, shown beside them;
                     # a server without timestamps refuses, and nothing else
                     # changes.
                     await self._protocol.request(TIMESTAMPS_ON)
+                    if self._e2e is not None:
+                        await self._start_e2e(name)
                     return
             name = None
+
+    async def _start_e2e(self, name: str) -> None:
+        try:
+            await self._e2e.start(name)
+        finally:
+            typed, self._typed_early = self._typed_early, None
+            for line in typed:
+                self.line_entered(line)
 
     async def _new_password(self, prompt: str) -> str:
         while True:
@@ -132,19 +157,29 @@ class ChatSession:
             self._show_reply_text(reply.final)
         if isinstance(reply.final, Err) and line.strip() == "/logout":
             self._leaving = None
+        if line.strip() == "/help" and self._e2e is not None:
+            self._ui.show(self._style.info(E2E_HELP))
 
     def _show_reply_text(self, final: Ok | Err) -> None:
         if isinstance(final, Err) or final.text:
             self._ui.show(self._style.server_line(final))
 
     def _server_line(self, line: ServerLine) -> None:
-        self._ui.show(self._style.server_line(line))
+        if self._e2e is None:
+            self._ui.show(self._style.server_line(line))
+        elif isinstance(line, E2eDelivery):
+            self._e2e.receive(line)
+        else:
+            note = self._e2e.placeholder_note(line)
+            self._ui.show(note or self._style.server_line(line))
 
     def _leave(self, status: int) -> None:
         self._leaving = status
         self._protocol.transport.loseConnection()
 
     def _connection_closed(self, reason: BaseException) -> None:
+        if self._e2e is not None:
+            self._e2e.stop()
         if self._leaving is None:
             if isinstance(reason, ConnectionDone):
                 text = "The server closed the connection."

@@ -32,6 +32,12 @@ class InputHandler(Protocol):
         """Ctrl-D on an empty line, Ctrl-C (C{interrupted}), or no terminal."""
 
 
+class Screen(Protocol):
+    """Where lines are shown: a L{TerminalUI}, or a test's list."""
+
+    def show(self, text: str) -> None: ...
+
+
 class InputEnded(Exception):
     """The person ended input (Ctrl-D or Ctrl-C) while asked a question."""
 
