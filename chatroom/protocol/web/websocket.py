@@ -187,6 +187,11 @@ class WebSocketBridge(WebSocketServerProtocol):
 
     def connectionLost(self, reason: Failure) -> None:
         super().connectionLost(reason)
+        # Autobahn leaves the timer of a close the peer never answered
+        # armed, holding this connection for the grace period.
+        timer, self.closeHandshakeTimeoutCall = self.closeHandshakeTimeoutCall, None
+        if timer is not None:
+            timer.cancel()
         frames, self.frames = self.frames, None
         if frames is not None:
             frames.connection_lost(reason)
