@@ -229,9 +229,18 @@ class BridgeFactory(WebSocketServerFactory):
 
 def bridge_factory(line: ChatFactory, irc: ChatFactory | None) -> BridgeFactory:
     """The subprotocols: the line protocol's, and IRC's two if IRC is given."""
-    fronts = {LINE: FrontEnd(line, False, True, line.protocol.max_line + FRAME_SLACK)}
+    fronts = {
+        LINE: FrontEnd(
+            line,
+            binary=False,
+            refuses_binary=True,
+            max_frame=line.protocol.max_line + FRAME_SLACK,
+        )
+    }
     if irc is not None:
         irc_frame = irc.protocol.max_line + FRAME_SLACK
-        fronts[IRC_TEXT] = FrontEnd(irc, False, False, irc_frame)
-        fronts[IRC_BINARY] = FrontEnd(irc, True, False, irc_frame)
+        for name, binary in ((IRC_TEXT, False), (IRC_BINARY, True)):
+            fronts[name] = FrontEnd(
+                irc, binary=binary, refuses_binary=False, max_frame=irc_frame
+            )
     return BridgeFactory(fronts)
