@@ -136,6 +136,16 @@ class LineOverWebSocketTests(WebServerTestCase):
             ["+OK welcome, vic", "+OK created #vroom", "+OK 2 rooms"],
         )
 
+    async def test_a_message_in_one_byte_fragments_is_one_line(self):
+        await self.start()
+        web, bob = await self.web("xia"), await self.line("yan")
+        # A character split between fragments, as TCP may split it.
+        text = "/me says café ☕".encode()
+        self.assertEqual(
+            await web.send_frame(text, replies=1, fragment=1), [("+OK", [])]
+        )
+        self.assertEqual(await bob.wait_for("says"), "[lobby] * xia says café ☕")
+
     async def test_a_text_frame_that_is_not_utf8_closes_the_socket(self):
         await self.start()
         web = await self.web("wes")

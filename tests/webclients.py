@@ -42,15 +42,20 @@ class WebClient(NetClient):
         self.socket.sendMessage(line)
 
     def send_frame(
-        self, payload: bytes, binary: bool = False, replies: int = 0
+        self,
+        payload: bytes,
+        binary: bool = False,
+        replies: int = 0,
+        fragment: int | None = None,
     ) -> defer.Deferred[list[tuple[str, list[str]]]]:
         """
-        Send C{payload} as one frame, as is; fires with the C{replies} final
-        replies (and their data lines) it gets.
+        Send C{payload} as one message, as is (in fragments of C{fragment}
+        bytes if given); fires with the C{replies} final replies (and their
+        data lines) it gets.
         """
         waiting: list[defer.Deferred] = [defer.Deferred() for _ in range(replies)]
         self._replies.extend(waiting)
-        self.socket.sendMessage(payload, isBinary=binary)
+        self.socket.sendMessage(payload, isBinary=binary, fragmentSize=fragment)
         return defer.gatherResults(waiting).addTimeout(TIMEOUT, reactor)
 
 
