@@ -472,7 +472,7 @@ class StaticFilesTests(unittest.TestCase):
         return await http_get(port.getHost().port, path)
 
     async def test_a_directory_is_not_listed(self):
-        for path in ("/static/js/", "/static/js/empty/"):
+        for path in ("/static/", "/static/js/", "/static/js/empty/"):
             code, _, body = await self.get(path)
             self.assertEqual(code, 404, path)
             self.assertNotIn(b"app.js", body)
