@@ -317,6 +317,8 @@ def by_type(args, before: dict, n: int, result: dict) -> None:
         except AttributeError:
             continue
         label = f"__dict__ of {type_name(o)}"
+        if type(d) is dict:
+            result.setdefault("dict_keys", {}).setdefault(label, sorted(d))
         if id(d) in dicts:
             owners[id(d)] = label
         elif type(d) is dict:
@@ -355,6 +357,9 @@ def report(args: argparse.Namespace, result: dict) -> None:
         f" in {sum(counts.values()) / n:.1f} objects per connection"
     )
     table("by type", sizes, counts, n, args.top)
+    print("\nwhat the instance dicts hold (one of each type)")
+    for label, keys in sorted(result.get("dict_keys", {}).items()):
+        print(f"  {label}: {', '.join(keys)}")
 
 
 def by_site(args, before, after, n: int) -> None:
