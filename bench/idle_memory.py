@@ -348,7 +348,8 @@ def by_type(args, before: dict, n: int, result: dict) -> None:
 def report(args: argparse.Namespace, result: dict) -> None:
     n = int(result["ready"].split()[1])
     print(f"{args.kind}: {n} connections logged in and idle")
-    print(f"RSS growth per connection: {result['rss'] / n / 1024:.2f} KiB")
+    traced = "" if args.rss_only else " (tracemalloc's tables too: see --rss-only)"
+    print(f"RSS growth per connection: {result['rss'] / n / 1024:.2f} KiB{traced}")
     if not args.rss_only:
         by_site(args, result["before"]["trace"], result["trace"], n)
     sizes, counts = result["types"]
