@@ -23,6 +23,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from chatroom.protocol.factory import ChatFactory
+from chatroom.protocol.transport import keep_less
 from chatroom.service.chat import ChatService
 from chatroom.storage.database import Database
 from chatroom.storage.schema import migrate
@@ -80,7 +81,7 @@ class Listener(StreamServerEndpointService):
         self._waitingForPort.addCallback(self._listening)
 
     def _listening(self, port: IListeningPort) -> IListeningPort:
-        self.port = port
+        self.port = keep_less(port)
         return port
 
     def stopService(self) -> defer.Deferred:

@@ -4,12 +4,13 @@ smoke test)."""
 
 import dataclasses
 import os
+import sys
 
-from twisted.internet import task
+from twisted.internet import task, utils
 from twisted.internet.testing import StringTransport
 from twisted.trial import unittest
 
-from bench import plan, probes, servers
+from bench import idle_memory, plan, probes, servers
 from bench.bare_server import CoalescingChatFactory
 from bench.ladder import FANOUT_TARGETS, ladder_rows, summarize_step, why_ended
 from bench.measure import cpu_seconds, percentiles
@@ -175,3 +176,31 @@ class TimelineTests(unittest.TestCase):
             self.assertEqual(len(figures["stages"]), len(STAGES) + 2)
             read = figures["stages"][STAGES[1][0]]
             self.assertGreater(read["samples"], 0)
+
+
+class IdleCensusTests(unittest.TestCase):
+    """bench.idle_memory logs its clients in and says where their bytes go."""
+
+    def test_each_room_is_created_before_it_is_joined(self):
+        first, second = idle_memory.client_plan("line", 20, "a")
+        self.assertEqual(len(first), 2)
+        self.assertTrue(all(b"\n/c " in send for send, _ in first))
+        self.assertTrue(all(b"\n/j " in send for send, _ in second))
+
+    def test_census_of_a_few_idle_connections(self):
+        d = utils.getProcessOutputAndValue(
+            sys.executable,
+            ["-m", "bench.idle_memory", "-n", "10", "--warm", "2", "--top", "5"],
+            env=os.environ,
+            path=str(servers.ROOT),
+        )
+
+        def check(result):
+            out, err, code = result
+            self.assertEqual(code, 0, err)
+            out = out.decode()
+            self.assertIn("line: 10 connections logged in and idle", out)
+            self.assertIn("Python heap growth per connection", out)
+            self.assertIn("LineProtocol", out)
+
+        return d.addCallback(check)

@@ -16,6 +16,7 @@ from chatroom.protocol.irc.factory import IRCFactory
 from chatroom.protocol.limits import ByteRate, FloodGate
 from chatroom.protocol.line.pipeline import ReplyPipeline
 from chatroom.protocol.output import OutputQueue
+from chatroom.service.admission import Admitted
 from tests.clients import MemoryClient
 from tests.helpers import RELAXED, SOCKET_BUFFER, ChatWorld, HeldWrites
 from tests.test_hardening_output import SocketTransport
@@ -176,11 +177,15 @@ class BuiltWhenNeededTests(unittest.TestCase):
         self.assertIsNone(protocol._pipeline)
 
     def test_the_first_line_builds_them(self):
-        protocol = self.connect(kernel_takes=1 << 20).protocol
+        transport = self.connect(kernel_takes=1 << 20)
+        protocol = transport.protocol
         protocol.dataReceived(b"/ping\n")
         self.assertIsInstance(protocol._gate, FloodGate)
         self.assertIsInstance(protocol._bytes, ByteRate)
-        self.assertIsInstance(protocol._pipeline, ReplyPipeline)
+        # A pipeline answered it; a command, so it went once it had.
+        self.world.factory.flush_output()
+        self.assertIn(b"+OK pong", bytes(transport.received))
+        self.assertIsNone(protocol._pipeline)
 
     def test_a_connection_the_kernel_keeps_up_with_has_no_output_queue(self):
         transport = self.connect(kernel_takes=1 << 20)
@@ -238,8 +243,10 @@ class AtRestTests(unittest.TestCase):
 
     def test_full_buckets_and_an_empty_pipeline_go_at_the_idle_check(self):
         protocol = self.alice.protocol
-        self.alice.command("/ping")
+        self.assertEqual(self.alice.command("hello"), "+OK")
         self.assertIsNotNone(protocol._gate)
+        # Messages come in runs: the pipeline stays for the next one.
+        self.assertIsInstance(protocol._pipeline, ReplyPipeline)
         self.world.clock.advance(60)
         self.assertIsNone(protocol._gate)
         self.assertIsNone(protocol._bytes)
@@ -247,6 +254,28 @@ class AtRestTests(unittest.TestCase):
         # Made again at the next line, as at the first.
         self.assertEqual(self.alice.command("/ping"), "+OK pong")
         self.assertIsInstance(protocol._gate, FloodGate)
+
+    def test_the_pipeline_goes_once_a_command_is_answered(self):
+        protocol = self.alice.protocol
+        self.assertEqual(self.alice.command("/ping"), "+OK pong")
+        self.assertIsNone(protocol._pipeline)
+        # The next line makes one again; replies keep their order.
+        self.alice.write_bytes(b"/ping\nhello\n/ping\n")
+        self.assertEqual(self.alice.take(), ["+OK pong", "+OK", "+OK pong"])
+        self.assertIsNone(protocol._pipeline)
+
+    def test_a_pipeline_with_a_line_waiting_is_kept(self):
+        protocol = self.alice.protocol
+        held = HeldWrites(self.world)
+        self.alice.write("/c dev")
+        self.alice.write("hello")
+        pipeline = protocol._pipeline
+        # The room is stored: its reply, then the message that waited starts.
+        held.commit()
+        self.assertIs(protocol._pipeline, pipeline)
+        self.assertFalse(pipeline.at_rest())
+        held.commit_all()
+        self.assertEqual(self.alice.take(), ["+OK created #dev", "+OK"])
 
     def test_a_gate_still_refilling_is_kept(self):
         protocol = self.alice.protocol
@@ -265,3 +294,27 @@ class AtRestTests(unittest.TestCase):
         rate.received(100)
         self.world.clock.advance(60)
         self.assertIs(protocol._bytes, rate)
+
+
+class LogoutTests(unittest.TestCase):
+    """A session ends at the close, through its avatar unless Cred said otherwise."""
+
+    def setUp(self):
+        self.world = ChatWorld()
+
+    def test_the_close_logs_out_through_the_avatar_keeping_no_logout(self):
+        alice = self.world.user("alice")
+        protocol = alice.protocol
+        self.assertIsNone(protocol._logout)
+        account = protocol.avatar.account
+        alice.disconnect()
+        self.assertNotIn(account.id, self.world.factory.chat.online)
+        self.assertEqual(account.sessions, ())
+
+    def test_a_logout_that_is_not_the_avatars_is_the_one_called(self):
+        alice = self.world.user("alice")
+        protocol, avatar, reasons = alice.protocol, alice.protocol.avatar, []
+        protocol._become(Admitted(avatar, reasons.append))
+        alice.disconnect()
+        self.assertEqual(reasons, [None])
+        avatar.logout()

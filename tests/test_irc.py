@@ -271,6 +271,28 @@ class RegistrationTests(IRCTestCase):
         self.assertEqual(self.commands(client.take()), ["432", "431", "451", "451"])
 
 
+class SharedStringTests(IRCTestCase):
+    """What each connection keeps of USER and NICK is one string per value."""
+
+    def test_a_user_name_that_is_the_nick_is_the_nicks_string(self):
+        client = self.connect()
+        client.write("NICK alice")
+        client.write("USER alice 0 * :Alice")
+        protocol = client.protocol
+        self.assertEqual(protocol.username, "alice")
+        self.assertIs(protocol.username, protocol.nick)
+
+    def test_connections_with_one_real_name_share_it(self):
+        first, second = (self.register(nick) for nick in ("alice", "bob"))
+        for client in (first, second):
+            client.write("SETNAME :WeeChat user")
+        self.assertIs(first.protocol.realname, second.protocol.realname)
+        third = self.connect()
+        third.write("NICK carol")
+        third.write("USER carol 0 * :WeeChat user")
+        self.assertIs(third.protocol.realname, first.protocol.realname)
+
+
 class NoGuestTests(IRCTestCase):
     guests = False
 

@@ -135,7 +135,8 @@ class FastPathTests(unittest.TestCase):
 
     def test_a_later_commit_waits_for_the_earlier_reply(self):
         world, writes, (alice, bob) = self.world()
-        pipeline = alice.protocol._pipeline
+        # Its login, a command, left no pipeline: one as the next line makes.
+        pipeline = alice.protocol._reply_pipeline()
         first, second = defer.Deferred(), defer.Deferred()
         pipeline.run_message(first)
         pipeline.run_message(second)

@@ -17,6 +17,7 @@ from chatroom.protocol.address import address_of, set_no_delay, set_user_timeout
 from chatroom.protocol.framing import LineFraming
 from chatroom.protocol.limits import FloodGate
 from chatroom.protocol.output import CoalescedWrites, OutputQueue, transport_buffered
+from chatroom.service.admission import Admitted
 from chatroom.service.interfaces import IUser
 
 # Seconds a closing connection may take to send what is queued for it.
@@ -40,9 +41,19 @@ class Connection(CoalescedWrites, LineFraming):
     """
 
     log = Logger()
-    # One per connection: slots keep each small (Twisted's own attributes
-    # still live in the instance dict).
+    # One per connection: slots keep each small.  Twisted's own per-connection
+    # attributes too (Protocol's, LineReceiver's, LineFraming's), or they
+    # would fill an instance dict, which costs a table of its own per
+    # connection once connections set them in different orders (IRC's do).
     __slots__ = (
+        "factory",
+        "transport",
+        "_buffer",
+        "_busyReceiving",
+        "paused",
+        "_discarding",
+        "_carry_on",
+        "_stopped_for",
         "peer",
         "connected",
         "avatar",
@@ -55,10 +66,20 @@ class Connection(CoalescedWrites, LineFraming):
     )
 
     def __init__(self) -> None:
+        # What the classes' defaults were, for the slots to start from.
+        self.factory = None
+        self.transport = None
+        self._buffer = b""
+        self._busyReceiving = False
+        self.paused = False
+        self._discarding = False
+        self._carry_on = False
+        self._stopped_for: tuple[str, ...] = ()
         self.peer = "?"
         self.connected = False
         self.avatar: IUser | None = None
-        self._logout: Callable[[], None] | None = None
+        # The logout to call at the close, if not the avatar's own.
+        self._logout: Callable[[str | None], None] | None = None
         # Made at the first line (L{_flood_gate}).
         self._gate: FloodGate | None = None
         # Made once the kernel leaves bytes unsent (L{_queue_for_backlog}).
@@ -112,14 +133,22 @@ class Connection(CoalescedWrites, LineFraming):
         self._output = None
         self.drop_output()
         factory.unwatch_output(self)
-        if self._logout is not None:
-            logout, self._logout = self._logout, None
+        if self.avatar is not None:
+            logout, self._logout = self._logout or self.avatar.logout, None
             logout(self.quit_reason())
         self.avatar = None
         self._drain_waiters_fire(False)
         # Last: at shutdown this may let storage close, so the logout's
         # record must already be queued.
         factory.closed(self)
+
+    def _become(self, admitted: Admitted) -> None:
+        """Be the session C{admitted}: its avatar called, its logout at the close."""
+        self.avatar = admitted.avatar
+        # Cred's logout is the session's own here: called through the avatar
+        # rather than kept, it costs no bound method per connection.
+        logout = admitted.logout
+        self._logout = None if logout == admitted.avatar.logout else logout
 
     def quit_reason(self) -> str | None:
         """Why the session ends, as the others are told (None: the default)."""

@@ -359,7 +359,7 @@ class IRCProtocol(Connection):
         if not self.connected:
             admitted.logout()
             raise ServerError("connection closed")
-        self.avatar, self._logout = admitted.avatar, admitted.logout
+        self._become(admitted)
         if not self.registered:
             # Deliveries wait for the welcome.
             self._held = []

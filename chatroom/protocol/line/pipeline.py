@@ -51,6 +51,9 @@ class PipelineOwner(Protocol[Item]):
 
     def resume_reading(self, reason: str) -> None: ...
 
+    def rested(self, pipeline: ReplyPipeline[Item]) -> None:
+        """C{pipeline} answered a command and has nothing left: it may go."""
+
 
 class ReplyPipeline(Generic[Item]):
     """Runs one connection's lines so that their replies go out in order."""
@@ -153,6 +156,10 @@ class ReplyPipeline(Generic[Item]):
             self.log.failure("answering a line")
         finally:
             self._answered(written)
+        # Most connections' last line before they idle is a command (a login,
+        # a join), and its coroutine costs more than a new pipeline would.
+        if self.at_rest():
+            owner.rested(self)
 
     def _answered(self, written: defer.Deferred) -> None:
         self._in_flight -= 1

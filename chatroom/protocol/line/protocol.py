@@ -95,7 +95,7 @@ class LineProtocol(Connection):
             # The client left while the password was being checked.
             admitted.logout()
             raise ServerError("connection closed")
-        self.avatar, self._logout = admitted.avatar, admitted.logout
+        self._become(admitted)
         if not self.transport.disconnecting:
             self._start_idle_checks()
         return self.avatar
@@ -185,6 +185,10 @@ class LineProtocol(Connection):
         return self._pipeline
 
     # The pipeline's owner
+
+    def rested(self, pipeline: ReplyPipeline[CommandLine | str]) -> None:
+        if self._pipeline is pipeline:
+            self._pipeline = None
 
     def overlaps(self, line: CommandLine | str) -> bool:
         return (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import sys
 
 from chatroom.errors import (
     AuthFailed,
@@ -103,7 +104,8 @@ async def nick(conn, msg: Message) -> None:
         conn.numeric(wire.ERR_ERRONEUSNICKNAME, new, e.message)
         return
     if not conn.registered:
-        conn.nick = new
+        # Interned, as names are in rooms: USER's user name is often the same.
+        conn.nick = sys.intern(new)
         await conn.try_registration()
         return
     if new == conn.nick:
@@ -143,8 +145,10 @@ async def user(conn, msg: Message) -> None:
     if not username or not realname:
         conn.numeric(wire.ERR_NEEDMOREPARAMS, "USER", "Not enough parameters")
         return
-    conn.username = _shown_username(username)
-    conn.realname = realname
+    # Interned: clients often give their nick as user name, and one real
+    # name (a client's default) to all; each connection keeps them.
+    conn.username = sys.intern(_shown_username(username))
+    conn.realname = sys.intern(realname)
     await conn.try_registration()
 
 
@@ -165,6 +169,7 @@ async def setname(conn, msg: Message) -> None:
         )
         return
     account = conn.avatar.account
+    realname = sys.intern(realname)
     # Others see one user: every IRC session of the account has the new name.
     for session in account.sessions:
         if hasattr(session.mind, "realname"):
