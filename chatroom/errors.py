@@ -119,6 +119,12 @@ class BadEncoding(ChatError):
     default_message = "lines must be valid UTF-8"
 
 
+class BinaryFrame(BadEncoding):
+    """A WebSocket binary frame where the line protocol reads text frames."""
+
+    default_message = "lines come in text frames, not binary ones"
+
+
 class RateLimited(ChatError):
     code = "rate-limited"
     default_message = "slow down"

@@ -23,6 +23,7 @@ from chatroom.errors import BadName
 from chatroom.names import check_name
 from chatroom.preflight import check_what_the_start_needs
 from chatroom.protocol.limits import Limits
+from chatroom.protocol.web.origin import normal_origin
 from chatroom.service.chat import (
     HISTORY_DEFAULT,
     MAILBOX_PER_SENDER,
@@ -283,7 +284,7 @@ class Options(usage.Options):
             "cert",
             None,
             None,
-            "PEM certificate (chain) for --tls-port and --irc-tls-port "
+            "PEM certificate (chain) for --tls-port, --irc-tls-port and --web-tls-port "
             "[default: generated once, self-signed, in DATA-DIR].",
         ],
         ["key", None, None, "PEM private key of --cert."],
@@ -359,6 +360,9 @@ class Options(usage.Options):
         self["irc-ports"] = []
         self["irc-tls-ports"] = []
         self["irc-opers"] = []
+        self["web-ports"] = []
+        self["web-tls-ports"] = []
+        self["web-origins"] = []
 
     def parseOptions(self, options: list[str] | None = None) -> None:
         """
@@ -424,6 +428,41 @@ class Options(usage.Options):
             )
         self["irc-tls-ports"].append(port)
 
+    def opt_web_port(self, port: str) -> None:
+        """
+        Serve the web client here (HTTP: the page at /, its WebSocket at
+        /ws; a TCP port number, or an endpoint description); off unless
+        given. May be given several times.
+        """
+        if port.isdigit() and int(port) > 65535:
+            raise usage.UsageError(f"--web-port {port}: TCP ports go up to 65535")
+        self["web-ports"].append(endpoint_description(port))
+
+    def opt_web_tls_port(self, port: str) -> None:
+        """
+        Serve the web client over HTTPS on this port (N, or
+        N:interface=ADDR), with the certificate of --tls-port; off unless
+        given. May be given several times.
+        """
+        if not TLS_PORT.match(port):
+            raise usage.UsageError(
+                f"bad --web-tls-port {port!r}: N or N:interface=ADDR"
+            )
+        self["web-tls-ports"].append(port)
+
+    def opt_web_origin(self, origin: str) -> None:
+        """
+        Let pages from this origin (scheme://host[:port], as a browser sends
+        it) open the web port's WebSocket, besides the page's own origin.
+        May be given several times.
+        """
+        normal = normal_origin(origin)
+        if normal is None:
+            raise usage.UsageError(
+                f"bad --web-origin {origin!r}: http(s)://HOST or http(s)://HOST:PORT"
+            )
+        self["web-origins"].append(normal)
+
     def opt_irc_oper(self, name: str) -> None:
         """
         Let IRC's OPER with this account's name and password make a session
@@ -446,7 +485,7 @@ class Options(usage.Options):
         if (self["cert"] is None) != (self["key"] is None):
             raise usage.UsageError("--cert and --key go together")
         if self["cert"] is not None and not (
-            self["tls-ports"] or self["irc-tls-ports"]
+            self["tls-ports"] or self["irc-tls-ports"] or self["web-tls-ports"]
         ):
             raise usage.UsageError(
                 "--cert and --key are for --tls-port: give one, or leave them out"
@@ -454,14 +493,24 @@ class Options(usage.Options):
         for option, description in [
             *(("--port", d) for d in self["ports"]),
             *(("--irc-port", d) for d in self["irc-ports"]),
+            *(("--web-port", d) for d in self["web-ports"]),
         ]:
             try:
                 endpoints.serverFromString(_reactor(), description)
             # Parsing may also read files (ssl: keys): any failure is a bad --port.
             except Exception as e:
                 raise usage.UsageError(f"bad {option} {description!r}: {e}") from e
-        if self["irc-guests"] and not (self["irc-ports"] or self["irc-tls-ports"]):
-            raise usage.UsageError("--irc-guests is for --irc-port: give one")
+        if self["irc-guests"] and not (
+            self["irc-ports"]
+            or self["irc-tls-ports"]
+            or self["web-ports"]
+            or self["web-tls-ports"]
+        ):
+            raise usage.UsageError(
+                "--irc-guests is for --irc-port (or IRC over --web-port): give one"
+            )
+        if self["web-origins"] and not (self["web-ports"] or self["web-tls-ports"]):
+            raise usage.UsageError("--web-origin is for --web-port: give one")
         if 0 < self["output-hard"] <= self["output-soft"]:
             raise usage.UsageError("--output-hard must be above --output-soft")
         in_data_dir = self["db"] is None

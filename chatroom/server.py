@@ -15,6 +15,7 @@ from twisted.internet import defer
 from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import (
     IListeningPort,
+    IProtocolFactory,
     IReactorCore,
     IStreamServerEndpoint,
 )
@@ -61,14 +62,16 @@ def why_it_could_not_start(failure: Failure) -> str | None:
 
 class Listener(StreamServerEndpointService):
     """
-    One listening endpoint (a --port or --tls-port).  Like
+    One listening endpoint (a --port, --tls-port, --irc-port, --web-port...).  Like
     C{strports.service}, it fails to start when it cannot listen, so the
     server does not run deaf; C{port} is what it listens on.
     """
 
     _raiseSynchronously = True
 
-    def __init__(self, endpoint: IStreamServerEndpoint, factory: ChatFactory) -> None:
+    def __init__(
+        self, endpoint: IStreamServerEndpoint, factory: IProtocolFactory
+    ) -> None:
         super().__init__(endpoint, factory)
         self.port: IListeningPort | None = None
 
@@ -109,6 +112,7 @@ class ChatServer(service.MultiService):
         cluster: ClusterNode | None = None,
         jobs: Sequence[service.IService] = (),
         also: Sequence[tuple[ChatFactory, Sequence[IStreamServerEndpoint]]] = (),
+        sites: Sequence[tuple[IProtocolFactory, Sequence[IStreamServerEndpoint]]] = (),
     ) -> None:
         """
         @param jobs: services that work on the loaded chat (the activity
@@ -116,6 +120,10 @@ class ChatServer(service.MultiService):
             connections and the cluster node, before the database.
         @param also: the other front ends (IRC): a factory each, with the
             endpoints it listens on, started and stopped with C{factory}'s.
+        @param sites: listeners whose factory is no front end's own (the
+            web port's HTTP site): started and stopped with the others; the
+            connections their WebSockets carry belong to the front ends'
+            factories, which close them at shutdown.
         """
         super().__init__()
         self.database = database
@@ -135,6 +143,8 @@ class ChatServer(service.MultiService):
             self.listeners += [
                 Listener(endpoint, other) for endpoint in other_endpoints
             ]
+        for site, site_endpoints in sites:
+            self.listeners += [Listener(endpoint, site) for endpoint in site_endpoints]
         for listener in self.listeners:
             listener.setServiceParent(self)
         # Fires once listening, or fails (and stops the reactor).

@@ -46,15 +46,17 @@ from chatroom.tls import (
     server_endpoint_description,
 )
 
+_TLS_OPTIONS = ("tls-ports", "irc-tls-ports", "web-tls-ports")
 
-def _tls_descriptions(config: Options) -> tuple[list[str], list[str]]:
+
+def _tls_descriptions(config: Options) -> list[list[str]]:
     """
-    C{ssl:} endpoints for --tls-port and --irc-tls-port, on one certificate:
-    --cert and --key, or one made in --data-dir on the first start.
+    C{ssl:} endpoints for --tls-port, --irc-tls-port and --web-tls-port, on
+    one certificate: --cert and --key, or one made in --data-dir on the
+    first start.
     """
-    ports, irc_ports = config["tls-ports"], config["irc-tls-ports"]
-    if not ports and not irc_ports:
-        return [], []
+    if not any(config[option] for option in _TLS_OPTIONS):
+        return [[] for _ in _TLS_OPTIONS]
     if config["cert"] is not None:
         cert, key = Path(config["cert"]), Path(config["key"])
     else:
@@ -69,7 +71,7 @@ def _tls_descriptions(config: Options) -> tuple[list[str], list[str]]:
         number, interface = TLS_PORT.match(port).groups()
         return server_endpoint_description(int(number), cert, key, interface)
 
-    return [described(p) for p in ports], [described(p) for p in irc_ports]
+    return [[described(p) for p in config[option]] for option in _TLS_OPTIONS]
 
 
 def activity_log_observer(level: str) -> ILogObserver:
@@ -130,24 +132,28 @@ def _server(config: Options, reactor: IReactorCore) -> ChatServer:
         operators=config["irc-opers"],
     )
     factory = LineFactory(admission, limits)
-    tls, irc_tls = _tls_descriptions(config)
-    listen_on = [
-        endpoints.serverFromString(reactor, description)
-        for description in config["ports"] + tls
-    ]
-    also = []
-    if config["irc-ports"] or irc_tls:
+    tls, irc_tls, web_tls = _tls_descriptions(config)
+
+    def endpoints_of(descriptions: list[str]) -> list:
+        return [endpoints.serverFromString(reactor, d) for d in descriptions]
+
+    listen_on = endpoints_of(config["ports"] + tls)
+    irc_on = endpoints_of(config["irc-ports"] + irc_tls)
+    web_on = endpoints_of(config["web-ports"] + web_tls)
+    also, sites = [], []
+    if irc_on or web_on:
         irc = IRCFactory(
             admission,
             limits,
             guests=config["irc-guests"],
             server_name=config["irc-name"],
         )
-        irc_on = [
-            endpoints.serverFromString(reactor, description)
-            for description in config["irc-ports"] + irc_tls
-        ]
         also.append((irc, irc_on))
+    if web_on:
+        # Only a web port imports autobahn (and twisted.web).
+        from chatroom.protocol.web.factory import web_site
+
+        sites.append((web_site(factory, irc, config["web-origins"]), web_on))
     Logger().info(
         "chatroom on {ports}, database {db}",
         ports=", ".join(
@@ -155,6 +161,8 @@ def _server(config: Options, reactor: IReactorCore) -> ChatServer:
             + [f"tls:{p}" for p in config["tls-ports"]]
             + [f"irc:{p}" for p in config["irc-ports"]]
             + [f"irc-tls:{p}" for p in config["irc-tls-ports"]]
+            + [f"web:{p}" for p in config["web-ports"]]
+            + [f"web-tls:{p}" for p in config["web-tls-ports"]]
         ),
         db=describe(config["db"]),
     )
@@ -168,6 +176,7 @@ def _server(config: Options, reactor: IReactorCore) -> ChatServer:
         cluster=cluster,
         jobs=[ActivityRetention(chat.store, reactor, config["activity-days"])],
         also=also,
+        sites=sites,
     )
 
 

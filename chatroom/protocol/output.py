@@ -220,10 +220,14 @@ class OutputQueue:
         """Register with the transport; the soft limit becomes its buffer size."""
         # Under TLS, count what TCP queues: the TLS layer pauses its producer
         # while the handshake is pending, which would stop us reading the
-        # handshake itself.
+        # handshake itself.  Under the WebSocket bridge, what the socket
+        # under autobahn queues: the frames, really unsent.
         while hasattr(transport, "wrappedProtocol") and transport.transport:
+            # TLS hands bytes on a turn later; a layer that writes through
+            # at once (the WebSocket bridge's frames) does not.
+            if not getattr(transport, "writes_at_once", False):
+                self._wrapped = True
             transport = transport.transport
-            self._wrapped = True
         if hasattr(transport, "bufferSize"):
             transport.bufferSize = self.soft
         transport.registerProducer(self, True)

@@ -142,6 +142,22 @@ class LineProtocol(Connection):
             if looks_like_http(line):
                 self._refuse_protocol("HTTP")
                 return
+        if self._through_gate():
+            super().lineReceived(line)
+
+    def lineRefused(self, error: ChatError) -> None:
+        """
+        A line its transport refused before framing (a WebSocket binary
+        frame): counted by the line rate as any line is, then answered in
+        the order of the lines.
+        """
+        self._quiet = False
+        self._first_line = False
+        if self._through_gate():
+            self.textRefused(error)
+
+    def _through_gate(self) -> bool:
+        """Whether the line rate lets this line in; if not, it is answered."""
         gate = self._gate or self._flood_gate()
         if gate is not None:
             verdict = gate.admit()
@@ -150,8 +166,8 @@ class LineProtocol(Connection):
                     self.textRefused(RateLimited())
                 else:
                     self._flooded()
-                return
-        super().lineReceived(line)
+                return False
+        return True
 
     def textReceived(self, text: str) -> None:
         # A line that answers a prompt (a password) is not a command.

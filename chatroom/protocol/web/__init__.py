@@ -1,0 +1,1 @@
+"""The web front end: the page, and WebSockets carrying the line protocol or IRC."""
