@@ -100,8 +100,10 @@ class BrowserThread:
         finally:
             self._calls.put(None)
 
-    async def page(self, url: str, width: int = 1100, height: int = 700) -> Page:
-        """A new page in a context of its own (no storage shared), at C{url}."""
+    async def page(
+        self, url: str, width: int = 1100, height: int = 700, kind: type = None
+    ) -> Page:
+        """A new page (a L{Page}, or C{kind}) in a context of its own, at C{url}."""
 
         def open_page():
             size = {"width": width, "height": height}
@@ -113,7 +115,7 @@ class BrowserThread:
             page.goto(url)
             return page, errors
 
-        return Page(self, *await self.call(open_page))
+        return (kind or Page)(self, *await self.call(open_page))
 
 
 class Page:

@@ -259,6 +259,20 @@ class ModuleTests(unittest.TestCase):
         self.assertEqual(result["stored"], 5)
 
     @async_test
+    async def test_history_keeps_its_order_among_messages_of_one_second(self):
+        result = await self.run_js("""
+          const s = new state.ChatState();
+          const room = s.ensure("room", "dev");
+          const second = "2026-01-01T10:00:00Z";
+          const said = (text) => ({ sender: "bob", text, time: second });
+          s.addHistory(room, [said("c"), said("d")]);
+          s.add(room, { kind: "notice", text: "bob left #dev", time: second });
+          s.addHistory(room, ["a", "b", "c", "d", "e"].map(said));
+          return room.items.map((i) => i.text);
+        """)
+        self.assertEqual(result, ["a", "b", "c", "d", "e", "bob left #dev"])
+
+    @async_test
     async def test_text_is_written_as_text_and_only_http_links_are_links(self):
         text = (
             "<img src=x onerror=alert(1)> see https://example.org/a?b=1&c=2, "

@@ -35,20 +35,35 @@ export function sameMessage(a, b) {
 }
 
 /**
- * `items` with every one of `fetched` it lacks, each placed by its time;
- * fires the number added. Both lists are oldest first.
+ * Add to `items` those of `fetched` (a `/history` reply, oldest first) it
+ * lacks, in `fetched`'s order around the ones it has: many messages share
+ * one second, so times alone cannot place them. Fires the number added.
  */
-export function mergeByTime(items, fetched) {
+export function mergeHistory(items, fetched) {
   let added = 0;
+  let cursor = null; // where the next new one goes, once one is known
+  const before = []; // new ones older than the first known one
   for (const item of fetched) {
-    if (items.some((known) => sameMessage(known, item))) {
-      continue;
+    const known = items.findIndex((shown) => sameMessage(shown, item));
+    if (known >= 0 && cursor === null) {
+      items.splice(known, 0, ...before);
+      added += before.length;
+      cursor = known + before.length + 1;
+      before.length = 0;
+    } else if (known >= 0) {
+      cursor = Math.max(cursor, known + 1);
+    } else if (cursor === null) {
+      before.push(item);
+    } else {
+      items.splice(cursor, 0, item);
+      cursor += 1;
+      added += 1;
     }
-    let at = items.findIndex((known) => known.time > item.time);
-    if (at < 0) {
-      at = items.length;
-    }
-    items.splice(at, 0, item);
+  }
+  // None was known: each goes by its time, after those of the same second.
+  for (const item of before) {
+    const later = items.findIndex((shown) => shown.time > item.time);
+    items.splice(later < 0 ? items.length : later, 0, item);
     added += 1;
   }
   return added;
@@ -166,7 +181,7 @@ export class ChatState {
       time: message.time,
       local: false,
     }));
-    return mergeByTime(conversation.items, items);
+    return mergeHistory(conversation.items, items);
   }
 
   /** How many of a room's messages came from the server: the next `/history` asks more. */

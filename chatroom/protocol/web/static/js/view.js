@@ -167,6 +167,7 @@ export class View {
 
   showChat(me) {
     this.login.hidden = true;
+    this.loginPassword.value = ""; // the connection keeps it, nothing else
     this.chat.hidden = false;
     this.me.textContent = me;
     this.input.focus();
