@@ -192,7 +192,9 @@ export class View {
       }
       const members = `${room.members} ${room.members === 1 ? "member" : "members"}`;
       const about = room.joined ? `${members}, joined` : members;
-      row.append(join, " ", element("span", "about", room.topic ? `${about}: ${room.topic}` : about));
+      const described = element("span", "about", room.topic ? `${about}: ${room.topic}` : about);
+      described.title = described.textContent;
+      row.append(join, described);
       return row;
     });
     listOf(this.publicRooms, listed, "no rooms");
