@@ -107,10 +107,17 @@ class RoomTests(BrowserTestCase):
             "[lobby] alice: hello from a browser",
         )
 
+        # Rows already shown stay as they are: only the new one is added.
+        mark = "document.querySelector('#messages .item').dataset.mark = 'kept'"
+        await alice.evaluate(f"() => {{ {mark} }}")
         await carol.ok("hello from telnet")
         for page in (alice, bob):
             shown = await page.sees("hello from telnet")
             self.assertIn("carol", shown)
+        kept = await alice.evaluate(
+            "() => document.querySelector('#messages .item').dataset.mark"
+        )
+        self.assertEqual(kept, "kept")
 
         await bob.type("/me waves")
         self.assertIn("* bob", await alice.sees("waves"))
@@ -305,6 +312,13 @@ class UsabilityTests(BrowserTestCase):
                 page.keyboard.press("Shift+Tab")
                 if page.evaluate("document.activeElement.dataset.room") == "dev":
                     break
+
+        def focus_stays(page):
+            # The sidebar is drawn again for a message; the focus stays put.
+            expect(page.locator("#messages")).to_contain_text("look around")
+            return page.evaluate("document.activeElement.dataset.room")
+
+        def join_with_enter(page):
             page.keyboard.press("Enter")
             expect(page.locator("#conversation-title")).to_have_text("#dev")
             expect(page.locator("#input")).to_be_focused()
@@ -313,7 +327,10 @@ class UsabilityTests(BrowserTestCase):
             )
             return outline
 
-        self.assertNotEqual(await alice.run(join_by_keyboard), "none")
+        await alice.run(join_by_keyboard)
+        await carol.ok("/public lobby while you look around")
+        self.assertEqual(await alice.run(focus_stays), "dev")
+        self.assertNotEqual(await alice.run(join_with_enter), "none")
         await carol.wait_for("alice joined #dev")
 
     @async_test

@@ -90,6 +90,26 @@ function renderItem(item) {
   return row;
 }
 
+/**
+ * Make `container`'s children be `nodes`, moving only what changed: a
+ * screen reader hears the new lines, not the whole list again.
+ */
+function reconcile(container, nodes) {
+  let current = container.firstChild;
+  for (const node of nodes) {
+    if (node === current) {
+      current = current.nextSibling;
+    } else {
+      container.insertBefore(node, current);
+    }
+  }
+  while (current) {
+    const next = current.nextSibling;
+    current.remove();
+    current = next;
+  }
+}
+
 function conversationButton(conversation, activeKey) {
   const button = element("button", "conversation");
   button.type = "button";
@@ -149,6 +169,18 @@ export class View {
     this.messages = find("messages");
     this.sendForm = find("send-form");
     this.input = find("input");
+    this.drawn = new WeakMap();
+  }
+
+  /** An item's row, made again only when it changed (its reply came). */
+  nodeOf(item) {
+    const signature = `${item.pending}|${item.error}`;
+    let drawn = this.drawn.get(item);
+    if (!drawn || drawn.signature !== signature) {
+      drawn = { node: renderItem(item), signature };
+      this.drawn.set(item, drawn);
+    }
+    return drawn.node;
   }
 
   /** A banner over the page ("reconnecting…"), or none for null. */
@@ -178,7 +210,9 @@ export class View {
     this.menuToggle.setAttribute("aria-expanded", String(open));
   }
 
+  /** The sidebar, drawn anew; the focus stays on the button it was on. */
   renderSidebar(state) {
+    const focused = this.sidebar.contains(document.activeElement) ? document.activeElement : null;
     const button = (c) => conversationButton(c, state.activeKey);
     listOf(this.joinedRooms, state.rooms().map(button), "no rooms");
     listOf(this.privateList, state.privates().map(button), "none yet");
@@ -198,6 +232,15 @@ export class View {
       return row;
     });
     listOf(this.publicRooms, listed, "no rooms");
+    if (focused && !focused.isConnected && focused.tagName === "BUTTON") {
+      const same = [...this.sidebar.querySelectorAll("button")].find(
+        (b) =>
+          b.className === focused.className &&
+          b.dataset.key === focused.dataset.key &&
+          b.dataset.room === focused.dataset.room,
+      );
+      (same || this.sidebar.querySelector("button")).focus();
+    }
   }
 
   /**
@@ -223,7 +266,7 @@ export class View {
     this.leave.hidden = !isRoom;
     this.older.hidden = !isRoom || conversation.historyComplete;
     this.input.setAttribute("aria-label", `Message to ${this.title.textContent}`);
-    pane.replaceChildren(...conversation.items.map(renderItem));
+    reconcile(pane, conversation.items.map((item) => this.nodeOf(item)));
     pane.scrollTop = atBottom ? pane.scrollHeight : pane.scrollHeight - fromBottom;
   }
 }
