@@ -165,11 +165,16 @@ class RoomTests(BrowserTestCase):
         await alice.sees("more news")
         await alice.unread("#dev", 0)
 
-        await alice.type("/kick dev carol")
-        self.assertIn("alice kicked carol", await carol.wait_for("kicked carol"))
-        await alice.sees("OK kicked carol from #dev")
-
         await bob.open("#dev")
+        await alice.type("/kick dev bob")
+        await alice.sees("OK kicked bob from #dev")
+        self.assertIn("alice kicked bob", await carol.wait_for("kicked bob"))
+        await bob.sees("you are no longer in #dev")
+        await bob.shows("#conversation-title", "#lobby")
+
+        # The public list offers it: a click joins again, Leave leaves.
+        await bob.run(lambda page: page.click("#public-rooms button[data-room='dev']"))
+        await bob.shows("#conversation-title", "#dev")
         await bob.run(lambda page: page.click("#leave-button"))
         await bob.run(
             lambda page: expect(page.locator("#joined-rooms")).not_to_contain_text(
@@ -177,10 +182,6 @@ class RoomTests(BrowserTestCase):
             )
         )
         await alice.sees("bob left #dev")
-        # The public list still offers it, and a click joins again.
-        await bob.run(lambda page: page.click("#public-rooms button[data-room='dev']"))
-        await bob.shows("#joined-rooms", "#dev")
-        await bob.shows("#conversation-title", "#dev")
 
 
 class PrivateTests(BrowserTestCase):

@@ -17,6 +17,7 @@ class App {
     this.view = view;
     this.state = new ChatState();
     this.loading = new Set();
+    this.loggingIn = false;
     this.roomsRefresh = null;
     this.connection = new Connection({
       url: socketUrl(location.href),
@@ -32,6 +33,9 @@ class App {
     const view = this.view;
     view.loginForm.addEventListener("submit", (event) => {
       event.preventDefault();
+      if (this.loggingIn) {
+        return;
+      }
       const register = event.submitter && event.submitter.value === "register";
       this.logIn(view.loginName.value.trim(), view.loginPassword.value, register);
     });
@@ -82,6 +86,12 @@ class App {
       this.connection.stop();
     });
     view.older.addEventListener("click", () => this.loadOlder());
+    // Rooms others made meanwhile: nothing tells the page of them.
+    window.addEventListener("focus", () => {
+      if (this.connection.online) {
+        this.refreshRooms();
+      }
+    });
     view.messages.addEventListener("scroll", () => {
       if (view.messages.scrollTop === 0) {
         this.loadOlder();
@@ -104,7 +114,9 @@ class App {
 
   async logIn(name, password, register) {
     this.view.loginError.textContent = register ? "creating the account…" : "logging in…";
+    this.loggingIn = true;
     const reply = await this.connection.start(name, password, register);
+    this.loggingIn = false;
     if (!reply.ok) {
       this.view.showLogin(reply.text || reply.code);
     }
@@ -154,9 +166,14 @@ class App {
       return;
     }
     const before = new Set(this.state.rooms().map((room) => room.key));
+    const shown = this.state.active;
     this.state.setJoined(joined.data.map(parseJoinedRoom));
     this.state.setListed(listed.data.map(parseListedRoom).filter(Boolean));
-    this.render();
+    if (shown && shown.type === "room" && !this.state.conversation(shown.key) && this.state.active) {
+      const text = `you are no longer in #${shown.name}`;
+      this.state.add(this.state.active, { kind: "notice", text, time: nowTime() });
+    }
+    this.render(this.state.active !== shown);
     const added = this.state.rooms().filter((room) => !before.has(room.key));
     await Promise.all(added.map((room) => this.loadHistory(room, HISTORY_FIRST)));
   }
