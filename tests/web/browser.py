@@ -112,6 +112,11 @@ class BrowserThread:
             page = context.new_page()
             errors: list[str] = []
             page.on("pageerror", lambda error: errors.append(str(error)))
+            # What the server's Content-Security-Policy refused, said on the console.
+            page.on(
+                "console",
+                lambda m: "Content Security Policy" in m.text and errors.append(m.text),
+            )
             page.goto(url)
             return page, errors
 
@@ -134,7 +139,7 @@ class Page:
         return self.run(lambda page: page.evaluate(script, argument))
 
     def errors(self) -> list[str]:
-        """The page's uncaught script errors so far."""
+        """The page's uncaught script errors and CSP refusals so far."""
         return list(self._errors)
 
 
