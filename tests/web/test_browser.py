@@ -164,6 +164,11 @@ class RoomTests(BrowserTestCase):
         await alice.open("#dev")
         await alice.sees("more news")
         await alice.unread("#dev", 0)
+        # /me acts in the room shown, though lobby is alice's default room.
+        await alice.type("/me reads the news")
+        self.assertEqual(
+            await carol.wait_for("reads the news"), "[dev] * alice reads the news"
+        )
 
         await bob.open("#dev")
         await alice.type("/kick dev bob")

@@ -143,8 +143,11 @@ class App {
       this.view.showChat(this.state.me);
     }
     this.send("/set timestamps on");
-    await this.refreshRooms();
-    await Promise.all(this.state.rooms().map((room) => this.loadHistory(room, HISTORY_FIRST)));
+    const known = new Set(this.state.rooms().map((room) => room.key));
+    await this.refreshRooms(); // and the history of rooms new to the page
+    // What was said meanwhile in the rooms it knew.
+    const missed = this.state.rooms().filter((room) => known.has(room.key));
+    await Promise.all(missed.map((room) => this.loadHistory(room, HISTORY_FIRST)));
     if (again && this.state.active) {
       this.state.add(this.state.active, { kind: "notice", text: "reconnected", time: nowTime() });
       this.render();
@@ -251,10 +254,12 @@ class App {
   }
 
   /** A message or action, shown at once as the user's own, marked when answered. */
-  async say(conversation, text, action) {
+  async say(conversation, typed, action) {
     if (!conversation) {
       return;
     }
+    // As the server stores it, so that history finds it again.
+    const text = typed.trim().normalize("NFC");
     const item = this.state.add(conversation, {
       kind: "message",
       action,
@@ -270,12 +275,13 @@ class App {
     if (conversation.type === "private") {
       reply = await this.send(`${action ? "/describe" : "/private"} ${conversation.name} ${text}`);
     } else if (action) {
-      // /me goes to the default room: make it this one first.
+      // /me goes to the default room: make it this one first. The server
+      // runs /me once /cd is answered; sent at once, nothing comes between.
       if (this.state.defaultRoom !== conversation.name) {
-        const moved = await this.send(`/cd ${conversation.name}`);
-        if (moved.ok) {
-          this.state.defaultRoom = conversation.name;
-        }
+        this.state.defaultRoom = conversation.name;
+        this.send(`/cd ${conversation.name}`).then((moved) => {
+          this.state.defaultRoom = moved.ok ? this.state.defaultRoom : null;
+        });
       }
       reply = await this.send(`/me ${text}`);
     } else {
