@@ -339,12 +339,14 @@ class Options(usage.Options):
         [
             "no-plain",
             None,
-            "Serve no plain-text --port: TLS endpoints only (--irc-port stays).",
+            "Serve no plain-text --port: TLS endpoints only"
+            " (--irc-port and --web-port stay).",
         ],
         [
             "irc-guests",
             None,
-            "On --irc-port, let a nick that is no account's in as a guest"
+            "On --irc-port (and IRC over --web-port), let a nick that is no"
+            " account's in as a guest"
             " (held while connected; nothing of it kept but room messages).",
         ],
     ]

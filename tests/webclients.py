@@ -7,7 +7,7 @@ page, its files and refused upgrades.
 from __future__ import annotations
 
 from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
-from twisted.internet import defer, reactor
+from twisted.internet import defer, reactor, ssl
 from twisted.internet.error import ConnectionDone
 from twisted.python.failure import Failure
 from twisted.web.client import Agent, readBody
@@ -42,15 +42,20 @@ class WebClient(NetClient):
         self.socket.sendMessage(line)
 
     def send_frame(
-        self, payload: bytes, binary: bool = False, replies: int = 0
+        self,
+        payload: bytes,
+        binary: bool = False,
+        replies: int = 0,
+        fragment: int | None = None,
     ) -> defer.Deferred[list[tuple[str, list[str]]]]:
         """
-        Send C{payload} as one frame, as is; fires with the C{replies} final
-        replies (and their data lines) it gets.
+        Send C{payload} as one message, as is (in fragments of C{fragment}
+        bytes if given); fires with the C{replies} final replies (and their
+        data lines) it gets.
         """
         waiting: list[defer.Deferred] = [defer.Deferred() for _ in range(replies)]
         self._replies.extend(waiting)
-        self.socket.sendMessage(payload, isBinary=binary)
+        self.socket.sendMessage(payload, isBinary=binary, fragmentSize=fragment)
         return defer.gatherResults(waiting).addTimeout(TIMEOUT, reactor)
 
 
@@ -94,18 +99,26 @@ async def open_web(
     protocols: list[str] | None = None,
     origin: str | None = None,
     path: str = "/ws",
-    client: WebClient | None = None,
+    ca_pem: bytes | None = None,
 ) -> WebClient:
-    """A WebSocket to 127.0.0.1:C{port}, open (nothing awaited on it yet)."""
-    client = client if client is not None else WebClient()
+    """
+    A WebSocket to 127.0.0.1:C{port}, open (nothing awaited on it yet);
+    with C{ca_pem}, over TLS to a server it verifies as C{localhost}.
+    """
+    client = WebClient()
+    scheme, host = ("wss", "localhost") if ca_pem else ("ws", "127.0.0.1")
     factory = _Factory(
         client,
-        url=f"ws://127.0.0.1:{port}{path}",
+        url=f"{scheme}://{host}:{port}{path}",
         protocols=protocols,
         origin=origin,
     )
     factory.protocol = _Socket
-    reactor.connectTCP("127.0.0.1", port, factory)
+    if ca_pem is None:
+        reactor.connectTCP("127.0.0.1", port, factory)
+    else:
+        options = ssl.optionsForClientTLS("localhost", ssl.Certificate.loadPEM(ca_pem))
+        reactor.connectSSL("127.0.0.1", port, factory, options)
     return await factory.opened.addTimeout(TIMEOUT, reactor)
 
 

@@ -1,6 +1,7 @@
 """
 irctest's controller for chatroom: starts C{twistd -n chatroom} with an IRC
-port (guests on) and a line port, on which L{registerUser} creates accounts.
+port (guests on), a line port, on which L{registerUser} creates accounts,
+and for the WebSocket cases a web port.
 irctest's operator (C{OPER operuser operpassword}) is an account of that
 name, registered at start and named by C{--irc-oper}.
 
@@ -42,8 +43,11 @@ class ChatroomController(BaseServerController, DirectoryBasedController):
             raise NotImplementedByController("server passwords")
         if ssl:
             raise NotImplementedByController("TLS on the IRC port")
-        if websocket_hostname is not None or websocket_port is not None:
-            raise NotImplementedByController("Websocket")
+        # irctest's WebSocket cases connect to ws://HOST:PORT/, which the
+        # web port takes as it takes /ws.
+        web = []
+        if websocket_hostname is not None and websocket_port is not None:
+            web = ["--web-port", f"tcp:{websocket_port}:interface={websocket_hostname}"]
         assert self.proc is None
         self.port, self.hostname = port, hostname
         self.create_config()
@@ -64,6 +68,7 @@ class ChatroomController(BaseServerController, DirectoryBasedController):
                 "--irc-port",
                 f"tcp:{port}:interface={hostname}",
                 "--irc-guests",
+                *web,
                 "--irc-name",
                 "My.Little.Server",
                 "--irc-oper",

@@ -61,7 +61,8 @@ class StaticFiles(File):
         ".txt": "text/plain; charset=utf-8",
         ".woff2": "font/woff2",
     }
-    indexNames = ["index.html"]
+    # A directory is never a page: the page is at /, not /static/.
+    indexNames: list[str] = []
     processors: dict = {}
 
     def __init__(self, path: str | Path) -> None:

@@ -187,6 +187,11 @@ class WebSocketBridge(WebSocketServerProtocol):
 
     def connectionLost(self, reason: Failure) -> None:
         super().connectionLost(reason)
+        # Autobahn leaves the timer of a close the peer never answered
+        # armed, holding this connection for the grace period.
+        timer, self.closeHandshakeTimeoutCall = self.closeHandshakeTimeoutCall, None
+        if timer is not None:
+            timer.cancel()
         frames, self.frames = self.frames, None
         if frames is not None:
             frames.connection_lost(reason)
@@ -224,9 +229,18 @@ class BridgeFactory(WebSocketServerFactory):
 
 def bridge_factory(line: ChatFactory, irc: ChatFactory | None) -> BridgeFactory:
     """The subprotocols: the line protocol's, and IRC's two if IRC is given."""
-    fronts = {LINE: FrontEnd(line, False, True, line.protocol.max_line + FRAME_SLACK)}
+    fronts = {
+        LINE: FrontEnd(
+            line,
+            binary=False,
+            refuses_binary=True,
+            max_frame=line.protocol.max_line + FRAME_SLACK,
+        )
+    }
     if irc is not None:
         irc_frame = irc.protocol.max_line + FRAME_SLACK
-        fronts[IRC_TEXT] = FrontEnd(irc, False, False, irc_frame)
-        fronts[IRC_BINARY] = FrontEnd(irc, True, False, irc_frame)
+        for name, binary in ((IRC_TEXT, False), (IRC_BINARY, True)):
+            fronts[name] = FrontEnd(
+                irc, binary=binary, refuses_binary=False, max_frame=irc_frame
+            )
     return BridgeFactory(fronts)
