@@ -287,6 +287,28 @@ class ReconnectTests(BrowserTestCase):
         # Once, though history brought it back too.
         self.assertEqual(await alice.count("before the restart"), 1)
 
+    @async_test
+    async def test_a_login_while_the_server_is_down_says_so(self):
+        alice = await self.page()
+        await self.chat.stop()
+        await alice.run(lambda page: page.fill("#login-name", "alice"))
+        await alice.run(lambda page: page.fill("#login-password", "pw"))
+        await alice.run(lambda page: page.click("#login-button"))
+        await alice.shows("#login-error", "the server is unreachable")
+
+    @async_test
+    async def test_log_out_ends_the_session(self):
+        alice = await self.page("alice")
+        carol = await self.chat.line_client("carol")
+        await alice.run(lambda page: page.click("#logout"))
+        await alice.run(
+            lambda page: expect(page.locator("#login-form")).to_be_visible()
+        )
+        for _ in range(100):
+            if "alice (online)" not in await carol.ok("/who lobby"):
+                break
+        self.assertNotIn("alice (online)", await carol.ok("/who lobby"))
+
 
 class UsabilityTests(BrowserTestCase):
     @async_test
