@@ -69,7 +69,7 @@ def _count(page: Any, text: str) -> int:
 def _unread(page: Any, key: str, count: int) -> None:
     button = page.locator(f"#sidebar button.conversation[data-key='{key}']")
     if count:
-        expect(button.locator(".unread")).to_have_text(str(count))
+        expect(button.locator(".unread")).to_have_text(f"{count} unread")
     else:
         expect(button.locator(".unread")).to_have_count(0)
 

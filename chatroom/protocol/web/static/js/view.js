@@ -53,13 +53,15 @@ export function withLinks(text) {
   return fragment;
 }
 
-/** HH:MM, local time, for a server time; the whole time in the title. */
+/** HH:MM, local time, the date too if not today; all of it in the title. */
 function timeElement(time) {
   const node = element("time", "time");
   const date = new Date(time);
+  const clock = date.toTimeString().slice(0, 5);
+  const today = date.toDateString() === new Date().toDateString();
   node.dateTime = time;
   node.title = date.toLocaleString();
-  node.textContent = date.toTimeString().slice(0, 5);
+  node.textContent = today ? clock : `${date.toLocaleDateString()} ${clock}`;
   return node;
 }
 
@@ -121,7 +123,7 @@ function conversationButton(conversation, activeKey) {
   }
   if (conversation.unread) {
     const badge = element("span", "unread", String(conversation.unread));
-    badge.setAttribute("aria-label", `${conversation.unread} unread`);
+    badge.append(element("span", "visually-hidden", " unread"));
     button.append(" ", badge);
   }
   return button;
