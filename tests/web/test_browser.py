@@ -371,6 +371,9 @@ class UsabilityTests(BrowserTestCase):
             expect(page.locator("#sidebar")).to_be_visible()
             page.click("#sidebar button.conversation[data-key='#lobby']")
             expect(page.locator("#sidebar")).to_be_hidden()
+            page.click("#menu-toggle")
+            page.click("#menu-close")
+            expect(page.locator("#sidebar")).to_be_hidden()
             return page.evaluate("document.documentElement.scrollWidth")
 
         self.assertLessEqual(await alice.run(layout), 375)

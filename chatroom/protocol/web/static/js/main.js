@@ -104,10 +104,14 @@ class App {
         view.sidebar.querySelector("button, input").focus();
       }
     });
+    const closeSidebar = () => {
+      view.openSidebar(false);
+      view.menuToggle.focus();
+    };
+    view.menuClose.addEventListener("click", closeSidebar);
     view.sidebar.addEventListener("keydown", (event) => {
       if (event.key === "Escape") {
-        view.openSidebar(false);
-        view.menuToggle.focus();
+        closeSidebar();
       }
     });
   }

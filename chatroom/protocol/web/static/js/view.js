@@ -155,6 +155,7 @@ export class View {
     this.chat = find("chat");
     this.sidebar = find("sidebar");
     this.menuToggle = find("menu-toggle");
+    this.menuClose = find("menu-close");
     this.me = find("me");
     this.joinedRooms = find("joined-rooms");
     this.privateList = find("private-list");
