@@ -284,8 +284,8 @@ class Options(usage.Options):
             "cert",
             None,
             None,
-            "PEM certificate (chain) for --tls-port, --irc-tls-port and --web-tls-port "
-            "[default: generated once, self-signed, in DATA-DIR].",
+            "PEM certificate (chain) for --tls-port, --irc-tls-port and"
+            " --web-tls-port [default: generated once, self-signed, in DATA-DIR].",
         ],
         ["key", None, None, "PEM private key of --cert."],
         [
@@ -490,7 +490,8 @@ class Options(usage.Options):
             self["tls-ports"] or self["irc-tls-ports"] or self["web-tls-ports"]
         ):
             raise usage.UsageError(
-                "--cert and --key are for --tls-port: give one, or leave them out"
+                "--cert and --key are for --tls-port (or --irc-tls-port,"
+                " --web-tls-port): give one, or leave them out"
             )
         for option, description in [
             *(("--port", d) for d in self["ports"]),

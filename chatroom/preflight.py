@@ -36,7 +36,12 @@ def check_what_the_start_needs(config: Mapping[str, Any], db_in_data_dir: bool) 
         check_extra_installed("--redis", REDIS)
     # A generated admin password and a self-signed certificate go there.
     generates = config["admin-password"] is None or (
-        (config["tls-ports"] or config.get("irc-tls-ports")) and config["cert"] is None
+        (
+            config["tls-ports"]
+            or config.get("irc-tls-ports")
+            or config.get("web-tls-ports")
+        )
+        and config["cert"] is None
     )
     if generates:
         check_writable_directory(Path(config["data-dir"]), "--data-dir")

@@ -25,7 +25,7 @@ from chatroom.tap import makeService
 from chatroom.tls import CERTIFICATE_FILE, load_or_create_certificate
 from tests.clients import connect, count_of, log_in
 from tests.helpers import RELAXED, ChatWorld, capture_log, fired, parse_options
-from tests.realserver import LOOPBACK, RunningServer, poll
+from tests.realserver import LOOPBACK, RunningServer, poll, unwritable_directory
 from tests.webclients import UPGRADE, WebClient, connect_web, http_get, open_web
 
 CSP = (
@@ -555,3 +555,16 @@ class WebOptionTests(unittest.TestCase):
         # The web's IRC connections are closed at shutdown with the others.
         self.assertEqual(len(server.factories), 2)
         self.assertIsInstance(server.factories[1], IRCFactory)
+
+
+class WebTLSPreflightTests(unittest.TestCase):
+    def test_a_web_tls_port_needs_a_data_dir_for_the_certificate_it_makes(self):
+        password = Path(self.mktemp())
+        password.write_text("pw\n")
+        with self.assertRaises(usage.UsageError) as caught:
+            parse_options(
+                self, "--data-dir", str(unwritable_directory(self)),
+                "--db", ":memory:", "--admin-password-file", str(password),
+                "--web-tls-port", "8443",
+            )  # fmt: skip
+        self.assertIn("is not writable", str(caught.exception))

@@ -5,6 +5,8 @@ protocol over a StringTransport: frames to lines and back, pauses, closes.
 
 from __future__ import annotations
 
+import struct
+
 from autobahn.websocket.protocol import WebSocketProtocol
 from twisted.internet.testing import StringTransport
 from twisted.protocols.basic import LineReceiver
@@ -14,17 +16,41 @@ from chatroom.errors import BinaryFrame
 from chatroom.protocol.web.websocket import FrameTransport, FrontEnd
 
 
+def frames_in(data: bytes) -> list[tuple[bytes, bool]]:
+    """Server frames (final, unmasked) as (payload, binary), as a browser reads them."""
+    frames = []
+    while data:
+        first, size = data[0], data[1]
+        assert first in (0x81, 0x82) and size < 128, data[:2]
+        start = 2
+        if size == 126:
+            size, start = struct.unpack("!H", data[2:4])[0], 4
+        elif size == 127:
+            size, start = struct.unpack("!Q", data[2:10])[0], 10
+        frames.append((data[start : start + size], first == 0x82))
+        data = data[start + size :]
+    return frames
+
+
+class CountingTransport(StringTransport):
+    writes = 0
+
+    def write(self, data: bytes) -> None:
+        self.writes += 1
+        super().write(data)
+
+
 class FakeSocket:
-    """What FrameTransport uses of autobahn's protocol: its state, sends, close."""
+    """What FrameTransport uses of autobahn's protocol: its state, its close."""
 
     def __init__(self) -> None:
-        self.transport = StringTransport()
+        self.transport = CountingTransport()
         self.state = WebSocketProtocol.STATE_OPEN
-        self.sent: list[tuple[bytes, bool]] = []
         self.closes: list[int] = []
 
-    def sendMessage(self, payload: bytes, isBinary: bool = False) -> None:
-        self.sent.append((payload, isBinary))
+    @property
+    def sent(self) -> list[tuple[bytes, bool]]:
+        return frames_in(self.transport.value())
 
     def sendClose(self, code: int) -> None:
         self.closes.append(code)
@@ -61,6 +87,20 @@ class FrameTransportTests(unittest.TestCase):
             self.socket.sent,
             [(b"+OK one", False), (b"= two", False), (b"+OK three", False)],
         )
+
+    def test_a_turn_s_lines_go_out_in_one_write(self):
+        self.frames.write(b"+OK one\r\n+OK two\r\n")
+        self.assertEqual(self.socket.transport.writes, 1)
+        self.assertEqual(
+            self.socket.transport.value(), b"\x81\x07+OK one\x81\x07+OK two"
+        )
+
+    def test_each_size_of_line_gets_the_header_its_length_needs(self):
+        for size in (0, 125, 126, 65535, 65536):
+            with self.subTest(size=size):
+                self.socket.transport.clear()
+                self.frames.write(b"x" * size + b"\r\n")
+                self.assertEqual(self.socket.sent, [(b"x" * size, False)])
 
     def test_a_binary_front_end_sends_binary_frames(self):
         front = FrontEnd(None, binary=True, refuses_binary=False, max_frame=5000)

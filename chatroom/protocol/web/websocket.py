@@ -21,6 +21,8 @@ from zope.interface import implementer
 from chatroom.errors import BinaryFrame
 from chatroom.protocol.connection import CLOSE_GRACE
 from chatroom.protocol.factory import ChatFactory
+from chatroom.protocol.output import write_now
+from chatroom.protocol.web import wire
 
 # What a frame may hold beyond its front end's line limit and still reach
 # the front end, which refuses it in its own words (-ERR line-too-long,
@@ -52,8 +54,8 @@ class FrameTransport:
     The transport of the inner connection: its writes become frames, its
     close the WebSocket close, its pauses the socket's.
 
-    What is unsent is what the socket under autobahn buffers (autobahn
-    writes each frame to it at once): C{transport} and C{wrappedProtocol}
+    What is unsent is what the socket under autobahn buffers (frames are
+    written to it at once): C{transport} and C{wrappedProtocol}
     let the inner connection's output queue look through to it, as it
     looks through TLS, and register there as the producer.
     """
@@ -115,12 +117,17 @@ class FrameTransport:
     # Lines out
 
     def write(self, data: bytes) -> None:
+        # Framed here, in one write to the socket, rather than one
+        # sendMessage per line: a room message goes to every member, and
+        # autobahn's costs ten times a write.  Autobahn writes its own
+        # frames (pong, close) straight to the socket too, so the order holds.
         if self.disconnecting:
             return
         *lines, self._partial = (self._partial + data).split(b"\n")
-        binary = self.front.binary
-        for line in lines:
-            self.socket.sendMessage(line.removesuffix(b"\r"), isBinary=binary)
+        if lines:
+            binary = self.front.binary
+            frames = [wire.frame(line.removesuffix(b"\r"), binary) for line in lines]
+            write_now(self.transport, b"".join(frames))
 
     def writeSequence(self, data) -> None:
         self.write(b"".join(data))
