@@ -28,15 +28,21 @@ window.FakeSocket = class {
   lose() { this.onclose({}); }
 };
 window.timers = {
-  pending: [],
+  pending: new Map(),
+  next: 1,
   setTimeout(fn, delay) {
-    this.pending.push({ fn, delay });
-    return this.pending.length;
+    this.pending.set(this.next, { fn, delay });
+    return this.next++;
   },
-  clearTimeout() {},
-  fire() { const t = this.pending.shift(); t.fn(); return t.delay; },
-};
-"""
+  clearTimeout(id) { this.pending.delete(id); },
+  // Run the oldest timer still set; its delay.
+  fire() {
+    const [id, timer] = this.pending.entries().next().value;
+    this.pending.delete(id);
+    timer.fn();
+    return timer.delay;
+  },
+};"""
 
 
 class ModuleTests(unittest.TestCase):
@@ -362,6 +368,38 @@ class ModuleTests(unittest.TestCase):
         self.assertEqual(result["logins"], [False, True])
 
     @async_test
+    async def test_a_connection_silent_past_the_keepalive_counts_as_lost(self):
+        result = await self.run_js("""
+          const states = [];
+          const c = new connection.Connection({
+            url: "ws://x/ws", WebSocketClass: FakeSocket, timers,
+            onPushed: () => {}, onState: (s, d) => states.push([s, d]),
+            onLoggedIn: () => {},
+          });
+          const login = c.start("alice", "pw");
+          sockets[0].open();
+          sockets[0].line("+OK welcome, alice");
+          await login;
+          await null;
+          const every = timers.fire();
+          const asked = sockets[0].sent.slice(1);
+          sockets[0].line("+OK pong");
+          await null;
+          const again = timers.fire();
+          const within = timers.fire(); // no pong this time
+          const retry = [...timers.pending.values()].map((t) => t.delay);
+          const closed = Boolean(sockets[0].closed);
+          return { every, asked, again, within, states, closed, retry };
+        """)
+        self.assertEqual(result["asked"], ["/ping"])
+        self.assertEqual(
+            (result["every"], result["again"], result["within"]), (30000, 30000, 15000)
+        )
+        self.assertEqual(result["states"], [["online", ""], ["reconnecting", 500]])
+        self.assertTrue(result["closed"])
+        self.assertEqual(result["retry"], [500])
+
+    @async_test
     async def test_a_refused_login_is_not_retried(self):
         result = await self.run_js("""
           const states = [];
@@ -377,7 +415,7 @@ class ModuleTests(unittest.TestCase):
           const reply = await login;
           sockets[0].lose();
           return { reply, states, closed: Boolean(sockets[0].closed),
-                   sockets: sockets.length, retries: timers.pending.length };
+                   sockets: sockets.length, retries: timers.pending.size };
         """)
         self.assertEqual(
             result["reply"],
@@ -410,7 +448,7 @@ class ModuleTests(unittest.TestCase):
           sockets[1].open();
           sockets[1].line("-ERR auth-failed wrong name or password");
           await null; await null;
-          return { states, retries: timers.pending.length, password: c.credentials };
+          return { states, retries: timers.pending.size, password: c.credentials };
         """)
         self.assertEqual(result["states"], ["online", "reconnecting", "stopped"])
         self.assertEqual(result["retries"], 0)

@@ -9,6 +9,10 @@ export const SUBPROTOCOL = "chatroom.line";
 export const BACKOFF = { first: 500, factor: 2, most: 10000 };
 // Failed attempts in a row after which the server counts as unreachable.
 export const UNREACHABLE_AFTER = 3;
+// Once logged in, a /ping this often: with no reply within `within` the
+// connection counts as lost, though the browser has not noticed (a network
+// gone rather than a server stopped).
+export const KEEPALIVE = { every: 30000, within: 15000 };
 // Replies to a replayed login that no retry can change.
 const FINAL_REFUSALS = new Set(["auth-failed", "account-suspended", "bad-name", "bad-password"]);
 
@@ -48,6 +52,7 @@ export class Connection {
     this.online = false;
     this.failures = 0;
     this.retry = null;
+    this.beat = null;
     this.loggedInOnce = false;
   }
 
@@ -85,6 +90,7 @@ export class Connection {
     this.credentials = null;
     this.online = false;
     this.timers.clearTimeout(this.retry);
+    this.timers.clearTimeout(this.beat);
     this.retry = null;
     if (this.socket) {
       const socket = this.socket;
@@ -122,21 +128,42 @@ export class Connection {
           }
         }
       };
-      socket.onclose = () => {
-        if (this.socket !== socket) {
-          return;
-        }
-        this.socket = null;
-        this.online = false;
-        pairer.fail("connection lost");
-        if (!this.loggedInOnce) {
-          this.credentials = null;
-          resolve({ ok: false, code: "unreachable", text: "the server is unreachable", data: [] });
-        } else if (this.credentials) {
-          this.scheduleRetry();
-        }
-      };
+      socket.onclose = () => this.lost(socket, resolve);
     });
+  }
+
+  /** `socket` is gone: closed, or silent past the keepalive. */
+  lost(socket, resolveLogin) {
+    if (this.socket !== socket) {
+      return;
+    }
+    this.socket = null;
+    this.online = false;
+    this.timers.clearTimeout(this.beat);
+    this.pairer.fail("connection lost");
+    if (!this.loggedInOnce) {
+      this.credentials = null;
+      resolveLogin({ ok: false, code: "unreachable", text: "the server is unreachable", data: [] });
+    } else if (this.credentials) {
+      this.scheduleRetry();
+    }
+  }
+
+  keepAlive() {
+    const socket = this.socket;
+    this.beat = this.timers.setTimeout(() => {
+      const late = this.timers.setTimeout(() => {
+        this.lost(socket);
+        socket.close();
+      }, KEEPALIVE.within);
+      this.send("/ping").then(
+        () => {
+          this.timers.clearTimeout(late);
+          this.keepAlive();
+        },
+        () => this.timers.clearTimeout(late),
+      );
+    }, KEEPALIVE.every);
   }
 
   loggedIn(reply, resolve) {
@@ -155,6 +182,7 @@ export class Connection {
     this.online = true;
     this.failures = 0;
     this.onState("online", "");
+    this.keepAlive();
     this.onLoggedIn(again, reply);
   }
 
