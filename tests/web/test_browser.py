@@ -15,7 +15,7 @@ from tests.asynctest import async_test
 from tests.clients import NetClient, connect, log_in
 from tests.realserver import LOOPBACK, RunningServer
 from tests.web.browser import BrowserThread, require_browser
-from tests.web.chatpage import ChatPage, expect
+from tests.web.chatpage import PENDING, ChatPage, expect
 
 INJECTION = "<img src=x onerror=alert(1)>"
 
@@ -215,6 +215,19 @@ class PrivateTests(BrowserTestCase):
         await alice.open("@carol")
         await alice.sees("psst from telnet")
         self.assertEqual(await alice.count("a reply typed"), 0)
+
+        # One to yourself comes back to the sender: shown once.
+        await bob.type("/private bob a note to self")
+        await bob.shows("#conversation-title", "private: bob")
+        # Acknowledged, so its echo (delivered before the +OK) has come.
+        await bob.run(
+            lambda page: expect(
+                page.locator("#messages .item").filter(has_text="a note to self")
+            ).not_to_have_class(PENDING)
+        )
+        await carol.ok("/private bob after the note")
+        await bob.unread("@carol", 1)
+        self.assertEqual(await bob.count("a note to self"), 1)
 
 
 class SafetyTests(BrowserTestCase):

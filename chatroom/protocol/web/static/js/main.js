@@ -334,8 +334,10 @@ class App {
     if (!this.connection.online) {
       return; // the greeting, before the login's reply
     }
-    if (parsed.kind === "message") {
+    if (parsed.kind === "message" && !this.ownEcho(parsed)) {
       state.receive(parsed, nowTime());
+    } else if (parsed.kind === "message") {
+      return;
     } else if (parsed.kind === "notice") {
       if (parsed.text === "ping") {
         return;
@@ -352,6 +354,20 @@ class App {
       state.add(state.active, { kind: "notice", text: parsed.text, time: nowTime() });
     }
     this.render();
+  }
+
+  /** A private message to yourself comes back: it is shown already, as sent. */
+  ownEcho(message) {
+    const me = this.state.me.toLowerCase();
+    if (!message.private || message.sender.toLowerCase() !== me) {
+      return false;
+    }
+    const self = this.state.conversation(privateKey(me));
+    const sent = self && self.items.find((i) => i.own && !i.echoed && i.text === message.text);
+    if (sent) {
+      sent.echoed = true;
+    }
+    return Boolean(sent);
   }
 
   render(fromEnd = false) {
