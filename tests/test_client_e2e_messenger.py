@@ -63,6 +63,23 @@ class SendingTests(MessengerTestCase):
         self.assertIn(f"{LOCK} [private] alice: two", bob.ui.text())
         self.assertEqual(self.server.plain, [])
 
+    def test_every_spelling_the_server_takes_as_private_is_sealed(self):
+        # The server reads /MSG as /msg and splits at any whitespace: had
+        # the client not, these would have gone out in the clear.
+        alice = self.device("alice", "laptop")
+        bob = self.device("bob", "phone")
+        for line in (
+            "/MSG bob one",
+            "/Private bob two",
+            "/msg bob\tthree",
+            "/msg bob\u00a0four",
+            "/msg   <bob>   five  ",
+        ):
+            alice.type(line)
+        for text in ("one", "two", "three", "four", "five"):
+            self.assertIn(f"{LOCK} [private] alice: {text}\n", bob.ui.text() + "\n")
+        self.assertEqual(self.server.plain, [])
+
     def test_every_device_of_the_recipient_reads_it(self):
         alice = self.device("alice", "laptop")
         phone = self.device("bob", "phone")

@@ -5,7 +5,6 @@ C{/private} sealed (L{Outbox}), C{/plain}, C{/fingerprint}, C{/trust}
 (L{KeyDirectory}); C{~ e2e} deliveries opened (L{Inbox}).
 """
 
-import re
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,11 +33,9 @@ from chatroom.client.ui import Screen
 
 __all__ = ["HELP", "PLACEHOLDER", "E2eMessenger", "E2eSettings"]
 
-_SEALED = re.compile(r"/(?:msg|private) +<?(?P<user>[^\s<>]+)>? (?P<text>.*\S.*)")
-_PLAIN = re.compile(r"/plain +<?(?P<user>[^\s<>]+)>? (?P<text>.*\S.*)")
-_FINGERPRINT = re.compile(r"/fingerprint +(?P<user>\S+) *")
-_TRUST = re.compile(r"/trust +(?P<user>\S+) *")
-_OWN_COMMANDS = ("/plain", "/fingerprint", "/trust")
+# The server's private-message commands, whose lines are sealed here.
+_SEALED = ("msg", "private")
+_OWN_COMMANDS = ("plain", "fingerprint", "trust")
 _OFF = "end-to-end encryption is off in this session"
 _HOW_PLAIN = (
     f"/msg is refused; {PLAIN_USAGE} sends a private message the server can read"
@@ -52,6 +49,25 @@ HELP = (
     "  /fingerprint USER  the safety number to compare with USER\n"
     "  /trust USER  accept USER's changed device keys, once the numbers match"
 )
+
+
+def _command_word(line: str) -> tuple[str | None, str]:
+    """
+    A command's word, lower case, and its arguments stripped, as the
+    server parses a line (case does not matter to it); L{None} for a
+    message (``//text`` included).
+    """
+    if not line.startswith("/") or line.startswith("//"):
+        return None, line
+    word, _, args = line[1:].partition(" ")
+    return word.lower(), args.strip()
+
+
+def _target(word: str) -> str:
+    """A user named the original chatroom's way, C{<bob>}, as the server takes it."""
+    if len(word) > 2 and word.startswith("<") and word.endswith(">"):
+        return word[1:-1]
+    return word
 
 
 @dataclass(frozen=True)
@@ -187,19 +203,26 @@ class E2eMessenger:
 
     def command(self, line: str) -> Coroutine[Any, Any, None] | None:
         """The work a typed line means here, or L{None}: send it as it is."""
-        if (match := _SEALED.fullmatch(line)) is not None:
-            return self._send(match["user"], match["text"])
-        if (match := _PLAIN.fullmatch(line)) is not None:
+        word, args = _command_word(line)
+        if word in _SEALED:
+            # Split as the server splits it: any line it would take as a
+            # private message must be sealed, or it leaves in the clear.
+            words = args.split(None, 1)
+            if len(words) != 2:
+                return None
+            return self._send(_target(words[0]), words[1])
+        if word not in _OWN_COMMANDS:
+            return None
+        words = args.split(None, 1) if word == "plain" else args.split()
+        if word == "plain" and len(words) == 2:
             return send_plain(
-                self._protocol, self._ui, self._style, match["user"], match["text"]
+                self._protocol, self._ui, self._style, _target(words[0]), words[1]
             )
-        if (match := _FINGERPRINT.fullmatch(line)) is not None:
-            return self._fingerprint(match["user"])
-        if (match := _TRUST.fullmatch(line)) is not None:
-            return self._trust(match["user"])
-        if line.split(" ", 1)[0] in _OWN_COMMANDS:
-            return self._usage()
-        return None
+        if word == "fingerprint" and len(words) == 1:
+            return self._fingerprint(words[0])
+        if word == "trust" and len(words) == 1:
+            return self._trust(words[0])
+        return self._usage()
 
     async def _usage(self) -> None:
         self._ui.show(
