@@ -14,7 +14,7 @@ from nacl.public import PrivateKey
 from twisted.internet.defer import Deferred
 from twisted.trial.unittest import TestCase
 
-from chatroom.client.e2e import files, replay
+from chatroom.client.e2e import files, incoming, replay
 from chatroom.client.e2e.contacts import Contacts
 from chatroom.client.e2e.envelope import Address, Envelope, seal
 from chatroom.client.e2e.keys import DAY, KEEP_REPLACED, ROTATE_AFTER, b64, unb64
@@ -361,6 +361,24 @@ class KeyChangeTests(MessengerTestCase):
         self.assertNotIn("from the new one", bob.ui.text())
         bob.type("/trust alice")
         self.assertIn(f"{LOCK} [private] alice: from the new one", bob.ui.text())
+
+    def test_what_is_held_from_a_changed_key_is_bounded(self):
+        self.patch(incoming, "HELD_MAX", 2)
+        alice = self.device("alice", "laptop")
+        bob = self.device("bob", "phone")
+        alice.type("/msg bob first")
+        alice.leave()
+        new_alice = Device(self.server, "alice", self.root / "alice-new", "laptop")
+        new_alice.start()
+        for n in range(3):
+            new_alice.type(f"/msg bob held {n}")
+        shown = bob.ui.text()
+        self.assertEqual(shown.count("HELD an end-to-end message from alice"), 2)
+        self.assertIn("2 such messages are held already", shown)
+        self.assertNotIn("held 2", shown)
+        bob.type("/trust alice")
+        self.assertIn(f"{LOCK} [private] alice: held 1", bob.ui.text())
+        self.assertNotIn("held 2", bob.ui.text())
 
     def test_a_new_device_of_a_known_contact_is_announced(self):
         alice = self.device("alice", "laptop")

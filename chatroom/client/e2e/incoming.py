@@ -20,6 +20,9 @@ from chatroom.names import name_key
 
 # What the server sends a session that is no device instead of a ciphertext.
 PLACEHOLDER = "[end-to-end encrypted message: read it in the bundled client]"
+# Messages held from one user until /trust, at most: anyone can sign with a
+# new identity, so what is held must not grow without end.
+HELD_MAX = 100
 
 
 class Inbox:
@@ -112,6 +115,12 @@ class Inbox:
             if changed is None:
                 raise
             verify(signed, changed, delivered)
+            if len(self._held.get(name_key(sender), ())) >= HELD_MAX:
+                raise Refused(
+                    f"it is signed by the CHANGED key of {sender}'s device "
+                    f"{sender_device}, and {HELD_MAX} such messages are held "
+                    f"already; compare /fingerprint {sender}, then /trust {sender}"
+                ) from None
             self._hold(line)
             return None
         a = envelope.address
