@@ -525,6 +525,18 @@ class FileTests(MessengerTestCase):
         self.assertEqual(stat.S_IMODE(history.stat().st_mode), 0o600)
         self.assertFalse((bob.messenger.device.directory / files.HISTORY_FILE).exists())
 
+    def test_a_crash_left_temporary_key_file_is_deleted_at_the_next_login(self):
+        alice = self.device("alice", "laptop")
+        directory = alice.messenger.device.directory
+        # What a crash between writing and renaming leaves: keys that the
+        # real file will later drop at rotation, and this one would keep.
+        leftover = directory / f".{files.KEYS_FILE}.0badf00d"
+        leftover.write_bytes((directory / files.KEYS_FILE).read_bytes())
+        (directory / f".{files.SEEN_FILE}.0badf00d").write_text("{}")
+        alice = self.again(alice)
+        self.assertIn("end-to-end encryption on", alice.ui.text())
+        self.assertEqual(os.listdir(directory), [files.KEYS_FILE])
+
     def test_the_same_device_and_keys_at_every_login(self):
         alice = self.device("alice", "laptop")
         publish = alice.published()

@@ -60,6 +60,15 @@ def write_atomically(path: Path, data: bytes) -> None:
         raise
 
 
+def remove_leftovers(path: Path) -> None:
+    """
+    Delete the temporary files a crash left from replacing C{path}: one of
+    device-keys.json would keep prekeys after their rotation deleted them.
+    """
+    for leftover in path.parent.glob(f".{path.name}.*"):
+        leftover.unlink(missing_ok=True)
+
+
 def read_json(path: Path) -> Any:
     """The JSON in C{path}, or L{None} if there is no such file."""
     try:
