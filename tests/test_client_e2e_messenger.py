@@ -137,6 +137,20 @@ class SendingTests(MessengerTestCase):
             "[private to carol, not encrypted] you: hi in the clear", alice.ui.text()
         )
 
+    def test_a_known_contact_listed_without_devices_is_a_warning(self):
+        alice = self.device("alice", "laptop")
+        self.device("bob", "phone")
+        alice.type("/msg bob one")
+        # The server hides bob's devices to talk alice into /plain.
+        self.server.devices["bob"] = {}
+        sent = len(alice.sent_e2e())
+        alice.type("/msg bob two")
+        shown = alice.ui.text()
+        self.assertIn("NOT SENT: the server lists no end-to-end device of bob", shown)
+        self.assertIn("bob's phone was pinned here", shown)
+        self.assertNotIn("no bundled client", shown)
+        self.assertEqual((len(alice.sent_e2e()), self.server.plain), (sent, []))
+
     def test_an_unknown_user_is_the_servers_error(self):
         alice = self.device("alice", "laptop")
         alice.type("/msg nobody hi")
