@@ -14,7 +14,7 @@ from chatroom.client.e2e.directory import KeyDirectory
 from chatroom.client.e2e.envelope import Address, Envelope, Refused, decrypt, verify
 from chatroom.client.e2e.keys import unb64
 from chatroom.client.lines import E2eDelivery, PrivateMessage, ServerLine, Timestamped
-from chatroom.client.render import LOCK, Style
+from chatroom.client.render import Style
 from chatroom.client.ui import Screen
 from chatroom.names import name_key
 
@@ -161,7 +161,4 @@ def placeholder_note(style: Style, line: ServerLine) -> str | None:
         or inner.text != PLACEHOLDER
     ):
         return None
-    return style.info(
-        f"{inner.sender} sent you an end-to-end encrypted message: it shows "
-        f"with {LOCK} if it was sealed for this device"
-    )
+    return style.sealed_placeholder(inner.sender)
