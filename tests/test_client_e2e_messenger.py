@@ -520,7 +520,9 @@ class FileTests(MessengerTestCase):
         for device in (alice, bob):
             directory = device.messenger.device.directory
             names = sorted(os.listdir(directory))
-            self.assertEqual(names, ["contacts.json", "device-keys.json", "seen.json"])
+            self.assertEqual(
+                names, [".lock", "contacts.json", "device-keys.json", "seen.json"]
+            )
             for name in names:
                 path = directory / name
                 self.assertEqual(stat.S_IMODE(path.stat().st_mode), 0o600)
@@ -549,7 +551,23 @@ class FileTests(MessengerTestCase):
         (directory / f".{files.SEEN_FILE}.0badf00d").write_text("{}")
         alice = self.again(alice)
         self.assertIn("end-to-end encryption on", alice.ui.text())
-        self.assertEqual(os.listdir(directory), [files.KEYS_FILE])
+        self.assertEqual(
+            sorted(os.listdir(directory)), [files.LOCK_FILE, files.KEYS_FILE]
+        )
+
+    def test_a_second_client_on_the_same_device_leaves_its_files_alone(self):
+        # Both would rotate, save and publish prekeys of their own, and the
+        # one published last might not be the one kept on disk.
+        alice = self.device("alice", "laptop")
+        directory = alice.messenger.device.directory
+        kept = (directory / files.KEYS_FILE).read_bytes()
+        second = Device(self.server, "alice", alice.config).start()
+        self.assertIn("another chatroom-client is using this device", second.ui.text())
+        self.assertEqual((second.published(), second.messenger.active), ([], False))
+        self.assertEqual((directory / files.KEYS_FILE).read_bytes(), kept)
+        alice.leave()
+        third = Device(self.server, "alice", alice.config).start()
+        self.assertIn("end-to-end encryption on", third.ui.text())
 
     def test_the_same_device_and_keys_at_every_login(self):
         alice = self.device("alice", "laptop")

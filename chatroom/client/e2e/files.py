@@ -5,6 +5,7 @@ each file 0600 and replaced atomically, so a crash leaves the old file or the
 new one, never half of one. Disk work runs off the reactor, one job at a time.
 """
 
+import fcntl
 import json
 import os
 import re
@@ -22,6 +23,7 @@ KEYS_FILE = "device-keys.json"
 CONTACTS_FILE = "contacts.json"
 SEEN_FILE = "seen.json"
 HISTORY_FILE = "history.txt"
+LOCK_FILE = ".lock"
 
 DEVICE_MAX = 32
 _NOT_IN_DEVICE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -42,6 +44,26 @@ def default_device_name(hostname: str | None = None, token: str | None = None) -
     host = _NOT_IN_DEVICE.sub("-", hostname or socket.gethostname()).strip("-.")
     suffix = token or secrets.token_hex(2)
     return f"{host[: DEVICE_MAX - len(suffix) - 1] or 'device'}-{suffix}"
+
+
+def lock_directory(directory: Path) -> int:
+    """
+    Hold C{directory} for this client until the descriptor returned is
+    closed. Two clients on one device would each rotate and save its keys,
+    and one's published prekey could be lost from disk.
+
+    @raise OSError: another client holds it.
+    """
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    descriptor = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(descriptor)
+        raise OSError(
+            "another chatroom-client is using this device now; end it first"
+        ) from None
+    return descriptor
 
 
 def write_atomically(path: Path, data: bytes) -> None:

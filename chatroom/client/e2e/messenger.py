@@ -5,6 +5,7 @@ C{/private} sealed (L{Outbox}), C{/plain}, C{/fingerprint}, C{/trust}
 (L{KeyDirectory}); C{~ e2e} deliveries opened (L{Inbox}).
 """
 
+import os
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,13 +114,17 @@ class E2eMessenger:
         self._outbox: Outbox | None = None
         self._inbox: Inbox | None = None
         self._rotation: IDelayedCall | None = None
+        # The descriptor holding the device directory's lock (files.py).
+        self._lock: int | None = None
 
     async def start(self, account: str) -> None:
         """Load or make this device's keys, rotate them if due, publish them."""
         s = self._settings
         where = files.account_directory(s.config, s.host, s.port, account)
         worker = files.FileWorker(s.runner)
+        lock = None
         try:
+            lock = await worker.run(files.lock_directory, where)
             device = await load_device(
                 worker, where, account, self._new_keys, s.history
             )
@@ -128,6 +133,8 @@ class E2eMessenger:
                 # never be lost in a crash.
                 await device.save_keys()
         except (OSError, ValueError) as error:
+            if lock is not None:
+                worker.run(os.close, lock)
             self._ui.show(
                 self._style.warning(
                     "End-to-end encryption is OFF: cannot use the device files in "
@@ -141,7 +148,7 @@ class E2eMessenger:
                     f"new end-to-end device {device.keys.device}: keys kept in {where}"
                 )
             )
-        self.device = device
+        self.device, self._lock = device, lock
         self._directory = KeyDirectory(self._protocol, self._ui, self._style, device)
         self._outbox = Outbox(
             self._protocol, self._ui, self._style, device, self._directory, self._clock
@@ -152,7 +159,14 @@ class E2eMessenger:
         await self._publish()
 
     def stop(self) -> None:
-        """No more rotation: the session is over."""
+        """No more rotation, and the device is free: the session is over."""
+        self._cancel_rotation()
+        if self._lock is not None:
+            # After the file work queued before it.
+            self.device.worker.run(os.close, self._lock)
+            self._lock = None
+
+    def _cancel_rotation(self) -> None:
         if self._rotation is not None and self._rotation.active():
             self._rotation.cancel()
         self._rotation = None
@@ -188,7 +202,7 @@ class E2eMessenger:
             )
 
     def _schedule_rotation(self) -> None:
-        self.stop()
+        self._cancel_rotation()
         delay = self.device.keys.next_change(self._clock.seconds())
         self._rotation = self._clock.callLater(delay, self._rotate)
 
