@@ -528,6 +528,16 @@ class FileTests(MessengerTestCase):
                 self.assertEqual(stat.S_IMODE(path.stat().st_mode), 0o600)
                 self.assertNotIn(b"never-on-disk", path.read_bytes())
 
+    def test_every_directory_made_for_the_device_is_the_owners_only(self):
+        alice = self.device("alice", "laptop")
+        directory = alice.messenger.device.directory
+        made = [directory, *directory.parents]
+        made = made[: made.index(self.root)]
+        # USER, HOST_PORT, e2e, and the config directory itself.
+        self.assertEqual(len(made), 4)
+        for path in made:
+            self.assertEqual(stat.S_IMODE(path.stat().st_mode), 0o700, path)
+
     def test_history_only_when_asked(self):
         alice = self.device("alice", "laptop", history=True)
         bob = self.device("bob", "phone")

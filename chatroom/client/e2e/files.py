@@ -46,6 +46,19 @@ def default_device_name(hostname: str | None = None, token: str | None = None) -
     return f"{host[: DEVICE_MAX - len(suffix) - 1] or 'device'}-{suffix}"
 
 
+def make_private(directory: Path) -> None:
+    """
+    Make C{directory} and every missing parent, each mode 0700: the names
+    alone (HOST_PORT, USER) tell which servers and accounts one uses.
+    """
+    missing = []
+    while not directory.exists():
+        missing.append(directory)
+        directory = directory.parent
+    for path in reversed(missing):
+        path.mkdir(mode=0o700, exist_ok=True)
+
+
 def lock_directory(directory: Path) -> int:
     """
     Hold C{directory} for this client until the descriptor returned is
@@ -54,7 +67,7 @@ def lock_directory(directory: Path) -> int:
 
     @raise OSError: another client holds it.
     """
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_private(directory)
     descriptor = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -68,7 +81,7 @@ def lock_directory(directory: Path) -> int:
 
 def write_atomically(path: Path, data: bytes) -> None:
     """Replace C{path} by C{data}, readable by its owner only."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_private(path.parent)
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
@@ -105,7 +118,7 @@ def write_json(path: Path, data: Any) -> None:
 
 def append_line(path: Path, line: str) -> None:
     """Append one line to C{path}, creating it 0600."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_private(path.parent)
     descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     with os.fdopen(descriptor, "a", encoding="utf-8") as stream:
         stream.write(line + "\n")
