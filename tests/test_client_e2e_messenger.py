@@ -14,7 +14,7 @@ from nacl.public import PrivateKey
 from twisted.internet.defer import Deferred
 from twisted.trial.unittest import TestCase
 
-from chatroom.client.e2e import files, incoming, replay
+from chatroom.client.e2e import files, incoming, messenger, replay
 from chatroom.client.e2e.contacts import Contacts
 from chatroom.client.e2e.envelope import Address, Envelope, seal
 from chatroom.client.e2e.keys import DAY, KEEP_REPLACED, ROTATE_AFTER, b64, unb64
@@ -478,6 +478,33 @@ class RotationTests(MessengerTestCase):
         self.assertGreaterEqual(
             self.server.clock.seconds() - stored["prekeys"][0]["created"], 14 * DAY
         )
+
+    def test_a_refused_rotation_is_published_again_later(self):
+        bob = self.device("bob", "phone")
+        publish = self.server.publish
+
+        def refuse_once(link, *words):
+            self.server.publish = publish
+            link.deliver("-ERR server-error the server failed; try again")
+
+        self.server.publish = refuse_once
+        self.server.clock.advance(ROTATE_AFTER)
+        self.server.pump()
+        shown = bob.ui.text()
+        self.assertIn("refused this device's new prekey (server-error", shown)
+        self.assertNotIn("OFF", shown)
+        self.assertTrue(bob.messenger.active)
+        self.server.clock.advance(messenger.REPUBLISH_AFTER)
+        self.server.pump()
+        kept = bob.messenger.device.keys
+        self.assertEqual(
+            self.server.devices["bob"]["phone"][1], b64(kept.current.public)
+        )
+        # Rotating on schedule again: the replaced prekey is deleted on time.
+        self.server.clock.advance(KEEP_REPLACED)
+        self.server.pump()
+        self.assertEqual(len(bob.messenger.device.keys.prekeys), 2)
+        self.assertEqual(len(bob.published()), 4)
 
     def test_stopping_cancels_the_rotation_timer(self):
         bob = self.device("bob", "phone")

@@ -71,6 +71,10 @@ def _target(word: str) -> str:
     return word
 
 
+# Seconds before a rotation the server refused is published again.
+REPUBLISH_AFTER = 60 * 60
+
+
 @dataclass(frozen=True)
 class E2eSettings:
     """
@@ -187,6 +191,18 @@ class E2eMessenger:
                 )
             self.active = True
             self._schedule_rotation()
+        elif self.active:
+            # Still this device, with the prekey published before: a refused
+            # rotation must not end rotating (and deleting old prekeys).
+            self._ui.show(
+                self._style.warning(
+                    "The server refused this device's new prekey "
+                    f"({final.code}: {final.text}); trying again in "
+                    f"{REPUBLISH_AFTER // 60} minutes."
+                )
+            )
+            self._cancel_rotation()
+            self._rotation = self._clock.callLater(REPUBLISH_AFTER, self._rotate)
         elif final.code == "bad-command":
             self._ui.show(
                 self._style.info(
