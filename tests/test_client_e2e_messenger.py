@@ -506,6 +506,26 @@ class RotationTests(MessengerTestCase):
         self.assertEqual(len(bob.messenger.device.keys.prekeys), 2)
         self.assertEqual(len(bob.published()), 4)
 
+    def test_new_keys_that_cannot_be_saved_are_not_published_until_they_are(self):
+        bob = self.device("bob", "phone")
+        write_json = files.write_json
+
+        def disk_full(path, data):
+            self.patch(files, "write_json", write_json)
+            raise OSError(28, "No space left on device")
+
+        self.patch(files, "write_json", disk_full)
+        self.server.clock.advance(ROTATE_AFTER)
+        self.server.pump()
+        self.assertIn("cannot save this device's new keys", bob.ui.text())
+        self.assertEqual(len(bob.published()), 1)
+        self.server.clock.advance(messenger.REPUBLISH_AFTER)
+        self.server.pump()
+        [_, published] = bob.published()
+        kept = files.read_json(bob.messenger.device.directory / files.KEYS_FILE)
+        prekey = bytes(PrivateKey(unb64(kept["prekeys"][-1]["secret"])).public_key)
+        self.assertEqual(published.split(" ")[4], b64(prekey))
+
     def test_stopping_cancels_the_rotation_timer(self):
         bob = self.device("bob", "phone")
         bob.messenger.stop()

@@ -120,6 +120,8 @@ class E2eMessenger:
         self._rotation: IDelayedCall | None = None
         # The descriptor holding the device directory's lock (files.py).
         self._lock: int | None = None
+        # Rotated keys whose saving failed: saved before anything is published.
+        self._unsaved = False
 
     async def start(self, account: str) -> None:
         """Load or make this device's keys, rotate them if due, publish them."""
@@ -194,15 +196,10 @@ class E2eMessenger:
         elif self.active:
             # Still this device, with the prekey published before: a refused
             # rotation must not end rotating (and deleting old prekeys).
-            self._ui.show(
-                self._style.warning(
-                    "The server refused this device's new prekey "
-                    f"({final.code}: {final.text}); trying again in "
-                    f"{REPUBLISH_AFTER // 60} minutes."
-                )
+            self._retry_rotation(
+                "the server refused this device's new prekey "
+                f"({final.code}: {final.text})"
             )
-            self._cancel_rotation()
-            self._rotation = self._clock.callLater(REPUBLISH_AFTER, self._rotate)
         elif final.code == "bad-command":
             self._ui.show(
                 self._style.info(
@@ -227,9 +224,25 @@ class E2eMessenger:
         Deferred.fromCoroutine(self._rotate_now()).addErrback(self._failed)
 
     async def _rotate_now(self) -> None:
-        if self.device.keys.rotate(self._clock.seconds()):
-            await self.device.save_keys()
+        if self.device.keys.rotate(self._clock.seconds()) or self._unsaved:
+            try:
+                await self.device.save_keys()
+            except OSError as error:
+                # Never published unsaved, and saved at the next try.
+                self._unsaved = True
+                self._retry_rotation(f"cannot save this device's new keys: {error}")
+                return
+            self._unsaved = False
         await self._publish()
+
+    def _retry_rotation(self, why: str) -> None:
+        self._ui.show(
+            self._style.warning(
+                f"End-to-end: {why}; trying again in {REPUBLISH_AFTER // 60} minutes."
+            )
+        )
+        self._cancel_rotation()
+        self._rotation = self._clock.callLater(REPUBLISH_AFTER, self._rotate)
 
     def command(self, line: str) -> Coroutine[Any, Any, None] | None:
         """The work a typed line means here, or L{None}: send it as it is."""
