@@ -626,6 +626,21 @@ class FileTests(MessengerTestCase):
         third = Device(self.server, "alice", alice.config).start()
         self.assertIn("end-to-end encryption on", third.ui.text())
 
+    def test_a_message_is_shown_even_if_its_id_cannot_be_saved(self):
+        alice = self.device("alice", "laptop")
+        bob = self.device("bob", "phone")
+        write_json = files.write_json
+
+        def disk_full(path, data):
+            if path.name != files.SEEN_FILE:
+                return write_json(path, data)
+            raise OSError(28, "No space left on device")
+
+        self.patch(files, "write_json", disk_full)
+        alice.type("/msg bob delivered, so shown")
+        self.assertIn(f"{LOCK} [private] alice: delivered, so shown", bob.ui.text())
+        self.assertIn("Cannot save seen.json", bob.ui.text())
+
     def test_the_same_device_and_keys_at_every_login(self):
         alice = self.device("alice", "laptop")
         publish = alice.published()

@@ -12,6 +12,7 @@ from twisted.python.failure import Failure
 from chatroom.client.e2e.device import LocalDevice
 from chatroom.client.e2e.directory import KeyDirectory
 from chatroom.client.e2e.envelope import Address, Envelope, Refused, decrypt, verify
+from chatroom.client.e2e.files import SEEN_FILE
 from chatroom.client.e2e.keys import unb64
 from chatroom.client.lines import E2eDelivery, PrivateMessage, ServerLine, Timestamped
 from chatroom.client.render import Style
@@ -68,7 +69,17 @@ class Inbox:
             return
         if envelope is None:
             return
-        await self._device.save_seen()
+        try:
+            await self._device.save_seen()
+        except OSError as error:
+            # Shown all the same: the server counts it delivered, so not
+            # showing it would lose it.
+            self._ui.show(
+                self._style.warning(
+                    f"Cannot save {SEEN_FILE} ({error}): after a restart a replay "
+                    "of this message would not be caught."
+                )
+            )
         if self._device.is_me(line.sender):
             shown = self._style.sealed_own_copy(
                 line.at, envelope.peer, line.sender_device, envelope.text
