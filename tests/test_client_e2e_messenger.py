@@ -641,6 +641,23 @@ class FileTests(MessengerTestCase):
         self.assertIn(f"{LOCK} [private] alice: delivered, so shown", bob.ui.text())
         self.assertIn("Cannot save seen.json", bob.ui.text())
 
+    def test_pins_that_cannot_be_saved_hold_for_the_session(self):
+        alice = self.device("alice", "laptop")
+        bob = self.device("bob", "phone")
+        write_json = files.write_json
+
+        def disk_full(path, data):
+            if path.name != files.CONTACTS_FILE:
+                return write_json(path, data)
+            raise OSError(28, "No space left on device")
+
+        self.patch(files, "write_json", disk_full)
+        alice.type("/msg bob first contact")
+        for device in (alice, bob):
+            self.assertIn("Cannot save contacts.json", device.ui.text())
+        self.assertIn(f"{LOCK} [private] alice: first contact", bob.ui.text())
+        self.assertIsNotNone(bob.messenger.device.contacts.identity("alice", "laptop"))
+
     def test_the_same_device_and_keys_at_every_login(self):
         alice = self.device("alice", "laptop")
         publish = alice.published()
