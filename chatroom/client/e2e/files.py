@@ -93,6 +93,13 @@ def write_atomically(path: Path, data: bytes) -> None:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+    # The rename itself is durable only once its directory is synced: else
+    # a power cut could bring back keys older than those published.
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
 
 
 def remove_leftovers(path: Path) -> None:
