@@ -350,6 +350,14 @@ class FileTests(TestCase):
         # The data before the rename, the directory (the rename) after it.
         self.assertEqual(synced, [False, True])
 
+    def test_a_file_system_without_locks_does_not_stop_the_device(self):
+        def no_locks(descriptor, operation):
+            raise OSError(37, "No locks available")
+
+        self.patch(files.fcntl, "flock", no_locks)
+        descriptor = files.lock_directory(Path(self.mktemp()))
+        os.close(descriptor)
+
     def test_one_directory_per_server_and_account(self):
         config = Path("/c")
         self.assertEqual(

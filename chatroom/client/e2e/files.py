@@ -71,11 +71,15 @@ def lock_directory(directory: Path) -> int:
     descriptor = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+    except BlockingIOError:
         os.close(descriptor)
         raise OSError(
             "another chatroom-client is using this device now; end it first"
         ) from None
+    except OSError:
+        # No locks here (some network file systems): go on unguarded rather
+        # than turn end-to-end encryption off.
+        pass
     return descriptor
 
 
