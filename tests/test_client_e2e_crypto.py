@@ -336,6 +336,28 @@ class FileTests(TestCase):
         self.assertEqual(os.listdir(path.parent), ["device-keys.json"])
         self.assertIsNone(files.read_json(path.parent / "missing.json"))
 
+    def test_the_file_then_its_directory_are_synced(self):
+        path = Path(self.mktemp()) / "device-keys.json"
+        synced = []
+        fsync = os.fsync
+
+        def record(descriptor):
+            synced.append(stat.S_ISDIR(os.fstat(descriptor).st_mode))
+            fsync(descriptor)
+
+        self.patch(os, "fsync", record)
+        files.write_json(path, {"one": 1})
+        # The data before the rename, the directory (the rename) after it.
+        self.assertEqual(synced, [False, True])
+
+    def test_a_file_system_without_locks_does_not_stop_the_device(self):
+        def no_locks(descriptor, operation):
+            raise OSError(37, "No locks available")
+
+        self.patch(files.fcntl, "flock", no_locks)
+        descriptor = files.lock_directory(Path(self.mktemp()))
+        os.close(descriptor)
+
     def test_one_directory_per_server_and_account(self):
         config = Path("/c")
         self.assertEqual(

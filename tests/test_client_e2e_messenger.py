@@ -14,7 +14,7 @@ from nacl.public import PrivateKey
 from twisted.internet.defer import Deferred
 from twisted.trial.unittest import TestCase
 
-from chatroom.client.e2e import files, replay
+from chatroom.client.e2e import files, incoming, messenger, replay
 from chatroom.client.e2e.contacts import Contacts
 from chatroom.client.e2e.envelope import Address, Envelope, seal
 from chatroom.client.e2e.keys import DAY, KEEP_REPLACED, ROTATE_AFTER, b64, unb64
@@ -61,6 +61,23 @@ class SendingTests(MessengerTestCase):
         alice.type("/msg Bob two")
         self.assertIn(f"{LOCK} [private] alice: one", bob.ui.text())
         self.assertIn(f"{LOCK} [private] alice: two", bob.ui.text())
+        self.assertEqual(self.server.plain, [])
+
+    def test_every_spelling_the_server_takes_as_private_is_sealed(self):
+        # The server reads /MSG as /msg and splits at any whitespace: had
+        # the client not, these would have gone out in the clear.
+        alice = self.device("alice", "laptop")
+        bob = self.device("bob", "phone")
+        for line in (
+            "/MSG bob one",
+            "/Private bob two",
+            "/msg bob\tthree",
+            "/msg bob\u00a0four",
+            "/msg   <bob>   five  ",
+        ):
+            alice.type(line)
+        for text in ("one", "two", "three", "four", "five"):
+            self.assertIn(f"{LOCK} [private] alice: {text}\n", bob.ui.text() + "\n")
         self.assertEqual(self.server.plain, [])
 
     def test_every_device_of_the_recipient_reads_it(self):
@@ -119,6 +136,20 @@ class SendingTests(MessengerTestCase):
         self.assertIn(
             "[private to carol, not encrypted] you: hi in the clear", alice.ui.text()
         )
+
+    def test_a_known_contact_listed_without_devices_is_a_warning(self):
+        alice = self.device("alice", "laptop")
+        self.device("bob", "phone")
+        alice.type("/msg bob one")
+        # The server hides bob's devices to talk alice into /plain.
+        self.server.devices["bob"] = {}
+        sent = len(alice.sent_e2e())
+        alice.type("/msg bob two")
+        shown = alice.ui.text()
+        self.assertIn("NOT SENT: the server lists no end-to-end device of bob", shown)
+        self.assertIn("bob's phone was pinned here", shown)
+        self.assertNotIn("no bundled client", shown)
+        self.assertEqual((len(alice.sent_e2e()), self.server.plain), (sent, []))
 
     def test_an_unknown_user_is_the_servers_error(self):
         alice = self.device("alice", "laptop")
@@ -345,6 +376,24 @@ class KeyChangeTests(MessengerTestCase):
         bob.type("/trust alice")
         self.assertIn(f"{LOCK} [private] alice: from the new one", bob.ui.text())
 
+    def test_what_is_held_from_a_changed_key_is_bounded(self):
+        self.patch(incoming, "HELD_MAX", 2)
+        alice = self.device("alice", "laptop")
+        bob = self.device("bob", "phone")
+        alice.type("/msg bob first")
+        alice.leave()
+        new_alice = Device(self.server, "alice", self.root / "alice-new", "laptop")
+        new_alice.start()
+        for n in range(3):
+            new_alice.type(f"/msg bob held {n}")
+        shown = bob.ui.text()
+        self.assertEqual(shown.count("HELD an end-to-end message from alice"), 2)
+        self.assertIn("2 such messages are held already", shown)
+        self.assertNotIn("held 2", shown)
+        bob.type("/trust alice")
+        self.assertIn(f"{LOCK} [private] alice: held 1", bob.ui.text())
+        self.assertNotIn("held 2", bob.ui.text())
+
     def test_a_new_device_of_a_known_contact_is_announced(self):
         alice = self.device("alice", "laptop")
         self.device("bob", "phone")
@@ -430,6 +479,53 @@ class RotationTests(MessengerTestCase):
             self.server.clock.seconds() - stored["prekeys"][0]["created"], 14 * DAY
         )
 
+    def test_a_refused_rotation_is_published_again_later(self):
+        bob = self.device("bob", "phone")
+        publish = self.server.publish
+
+        def refuse_once(link, *words):
+            self.server.publish = publish
+            link.deliver("-ERR server-error the server failed; try again")
+
+        self.server.publish = refuse_once
+        self.server.clock.advance(ROTATE_AFTER)
+        self.server.pump()
+        shown = bob.ui.text()
+        self.assertIn("refused this device's new prekey (server-error", shown)
+        self.assertNotIn("OFF", shown)
+        self.assertTrue(bob.messenger.active)
+        self.server.clock.advance(messenger.REPUBLISH_AFTER)
+        self.server.pump()
+        kept = bob.messenger.device.keys
+        self.assertEqual(
+            self.server.devices["bob"]["phone"][1], b64(kept.current.public)
+        )
+        # Rotating on schedule again: the replaced prekey is deleted on time.
+        self.server.clock.advance(KEEP_REPLACED)
+        self.server.pump()
+        self.assertEqual(len(bob.messenger.device.keys.prekeys), 2)
+        self.assertEqual(len(bob.published()), 4)
+
+    def test_new_keys_that_cannot_be_saved_are_not_published_until_they_are(self):
+        bob = self.device("bob", "phone")
+        write_json = files.write_json
+
+        def disk_full(path, data):
+            self.patch(files, "write_json", write_json)
+            raise OSError(28, "No space left on device")
+
+        self.patch(files, "write_json", disk_full)
+        self.server.clock.advance(ROTATE_AFTER)
+        self.server.pump()
+        self.assertIn("cannot save this device's new keys", bob.ui.text())
+        self.assertEqual(len(bob.published()), 1)
+        self.server.clock.advance(messenger.REPUBLISH_AFTER)
+        self.server.pump()
+        [_, published] = bob.published()
+        kept = files.read_json(bob.messenger.device.directory / files.KEYS_FILE)
+        prekey = bytes(PrivateKey(unb64(kept["prekeys"][-1]["secret"])).public_key)
+        self.assertEqual(published.split(" ")[4], b64(prekey))
+
     def test_stopping_cancels_the_rotation_timer(self):
         bob = self.device("bob", "phone")
         bob.messenger.stop()
@@ -471,11 +567,23 @@ class FileTests(MessengerTestCase):
         for device in (alice, bob):
             directory = device.messenger.device.directory
             names = sorted(os.listdir(directory))
-            self.assertEqual(names, ["contacts.json", "device-keys.json", "seen.json"])
+            self.assertEqual(
+                names, [".lock", "contacts.json", "device-keys.json", "seen.json"]
+            )
             for name in names:
                 path = directory / name
                 self.assertEqual(stat.S_IMODE(path.stat().st_mode), 0o600)
                 self.assertNotIn(b"never-on-disk", path.read_bytes())
+
+    def test_every_directory_made_for_the_device_is_the_owners_only(self):
+        alice = self.device("alice", "laptop")
+        directory = alice.messenger.device.directory
+        made = [directory, *directory.parents]
+        made = made[: made.index(self.root)]
+        # USER, HOST_PORT, e2e, and the config directory itself.
+        self.assertEqual(len(made), 4)
+        for path in made:
+            self.assertEqual(stat.S_IMODE(path.stat().st_mode), 0o700, path)
 
     def test_history_only_when_asked(self):
         alice = self.device("alice", "laptop", history=True)
@@ -489,6 +597,66 @@ class FileTests(MessengerTestCase):
         self.assertTrue(lines[1].endswith("bob -> alice: also kept^[[2J"))
         self.assertEqual(stat.S_IMODE(history.stat().st_mode), 0o600)
         self.assertFalse((bob.messenger.device.directory / files.HISTORY_FILE).exists())
+
+    def test_a_crash_left_temporary_key_file_is_deleted_at_the_next_login(self):
+        alice = self.device("alice", "laptop")
+        directory = alice.messenger.device.directory
+        # What a crash between writing and renaming leaves: keys that the
+        # real file will later drop at rotation, and this one would keep.
+        leftover = directory / f".{files.KEYS_FILE}.0badf00d"
+        leftover.write_bytes((directory / files.KEYS_FILE).read_bytes())
+        (directory / f".{files.SEEN_FILE}.0badf00d").write_text("{}")
+        alice = self.again(alice)
+        self.assertIn("end-to-end encryption on", alice.ui.text())
+        self.assertEqual(
+            sorted(os.listdir(directory)), [files.LOCK_FILE, files.KEYS_FILE]
+        )
+
+    def test_a_second_client_on_the_same_device_leaves_its_files_alone(self):
+        # Both would rotate, save and publish prekeys of their own, and the
+        # one published last might not be the one kept on disk.
+        alice = self.device("alice", "laptop")
+        directory = alice.messenger.device.directory
+        kept = (directory / files.KEYS_FILE).read_bytes()
+        second = Device(self.server, "alice", alice.config).start()
+        self.assertIn("another chatroom-client is using this device", second.ui.text())
+        self.assertEqual((second.published(), second.messenger.active), ([], False))
+        self.assertEqual((directory / files.KEYS_FILE).read_bytes(), kept)
+        alice.leave()
+        third = Device(self.server, "alice", alice.config).start()
+        self.assertIn("end-to-end encryption on", third.ui.text())
+
+    def test_a_message_is_shown_even_if_its_id_cannot_be_saved(self):
+        alice = self.device("alice", "laptop")
+        bob = self.device("bob", "phone")
+        write_json = files.write_json
+
+        def disk_full(path, data):
+            if path.name != files.SEEN_FILE:
+                return write_json(path, data)
+            raise OSError(28, "No space left on device")
+
+        self.patch(files, "write_json", disk_full)
+        alice.type("/msg bob delivered, so shown")
+        self.assertIn(f"{LOCK} [private] alice: delivered, so shown", bob.ui.text())
+        self.assertIn("Cannot save seen.json", bob.ui.text())
+
+    def test_pins_that_cannot_be_saved_hold_for_the_session(self):
+        alice = self.device("alice", "laptop")
+        bob = self.device("bob", "phone")
+        write_json = files.write_json
+
+        def disk_full(path, data):
+            if path.name != files.CONTACTS_FILE:
+                return write_json(path, data)
+            raise OSError(28, "No space left on device")
+
+        self.patch(files, "write_json", disk_full)
+        alice.type("/msg bob first contact")
+        for device in (alice, bob):
+            self.assertIn("Cannot save contacts.json", device.ui.text())
+        self.assertIn(f"{LOCK} [private] alice: first contact", bob.ui.text())
+        self.assertIsNotNone(bob.messenger.device.contacts.identity("alice", "laptop"))
 
     def test_the_same_device_and_keys_at_every_login(self):
         alice = self.device("alice", "laptop")

@@ -44,6 +44,24 @@ class SanitizeTests(TestCase):
             sanitize("abc\u202edcba\u2066x\u2069"), "abc<U+202E>dcba<U+2066>x<U+2069>"
         )
 
+    def test_no_line_from_the_network_carries_the_lock(self) -> None:
+        # The lock marks what this client opened and checked: a server
+        # writing one as text could pass a line off as a sealed message.
+        forged = "07:04 \U0001f512 [private] alice: send the money to carol"
+        for line in (
+            Unrecognised(forged),
+            Notice(forged),
+            PrivateMessage("alice", forged),
+        ):
+            shown = PLAIN.server_line(line)
+            self.assertIn("<U+1F512>", shown)
+            for lock in "\U0001f50f\U0001f510\U0001f512":
+                self.assertNotIn(lock, sanitize(f"{lock} {shown}"))
+        self.assertEqual(
+            PLAIN.sealed_received(0, "bob", "\U0001f512 hi").split(" ", 1)[1],
+            "\U0001f512 [private] bob: <U+1F512> hi",
+        )
+
     @given(st.text())
     def test_no_control_character_survives(self, text: str) -> None:
         for character in sanitize(text):

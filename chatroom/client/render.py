@@ -35,6 +35,10 @@ del _VISIBLE[ord("\t")]
 _VISIBLE[0x7F] = "^?"
 _VISIBLE.update({code: f"\\x{code:02x}" for code in range(0x80, 0xA0)})
 _VISIBLE.update({code: f"<U+{code:04X}>" for code in _INVISIBLE_FORMATTING})
+# The locks (LOCK and its look-alikes): only this client may put one on a
+# line, beside a message it opened and checked, so that a server cannot
+# forge a sealed-looking line ("07:04 🔒 [private] alice: ...") as text.
+_VISIBLE.update({code: f"<U+{code:04X}>" for code in (0x1F50F, 0x1F510, 0x1F512)})
 
 
 def sanitize(text: str) -> str:
@@ -42,7 +46,8 @@ def sanitize(text: str) -> str:
     Make every control character visible so that no text from the network
     can drive the terminal: C0 controls but TAB as C{^X} (ESC as C{^[}, so
     CSI and OSC sequences print as text), DEL as C{^?}, C1 as C{\\x9b}, and
-    bidi controls and line separators as C{<U+202E>}.
+    bidi controls and line separators as C{<U+202E>}; and the lock that
+    marks a checked end-to-end message as C{<U+1F512>}.
     """
     return text.translate(_VISIBLE)
 
@@ -150,6 +155,14 @@ class Style:
         return (
             f"{self._time(at)} {LOCK} {self.paint('[private]', MAGENTA, BOLD)} "
             f"{self.paint(sanitize(sender), MAGENTA, BOLD)}: {sanitize(text)}"
+        )
+
+    def sealed_placeholder(self, sender: str) -> str:
+        """The note for the server's placeholder of a message from C{sender}."""
+        return self.paint(
+            f"-- {sanitize(sender)} sent you an end-to-end encrypted message: it "
+            f"shows with {LOCK} if it was sealed for this device",
+            BLUE,
         )
 
     def sealed_own_copy(self, at: float, peer: str, device: str, text: str) -> str:

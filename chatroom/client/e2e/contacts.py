@@ -135,6 +135,10 @@ class Contacts:
         """The pinned identity of C{user}'s C{device}, if any."""
         return self._pinned.get(name_key(user), {}).get(device)
 
+    def pinned_devices(self, user: str) -> list[str]:
+        """The devices of C{user} pinned so far, listed now or not."""
+        return sorted(self._pinned.get(name_key(user), {}))
+
     def changed_identity(self, user: str, device: str) -> bytes | None:
         """The identity C{device} now claims, if it differs from the pinned one."""
         return self._changed.get(name_key(user), {}).get(device)

@@ -81,10 +81,10 @@ async def load_device(
 
 
 def _read(directory: Path) -> dict[str, Any]:
-    return {
-        name: files.read_json(directory / name)
-        for name in (files.KEYS_FILE, files.CONTACTS_FILE, files.SEEN_FILE)
-    }
+    names = (files.KEYS_FILE, files.CONTACTS_FILE, files.SEEN_FILE)
+    for name in names:
+        files.remove_leftovers(directory / name)
+    return {name: files.read_json(directory / name) for name in names}
 
 
 def _parsed(make: Callable[[Any], T], data: Any, name: str = files.KEYS_FILE) -> T:

@@ -6,6 +6,7 @@ C{/fingerprint} and C{/trust}.
 
 from chatroom.client.e2e.contacts import DeviceKey, parse_listing, safety_number
 from chatroom.client.e2e.device import LocalDevice
+from chatroom.client.e2e.files import CONTACTS_FILE
 from chatroom.client.lines import Err
 from chatroom.client.protocol import ChatClientProtocol
 from chatroom.client.render import Style
@@ -59,7 +60,17 @@ class KeyDirectory:
     async def _review(self, user: str, listed: list[DeviceKey]) -> list[DeviceKey]:
         review = self._device.contacts.review(user, listed)
         if review.first or review.added or review.changed:
-            await self._device.save_contacts()
+            try:
+                await self._device.save_contacts()
+            except OSError as error:
+                # Pinned all the same, for this session: failing here would
+                # drop a message the server already counts delivered.
+                self._ui.show(
+                    self._style.warning(
+                        f"Cannot save {CONTACTS_FILE} ({error}): the keys pinned "
+                        "now hold for this session only."
+                    )
+                )
         own = self._device.is_me(user)
         whose = "your account" if own else user
         if review.first:

@@ -5,6 +5,7 @@ each file 0600 and replaced atomically, so a crash leaves the old file or the
 new one, never half of one. Disk work runs off the reactor, one job at a time.
 """
 
+import fcntl
 import json
 import os
 import re
@@ -22,6 +23,7 @@ KEYS_FILE = "device-keys.json"
 CONTACTS_FILE = "contacts.json"
 SEEN_FILE = "seen.json"
 HISTORY_FILE = "history.txt"
+LOCK_FILE = ".lock"
 
 DEVICE_MAX = 32
 _NOT_IN_DEVICE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -44,9 +46,46 @@ def default_device_name(hostname: str | None = None, token: str | None = None) -
     return f"{host[: DEVICE_MAX - len(suffix) - 1] or 'device'}-{suffix}"
 
 
+def make_private(directory: Path) -> None:
+    """
+    Make C{directory} and every missing parent, each mode 0700: the names
+    alone (HOST_PORT, USER) tell which servers and accounts one uses.
+    """
+    missing = []
+    while not directory.exists():
+        missing.append(directory)
+        directory = directory.parent
+    for path in reversed(missing):
+        path.mkdir(mode=0o700, exist_ok=True)
+
+
+def lock_directory(directory: Path) -> int:
+    """
+    Hold C{directory} for this client until the descriptor returned is
+    closed. Two clients on one device would each rotate and save its keys,
+    and one's published prekey could be lost from disk.
+
+    @raise OSError: another client holds it.
+    """
+    make_private(directory)
+    descriptor = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(descriptor)
+        raise OSError(
+            "another chatroom-client is using this device now; end it first"
+        ) from None
+    except OSError:
+        # No locks here (some network file systems): go on unguarded rather
+        # than turn end-to-end encryption off.
+        pass
+    return descriptor
+
+
 def write_atomically(path: Path, data: bytes) -> None:
     """Replace C{path} by C{data}, readable by its owner only."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_private(path.parent)
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
@@ -58,6 +97,22 @@ def write_atomically(path: Path, data: bytes) -> None:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+    # The rename itself is durable only once its directory is synced: else
+    # a power cut could bring back keys older than those published.
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def remove_leftovers(path: Path) -> None:
+    """
+    Delete the temporary files a crash left from replacing C{path}: one of
+    device-keys.json would keep prekeys after their rotation deleted them.
+    """
+    for leftover in path.parent.glob(f".{path.name}.*"):
+        leftover.unlink(missing_ok=True)
 
 
 def read_json(path: Path) -> Any:
@@ -74,7 +129,7 @@ def write_json(path: Path, data: Any) -> None:
 
 def append_line(path: Path, line: str) -> None:
     """Append one line to C{path}, creating it 0600."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_private(path.parent)
     descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     with os.fdopen(descriptor, "a", encoding="utf-8") as stream:
         stream.write(line + "\n")

@@ -12,14 +12,18 @@ from twisted.python.failure import Failure
 from chatroom.client.e2e.device import LocalDevice
 from chatroom.client.e2e.directory import KeyDirectory
 from chatroom.client.e2e.envelope import Address, Envelope, Refused, decrypt, verify
+from chatroom.client.e2e.files import SEEN_FILE
 from chatroom.client.e2e.keys import unb64
 from chatroom.client.lines import E2eDelivery, PrivateMessage, ServerLine, Timestamped
-from chatroom.client.render import LOCK, Style
+from chatroom.client.render import Style
 from chatroom.client.ui import Screen
 from chatroom.names import name_key
 
 # What the server sends a session that is no device instead of a ciphertext.
 PLACEHOLDER = "[end-to-end encrypted message: read it in the bundled client]"
+# Messages held from one user until /trust, at most: anyone can sign with a
+# new identity, so what is held must not grow without end.
+HELD_MAX = 100
 
 
 class Inbox:
@@ -65,7 +69,17 @@ class Inbox:
             return
         if envelope is None:
             return
-        await self._device.save_seen()
+        try:
+            await self._device.save_seen()
+        except OSError as error:
+            # Shown all the same: the server counts it delivered, so not
+            # showing it would lose it.
+            self._ui.show(
+                self._style.warning(
+                    f"Cannot save {SEEN_FILE} ({error}): after a restart a replay "
+                    "of this message would not be caught."
+                )
+            )
         if self._device.is_me(line.sender):
             shown = self._style.sealed_own_copy(
                 line.at, envelope.peer, line.sender_device, envelope.text
@@ -112,6 +126,12 @@ class Inbox:
             if changed is None:
                 raise
             verify(signed, changed, delivered)
+            if len(self._held.get(name_key(sender), ())) >= HELD_MAX:
+                raise Refused(
+                    f"it is signed by the CHANGED key of {sender}'s device "
+                    f"{sender_device}, and {HELD_MAX} such messages are held "
+                    f"already; compare /fingerprint {sender}, then /trust {sender}"
+                ) from None
             self._hold(line)
             return None
         a = envelope.address
@@ -152,7 +172,4 @@ def placeholder_note(style: Style, line: ServerLine) -> str | None:
         or inner.text != PLACEHOLDER
     ):
         return None
-    return style.info(
-        f"{inner.sender} sent you an end-to-end encrypted message: it shows "
-        f"with {LOCK} if it was sealed for this device"
-    )
+    return style.sealed_placeholder(inner.sender)

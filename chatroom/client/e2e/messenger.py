@@ -5,7 +5,7 @@ C{/private} sealed (L{Outbox}), C{/plain}, C{/fingerprint}, C{/trust}
 (L{KeyDirectory}); C{~ e2e} deliveries opened (L{Inbox}).
 """
 
-import re
+import os
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,11 +34,9 @@ from chatroom.client.ui import Screen
 
 __all__ = ["HELP", "PLACEHOLDER", "E2eMessenger", "E2eSettings"]
 
-_SEALED = re.compile(r"/(?:msg|private) +<?(?P<user>[^\s<>]+)>? (?P<text>.*\S.*)")
-_PLAIN = re.compile(r"/plain +<?(?P<user>[^\s<>]+)>? (?P<text>.*\S.*)")
-_FINGERPRINT = re.compile(r"/fingerprint +(?P<user>\S+) *")
-_TRUST = re.compile(r"/trust +(?P<user>\S+) *")
-_OWN_COMMANDS = ("/plain", "/fingerprint", "/trust")
+# The server's private-message commands, whose lines are sealed here.
+_SEALED = ("msg", "private")
+_OWN_COMMANDS = ("plain", "fingerprint", "trust")
 _OFF = "end-to-end encryption is off in this session"
 _HOW_PLAIN = (
     f"/msg is refused; {PLAIN_USAGE} sends a private message the server can read"
@@ -52,6 +50,29 @@ HELP = (
     "  /fingerprint USER  the safety number to compare with USER\n"
     "  /trust USER  accept USER's changed device keys, once the numbers match"
 )
+
+
+def _command_word(line: str) -> tuple[str | None, str]:
+    """
+    A command's word, lower case, and its arguments stripped, as the
+    server parses a line (case does not matter to it); L{None} for a
+    message (``//text`` included).
+    """
+    if not line.startswith("/") or line.startswith("//"):
+        return None, line
+    word, _, args = line[1:].partition(" ")
+    return word.lower(), args.strip()
+
+
+def _target(word: str) -> str:
+    """A user named the original chatroom's way, C{<bob>}, as the server takes it."""
+    if len(word) > 2 and word.startswith("<") and word.endswith(">"):
+        return word[1:-1]
+    return word
+
+
+# Seconds before a rotation the server refused is published again.
+REPUBLISH_AFTER = 60 * 60
 
 
 @dataclass(frozen=True)
@@ -97,13 +118,19 @@ class E2eMessenger:
         self._outbox: Outbox | None = None
         self._inbox: Inbox | None = None
         self._rotation: IDelayedCall | None = None
+        # The descriptor holding the device directory's lock (files.py).
+        self._lock: int | None = None
+        # Rotated keys whose saving failed: saved before anything is published.
+        self._unsaved = False
 
     async def start(self, account: str) -> None:
         """Load or make this device's keys, rotate them if due, publish them."""
         s = self._settings
         where = files.account_directory(s.config, s.host, s.port, account)
         worker = files.FileWorker(s.runner)
+        lock = None
         try:
+            lock = await worker.run(files.lock_directory, where)
             device = await load_device(
                 worker, where, account, self._new_keys, s.history
             )
@@ -112,6 +139,8 @@ class E2eMessenger:
                 # never be lost in a crash.
                 await device.save_keys()
         except (OSError, ValueError) as error:
+            if lock is not None:
+                worker.run(os.close, lock)
             self._ui.show(
                 self._style.warning(
                     "End-to-end encryption is OFF: cannot use the device files in "
@@ -125,7 +154,7 @@ class E2eMessenger:
                     f"new end-to-end device {device.keys.device}: keys kept in {where}"
                 )
             )
-        self.device = device
+        self.device, self._lock = device, lock
         self._directory = KeyDirectory(self._protocol, self._ui, self._style, device)
         self._outbox = Outbox(
             self._protocol, self._ui, self._style, device, self._directory, self._clock
@@ -136,7 +165,14 @@ class E2eMessenger:
         await self._publish()
 
     def stop(self) -> None:
-        """No more rotation: the session is over."""
+        """No more rotation, and the device is free: the session is over."""
+        self._cancel_rotation()
+        if self._lock is not None:
+            # After the file work queued before it.
+            self.device.worker.run(os.close, self._lock)
+            self._lock = None
+
+    def _cancel_rotation(self) -> None:
         if self._rotation is not None and self._rotation.active():
             self._rotation.cancel()
         self._rotation = None
@@ -157,6 +193,13 @@ class E2eMessenger:
                 )
             self.active = True
             self._schedule_rotation()
+        elif self.active:
+            # Still this device, with the prekey published before: a refused
+            # rotation must not end rotating (and deleting old prekeys).
+            self._retry_rotation(
+                "the server refused this device's new prekey "
+                f"({final.code}: {final.text})"
+            )
         elif final.code == "bad-command":
             self._ui.show(
                 self._style.info(
@@ -172,7 +215,7 @@ class E2eMessenger:
             )
 
     def _schedule_rotation(self) -> None:
-        self.stop()
+        self._cancel_rotation()
         delay = self.device.keys.next_change(self._clock.seconds())
         self._rotation = self._clock.callLater(delay, self._rotate)
 
@@ -181,25 +224,48 @@ class E2eMessenger:
         Deferred.fromCoroutine(self._rotate_now()).addErrback(self._failed)
 
     async def _rotate_now(self) -> None:
-        if self.device.keys.rotate(self._clock.seconds()):
-            await self.device.save_keys()
+        if self.device.keys.rotate(self._clock.seconds()) or self._unsaved:
+            try:
+                await self.device.save_keys()
+            except OSError as error:
+                # Never published unsaved, and saved at the next try.
+                self._unsaved = True
+                self._retry_rotation(f"cannot save this device's new keys: {error}")
+                return
+            self._unsaved = False
         await self._publish()
+
+    def _retry_rotation(self, why: str) -> None:
+        self._ui.show(
+            self._style.warning(
+                f"End-to-end: {why}; trying again in {REPUBLISH_AFTER // 60} minutes."
+            )
+        )
+        self._cancel_rotation()
+        self._rotation = self._clock.callLater(REPUBLISH_AFTER, self._rotate)
 
     def command(self, line: str) -> Coroutine[Any, Any, None] | None:
         """The work a typed line means here, or L{None}: send it as it is."""
-        if (match := _SEALED.fullmatch(line)) is not None:
-            return self._send(match["user"], match["text"])
-        if (match := _PLAIN.fullmatch(line)) is not None:
+        word, args = _command_word(line)
+        if word in _SEALED:
+            # Split as the server splits it: any line it would take as a
+            # private message must be sealed, or it leaves in the clear.
+            words = args.split(None, 1)
+            if len(words) != 2:
+                return None
+            return self._send(_target(words[0]), words[1])
+        if word not in _OWN_COMMANDS:
+            return None
+        words = args.split(None, 1) if word == "plain" else args.split()
+        if word == "plain" and len(words) == 2:
             return send_plain(
-                self._protocol, self._ui, self._style, match["user"], match["text"]
+                self._protocol, self._ui, self._style, _target(words[0]), words[1]
             )
-        if (match := _FINGERPRINT.fullmatch(line)) is not None:
-            return self._fingerprint(match["user"])
-        if (match := _TRUST.fullmatch(line)) is not None:
-            return self._trust(match["user"])
-        if line.split(" ", 1)[0] in _OWN_COMMANDS:
-            return self._usage()
-        return None
+        if word == "fingerprint" and len(words) == 1:
+            return self._fingerprint(words[0])
+        if word == "trust" and len(words) == 1:
+            return self._trust(words[0])
+        return self._usage()
 
     async def _usage(self) -> None:
         self._ui.show(

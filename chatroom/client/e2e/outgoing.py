@@ -133,8 +133,19 @@ class Outbox:
             )
             return []
         if not theirs:
+            known = self._device.contacts.pinned_devices(user)
             if to_self:
                 self._ui.show(self._style.info("you have no other devices: not sent"))
+            elif known:
+                # Not "no bundled client": a server hiding every device of a
+                # contact would so talk the sender into /plain.
+                self._refuse(
+                    user,
+                    f"the server lists no end-to-end device of {user}, yet "
+                    f"{user}'s {', '.join(known)} was pinned here: removed, or "
+                    f"hidden by the server so that you send in the clear. Ask "
+                    f"{user} before you do",
+                )
             else:
                 self._refuse(
                     user,
