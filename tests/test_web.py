@@ -490,6 +490,11 @@ class StaticFilesTests(unittest.TestCase):
             headers.getRawHeaders("content-type"), ["application/octet-stream"]
         )
 
+    async def test_a_name_with_a_nul_byte_is_404_not_a_server_error(self):
+        code, _, _ = await self.get("/static/js/app%00.js")
+        self.assertEqual(code, 404)
+        self.assertEqual(self.flushLoggedErrors(ValueError), [])
+
 
 class WebOptionTests(unittest.TestCase):
     def test_web_ports_are_off_unless_given(self):

@@ -68,6 +68,12 @@ class StaticFiles(File):
     def __init__(self, path: str | Path) -> None:
         super().__init__(str(path), defaultType="application/octet-stream")
 
+    def getChild(self, path: bytes, request: server.Request) -> IResource:
+        # A NUL byte (%00) makes the file system call raise: not a file.
+        if b"\0" in path:
+            return notFound()
+        return super().getChild(path, request)
+
     def createSimilarFile(self, path: str) -> StaticFiles:
         return StaticFiles(path)
 
