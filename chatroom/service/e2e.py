@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from dataclasses import replace
 
 from nacl.exceptions import CryptoError
 from nacl.signing import VerifyKey
@@ -204,9 +205,7 @@ class E2EActions:
         chat.record(
             account.id, account.name, "e2e", f"to {user} {device}", LogLevel.debug
         )
-        message = E2EMessage(
-            stored.id, account.name, sender_device, user, device, msgid, at, ciphertext
-        )
+        message = E2EMessage.from_stored(replace(record, id=stored.id))
         await chat.hand_e2e(recipient_id, message)
         if stored.placeholder_id is not None:
             await chat.hand_private(
@@ -276,18 +275,7 @@ class E2EActions:
                 if self.ended or self.device != device or not await mind.drained():
                     return
                 if self._first_showing(("e2e", stored.id)):
-                    take(
-                        E2EMessage(
-                            stored.id,
-                            stored.sender,
-                            stored.sender_device,
-                            stored.recipient,
-                            stored.device,
-                            stored.msgid,
-                            stored.created_at,
-                            stored.ciphertext,
-                        )
-                    )
+                    take(E2EMessage.from_stored(stored))
             if self.ended or not await mind.drained():
                 return
             await store.mark_e2e_delivered([m.id for m in page], self.chat.now())

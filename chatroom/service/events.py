@@ -10,7 +10,10 @@ between server processes (the Redis fan-out) as plain data.
 from __future__ import annotations
 
 import secrets
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from chatroom.storage.devices import StoredE2E
 
 
 class ModeChange(NamedTuple):
@@ -167,6 +170,20 @@ class E2EMessage:
         self.at = at
         self.ciphertext = ciphertext
         self.wire: bytes | None = None
+
+    @classmethod
+    def from_stored(cls, stored: StoredE2E) -> E2EMessage:
+        """The event for a ciphertext as storage has it."""
+        return cls(
+            stored.id,
+            stored.sender,
+            stored.sender_device,
+            stored.recipient,
+            stored.device,
+            stored.msgid,
+            stored.created_at,
+            stored.ciphertext,
+        )
 
     def to_dict(self) -> dict:
         return {
