@@ -41,6 +41,17 @@ class MessengerTestCase(TestCase):
         device.leave()
         return Device(self.server, device.user, device.config).start()
 
+    def disk_full_for(self, name: str) -> None:
+        """From now on, writing the file called C{name} fails: disk full."""
+        write_json = files.write_json
+
+        def disk_full(path, data):
+            if path.name != name:
+                return write_json(path, data)
+            raise OSError(28, "No space left on device")
+
+        self.patch(files, "write_json", disk_full)
+
 
 class SendingTests(MessengerTestCase):
     def test_a_private_message_reaches_the_recipient_sealed(self):
@@ -629,14 +640,7 @@ class FileTests(MessengerTestCase):
     def test_a_message_is_shown_even_if_its_id_cannot_be_saved(self):
         alice = self.device("alice", "laptop")
         bob = self.device("bob", "phone")
-        write_json = files.write_json
-
-        def disk_full(path, data):
-            if path.name != files.SEEN_FILE:
-                return write_json(path, data)
-            raise OSError(28, "No space left on device")
-
-        self.patch(files, "write_json", disk_full)
+        self.disk_full_for(files.SEEN_FILE)
         alice.type("/msg bob delivered, so shown")
         self.assertIn(f"{LOCK} [private] alice: delivered, so shown", bob.ui.text())
         self.assertIn("Cannot save seen.json", bob.ui.text())
@@ -644,14 +648,7 @@ class FileTests(MessengerTestCase):
     def test_pins_that_cannot_be_saved_hold_for_the_session(self):
         alice = self.device("alice", "laptop")
         bob = self.device("bob", "phone")
-        write_json = files.write_json
-
-        def disk_full(path, data):
-            if path.name != files.CONTACTS_FILE:
-                return write_json(path, data)
-            raise OSError(28, "No space left on device")
-
-        self.patch(files, "write_json", disk_full)
+        self.disk_full_for(files.CONTACTS_FILE)
         alice.type("/msg bob first contact")
         for device in (alice, bob):
             self.assertIn("Cannot save contacts.json", device.ui.text())
