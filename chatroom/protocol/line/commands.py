@@ -246,16 +246,11 @@ async def private(conn: Connection, args: str) -> Reply:
 
 # End-to-end encrypted private messages (chatroom.service.e2e; docs/e2e.md)
 
-_KEYS_USAGE = (
-    "/keys [USER], /keys publish DEVICE IDENTITY PREKEY SIGNATURE, /keys remove DEVICE"
-)
+_KEYS_CHANGES = "/keys publish DEVICE IDENTITY PREKEY SIGNATURE, /keys remove DEVICE"
+_KEYS_USAGE = f"/keys [USER], {_KEYS_CHANGES}"
 
 
-@command(
-    "/keys [USER]",
-    "USER's device keys (yours without USER);"
-    " /keys publish DEVICE IDENTITY PREKEY SIGNATURE, /keys remove DEVICE",
-)
+@command("/keys [USER]", f"USER's device keys (yours without USER); {_KEYS_CHANGES}")
 async def keys(conn: Connection, args: str) -> Reply:
     words = args.split()
     action = words[0].lower() if words else None
