@@ -238,6 +238,12 @@ class App {
   submit(text) {
     const conversation = this.state.active;
     const isCommand = text.startsWith("/") && !text.startsWith("//");
+    if (!isCommand && !conversation) {
+      // Typed before the room list is in: the server's default room takes it
+      // as typed, and its history brings it back once the room is shown.
+      this.command(text);
+      return;
+    }
     if (!isCommand) {
       this.say(conversation, text.startsWith("//") ? text.slice(1) : text, false);
       return;
