@@ -24,13 +24,14 @@ from chatroom.errors import (
 )
 from chatroom.names import name_key
 from chatroom.protocol.connection import Connection
-from chatroom.protocol.irc import batch, commands, wire
+from chatroom.protocol.irc import batch, commands, pipeline, wire
 from chatroom.protocol.irc.commands import status
 from chatroom.protocol.irc.message import (
     CTCP_ACTION,
     MAX_BODY,
     MAX_CLIENT_TAGS,
     MAX_LINE,
+    Message,
     ParseError,
     encode_tags,
     format_line,
@@ -39,6 +40,7 @@ from chatroom.protocol.irc.message import (
     split_text,
     with_tags,
 )
+from chatroom.protocol.irc.pipeline import OVERLAPPING, CommandPipeline
 from chatroom.protocol.limits import FakeLag
 from chatroom.protocol.output import OutputQueue
 from chatroom.service import moderation
@@ -93,6 +95,7 @@ class IRCProtocol(Connection):
         "_label",
         "_replies",
         "_delivering",
+        "_pipe",
         "sasl",
         "registered",
         "refused_account",
@@ -123,6 +126,8 @@ class IRCProtocol(Connection):
         self._label: str | None = None
         self._replies: list[bytes] | None = None
         self._delivering = False
+        # Made when a command does not finish at once (CommandPipeline).
+        self._pipe: CommandPipeline | None = None
         self.sasl: str | None = None
         self.registered = False
         self.refused_account = False
@@ -240,34 +245,65 @@ class IRCProtocol(Connection):
             msg = parse(text)
         except ParseError:
             return  # an empty line: ignored, as IRC servers do
+        pipe = self._pipe
+        if pipe is not None and pipe.busy():
+            pipe.offer(msg)
+            return
+        overlaps = self.overlaps(msg)
+        done = self.run_command(msg)
+        if not done.called:
+            # Replies in the order of the lines: the pipeline holds what
+            # is read while this runs.
+            pipe = self._pipe
+            if pipe is None:
+                pipe = self._pipe = CommandPipeline(self, self.factory.in_flight)
+            pipe.track(done, overlaps)
+
+    # The pipeline's owner
+
+    def overlaps(self, msg: Message) -> bool:
+        return (
+            msg.command in OVERLAPPING
+            and self.registered
+            and not (self._labels and "label" in msg.tags)
+        )
+
+    def run_command(self, msg: Message) -> defer.Deferred[None]:
         # Labeled responses need batch too (a reply of several lines is one).
         label = msg.tags.get("label") if self._labels else None
         if label:
-            # One command at a time: its replies are collected to be labeled.
+            # Never beside another command: its replies are collected to be labeled.
             self._label, self._replies = label, []
         d = defer.ensureDeferred(commands.dispatch(self, msg))
-        d.addErrback(self._failed, msg.command)
-        if not d.called:
-            # Replies in the order of the lines: read on once this one is done.
-            self.stop_reading("command")
-            # Counted until answered: shutdown waits for it (all_answered).
-            self.factory.in_flight.started()
-            d.addBoth(self._answered)
-        elif self._label is not None:
-            self._send_labeled()
+        d.addErrback(self._failed, msg.command, pipeline.current.get())
+        if label:
+            if not d.called:
+                d.addBoth(self._labeled_done)
+            elif self._label is not None:
+                self._send_labeled()
+        return d
 
-    def _answered(self, result):
-        self.factory.in_flight.finished()
+    def _labeled_done(self, result):
         if self._label is not None:
             self._send_labeled()
-        self.resume_reading("command")
         return result
+
+    def rested(self) -> None:
+        self._pipe = None
 
     def write(self, data: bytes) -> None:
         if self._replies is not None and not self._delivering:
             self._replies.append(data)
+            return
+        entry = pipeline.current.get()
+        if entry is not None and entry.held is not None and entry.conn is self:
+            # A reply of a command running behind another: in its turn.
+            entry.held.append(data)
         else:
             super().write(data)
+
+    def write_now(self, data: bytes) -> None:
+        super().write(data)
 
     def _deliver(self, data: bytes) -> None:
         """Write what the service delivered: never a labeled command's reply."""
@@ -287,15 +323,20 @@ class IRCProtocol(Connection):
             self.write(batch.within(ref, b"".join(lines)))
             batch.end(self, ref)
 
-    def _failed(self, failure, command: str) -> None:
+    def _failed(self, failure, command: str, entry: pipeline.Running | None) -> None:
         self.log.failure(
             "IRC {command} from {peer} failed", failure, command=command, peer=self.peer
         )
         if self.connected:
             error = ServerError()
-            self.write(
-                wire.fail(command, "SERVER_ERROR", error.message, source=self.server)
-            )
+            data = wire.fail(command, "SERVER_ERROR", error.message, source=self.server)
+            # Maybe not in the command's context any more: its turn is passed.
+            if entry is not None and entry.held is not None:
+                entry.held.append(data)
+            elif self._replies is not None:
+                self._replies.append(data)
+            else:
+                super().write(data)
 
     def textRefused(self, error: ChatError) -> None:
         # Only an over-long line comes here: lineReceived decodes itself.

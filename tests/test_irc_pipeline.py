@@ -1,0 +1,146 @@
+"""
+IRC messages of one connection overlap while they wait on storage, so a
+fast sender is not held to one commit per line; every reply still comes
+back in the order of the lines.
+"""
+
+from __future__ import annotations
+
+from twisted.internet import defer
+
+from chatroom.protocol.irc.pipeline import MAX_PIPELINE
+from tests.helpers import HeldWrites
+from tests.test_irc import IRCTestCase, command_of
+
+
+class HeldReads:
+    """Holds a L{ChatWorld}'s reads until released (writes go on through)."""
+
+    def __init__(self, world) -> None:
+        self.read = world.database._with_cursor
+        self.held: list[tuple[defer.Deferred, tuple]] = []
+        self._run = world.pool.runInteraction
+        world.pool.runInteraction = self._hold
+
+    def _hold(self, interaction, *args):
+        if interaction != self.read:
+            return self._run(interaction, *args)
+        d: defer.Deferred = defer.Deferred()
+        self.held.append((d, args))
+        return d
+
+    def release_all(self) -> None:
+        while self.held:
+            d, args = self.held.pop(0)
+            self._run(self.read, *args).chainDeferred(d)
+
+
+class PipelineTests(IRCTestCase):
+    def setUp(self):
+        super().setUp()
+        self.alice = self.welcomed("alice", "CAP REQ echo-message", "CAP END")
+        self.bob = self.welcomed("bob")
+        for client in (self.alice, self.bob):
+            client.write("JOIN #den")
+        self.alice.take(), self.bob.take()
+        self.writes = HeldWrites(self.world)
+        self.addCleanup(self.writes.commit_all)
+
+    def test_messages_fan_out_before_the_first_is_stored(self):
+        self.alice.write_bytes(b"".join(b"PRIVMSG #den :m%d\r\n" % i for i in range(3)))
+        self.assertEqual(
+            self.bob.take(),
+            [f":alice!alice@chatroom.irc PRIVMSG #den m{i}" for i in range(3)],
+        )
+        self.assertEqual(self.alice.transport.producerState, "producing")
+        # Echoes are replies: only once stored.
+        self.assertEqual(self.alice.take(), [])
+        self.writes.commit_all()
+        self.assertEqual(
+            self.alice.take(),
+            [f":alice!alice@chatroom.irc PRIVMSG #den m{i}" for i in range(3)],
+        )
+
+    def test_a_reply_behind_a_running_message_waits_its_turn(self):
+        self.alice.write_bytes(
+            b"PRIVMSG #den :stored\r\nPRIVMSG #nowhere :refused\r\nPING token\r\n"
+        )
+        # The refusal is known at once, and PING needs nothing: both wait.
+        self.assertEqual(self.alice.take(), [])
+        self.writes.commit_all()
+        lines = self.alice.take()
+        self.assertEqual(
+            [command_of(line) for line in lines], ["PRIVMSG", "403", "PONG"]
+        )
+
+    def test_a_command_waits_for_the_messages_before_it(self):
+        self.alice.write_bytes(
+            b"PRIVMSG #den :first\r\nPART #den\r\nPRIVMSG #den :x\r\n"
+        )
+        self.assertEqual(self.alice.transport.producerState, "paused")
+        # The PART has not run: alice is still in the room.
+        self.assertIn("alice", self.world.chat.rooms.by_key["den"].members.values())
+        self.assertEqual(
+            self.bob.take(), [":alice!alice@chatroom.irc PRIVMSG #den first"]
+        )
+        self.writes.commit_all()
+        self.assertEqual(
+            [command_of(line) for line in self.alice.take()], ["PRIVMSG", "PART", "404"]
+        )
+        self.assertEqual(self.alice.transport.producerState, "producing")
+
+    def test_reading_stops_when_too_many_messages_wait(self):
+        count = MAX_PIPELINE + 5
+        self.alice.write_bytes(
+            b"".join(b"PRIVMSG #den :m%d\r\n" % i for i in range(count))
+        )
+        self.assertEqual(len(self.bob.take()), MAX_PIPELINE)
+        self.assertEqual(self.alice.transport.producerState, "paused")
+        self.writes.commit_all()
+        self.assertEqual(len(self.bob.take()), count - MAX_PIPELINE)
+        self.assertEqual(len(self.alice.take()), count)
+        self.assertEqual(self.alice.transport.producerState, "producing")
+        self.assertEqual(self.irc.in_flight.count, 0)
+
+    def test_reading_stops_when_too_many_lines_wait_on_all_connections(self):
+        self.irc.in_flight.limit = 2
+        self.alice.write_bytes(b"PRIVMSG #den :a1\r\nPRIVMSG #den :a2\r\n")
+        self.bob.write_bytes(b"PRIVMSG #den :b1\r\nPRIVMSG #den :b2\r\n")
+        # Bob's first line starts anyway: one line each is never held back.
+        self.assertEqual(self.bob.transport.producerState, "paused")
+        self.assertEqual(
+            self.alice.take(),
+            [":bob!bob@chatroom.irc PRIVMSG #den b1"],
+        )
+        self.writes.commit_all()
+        self.assertEqual(
+            self.alice.take(),
+            [
+                ":alice!alice@chatroom.irc PRIVMSG #den a1",
+                ":alice!alice@chatroom.irc PRIVMSG #den a2",
+                ":bob!bob@chatroom.irc PRIVMSG #den b2",
+            ],
+        )
+        self.assertEqual(self.bob.transport.producerState, "producing")
+        self.assertEqual(self.irc.in_flight.count, 0)
+
+    def test_an_idle_connection_keeps_no_pipeline(self):
+        self.alice.write("PRIVMSG #den :one")
+        self.assertIsNotNone(self.alice.protocol._pipe)
+        self.writes.commit_all()
+        self.assertIsNone(self.alice.protocol._pipe)
+
+    def test_a_command_started_after_the_messages_holds_the_lines_behind_it(self):
+        reads = HeldReads(self.world)
+        self.alice.write_bytes(
+            b"PRIVMSG #den :first\r\nCHATHISTORY LATEST #den * 5\r\nPING token\r\n"
+        )
+        self.writes.commit_all()
+        # The history now waits on its read: PING behind it, unanswered.
+        self.assertEqual([command_of(line) for line in self.alice.take()], ["PRIVMSG"])
+        self.assertEqual(self.alice.transport.producerState, "paused")
+        reads.release_all()
+        self.assertEqual(
+            [command_of(line) for line in self.alice.take()][-1:], ["PONG"]
+        )
+        self.assertEqual(self.alice.transport.producerState, "producing")
