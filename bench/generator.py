@@ -7,6 +7,13 @@ method, selectors for a SelectorKey; here an event costs one dict lookup and one
 (C speed); senders count their ``+OK`` replies over whole lines; only sampled
 receivers split lines and parse the send timestamp embedded in the text.
 
+Receivers that are neither sampled nor sending sit in a second epoll, read
+every ``BULK_INTERVAL_NS``: their data waits in the socket meanwhile, so one
+``recv`` takes many lines. Read as they arrive, a server that writes each line
+on its own (the C IRC servers do) costs the generator a ``recv`` per line and
+caps what can be measured; no latency is taken from them, and the window's
+line count is drained at both of its ends, so only the cost changes.
+
 Clock: ``time.monotonic_ns`` is CLOCK_MONOTONIC, one clock for all processes of
 the machine, so a timestamp taken by a sender in one worker is comparable with
 the receive time in another.
@@ -34,6 +41,8 @@ IDLE_POLL_S = 0.05
 # Beyond this the generator is not keeping its schedule: skip ahead, and say so.
 MAX_SCHEDULE_LAG_NS = 100_000_000
 QUIET_NS = 100_000_000
+# How often the receivers that take no samples are read (see above).
+BULK_INTERVAL_NS = 20_000_000
 # Sends between two polls at most, so replies are read even when far behind.
 MAX_BURST = 256
 
@@ -139,6 +148,7 @@ class Client:
         "errors",
         "sent_in_window",
         "last_error",
+        "poller",
     )
 
     def __init__(self, index: int, spec: ClientSpec) -> None:
@@ -153,6 +163,7 @@ class Client:
         self.started_ns = 0
         self.sent = self.acks = self.errors = self.sent_in_window = 0
         self.last_error = ""
+        self.poller: select.epoll | None = None  # the epoll it is in
 
 
 @dataclass
@@ -172,6 +183,8 @@ class Generator:
         self.clients = [Client(i, spec) for i, spec in enumerate(plan.clients)]
         self.by_fd: dict[int, Client] = {}
         self.epoll = select.epoll()
+        self.bulk = select.epoll()  # receivers read in bulk (module docstring)
+        self.bulk_due = 0
         self.buffer = bytearray(RECV_BUFFER)
         self.view = memoryview(self.buffer)
         self.counting = False
@@ -249,6 +262,7 @@ class Generator:
             self._lose(client, os.strerror(code))
             return
         self.by_fd[client.fd] = client
+        client.poller = self.epoll
         self.epoll.register(client.fd, EPOLL_OUT | EPOLL_IN)
 
     def _connected(self, client: Client) -> None:
@@ -256,7 +270,7 @@ class Generator:
         if code:
             self._lose(client, os.strerror(code))
             return
-        self.epoll.modify(client.fd, EPOLL_IN)
+        client.poller.modify(client.fd, EPOLL_IN)
         lines = client.spec.login_lines
         client.state = AWAITING
         # On IRC the replies are followed by irc_login_step, not counted.
@@ -313,11 +327,13 @@ class Generator:
                         sender, b"%s%d %s\r\n" % (prefixes[sender.index], now, pad)
                     )
             if not self.counting and window_start <= now < window_end:
+                self._read_bulk()  # what came before the window is not counted
                 self.counting = True
                 server_cpu = (self._server_cpu(), 0.0)
                 gen_cpu = (time.process_time(), 0.0)
                 busy = (machine_busy_seconds(), 0.0)
             elif self.counting and now >= window_end:
+                self._read_bulk()  # what came in the window is
                 self.counting = False
                 server_cpu = (server_cpu[0], self._server_cpu())
                 gen_cpu = (gen_cpu[0], time.process_time())
@@ -372,6 +388,7 @@ class Generator:
     ) -> dict:
         """Send ``line`` ``count`` times, one at a time, and time each reply."""
         target = self.clients[client]
+        self._poll_at_once(target)  # its replies are timed
         data = (line + "\r\n").encode()
         latencies: list[int] = []
         deadline = time.monotonic_ns() + int(timeout_s * 1e9)
@@ -396,7 +413,19 @@ class Generator:
     def _pump(self, timeout: float) -> bool:
         """Wait up to ``timeout`` and handle what is ready; True if anything was
         read."""
-        events = self.epoll.poll(timeout)
+        read = False
+        now = time.monotonic_ns()
+        if now >= self.bulk_due:
+            read = self._read_bulk()
+            self.bulk_due = now + BULK_INTERVAL_NS
+        else:
+            timeout = min(timeout, (self.bulk_due - now) / 1e9)
+        return self._handle(self.epoll.poll(timeout)) or read
+
+    def _read_bulk(self) -> bool:
+        return self._handle(self.bulk.poll(0))
+
+    def _handle(self, events: list[tuple[int, int]]) -> bool:
         read = False
         for fd, mask in events:
             client = self.by_fd.get(fd)
@@ -411,6 +440,23 @@ class Generator:
                 self._read(client)
                 read = True
         return read
+
+    def _ready(self, client: Client) -> None:
+        """Logged in: a receiver that takes no samples is read in bulk."""
+        client.state = READY
+        self.on_replied(client)
+        spec = client.spec
+        if not (spec.sender or spec.sampled) and client.poller is self.epoll:
+            self._move(client, self.bulk)
+
+    def _poll_at_once(self, client: Client) -> None:
+        if client.poller is self.bulk:
+            self._move(client, self.epoll)
+
+    def _move(self, client: Client, poller: select.epoll) -> None:
+        client.poller.unregister(client.fd)
+        poller.register(client.fd, EPOLL_IN | (EPOLL_OUT if client.outbuf else 0))
+        client.poller = poller
 
     def _read(self, client: Client) -> None:
         try:
@@ -485,8 +531,7 @@ class Generator:
                 continue
             client.replies_due -= 1
             if client.replies_due == 0:
-                client.state = READY
-                self.on_replied(client)
+                self._ready(client)
                 return  # later lines of this read are chat: not counted
 
     def _answer_pings(self, client: Client, size: int) -> None:
@@ -510,8 +555,7 @@ class Generator:
             if reply:
                 self._send(client, reply)
             if state is READY:
-                client.state = READY
-                self.on_replied(client)
+                self._ready(client)
                 return  # later lines of this read are chat: not counted
             if state is not AWAITING:
                 client.errors += 1
@@ -532,7 +576,7 @@ class Generator:
             return
         if written < len(data):
             client.outbuf += data[written:]
-            self.epoll.modify(client.fd, EPOLL_IN | EPOLL_OUT)
+            client.poller.modify(client.fd, EPOLL_IN | EPOLL_OUT)
 
     def _flush(self, client: Client) -> None:
         try:
@@ -544,7 +588,7 @@ class Generator:
             return
         del client.outbuf[:written]
         if not client.outbuf:
-            self.epoll.modify(client.fd, EPOLL_IN)
+            client.poller.modify(client.fd, EPOLL_IN)
 
     def _lose(self, client: Client, reason: str) -> None:
         if client.state is LOST:
@@ -555,7 +599,7 @@ class Generator:
         self.lost += 1
         if client.fd in self.by_fd:
             del self.by_fd[client.fd]
-            self.epoll.unregister(client.fd)
+            client.poller.unregister(client.fd)
         client.sock.close()
         if waiting:
             self.on_replied(client)

@@ -93,6 +93,18 @@ class BareFanOutTests(unittest.TestCase):
     def test_bare_server_delivers_to_every_other_member_with_latency(self):
         bare_fan_out(self, servers.bare_spec())
 
+    def test_receivers_read_in_bulk_are_counted(self):
+        # 16 of the 19 receivers take no samples: the generator reads them
+        # in bulk, and what they receive must still be counted.
+        clients = fanout_clients(members=20, senders=2, sampled=1)
+        cores = tuple(sorted(os.sched_getaffinity(0)))
+        with servers.ServerProcess(servers.bare_spec(), cores) as server:
+            with GeneratorPool(server.port, clients, server.pid, cores) as pool:
+                self.assertEqual(pool.login()["ready"], 20)
+                raw = pool.chat(200, warmup_s=0.1, window_s=0.5, drain_s=1.0)
+        step = summarize_step(raw, clients, requested=200 * 19)
+        self.assertGreater(step["delivered_per_s"], 0.9 * 200 * 19)
+
     def test_coalescing_bare_server_delivers_to_every_other_member(self):
         bare_fan_out(self, servers.bare_spec(coalescing=True))
 
