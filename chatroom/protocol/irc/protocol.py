@@ -662,8 +662,14 @@ class IRCProtocol(Connection):
             )
         if echo:
             self.write(data)
-        else:
+            return
+        # The hot path of fan-out: appended to this turn's output without a
+        # call (CoalescedWrites.write) when nothing more is to be done.
+        pending, output = self._pending, self._output
+        if pending is None or (output is not None and output.backed_up):
             self._deliver(data)
+        else:
+            pending.append(data)
 
     def status_message(self, message: StatusMessage, echo: bool = False) -> None:
         """STATUSMSG: C{PRIVMSG @#room}, one encoding per set of caps."""
