@@ -73,6 +73,19 @@ class PipelineTests(IRCTestCase):
             [command_of(line) for line in lines], ["PRIVMSG", "403", "PONG"]
         )
 
+    def test_a_refused_line_is_answered_after_the_messages_before_it(self):
+        self.alice.write_bytes(
+            b"PRIVMSG #den :stored\r\nPRIVMSG #den :"
+            + b"x" * 600
+            + b"\r\nPRIVMSG #den :\xff\r\nPING token\r\n"
+        )
+        self.assertEqual(self.alice.take(), [])
+        self.writes.commit_all()
+        self.assertEqual(
+            [command_of(line) for line in self.alice.take()],
+            ["PRIVMSG", "417", "FAIL", "PONG"],
+        )
+
     def test_a_command_waits_for_the_messages_before_it(self):
         self.alice.write_bytes(
             b"PRIVMSG #den :first\r\nPART #den\r\nPRIVMSG #den :x\r\n"

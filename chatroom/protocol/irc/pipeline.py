@@ -101,6 +101,13 @@ class CommandPipeline:
             self._waiting = msg
             self._owner.stop_reading("command")
 
+    def answered(self, data: bytes) -> None:
+        """A line answered at once, unrun (refused): C{data} in its turn."""
+        entry = Running(self._owner, behind=True)
+        entry.held.append(data)
+        entry.done = True
+        self._running.append(entry)
+
     def _may_start(self, overlaps: bool) -> bool:
         shared = self._shared
         return (

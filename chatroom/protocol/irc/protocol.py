@@ -222,14 +222,14 @@ class IRCProtocol(Connection):
             line.partition(b" ") if line.startswith(b"@") else (b"", b"", line)
         )
         if len(tags) + 1 > MAX_CLIENT_TAGS or len(body.lstrip(b" ")) > MAX_BODY:
-            self.numeric(wire.ERR_INPUTTOOLONG, "Input line was too long")
+            self._too_long()
             return
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError:
             word = split_tags(line.decode("utf-8", "replace"))[1].split(" ", 1)[0]
             command = word.upper() if word.isascii() and word.isalnum() else "*"
-            self.write(
+            self._refused(
                 wire.fail(
                     command,
                     "INVALID_UTF8",
@@ -340,7 +340,23 @@ class IRCProtocol(Connection):
 
     def textRefused(self, error: ChatError) -> None:
         # Only an over-long line comes here: lineReceived decodes itself.
-        self.numeric(wire.ERR_INPUTTOOLONG, "Input line was too long")
+        self._too_long()
+
+    def _too_long(self) -> None:
+        target = self.nick if self.registered else "*"
+        self._refused(
+            wire.numeric(
+                self.server, wire.ERR_INPUTTOOLONG, target, "Input line was too long"
+            )
+        )
+
+    def _refused(self, data: bytes) -> None:
+        """The answer to a line refused unparsed: after the lines before it."""
+        pipe = self._pipe
+        if pipe is not None and pipe.busy():
+            pipe.answered(data)
+        else:
+            self.write(data)
 
     # Registration
 
