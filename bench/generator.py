@@ -7,12 +7,16 @@ method, selectors for a SelectorKey; here an event costs one dict lookup and one
 (C speed); senders count their ``+OK`` replies over whole lines; only sampled
 receivers split lines and parse the send timestamp embedded in the text.
 
-Receivers that are neither sampled nor sending sit in a second epoll, read
-every ``BULK_INTERVAL_NS``: their data waits in the socket meanwhile, so one
-``recv`` takes many lines. Read as they arrive, a server that writes each line
-on its own (the C IRC servers do) costs the generator a ``recv`` per line and
-caps what can be measured; no latency is taken from them, and the window's
-line count is drained at both of its ends, so only the cost changes.
+Receivers marked ``bulk`` (the IRC scenarios mark those that neither sample
+nor send) sit in a second epoll, read every ``BULK_INTERVAL_NS``: their data
+waits in the socket meanwhile, so one ``recv`` takes many lines. Read as they
+arrive, a server that writes each line on its own (the C IRC servers do)
+costs the generator a ``recv`` per line and caps what can be measured; no
+latency is taken from them, and the window's line count is drained at both
+of its ends. It is not free for the server: data left unread changes what
+the kernel does with each send (cheaper for a server that leaves Nagle on,
+dearer for one that sets TCP_NODELAY; docs/performance.md), so the line
+protocol's scenarios read everything at once.
 
 Clock: ``time.monotonic_ns`` is CLOCK_MONOTONIC, one clock for all processes of
 the machine, so a timestamp taken by a sender in one worker is comparable with
@@ -64,6 +68,7 @@ class ClientSpec:
     sender: bool = False
     sampled: bool = False  # parses timestamps, so yields latency samples
     kind: str = LINE  # LINE: the line protocol; IRC: an IRC client
+    bulk: bool = False  # a receiver read every BULK_INTERVAL_NS (module docstring)
 
 
 def chat_prefix(spec: ClientSpec) -> bytes:
@@ -442,11 +447,10 @@ class Generator:
         return read
 
     def _ready(self, client: Client) -> None:
-        """Logged in: a receiver that takes no samples is read in bulk."""
+        """Logged in: from now on a bulk receiver is read in bulk."""
         client.state = READY
         self.on_replied(client)
-        spec = client.spec
-        if not (spec.sender or spec.sampled) and client.poller is self.epoll:
+        if client.spec.bulk and client.poller is self.epoll:
             self._move(client, self.bulk)
 
     def _poll_at_once(self, client: Client) -> None:

@@ -47,6 +47,8 @@ def irc_clients(
             sender=i in sending,
             sampled=i in sampling,
             kind=IRC,
+            # Else the generator's core, not the C servers, ends their ladder.
+            bulk=i not in sending and i not in sampling,
         )
         for i in range(members)
     ]
