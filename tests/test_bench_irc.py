@@ -98,6 +98,7 @@ class IRCGeneratorLoginTests(unittest.TestCase):
         spec = irc_clients(1, 0, 0)[0]
         self.generator = Generator(WorkerPlan(0, (spec,), 0, (0,)), None)
         self.addCleanup(self.generator.epoll.close)
+        self.addCleanup(self.generator.bulk.close)
         self.client = self.generator.clients[0]
         self.client.sock, self.client.fd = self.ours, self.ours.fileno()
         self.client.state = AWAITING
@@ -120,6 +121,7 @@ class IRCGeneratorLoginTests(unittest.TestCase):
     def test_an_error_loses_the_client_with_its_reason(self):
         self.generator.by_fd[self.client.fd] = self.client
         self.generator.epoll.register(self.client.fd)
+        self.client.poller = self.generator.epoll
         self.feed(b":srv 433 * b00000 :Nickname is already in use\r\n")
         self.assertEqual(self.client.errors, 1)
         self.assertIn("433", self.client.last_error)
