@@ -91,7 +91,7 @@ class CommandPipeline:
         self._add(Running(self._owner, behind=False), done, overlaps)
 
     def offer(self, msg: Message) -> None:
-        """A command read while others run: start it if it may, else hold it."""
+        """A command read while others ran: start it if it may, else hold it."""
         overlaps = self._owner.overlaps(msg)
         if not self._running:
             self._start_first(msg, overlaps)
