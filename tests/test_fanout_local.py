@@ -68,6 +68,38 @@ class LocalFanoutTests(unittest.TestCase):
                 self.assertIs(failure["client"], bob)
                 self.flushLoggedErrors(ConnectionError)
 
+    def test_who_joins_or_leaves_between_messages_is_seen_by_the_next(self):
+        ann, bob, cy, di = self.minds
+        bob.broken = False
+        eve = Mind("eve")
+        self.fanout.deliver("den", RoomMessage("den", 1, "ann", "one", 0))
+        self.fanout.subscribe("den", eve)
+        self.fanout.deliver("den", RoomMessage("den", 2, "ann", "two", 0))
+        self.fanout.unsubscribe("den", bob)
+        self.fanout.deliver("den", RoomMessage("den", 3, "ann", "three", 0))
+        self.assertEqual(eve.got, ["two", "three"])
+        self.assertEqual(bob.got, ["one", "two"])
+        self.assertEqual(ann.got, ["one", "two", "three"])
+
+    def test_a_subscriber_leaving_during_a_delivery_costs_the_others_nothing(self):
+        ann, bob, cy, di = self.minds
+        bob.broken = False
+        fanout = self.fanout
+
+        class Leaver(Mind):
+            def room_message(self, message):
+                super().room_message(message)
+                for mind in (self, cy, di):
+                    fanout.unsubscribe("den", mind)
+
+        leaver = Leaver("lee")
+        fanout.subscribe("den", leaver)
+        fanout.deliver("den", RoomMessage("den", 1, "ann", "one", 0))
+        self.assertEqual([m.got for m in (ann, bob, cy, di, leaver)], [["one"]] * 5)
+        fanout.deliver("den", RoomMessage("den", 2, "ann", "two", 0))
+        self.assertEqual([m.got for m in (cy, di, leaver)], [["one"]] * 3)
+        self.assertEqual(ann.got, ["one", "two"])
+
     def test_a_channel_of_one_holds_no_set(self):
         lone = Mind("eve")
         self.fanout.subscribe("own", lone)
