@@ -318,37 +318,51 @@ class ChatWorld:
         return client
 
 
-class HeldWrites:
+class HeldInteractions:
     """
-    Holds a L{ChatWorld}'s write batches (reads go through): each waits,
-    uncommitted, until the test commits or fails it.
+    Holds a L{ChatWorld}'s pool interactions of one kind (C{interaction});
+    the others go through.  Each waits, not run, until the test commits or
+    fails it.
     """
 
-    def __init__(self, world: ChatWorld) -> None:
-        self.pool = world.pool
-        self.run_batch = world.database._run_batch
+    def __init__(self, world: ChatWorld, interaction) -> None:
+        self.interaction = interaction
         self.held: list[tuple[defer.Deferred, tuple]] = []
         self._run = world.pool.runInteraction
         world.pool.runInteraction = self._hold
 
     def _hold(self, interaction, *args):
-        if interaction != self.run_batch:
+        if interaction != self.interaction:
             return self._run(interaction, *args)
         d: defer.Deferred = defer.Deferred()
         self.held.append((d, args))
         return d
 
     def commit(self) -> None:
-        """Commit the oldest held batch and fire what waits on it."""
+        """Run the oldest held interaction and fire what waits on it."""
         d, args = self.held.pop(0)
-        self._run(self.run_batch, *args).chainDeferred(d)
+        self._run(self.interaction, *args).chainDeferred(d)
 
     def commit_all(self) -> None:
-        """Commit batches until none is held (a commit may queue the next)."""
+        """Run interactions until none is held (one may queue the next)."""
         while self.held:
             self.commit()
 
     def fail(self, error: Exception) -> None:
-        """The oldest held batch fails as a whole, as a failed commit does."""
+        """The oldest held interaction fails as a whole, as a failed commit does."""
         d, _ = self.held.pop(0)
         d.errback(error)
+
+
+class HeldWrites(HeldInteractions):
+    """Holds a L{ChatWorld}'s write batches (reads go through)."""
+
+    def __init__(self, world: ChatWorld) -> None:
+        super().__init__(world, world.database._run_batch)
+
+
+class HeldReads(HeldInteractions):
+    """Holds a L{ChatWorld}'s reads (writes go through)."""
+
+    def __init__(self, world: ChatWorld) -> None:
+        super().__init__(world, world.database._with_cursor)

@@ -6,33 +6,9 @@ back in the order of the lines.
 
 from __future__ import annotations
 
-from twisted.internet import defer
-
 from chatroom.protocol.irc.pipeline import MAX_PIPELINE
-from tests.helpers import HeldWrites
+from tests.helpers import HeldReads, HeldWrites
 from tests.test_irc import IRCTestCase, command_of
-
-
-class HeldReads:
-    """Holds a L{ChatWorld}'s reads until released (writes go on through)."""
-
-    def __init__(self, world) -> None:
-        self.read = world.database._with_cursor
-        self.held: list[tuple[defer.Deferred, tuple]] = []
-        self._run = world.pool.runInteraction
-        world.pool.runInteraction = self._hold
-
-    def _hold(self, interaction, *args):
-        if interaction != self.read:
-            return self._run(interaction, *args)
-        d: defer.Deferred = defer.Deferred()
-        self.held.append((d, args))
-        return d
-
-    def release_all(self) -> None:
-        while self.held:
-            d, args = self.held.pop(0)
-            self._run(self.read, *args).chainDeferred(d)
 
 
 class PipelineTests(IRCTestCase):
@@ -152,7 +128,7 @@ class PipelineTests(IRCTestCase):
         # The history now waits on its read: PING behind it, unanswered.
         self.assertEqual([command_of(line) for line in self.alice.take()], ["PRIVMSG"])
         self.assertEqual(self.alice.transport.producerState, "paused")
-        reads.release_all()
+        reads.commit_all()
         self.assertEqual(
             [command_of(line) for line in self.alice.take()][-1:], ["PONG"]
         )
