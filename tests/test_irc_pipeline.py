@@ -6,7 +6,9 @@ back in the order of the lines.
 
 from __future__ import annotations
 
+from chatroom.protocol.irc import pipeline
 from chatroom.protocol.irc.pipeline import MAX_PIPELINE
+from tests.clients import MemoryClient
 from tests.helpers import HeldReads, HeldWrites
 from tests.test_irc import IRCTestCase, command_of
 
@@ -133,3 +135,49 @@ class PipelineTests(IRCTestCase):
             [command_of(line) for line in self.alice.take()][-1:], ["PONG"]
         )
         self.assertEqual(self.alice.transport.producerState, "producing")
+
+    def test_a_failure_is_answered_only_to_its_own_connection(self):
+        # A command started inside another connection's command context.
+        elsewhere = pipeline.Running(self.bob.protocol, behind=True)
+        token = pipeline.current.set(elsewhere)
+
+        def broken(*args, **kwargs):
+            raise RuntimeError("broken")
+
+        self.patch(type(self.alice.protocol.avatar), "say", broken)
+        try:
+            self.alice.write("PRIVMSG #den :a")
+        finally:
+            pipeline.current.reset(token)
+        self.flushLoggedErrors(RuntimeError)
+        self.assertEqual(elsewhere.held, [])
+        self.assertEqual([command_of(line) for line in self.alice.take()], ["FAIL"])
+
+
+class ClosingTests(IRCTestCase):
+    def setUp(self):
+        super().setUp()
+        # As on a network: a close is a lost connection only once it is sent.
+        self.alice = MemoryClient(self.irc, "10.0.0.2", buffer_size=10**7)
+        self.alice.write("NICK alice")
+        self.alice.write("USER alice 0 * :alice")
+        self.bob = self.welcomed("bob")
+        for client in (self.alice, self.bob):
+            client.write("JOIN #den")
+        self.bob.write("JOIN #other")
+        self.alice.take(), self.bob.take()
+        self.writes = HeldWrites(self.world)
+        self.addCleanup(self.writes.commit_all)
+
+    def test_a_command_read_before_the_close_does_not_run_after_it(self):
+        self.alice.write_bytes(b"PRIVMSG #den :a\r\nJOIN #other\r\n")
+        self.assertEqual(self.alice.transport.producerState, "paused")
+        account = self.alice.protocol.avatar.account
+        # The service ends alice's session (a kill, a password change).
+        self.world.chat.end_sessions(account.id, "Killed")
+        self.assertTrue(self.alice.transport.disconnecting)
+        self.writes.commit_all()
+        self.alice.close()
+        self.writes.commit_all()
+        self.assertNotIn(account.id, self.world.chat.rooms.by_key["other"].members)
+        self.assertEqual(self.irc.in_flight.count, 0)

@@ -50,7 +50,8 @@ current: contextvars.ContextVar[Running | None] = contextvars.ContextVar(
 
 
 class PipelineOwner(Protocol):
-    connected: bool
+    def takes_commands(self) -> bool:
+        """Connected and not closing: a command may still run."""
 
     def overlaps(self, msg: Message) -> bool:
         """Whether C{msg} may run while messages before it do."""
@@ -159,7 +160,11 @@ class CommandPipeline:
 
     def _start_waiting(self) -> None:
         owner, waiting = self._owner, self._waiting
-        if waiting is not None and owner.connected:
+        if waiting is not None and not owner.takes_commands():
+            # Read before a close, it must not run after it (a JOIN would
+            # leave a member nobody can reach).
+            self._waiting = None
+        elif waiting is not None:
             # Decided now: a command before it may have changed the answer.
             if not self._running or self._may_start(owner.overlaps(waiting)):
                 self._waiting = None

@@ -288,6 +288,9 @@ class IRCProtocol(Connection):
             self._send_labeled()
         return result
 
+    def takes_commands(self) -> bool:
+        return self.connected and not self.transport.disconnecting
+
     def rested(self) -> None:
         self._pipe = None
 
@@ -296,7 +299,12 @@ class IRCProtocol(Connection):
             self._replies.append(data)
             return
         entry = pipeline.current.get()
-        if entry is not None and entry.held is not None and entry.conn is self:
+        if (
+            entry is not None
+            and entry.held is not None
+            and entry.conn is self
+            and not self._delivering
+        ):
             # A reply of a command running behind another: in its turn.
             entry.held.append(data)
         else:
@@ -331,7 +339,7 @@ class IRCProtocol(Connection):
             error = ServerError()
             data = wire.fail(command, "SERVER_ERROR", error.message, source=self.server)
             # Maybe not in the command's context any more: its turn is passed.
-            if entry is not None and entry.held is not None:
+            if entry is not None and entry.held is not None and entry.conn is self:
                 entry.held.append(data)
             elif self._replies is not None:
                 self._replies.append(data)
