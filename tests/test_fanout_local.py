@@ -100,6 +100,28 @@ class LocalFanoutTests(unittest.TestCase):
         self.assertEqual([m.got for m in (cy, di, leaver)], [["one"]] * 3)
         self.assertEqual(ann.got, ["one", "two"])
 
+    def test_clients_that_fan_out_themselves_get_one_call_for_all(self):
+        calls = []
+
+        class Many(Mind):
+            @staticmethod
+            def room_message_fan_out(clients, message, exclude, failed):
+                calls.append(sorted(c.name for c in clients))
+                for client in clients:
+                    if client is not exclude:
+                        client.room_message(message)
+
+        ann, bob, cy, di = self.minds
+        bob.broken = False
+        eve, fay = Many("eve"), Many("fay")
+        for mind in (eve, fay):
+            self.fanout.subscribe("den", mind)
+        self.fanout.deliver("den", RoomMessage("den", 1, "ann", "hi", 0), exclude=fay)
+        self.assertEqual(calls, [["eve", "fay"]])
+        self.assertEqual(
+            [m.got for m in (ann, bob, cy, di, eve, fay)], [["hi"]] * 5 + [[]]
+        )
+
     def test_a_channel_of_one_holds_no_set(self):
         lone = Mind("eve")
         self.fanout.subscribe("own", lone)

@@ -653,6 +653,35 @@ class IRCProtocol(Connection):
 
     # What the service delivers (IChatClient)
 
+    @staticmethod
+    def room_message_fan_out(clients, message: RoomMessage, exclude, failed) -> None:
+        """
+        L{room_message} to many IRC clients (LocalFanout), a Python call per
+        member fewer: an encoding already made is appended to each member's
+        turn output here; the rest (a new set of caps, a client not yet
+        welcomed, output backed up) goes the long way.
+        """
+        variants = message.irc
+        if variants is None:
+            variants = message.irc = [None] * 8
+        for client in clients:
+            if client is exclude:
+                continue
+            try:
+                data = variants[client.tag_bits]
+                pending, output = client._pending, client._output
+                if (
+                    data is None
+                    or pending is None
+                    or client._held is not None
+                    or (output is not None and output.backed_up)
+                ):
+                    client.room_message(message)
+                else:
+                    pending.append(data)
+            except Exception:
+                failed(client)
+
     def room_message(self, message: RoomMessage, echo: bool = False) -> None:
         if self._held is not None and not echo:
             self._hold(lambda: self.room_message(message))
