@@ -6,6 +6,7 @@ its own caps.
 
 from __future__ import annotations
 
+from tests.helpers import capture_log
 from tests.test_irc import IRCTestCase
 
 
@@ -17,10 +18,10 @@ class FanOutTests(IRCTestCase):
             self.welcomed(f"t{i}", "CAP REQ server-time", "CAP END") for i in range(2)
         ]
         self.plain = [self.welcomed(f"p{i}") for i in range(2)]
-        for client in (self.alice, *self.timed, *self.plain):
+        everyone = (self.alice, *self.timed, *self.plain)
+        for client in everyone:
             client.write("JOIN #den")
-            client.take()
-        for client in (*self.timed, *self.plain):
+        for client in everyone:
             client.take()
 
     def test_each_member_gets_the_encoding_of_its_caps(self):
@@ -38,3 +39,20 @@ class FanOutTests(IRCTestCase):
                 client.take(),
                 [f":alice!alice@chatroom.irc PRIVMSG #den {t}" for t in ("one", "two")],
             )
+        # The sender is not a recipient (no echo-message here).
+        self.assertEqual(self.alice.take(), [])
+
+    def test_a_member_whose_delivery_fails_costs_the_others_nothing(self):
+        log = capture_log(self)
+        broken = self.plain[0].protocol
+
+        def refuse(message, echo=False):
+            raise ConnectionError("broken")
+
+        broken.room_message = refuse
+        self.alice.write("PRIVMSG #den :one")
+        for client in (*self.timed, self.plain[1]):
+            self.assertEqual(len(client.take()), 1)
+        [failure] = [e for e in log if "log_failure" in e]
+        self.assertIs(failure["client"], broken)
+        self.flushLoggedErrors(ConnectionError)

@@ -107,16 +107,13 @@ class LocalFanout:
         # client itself rather than a set of one: most channels are like that,
         # and an idle connection should cost little.
         self._channels: dict[Hashable, object] = {}
-        # A set's members as a tuple, made at its first delivery and kept
-        # until it changes: copying a room of 500 for every message was a
-        # twentieth of the reactor's time at full load.
-        self._snapshots: dict[Hashable, tuple] = {}
-        # The same members grouped by how a room message reaches them
-        # (_room_message_fan_out), kept as long.
+        # A room's members grouped by how a room message reaches them
+        # (_grouped), made at its first message and kept until the room
+        # changes: copying a room of 500 for every message was a twentieth
+        # of the reactor's time at full load.
         self._groups: dict[Hashable, tuple] = {}
 
     def subscribe(self, channel: Hashable, client) -> None:
-        self._snapshots.pop(channel, None)
         self._groups.pop(channel, None)
         listeners = self._channels.get(channel)
         if listeners is None:
@@ -127,7 +124,6 @@ class LocalFanout:
             self._channels[channel] = {listeners, client}
 
     def unsubscribe(self, channel: Hashable, client) -> None:
-        self._snapshots.pop(channel, None)
         self._groups.pop(channel, None)
         listeners = self._channels.get(channel)
         if listeners is client:
@@ -153,17 +149,15 @@ class LocalFanout:
         if type(event) is RoomMessage:
             # Nearly all of fan-out: one call per kind of client in the room,
             # which appends to each member's output itself.
-            if type(listeners) is set:
-                groups = self._groups.get(channel)
-                if groups is None:
-                    groups = self._groups[channel] = _grouped(self._members(channel))
-            else:
-                groups = _grouped((listeners,))
+            groups = self._groups.get(channel)
+            if groups is None:
+                members = listeners if type(listeners) is set else (listeners,)
+                groups = self._groups[channel] = _grouped(members)
             for fan_out, members in groups:
                 fan_out(members, event, exclude, self._failed)
             return
         # A copy: a delivery may disconnect a client, which unsubscribes it.
-        clients = self._members(channel) if type(listeners) is set else (listeners,)
+        clients = tuple(listeners) if type(listeners) is set else (listeners,)
         deliver = event.deliver
         for client in clients:
             if client is not exclude:
@@ -171,12 +165,6 @@ class LocalFanout:
                     deliver(client)
                 except Exception:
                     self._failed(client)
-
-    def _members(self, channel: Hashable) -> tuple:
-        clients = self._snapshots.get(channel)
-        if clients is None:
-            clients = self._snapshots[channel] = tuple(self._channels[channel])
-        return clients
 
     def _failed(self, client) -> None:
         # One broken connection must not cost the others their copy.

@@ -12,7 +12,14 @@ class IChatClient(Interface):
     """A connection the service delivers to: the mind of twisted.cred."""
 
     def room_message(message):
-        """Deliver a L{RoomMessage} from someone else in a room we are in."""
+        """
+        Deliver a L{RoomMessage} from someone else in a room we are in.
+
+        A class may also have a static C{room_message_fan_out(clients,
+        message, exclude, failed)} that delivers to many of its instances
+        in one call (L{chatroom.service.fanout.room_message_one_by_one} is
+        what is done without one).
+        """
 
     def private_message(message):
         """Deliver a L{PrivateMessage} addressed to us."""
