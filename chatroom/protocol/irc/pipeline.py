@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextvars
 from collections import deque
+from collections.abc import Callable
 from typing import Protocol
 
 from twisted.internet import defer
@@ -102,12 +103,20 @@ class CommandPipeline:
             self._waiting = msg
             self._owner.stop_reading("command")
 
-    def answered(self, data: bytes) -> None:
-        """A line answered at once, unrun (refused): C{data} in its turn."""
+    def answer_in_turn(self, answer: Callable[..., None], *args) -> None:
+        """
+        A line answered at once, unrun (refused): what C{answer(*args)}
+        writes goes out after the replies of the commands before it.
+        """
         entry = Running(self._owner, behind=True)
-        entry.held.append(data)
+        contextvars.copy_context().run(self._answer_as, entry, answer, args)
         entry.done = True
         self._running.append(entry)
+
+    @staticmethod
+    def _answer_as(entry: Running, answer: Callable[..., None], args: tuple) -> None:
+        current.set(entry)
+        answer(*args)
 
     def _may_start(self, overlaps: bool) -> bool:
         shared = self._shared
@@ -160,15 +169,15 @@ class CommandPipeline:
 
     def _start_waiting(self) -> None:
         owner, waiting = self._owner, self._waiting
-        if waiting is not None and not owner.takes_commands():
-            # Read before a close, it must not run after it (a JOIN would
-            # leave a member nobody can reach).
+        # Read before a close, it must not run after it (a JOIN would leave a
+        # member nobody can reach).
+        if waiting is not None and owner.takes_commands():
+            # Offered again: a command before it may have changed the answer.
             self._waiting = None
-        elif waiting is not None:
-            # Decided now: a command before it may have changed the answer.
-            if not self._running or self._may_start(owner.overlaps(waiting)):
-                self._waiting = None
-                self.offer(waiting)
+            self.offer(waiting)
+            if self._waiting is None:
                 owner.resume_reading("command")
+        elif waiting is not None:
+            self._waiting = None
         if not self._running and self._waiting is None:
             owner.rested()

@@ -230,12 +230,13 @@ class IRCProtocol(Connection):
             word = split_tags(line.decode("utf-8", "replace"))[1].split(" ", 1)[0]
             command = word.upper() if word.isascii() and word.isalnum() else "*"
             self._refused(
+                self.write,
                 wire.fail(
                     command,
                     "INVALID_UTF8",
                     "Message rejected: not UTF-8",
                     source=self.server,
-                )
+                ),
             )
             return
         self.textReceived(text)
@@ -295,27 +296,25 @@ class IRCProtocol(Connection):
         self._pipe = None
 
     def write(self, data: bytes) -> None:
-        if self._replies is not None and not self._delivering:
-            self._replies.append(data)
-            return
-        entry = pipeline.current.get()
-        if (
-            entry is not None
-            and entry.held is not None
-            and entry.conn is self
-            and not self._delivering
-        ):
-            # A reply of a command running behind another: in its turn.
-            entry.held.append(data)
+        self._reply(data, pipeline.current.get())
+
+    def _reply(self, data: bytes, entry: pipeline.Running | None) -> None:
+        """Write C{data}, a reply of the command C{entry} (if any), in turn."""
+        if self._delivering:
+            super().write(data)
+        elif self._replies is not None:
+            self._replies.append(data)  # to be labeled
+        elif entry is not None and entry.held is not None and entry.conn is self:
+            entry.held.append(data)  # behind another command: in its turn
         else:
             super().write(data)
-
-    def write_now(self, data: bytes) -> None:
-        super().write(data)
 
     def _deliver(self, data: bytes) -> None:
         """Write what the service delivered: never a labeled command's reply."""
         super().write(data)
+
+    # The pipeline writes held replies once their turn comes.
+    write_now = _deliver
 
     def _send_labeled(self) -> None:
         label, replies = self._label, self._replies
@@ -338,33 +337,23 @@ class IRCProtocol(Connection):
         if self.connected:
             error = ServerError()
             data = wire.fail(command, "SERVER_ERROR", error.message, source=self.server)
-            # Maybe not in the command's context any more: its turn is passed.
-            if entry is not None and entry.held is not None and entry.conn is self:
-                entry.held.append(data)
-            elif self._replies is not None:
-                self._replies.append(data)
-            else:
-                super().write(data)
+            # Maybe not in the command's context any more: its entry is passed.
+            self._reply(data, entry)
 
     def textRefused(self, error: ChatError) -> None:
         # Only an over-long line comes here: lineReceived decodes itself.
         self._too_long()
 
     def _too_long(self) -> None:
-        target = self.nick if self.registered else "*"
-        self._refused(
-            wire.numeric(
-                self.server, wire.ERR_INPUTTOOLONG, target, "Input line was too long"
-            )
-        )
+        self._refused(self.numeric, wire.ERR_INPUTTOOLONG, "Input line was too long")
 
-    def _refused(self, data: bytes) -> None:
-        """The answer to a line refused unparsed: after the lines before it."""
+    def _refused(self, answer: Callable[..., None], *args) -> None:
+        """Answer a line refused unparsed, after the lines before it."""
         pipe = self._pipe
         if pipe is not None and pipe.busy():
-            pipe.answered(data)
+            pipe.answer_in_turn(answer, *args)
         else:
-            self.write(data)
+            answer(*args)
 
     # Registration
 
@@ -715,14 +704,8 @@ class IRCProtocol(Connection):
             )
         if echo:
             self.write(data)
-            return
-        # The hot path of fan-out: appended to this turn's output without a
-        # call (CoalescedWrites.write) when nothing more is to be done.
-        pending, output = self._pending, self._output
-        if pending is None or (output is not None and output.backed_up):
-            self._deliver(data)
         else:
-            pending.append(data)
+            self._deliver(data)
 
     def status_message(self, message: StatusMessage, echo: bool = False) -> None:
         """STATUSMSG: C{PRIVMSG @#room}, one encoding per set of caps."""
