@@ -24,7 +24,7 @@ from chatroom.errors import (
 from chatroom.storage import database as database_module
 from chatroom.storage import schema
 from chatroom.storage.activity import INSERT_ACTIVITY
-from chatroom.storage.database import Database
+from chatroom.storage.database import Database, ManyRows, row_chunks
 from chatroom.storage.opening import open_database
 from chatroom.storage.schema import MIGRATIONS, SCHEMA_VERSION, migrate
 from chatroom.storage.store import LOBBY, ChatStore, ModeWrite, NameHolder
@@ -325,6 +325,48 @@ class DatabaseTestsMixin:
         self.assertEqual(
             await self.db.read(_activity_details),
             ["first", "an operation", *[str(i) for i in range(50)]],
+        )
+
+    @async_test
+    async def test_many_rows_take_a_few_statements_and_keep_their_order(self):
+        # One statement a row let the database thread wait for the GIL once
+        # a row while the reactor was busy.
+        statements: list[str] = []
+        execute = database_module.Cursor.execute
+
+        def counting(cursor, statement, params=()):
+            statements.append(statement)
+            return execute(cursor, statement, params)
+
+        self.patch(database_module.Cursor, "execute", counting)
+        self.db.write(_insert_activity("first"))
+        rows = [
+            self.db.append(INSERT_ACTIVITY, (0, None, "test", "test", str(i)))
+            for i in range(700)
+        ]
+        await defer.gatherResults(rows)
+        inserts = [s for s in statements if s.startswith("INSERT INTO activity")]
+        # 700 = 5 x 128 + 32 + 16 + 8 + 4, and the first batch's own insert.
+        self.assertEqual(len(inserts), 1 + 9)
+        self.assertEqual(
+            await self.db.read(_activity_details),
+            ["first", *[str(i) for i in range(700)]],
+        )
+
+    @async_test
+    async def test_room_messages_of_guests_and_members_are_stored_in_one_batch(self):
+        (lobby,) = [r.id for r in await self.store.load_rooms() if r.name == LOBBY]
+        user = await self.store.create_user("al", "al", "hash", 0)
+        self.db.write(_insert_activity("first"))
+        stored = [
+            self.store.store_room_message(lobby, seq, sender, "al", f"m{seq}", seq)
+            for seq, sender in ((1, None), (2, user.id), (3, None))
+        ]
+        await defer.gatherResults(stored)
+        history = await self.store.room_history(lobby, 10)
+        self.assertEqual(
+            [(m.seq, m.text, m.created_at) for m in history],
+            [(1, "m1", 1), (2, "m2", 2), (3, "m3", 3)],
         )
 
     @async_test
@@ -658,6 +700,24 @@ class PostgresTests(DatabaseTestsMixin, unittest.TestCase):
         database = open_database(self.schema.url, reactor)
         database.start()
         return database
+
+
+class ManyRowsTests(unittest.TestCase):
+    """How a batch's rows are split into statements."""
+
+    def test_chunks_are_the_largest_then_powers_of_two_in_order(self):
+        rows = [(i,) for i in range(1000)]
+        chunks = list(row_chunks(rows, 128))
+        self.assertEqual([len(c) for c in chunks], [128] * 7 + [64, 32, 8])
+        self.assertEqual([row for chunk in chunks for row in chunk], rows)
+        self.assertEqual(list(row_chunks([], 128)), [])
+        self.assertEqual([len(c) for c in row_chunks(rows[:3], 128)], [2, 1])
+
+    def test_a_statement_stays_within_sqlites_oldest_placeholder_limit(self):
+        insert = ManyRows("INSERT INTO t (a, b, c, d, e, f, g) VALUES {rows}", 7)
+        self.assertEqual(insert.most, 128)
+        self.assertLessEqual(insert.sql(insert.most).count("?"), 999)
+        self.assertEqual(insert.one.count("(?, ?, ?, ?, ?, ?, ?)"), 1)
 
 
 class SchemaUpgradeTests(unittest.TestCase):

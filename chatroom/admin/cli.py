@@ -62,7 +62,7 @@ def now() -> int:
 
 def record(cursor, user_id: int | None, event: str, detail: str) -> None:
     """An activity entry, in the transaction of the change it records."""
-    cursor.execute(INSERT_ACTIVITY, (now(), user_id, ACTOR, event, detail))
+    cursor.execute(INSERT_ACTIVITY.one, (now(), user_id, ACTOR, event, detail))
 
 
 # Passwords: from a file or a prompt, never from the command line

@@ -10,15 +10,16 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from chatroom.storage.database import Cursor
+from chatroom.storage.database import Cursor, ManyRows
 
 # Appended (see Database.append): nothing in a batch reads an entry back.
-INSERT_ACTIVITY = (
-    "INSERT INTO activity (at, user_id, actor, event, detail) VALUES (?, ?, ?, ?, ?)"
+INSERT_ACTIVITY = ManyRows(
+    "INSERT INTO activity (at, user_id, actor, event, detail) VALUES {rows}", width=5
 )
 # Counted, not logged: a login is logged, with its address, on its own.
 COUNTED_EVENTS = frozenset({"connect"})
-# Appended too: each row adds one to its day's count of its event.
+# Appended too: each row adds one to its day's count of its event.  Not
+# ManyRows: PostgreSQL refuses one statement updating a row twice.
 COUNT_ACTIVITY = (
     "INSERT INTO activity_counts (day, event, count) VALUES (?, ?, 1)"
     " ON CONFLICT (day, event) DO UPDATE SET count = activity_counts.count + 1"

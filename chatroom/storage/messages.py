@@ -5,15 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chatroom.errors import MailboxFull
-from chatroom.storage.database import Cursor
+from chatroom.storage.database import Cursor, ManyRows
 
 # Appended (see Database.append): nothing in a batch reads a message back.
-# Only while its room exists: a batch runs its rows after its operations, so
+# A row is (seq, sender_id, sender, text, created_at, kind, room_id), kept
+# only while its room exists: a batch runs its rows after its operations, so
 # a message queued as its room was deleted (delete_room) would otherwise
 # break the foreign key and fail every write of the batch with it.
-INSERT_ROOM_MESSAGE = (
+INSERT_ROOM_MESSAGE = ManyRows(
     "INSERT INTO messages (room_id, seq, sender_id, sender, text, created_at, kind)"
-    " SELECT id, ?, ?, ?, ?, ?, ? FROM rooms WHERE id = ?"
+    # Cast: PostgreSQL types a VALUES column of NULLs (a guest's sender_id) text.
+    " SELECT CAST(v.column7 AS BIGINT), CAST(v.column1 AS BIGINT),"
+    " CAST(v.column2 AS BIGINT), v.column3, v.column4, CAST(v.column5 AS BIGINT),"
+    " v.column6 FROM (VALUES {rows}) AS v"
+    " WHERE CAST(v.column7 AS BIGINT) IN (SELECT id FROM rooms)",
+    width=7,
 )
 # The kind of a plain message (chatroom.service.events.MESSAGE); the other
 # is a notice.
