@@ -349,6 +349,13 @@ class Options(usage.Options):
             " account's in as a guest"
             " (held while connected; nothing of it kept but room messages).",
         ],
+        [
+            "irc-nodelay",
+            None,
+            "Send each IRC write at once (TCP_NODELAY), as the line ports do;"
+            " by default, as other IRC servers, the kernel joins small writes"
+            " to a client that has not acknowledged the last one.",
+        ],
     ]
 
     def __init__(self) -> None:

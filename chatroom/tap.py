@@ -147,6 +147,7 @@ def _server(config: Options, reactor: IReactorCore) -> ChatServer:
             limits,
             guests=config["irc-guests"],
             server_name=config["irc-name"],
+            no_delay=config["irc-nodelay"],
         )
         also.append((irc, irc_on))
     if web_on:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 from twisted.internet import defer, endpoints, reactor, ssl
@@ -9,6 +10,7 @@ from twisted.protocols.basic import LineReceiver
 from twisted.python import usage
 from twisted.trial import unittest
 
+from chatroom.protocol.address import tcp_socket
 from chatroom.tls import CERTIFICATE_FILE
 from tests.asynctest import async_test
 from tests.clients import connect
@@ -59,6 +61,10 @@ class OptionTests(unittest.TestCase):
         self.assertEqual(parse_options(self)["irc-name"], "chatroom.irc")
         config = parse_options(self, "--irc-port", "6667", "--irc-name", "irc.x")
         self.assertEqual(config["irc-name"], "irc.x")
+
+    def test_nagle_stays_on_unless_asked(self):
+        self.assertEqual(parse_options(self)["irc-nodelay"], 0)
+        self.assertEqual(parse_options(self, "--irc-nodelay")["irc-nodelay"], 1)
 
     def test_a_tls_port_takes_the_tls_port_syntax(self):
         config = parse_options(self, "--irc-tls-port", "6697:interface=127.0.0.1")
@@ -114,6 +120,36 @@ class ListenerTests(unittest.TestCase):
         self.assertIn("PRIVMSG #lobby :hi ivan", await irc.until("hi ivan"))
         irc.send("PRIVMSG #lobby :hi lena")
         await line.wait_for("[lobby] ivan: hi lena")
+
+    async def _no_delay_of_irc_connection(self, *options: str) -> int:
+        running = RunningServer(
+            self,
+            self.mktemp_path(),
+            ("--port", LOOPBACK, "--irc-port", LOOPBACK, "--irc-guests", *options),
+        )
+        await running.start()
+        line = await running.log_in(await connect(running.port(0)), "lena")
+        await self._irc(running.port(1), "ivan")
+        line_factory, irc_factory = running.server.factories
+        [line_side] = line_factory.clients
+        [irc_side] = irc_factory.clients
+        # The line port's setting is its own.
+        self.assertEqual(self._no_delay(line_side), 1)
+        await line.ok("/ping")
+        return self._no_delay(irc_side)
+
+    @staticmethod
+    def _no_delay(server_side) -> int:
+        handle = tcp_socket(server_side.transport)
+        return handle.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+
+    @async_test
+    async def test_irc_connections_leave_nagle_on_as_other_irc_servers(self):
+        self.assertEqual(await self._no_delay_of_irc_connection(), 0)
+
+    @async_test
+    async def test_irc_nodelay_sets_tcp_nodelay(self):
+        self.assertEqual(await self._no_delay_of_irc_connection("--irc-nodelay"), 1)
 
     @async_test
     async def test_shutdown_says_goodbye_to_irc_clients(self):

@@ -109,7 +109,8 @@ class Connection(CoalescedWrites, LineFraming):
             factory.watch_login(self)
         if limits.ping_interval:
             set_user_timeout(self.transport, limits.ping_timeout)
-        set_no_delay(self.transport)
+        if factory.no_delay:
+            set_no_delay(self.transport)
 
     def _flood_gate(self) -> FloodGate | None:
         """The line-rate limit, made at the first line; None if there is none."""

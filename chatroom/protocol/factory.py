@@ -128,8 +128,15 @@ class ChatFactory(Factory):
 
     log = Logger()
 
-    def __init__(self, admission: Admission, limits: Limits | None = None) -> None:
+    def __init__(
+        self, admission: Admission, limits: Limits | None = None, no_delay: bool = True
+    ) -> None:
+        """
+        @param no_delay: set C{TCP_NODELAY} on each connection (see
+            L{chatroom.protocol.address.set_no_delay}).
+        """
         self.admission = admission
+        self.no_delay = no_delay
         self.chat = admission.chat
         self.clock = self.chat.clock
         self.limits = limits if limits is not None else Limits()

@@ -23,6 +23,11 @@ class IRCFactory(ChatFactory):
     """
     Builds an L{IRCProtocol} per connection.  With C{guests}, a nick that is
     no account's may come in as a guest (L{chatroom.service.guest}).
+
+    Unless C{no_delay}, its connections leave Nagle's algorithm on, as
+    ngIRCd and InspIRCd do: in a channel of 500 where most clients read
+    late, the kernel then sends a third of the segments for the same lines,
+    and the server keeps up with both (docs/performance.md, round 5).
     """
 
     protocol = IRCProtocol
@@ -33,8 +38,9 @@ class IRCFactory(ChatFactory):
         limits: Limits | None = None,
         guests: bool = False,
         server_name: str = SERVER_NAME,
+        no_delay: bool = False,
     ) -> None:
-        super().__init__(admission, limits)
+        super().__init__(admission, limits, no_delay)
         self.guests = guests
         self.server_name = server_name
         # What LUSERS counts, kept as connections change (never counted
