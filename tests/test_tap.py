@@ -4,6 +4,7 @@ started on the real reactor with listeners on loopback port 0.  (That twistd
 finds the plugin is in test_plugin.)
 """
 
+import gc
 import io
 import os
 import sys
@@ -25,7 +26,12 @@ from chatroom.storage.engines import SQLITE
 from chatroom.storage.retention import ActivityRetention
 from chatroom.storage.schema import migrate
 from chatroom.storage.store import ChatStore
-from chatroom.tap import activity_log_observer, makeService
+from chatroom.tap import (
+    MIDDLE_GENERATION_TURNS,
+    activity_log_observer,
+    makeService,
+    tune_garbage_collector,
+)
 from chatroom.tls import load_or_create_certificate
 from tests.asynctest import async_test
 from tests.clients import MemoryClient
@@ -552,3 +558,14 @@ class _Reactor:
 
     def stop(self) -> None:
         self.stopped.append(True)
+
+
+class GarbageCollectorTests(unittest.TestCase):
+    def test_survivors_stay_longer_in_the_middle_generation(self):
+        before = gc.get_threshold()
+        self.addCleanup(gc.set_threshold, *before)
+        gc.set_threshold(700, 10, 10)
+        tune_garbage_collector()
+        # The youngest threshold is kept: garbage cycles go as soon as before.
+        self.assertEqual(gc.get_threshold(), (700, MIDDLE_GENERATION_TURNS, 10))
+        self.assertGreater(MIDDLE_GENERATION_TURNS, 10)
