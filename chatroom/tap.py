@@ -102,7 +102,7 @@ def makeService(config: Options, reactor: IReactorCore | None = None) -> ChatSer
 
 # Collections of the middle generation before its survivors are promoted to
 # the oldest (Python's default: 10).
-MIDDLE_GENERATION_TURNS = 100
+MIDDLE_GENERATION_TURNS = 30
 
 
 def tune_garbage_collector() -> None:
@@ -112,12 +112,13 @@ def tune_garbage_collector() -> None:
     young collections Python runs every 700 allocations; with the default
     thresholds they reached the oldest generation so fast that full
     collections, 27-41 ms each with 500 clients, ran once or twice a second
-    under load.  Ten times as many middle-generation collections before a
-    promotion let them die first: 4 full collections in an IRC fan-out run
-    instead of 35.  The youngest generation keeps its threshold, so
-    garbage cycles (Twisted's thread-pool calls make one each, a Failure
-    often another) are still freed within 700 allocations: idle memory per
-    connection is unchanged (docs/performance.md, round 5).
+    under load (35 in one IRC fan-out run).  Three times as many
+    middle-generation collections before a promotion let them die first.
+    More is not better: garbage cycles that outlive a young collection
+    (Twisted's thread-pool calls make one each, a Failure often another)
+    wait in the middle generation until it is collected, and at 100 the
+    IRC idle memory per connection rose from 1.9 to 2.7 KiB; at 30 it is
+    2.0-2.2 (docs/performance.md, round 5).
     """
     young, _, old = gc.get_threshold()
     gc.set_threshold(young, MIDDLE_GENERATION_TURNS, old)
