@@ -569,3 +569,16 @@ class GarbageCollectorTests(unittest.TestCase):
         # The youngest threshold is kept: garbage cycles go as soon as before.
         self.assertEqual(gc.get_threshold(), (700, MIDDLE_GENERATION_TURNS, 10))
         self.assertGreater(MIDDLE_GENERATION_TURNS, 10)
+
+    def test_only_the_twistd_process_is_tuned(self):
+        from chatroom import tap
+
+        before = gc.get_threshold()
+        self.addCleanup(gc.set_threshold, *before)
+        gc.set_threshold(700, 10, 10)
+        self.patch(tap, "_server", lambda config, reactor: object())
+        self.patch(tap.atexit, "register", lambda *args: None)
+        makeService(_parse("--db", self.mktemp()), reactor)
+        self.assertEqual(gc.get_threshold(), (700, 10, 10))
+        makeService(_parse("--db", self.mktemp()))
+        self.assertEqual(gc.get_threshold(), (700, MIDDLE_GENERATION_TURNS, 10))

@@ -26,8 +26,8 @@ class IRCFactory(ChatFactory):
 
     Unless C{no_delay}, its connections leave Nagle's algorithm on, as
     ngIRCd and InspIRCd do: in a channel of 500 where most clients read
-    late, the kernel then sends a third of the segments for the same lines,
-    and the server keeps up with both (docs/performance.md, round 5).
+    late, the kernel then sends a third of the segments for the same lines
+    (docs/performance.md, round 5).
     """
 
     protocol = IRCProtocol

@@ -169,15 +169,14 @@ class CommandPipeline:
 
     def _start_waiting(self) -> None:
         owner, waiting = self._owner, self._waiting
-        # Read before a close, it must not run after it (a JOIN would leave a
-        # member nobody can reach).
-        if waiting is not None and owner.takes_commands():
-            # Offered again: a command before it may have changed the answer.
+        if waiting is not None:
             self._waiting = None
-            self.offer(waiting)
-            if self._waiting is None:
-                owner.resume_reading("command")
-        elif waiting is not None:
-            self._waiting = None
+            # Read before a close, it must not run after it (a JOIN would
+            # leave a member nobody can reach).
+            if owner.takes_commands():
+                # Offered again: a command before it may have changed the answer.
+                self.offer(waiting)
+                if self._waiting is None:
+                    owner.resume_reading("command")
         if not self._running and self._waiting is None:
             owner.rested()

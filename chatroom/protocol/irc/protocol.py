@@ -71,6 +71,15 @@ NAMES_PER_LINE = 10
 TAG_TIME, TAG_MESSAGE, TAG_ACCOUNT = 1, 2, 4
 _TAG_BITS = {"server-time": TAG_TIME, "message-tags": TAG_MESSAGE}
 _TAG_BITS["account-tag"] = TAG_ACCOUNT
+TAG_COMBINATIONS = (TAG_TIME | TAG_MESSAGE | TAG_ACCOUNT) + 1
+
+
+def _encodings(message: RoomMessage) -> list:
+    """A room message's IRC encodings, one slot per L{TAG_COMBINATIONS}."""
+    encodings = message.irc
+    if encodings is None:
+        encodings = message.irc = [None] * TAG_COMBINATIONS
+    return encodings
 
 
 @implementer(IChatClient, IReadMarkers)
@@ -650,9 +659,7 @@ class IRCProtocol(Connection):
         turn output here; the rest (a new set of caps, a client not yet
         welcomed, output backed up) goes the long way.
         """
-        variants = message.irc
-        if variants is None:
-            variants = message.irc = [None] * 8
+        variants = _encodings(message)
         for client in clients:
             if client is exclude:
                 continue
@@ -676,9 +683,7 @@ class IRCProtocol(Connection):
             self._hold(lambda: self.room_message(message))
             return
         # Built by the first IRC recipient with these caps for every other.
-        variants = message.irc
-        if variants is None:
-            variants = message.irc = [None] * 8
+        variants = _encodings(message)
         bits = self.tag_bits
         data = variants[bits]
         if data is None:
