@@ -7,7 +7,7 @@ take a shorter path than other events: both are tested.
 from twisted.trial import unittest
 
 from chatroom.service.events import Notice, RoomMessage
-from chatroom.service.fanout import LocalFanout
+from chatroom.service.fanout import LocalFanout, OneByOne
 from tests.helpers import capture_log
 
 
@@ -100,16 +100,21 @@ class LocalFanoutTests(unittest.TestCase):
         self.assertEqual([m.got for m in (cy, di, leaver)], [["one"]] * 3)
         self.assertEqual(ann.got, ["one", "two"])
 
-    def test_clients_that_fan_out_themselves_get_one_call_for_all(self):
-        calls = []
+    def test_clients_whose_class_has_a_room_fan_are_reached_through_it(self):
+        made = []
+
+        class Fan(OneByOne):
+            def __init__(self, members):
+                super().__init__(members)
+                made.append(self)
+                self.calls = 0
+
+            def deliver(self, message, exclude, failed):
+                self.calls += 1
+                super().deliver(message, exclude, failed)
 
         class Many(Mind):
-            @staticmethod
-            def room_message_fan_out(clients, message, exclude, failed):
-                calls.append(sorted(c.name for c in clients))
-                for client in clients:
-                    if client is not exclude:
-                        client.room_message(message)
+            room_fan = Fan
 
         ann, bob, cy, di = self.minds
         bob.broken = False
@@ -117,10 +122,19 @@ class LocalFanoutTests(unittest.TestCase):
         for mind in (eve, fay):
             self.fanout.subscribe("den", mind)
         self.fanout.deliver("den", RoomMessage("den", 1, "ann", "hi", 0), exclude=fay)
-        self.assertEqual(calls, [["eve", "fay"]])
+        self.fanout.deliver("den", RoomMessage("den", 2, "ann", "ho", 0))
+        # One group for the room, kept from one message to the next.
+        [fan] = made
+        self.assertEqual(sorted(m.name for m in fan.members), ["eve", "fay"])
+        self.assertEqual(fan.calls, 2)
         self.assertEqual(
-            [m.got for m in (ann, bob, cy, di, eve, fay)], [["hi"]] * 5 + [[]]
+            [m.got for m in (ann, bob, cy, di, eve, fay)],
+            [["hi", "ho"]] * 5 + [["ho"]],
         )
+        # A member joining makes the room's groups anew.
+        self.fanout.subscribe("den", Many("gus"))
+        self.fanout.deliver("den", RoomMessage("den", 3, "ann", "hey", 0))
+        self.assertEqual(len(made), 2)
 
     def test_a_channel_of_one_holds_no_set(self):
         lone = Mind("eve")

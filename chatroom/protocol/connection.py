@@ -86,6 +86,8 @@ class Connection(CoalescedWrites, LineFraming):
         self._output: OutputQueue | None = None
         # What was written this reactor turn, not flushed yet (CoalescedWrites).
         self._pending: list[bytes] | None = None
+        # The room's shared output of this turn we hold (CoalescedWrites).
+        self._run = None
         # Waiting for the output queue to drain (IChatClient.drained).
         self._drain_waiters: list[defer.Deferred[bool]] | None = None
         # Only while closing: the abort if the close takes too long.

@@ -84,21 +84,25 @@ class CoalescedWrites:
     each costs a C{send()} and the two C{epoll_ctl} calls that start and stop
     writing; a room message is a write to every member.
 
+    A room's messages of one turn may be shared by its members' outputs
+    (L{RoomFan}): the connection then holds a L{SharedRun} as the last
+    piece of its output, and leaves it (keeping what it held so far) as
+    soon as anything else is written to it, or it is flushed.
+
     The front end's protocol sets C{_output} (an L{OutputQueue} or None),
     or makes it in L{_queue_for_backlog}; calls L{flush} before it closes
     the connection, L{drop_output} before it aborts it or once it is lost,
-    and may override L{sent}.
+    and may override L{sent}.  For L{RoomFan} it implements
+    L{room_fan_key} and L{room_encoding}.
     """
 
     # Most connections are idle: nothing is kept between turns.
-    __slots__ = ("_pending", "_output")
+    __slots__ = ("_pending", "_output", "_run")
 
     def write(self, data: bytes) -> None:
-        """
-        One append per delivery.  A front end's C{room_message} may append to
-        C{_pending} itself while it is a list and the output is not backed
-        up: nothing else is to be done then.
-        """
+        """One append per delivery."""
+        if self._run is not None:
+            self._leave_run()
         pending = self._pending
         if pending is None:
             self._pending = [data]
@@ -111,6 +115,8 @@ class CoalescedWrites:
 
     def flush(self) -> None:
         """Hand what was written this turn to the transport, in one write."""
+        if self._run is not None:
+            self._leave_run()
         pending = self._pending
         if not pending:
             return
@@ -131,6 +137,44 @@ class CoalescedWrites:
         """Forget what was written and not flushed, and all later writes."""
         self._pending = _DROPPED
 
+    def join_run(self, run: SharedRun) -> None:
+        """
+        Take C{run}'s messages, those of this turn so far and those appended
+        until this connection leaves it, as the next piece of output.  Only
+        for a connection whose L{room_fan_key} is not None.
+        """
+        if self._run is not None:
+            self._leave_run()
+        pending = self._pending
+        if pending is None:
+            self._pending = [run]
+            self.factory.flush_soon(self)
+        else:
+            pending.append(run)
+        self._run = run
+
+    def _leave_run(self) -> None:
+        # What the run holds now is ours; what it gets later, the room's
+        # fan-out hands us one by one.
+        run, self._run = self._run, None
+        pending = self._pending
+        if pending and pending[-1] is run:
+            pending[-1] = run.data()
+        run.fan.left(self)
+
+    def room_fan_key(self):
+        """
+        Which encoding of a room message this connection takes, shared with
+        every member of the same key; None while it must take each message
+        by itself (L{IChatClient.room_message}): not yet welcomed, output
+        backed up (counted write by write), cut.
+        """
+        return None
+
+    def room_encoding(self, message) -> bytes:
+        """The bytes of C{message} for this connection's L{room_fan_key}."""
+        raise NotImplementedError
+
     def _queue_for_backlog(self) -> OutputQueue | None:
         """
         The kernel left bytes of a flush in the transport's buffer and no
@@ -140,6 +184,104 @@ class CoalescedWrites:
 
     def sent(self) -> None:
         """Called after each flush: the connection said something."""
+
+
+class SharedRun:
+    """
+    Consecutive messages of one room in one reactor turn, in one encoding,
+    that the outputs of many members hold at once: a message is one append
+    here, not one per member.  Joined once, whoever flushes first.
+    """
+
+    __slots__ = ("fan", "parts", "_joined", "_joined_count")
+
+    def __init__(self, fan: RoomFan) -> None:
+        self.fan = fan
+        self.parts: list[bytes] = []
+        self._joined = b""
+        self._joined_count = 0
+
+    def data(self) -> bytes:
+        parts = self.parts
+        if len(parts) != self._joined_count:
+            self._joined = b"".join(parts)
+            self._joined_count = len(parts)
+        return self._joined
+
+
+class RoomFan:
+    """
+    A room's members of one front end, and how a room message reaches them
+    (LocalFanout keeps one until the room's members change).  In a turn the
+    room's first message starts a L{SharedRun} per encoding, which each
+    member that can share joins; while any member is still in a run, the
+    turn's next messages are one append per run, plus one delivery for
+    each member apart (the sender, one that left its run, one that cannot
+    share).  Without it, a message to 500 members was 500 appends, and
+    each member's output 500 separate joins at the flush.
+    """
+
+    __slots__ = ("members", "_runs", "_attached", "_apart")
+
+    def __init__(self, members: tuple) -> None:
+        self.members = members
+        # (class, key) -> (run, a member with that key, which encodes for it)
+        self._runs: dict = {}
+        self._attached = 0
+        self._apart: list = []
+
+    def deliver(self, message, exclude, failed: Callable) -> None:
+        if not self._attached:
+            self._start(message, exclude, failed)
+            return
+        if exclude is not None and exclude._run is not None:
+            if exclude._run.fan is self:
+                # The sender sees none of its own messages from here on.
+                exclude._leave_run()
+        for run, encoder in self._runs.values():
+            try:
+                run.parts.append(encoder.room_encoding(message))
+            except Exception:
+                failed(encoder)
+        for client in self._apart:
+            if client is not exclude:
+                try:
+                    client.room_message(message)
+                except Exception:
+                    failed(client)
+
+    def left(self, client) -> None:
+        """C{client} left its run: it takes the turn's next messages itself."""
+        self._attached -= 1
+        self._apart.append(client)
+
+    def _start(self, message, exclude, failed: Callable) -> None:
+        runs: dict = {}
+        self._runs = runs
+        self._apart = apart = []
+        attached = 0
+        for client in self.members:
+            if client is exclude:
+                apart.append(client)
+                continue
+            try:
+                key = client.room_fan_key()
+                if key is None:
+                    apart.append(client)
+                    client.room_message(message)
+                    continue
+                # Front ends whose keys look alike share a fan, never a run.
+                key = (type(client), key)
+                entry = runs.get(key)
+                if entry is None:
+                    run = SharedRun(self)
+                    run.parts.append(client.room_encoding(message))
+                    entry = runs[key] = (run, client)
+                client.join_run(entry[0])
+                attached += 1
+            except Exception:
+                failed(client)
+        self._attached = attached
 
 
 @implementer(IPushProducer)

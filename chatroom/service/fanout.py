@@ -110,7 +110,8 @@ class LocalFanout:
         # A room's members grouped by how a room message reaches them
         # (_grouped), made at its first message and kept until the room
         # changes: copying a room of 500 for every message was a twentieth
-        # of the reactor's time at full load.
+        # of the reactor's time at full load, and a group may keep state
+        # from one message to the next (a turn's shared output).
         self._groups: dict[Hashable, tuple] = {}
 
     def subscribe(self, channel: Hashable, client) -> None:
@@ -153,8 +154,8 @@ class LocalFanout:
             if groups is None:
                 members = listeners if type(listeners) is set else (listeners,)
                 groups = self._groups[channel] = _grouped(members)
-            for fan_out, members in groups:
-                fan_out(members, event, exclude, self._failed)
+            for fan in groups:
+                fan.deliver(event, exclude, self._failed)
             return
         # A copy: a delivery may disconnect a client, which unsubscribes it.
         clients = tuple(listeners) if type(listeners) is set else (listeners,)
@@ -179,23 +180,30 @@ class LocalFanout:
         )
 
 
-def room_message_one_by_one(clients, message, exclude, failed) -> None:
-    """How a room message reaches a client that fans out no faster."""
-    for client in clients:
-        if client is not exclude:
-            try:
-                client.room_message(message)
-            except Exception:
-                failed(client)
+class OneByOne:
+    """How a room message reaches clients whose class has no C{room_fan}."""
+
+    __slots__ = ("members",)
+
+    def __init__(self, members: tuple) -> None:
+        self.members = members
+
+    def deliver(self, message, exclude, failed) -> None:
+        for client in self.members:
+            if client is not exclude:
+                try:
+                    client.room_message(message)
+                except Exception:
+                    failed(client)
 
 
 def _grouped(clients) -> tuple:
     """
-    C{clients} by their class's C{room_message_fan_out} (a static function
-    with the signature of L{room_message_one_by_one}), or one by one.
+    C{clients} grouped by their class's C{room_fan} (see L{IChatClient}),
+    each group made by it, or one by one.
     """
     groups: dict = {}
     for client in clients:
-        fan_out = getattr(type(client), "room_message_fan_out", None)
-        groups.setdefault(fan_out or room_message_one_by_one, []).append(client)
-    return tuple((fan_out, tuple(members)) for fan_out, members in groups.items())
+        room_fan = getattr(type(client), "room_fan", None)
+        groups.setdefault(room_fan or OneByOne, []).append(client)
+    return tuple(make(tuple(members)) for make, members in groups.items())

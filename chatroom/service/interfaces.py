@@ -15,10 +15,12 @@ class IChatClient(Interface):
         """
         Deliver a L{RoomMessage} from someone else in a room we are in.
 
-        A class may also have a static C{room_message_fan_out(clients,
-        message, exclude, failed)} that delivers to many of its instances
-        in one call (L{chatroom.service.fanout.room_message_one_by_one} is
-        what is done without one).
+        A class may also have a C{room_fan}: called with a tuple of its
+        instances in one room, it makes what delivers the room's messages
+        to all of them, C{deliver(message, exclude, failed)}, kept until
+        the room's members change (L{chatroom.service.fanout.OneByOne} is
+        what is done without one; L{chatroom.protocol.output.RoomFan} lets
+        their outputs share a turn's messages).
         """
 
     def private_message(message):

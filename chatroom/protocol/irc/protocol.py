@@ -42,7 +42,7 @@ from chatroom.protocol.irc.message import (
 )
 from chatroom.protocol.irc.pipeline import OVERLAPPING, CommandPipeline
 from chatroom.protocol.limits import FakeLag
-from chatroom.protocol.output import OutputQueue
+from chatroom.protocol.output import OutputQueue, RoomFan
 from chatroom.service import moderation
 from chatroom.service.admission import Admitted
 from chatroom.service.events import (
@@ -651,38 +651,20 @@ class IRCProtocol(Connection):
 
     # What the service delivers (IChatClient)
 
-    @staticmethod
-    def room_message_fan_out(clients, message: RoomMessage, exclude, failed) -> None:
-        """
-        L{room_message} to many IRC clients (LocalFanout), a Python call per
-        member fewer: an encoding already made is appended to each member's
-        turn output here; the rest (a new set of caps, a client not yet
-        welcomed, output backed up) goes the long way.
-        """
-        variants = _encodings(message)
-        for client in clients:
-            if client is exclude:
-                continue
-            try:
-                data = variants[client.tag_bits]
-                pending, output = client._pending, client._output
-                if (
-                    data is None
-                    or pending is None
-                    or client._held is not None
-                    or (output is not None and output.backed_up)
-                ):
-                    client.room_message(message)
-                else:
-                    pending.append(data)
-            except Exception:
-                failed(client)
+    room_fan = RoomFan
 
-    def room_message(self, message: RoomMessage, echo: bool = False) -> None:
-        if self._held is not None and not echo:
-            self._hold(lambda: self.room_message(message))
-            return
-        # Built by the first IRC recipient with these caps for every other.
+    def room_fan_key(self) -> int | None:
+        output = self._output
+        if (
+            self._held is not None
+            or not self.connected
+            or (output is not None and output.backed_up)
+        ):
+            return None
+        return self.tag_bits
+
+    def room_encoding(self, message: RoomMessage) -> bytes:
+        """C{message} for this client's caps, made once for every client with them."""
         variants = _encodings(message)
         bits = self.tag_bits
         data = variants[bits]
@@ -707,6 +689,13 @@ class IRCProtocol(Connection):
             data = variants[bits] = (
                 with_tags(plain, encode_tags(tags).encode("utf-8")) if tags else plain
             )
+        return data
+
+    def room_message(self, message: RoomMessage, echo: bool = False) -> None:
+        if self._held is not None and not echo:
+            self._hold(lambda: self.room_message(message))
+            return
+        data = self.room_encoding(message)
         if echo:
             self.write(data)
         else:

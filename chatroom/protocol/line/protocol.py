@@ -21,7 +21,7 @@ from chatroom.protocol.limits import ByteRate
 from chatroom.protocol.line import commands, wire
 from chatroom.protocol.line.commands import CommandLine
 from chatroom.protocol.line.pipeline import Answer, ReplyPipeline
-from chatroom.protocol.output import OutputQueue
+from chatroom.protocol.output import OutputQueue, RoomFan
 from chatroom.service.admission import Admission, Admitted
 from chatroom.service.events import (
     ACTION,
@@ -254,20 +254,26 @@ class LineProtocol(Connection):
 
     # What the service delivers (IChatClient)
 
-    def room_message(self, message: RoomMessage) -> None:
-        # The hot path of fan-out: encoded once for every recipient, and
-        # appended to this turn's output without a call (CoalescedWrites.write).
+    room_fan = RoomFan
+
+    def room_fan_key(self) -> bool | None:
+        output = self._output
+        if not self.connected or (output is not None and output.backed_up):
+            return None
+        return self.timestamps
+
+    def room_encoding(self, message: RoomMessage) -> bytes:
+        # Encoded once for every recipient.
         line = message.wire
         if line is None:
             encode = wire.room_action if message.kind == ACTION else wire.room_message
             line = message.wire = encode(message.room, message.sender, message.text)
         if self.timestamps:
             line = wire.timestamped(message.at, line)
-        pending, output = self._pending, self._output
-        if pending is None or (output is not None and output.backed_up):
-            self.write(line)
-        else:
-            pending.append(line)
+        return line
+
+    def room_message(self, message: RoomMessage) -> None:
+        self.write(self.room_encoding(message))
 
     def private_message(self, message: PrivateMessage) -> None:
         line = message.wire
