@@ -6,8 +6,10 @@ back in the order of the lines.
 
 from __future__ import annotations
 
+from twisted.internet import defer
+
 from chatroom.protocol.irc import pipeline
-from chatroom.protocol.irc.pipeline import MAX_PIPELINE
+from chatroom.protocol.irc.pipeline import MAX_PIPELINE, RESUME_AT
 from tests.clients import MemoryClient
 from tests.helpers import HeldReads, HeldWrites
 from tests.test_irc import IRCTestCase, command_of
@@ -92,6 +94,40 @@ class PipelineTests(IRCTestCase):
         self.assertEqual(len(self.alice.take()), count)
         self.assertEqual(self.alice.transport.producerState, "producing")
         self.assertEqual(self.irc.in_flight.count, 0)
+
+    def test_once_full_reading_resumes_only_when_half_are_done(self):
+        stored = []
+
+        def hold(*args):
+            d = defer.Deferred()
+            stored.append(d)
+            return d
+
+        self.patch(self.world.chat.store, "store_room_message", hold)
+        count = MAX_PIPELINE * 2
+        self.alice.write_bytes(
+            b"".join(b"PRIVMSG #den :m%d\r\n" % i for i in range(count))
+        )
+        self.assertEqual(len(stored), MAX_PIPELINE)
+        # The waiting message starts as each finishes; what is behind it
+        # stays in the socket until only RESUME_AT are running.
+        for d in stored[: MAX_PIPELINE - RESUME_AT]:
+            d.callback(None)
+            self.assertEqual(self.alice.transport.producerState, "paused")
+        self.assertEqual(len(stored), MAX_PIPELINE + 1)
+        stored[MAX_PIPELINE - RESUME_AT].callback(None)
+        # Read again: it fills up to the limit, and stops.
+        self.assertEqual(len(stored), MAX_PIPELINE + 1 + MAX_PIPELINE - RESUME_AT)
+        self.assertEqual(self.alice.transport.producerState, "paused")
+        for d in stored:
+            if not d.called:
+                d.callback(None)
+        while len(stored) < count:
+            for d in stored:
+                if not d.called:
+                    d.callback(None)
+        self.assertEqual(len(self.bob.take()), count)
+        self.assertEqual(self.alice.transport.producerState, "producing")
 
     def test_reading_stops_when_too_many_lines_wait_on_all_connections(self):
         self.irc.in_flight.limit = 2

@@ -8,7 +8,7 @@ from __future__ import annotations
 from twisted.internet import defer
 
 from chatroom.protocol.line import commands
-from chatroom.protocol.line.pipeline import MAX_PIPELINE
+from chatroom.protocol.line.pipeline import MAX_PIPELINE, RESUME_AT
 from tests.asynctest import async_test
 from tests.helpers import ServerTestCase
 
@@ -102,6 +102,32 @@ class PipelineTests(ServerTestCase):
         for index in range(MAX_PIPELINE + 5):
             await storage.commit(index)
         self.assertEqual(await replies, ["+OK"] * (MAX_PIPELINE + 5))
+        self.assertEqual(alice.transport.producerState, "producing")
+
+    @async_test
+    async def test_once_full_reading_resumes_only_when_half_are_done(self):
+        alice = await self.server.register("alice")
+        storage = HeldStorage(self)
+        count = MAX_PIPELINE * 2
+        replies = alice.send_bytes(
+            b"".join(b"m%d\n" % i for i in range(count)), replies=count
+        )
+        self.assertEqual(len(storage.writes), MAX_PIPELINE)
+        # The held line starts as the first is answered; what is behind it
+        # stays in the socket until only RESUME_AT are in flight.
+        for index in range(MAX_PIPELINE - RESUME_AT):
+            await storage.commit(index)
+            self.assertEqual(alice.transport.producerState, "paused")
+        self.assertEqual(len(storage.writes), MAX_PIPELINE + 1)
+        await storage.commit(MAX_PIPELINE - RESUME_AT)
+        self.assertEqual(
+            len(storage.writes), MAX_PIPELINE + 1 + MAX_PIPELINE - RESUME_AT
+        )
+        self.assertEqual(alice.transport.producerState, "paused")
+        await storage.release()
+        while len(storage.writes) < count:
+            await storage.release()
+        self.assertEqual(await replies, ["+OK"] * count)
         self.assertEqual(alice.transport.producerState, "producing")
 
     @async_test

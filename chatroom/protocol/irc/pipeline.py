@@ -29,6 +29,10 @@ from chatroom.protocol.irc.message import Message
 
 # Messages of one connection running at once; past it, we stop reading.
 MAX_PIPELINE = 64
+# Once full, reading resumes when no more than this many run: not at every
+# finished message, which paused and resumed the socket (two epoll_ctl
+# calls) once per message of a client that sends flat out.
+RESUME_AT = MAX_PIPELINE // 2
 OVERLAPPING = frozenset({"PRIVMSG", "NOTICE"})
 
 
@@ -74,7 +78,14 @@ class PipelineOwner(Protocol):
 class CommandPipeline:
     """One connection's running commands, oldest first."""
 
-    __slots__ = ("_owner", "_shared", "_running", "_only_messages", "_waiting")
+    __slots__ = (
+        "_owner",
+        "_shared",
+        "_running",
+        "_only_messages",
+        "_waiting",
+        "_refilling",
+    )
 
     def __init__(self, owner: PipelineOwner, shared: InFlight) -> None:
         self._owner = owner
@@ -84,6 +95,8 @@ class CommandPipeline:
         # A command read while others run and that may not start yet: the
         # lines behind it wait in the socket, not here.
         self._waiting: Message | None = None
+        # The waiting command has started; reading resumes at RESUME_AT.
+        self._refilling = False
 
     def busy(self) -> bool:
         return bool(self._running)
@@ -177,6 +190,13 @@ class CommandPipeline:
                 # Offered again: a command before it may have changed the answer.
                 self.offer(waiting)
                 if self._waiting is None:
-                    owner.resume_reading("command")
+                    self._refilling = True
+        if (
+            self._refilling
+            and self._waiting is None
+            and len(self._running) <= RESUME_AT
+        ):
+            self._refilling = False
+            owner.resume_reading("command")
         if not self._running and self._waiting is None:
             owner.rested()

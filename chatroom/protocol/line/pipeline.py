@@ -21,6 +21,10 @@ from chatroom.protocol.factory import InFlight
 # Messages of one connection waiting on storage at once; past it, we stop
 # reading from that connection.
 MAX_PIPELINE = 64
+# Once full, reading resumes when no more than this many are in flight: not
+# at every answer, which paused and resumed the socket (two epoll_ctl calls)
+# once per message of a client that sends flat out.
+RESUME_AT = MAX_PIPELINE // 2
 
 Item = TypeVar("Item")
 # What an answered line leaves: its reply, and what to run once it is sent.
@@ -66,6 +70,7 @@ class ReplyPipeline(Generic[Item]):
         "_only_messages",
         "_last_reply",
         "_held",
+        "_refilling",
     )
 
     def __init__(self, owner: PipelineOwner[Item], shared: InFlight) -> None:
@@ -78,6 +83,8 @@ class ReplyPipeline(Generic[Item]):
         self._last_reply: defer.Deferred | None = None
         # A line that must wait for the ones in flight before it starts.
         self._held: Item | None = None
+        # The held line has started; reading resumes at RESUME_AT.
+        self._refilling = False
 
     def offer(self, item: Item) -> None:
         """Start C{item} now if it may; else hold it and stop reading."""
@@ -185,4 +192,7 @@ class ReplyPipeline(Generic[Item]):
             self._held = None
             self.offer(held)
             if self._held is None:
-                self._owner.resume_reading("command")
+                self._refilling = True
+        if self._refilling and self._held is None and self._in_flight <= RESUME_AT:
+            self._refilling = False
+            self._owner.resume_reading("command")
