@@ -11,6 +11,7 @@ from twisted.trial import unittest
 
 from chatroom.protocol.irc import message
 from chatroom.protocol.irc.factory import IRCFactory
+from chatroom.protocol.irc.message import format_line, head_length
 from chatroom.protocol.irc.protocol import split_text
 from chatroom.service.events import Membership, RoomMessage, event_from_dict
 from tests.clients import MemoryClient
@@ -58,6 +59,19 @@ class ParsingTests(unittest.TestCase):
         self.assertEqual(
             message.format_line("PRIVMSG", "#a", ":)"), b"PRIVMSG #a ::)\r\n"
         )
+
+    def test_head_length_is_what_format_line_puts_before_the_trailing(self):
+        for command, middle, source in [
+            ("PRIVMSG", ("#den",), "ann!ann@chatroom.irc"),
+            ("NOTICE", ("#café", "x"), "é!é@h"),
+            ("PING", (), None),
+        ]:
+            with self.subTest(command):
+                line = format_line(command, *middle, "a b", source=source)
+                self.assertEqual(
+                    head_length(command, *middle, source=source),
+                    len(line) - len(b":a b\r\n"),
+                )
 
     def test_long_text_splits_between_characters(self):
         text = "é" * 300

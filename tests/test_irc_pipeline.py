@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from twisted.internet import defer
 
-from chatroom.protocol.irc import pipeline
+from chatroom.protocol.irc import commands, pipeline
 from chatroom.protocol.irc.pipeline import MAX_PIPELINE, RESUME_AT
 from tests.clients import MemoryClient
 from tests.helpers import HeldReads, HeldWrites
@@ -40,6 +40,36 @@ class PipelineTests(IRCTestCase):
             self.alice.take(),
             [f":alice!alice@chatroom.irc PRIVMSG #den m{i}" for i in range(3)],
         )
+
+    def test_a_channel_message_takes_the_short_path_and_keeps_its_turn(self):
+        # Callbacks, not dispatch's coroutine; the echo and the refusal that
+        # its callbacks write are still this command's, in the lines' order.
+        dispatched = []
+        real = commands.dispatch
+
+        def dispatch(conn, msg):
+            dispatched.append(msg.command)
+            return real(conn, msg)
+
+        self.patch(commands, "dispatch", dispatch)
+        self.alice.write_bytes(
+            b"PRIVMSG #den :one\r\nPRIVMSG #nowhere :two\r\nPING token\r\n"
+        )
+        self.assertEqual(self.alice.take(), [])
+        self.writes.commit_all()
+        self.assertEqual(
+            [command_of(line) for line in self.alice.take()],
+            ["PRIVMSG", "403", "PONG"],
+        )
+        self.assertEqual(dispatched, ["PING"])
+
+    def test_a_channel_message_whose_commit_fails_is_answered_in_its_turn(self):
+        self.alice.write_bytes(b"PRIVMSG #den :lost\r\nPING token\r\n")
+        self.writes.fail(RuntimeError("disk full"))
+        lines = self.alice.take()
+        self.assertEqual([command_of(line) for line in lines], ["FAIL", "PONG"])
+        self.assertIn("SERVER_ERROR", lines[0])
+        self.flushLoggedErrors(RuntimeError)
 
     def test_a_reply_behind_a_running_message_waits_its_turn(self):
         self.alice.write_bytes(

@@ -234,10 +234,10 @@ class RoomFan:
         if not self._attached:
             self._start(message, exclude, failed)
             return
-        if exclude is not None and exclude._run is not None:
-            if exclude._run.fan is self:
-                # The sender sees none of its own messages from here on.
-                exclude._leave_run()
+        run = getattr(exclude, "_run", None)
+        if run is not None and run.fan is self:
+            # The sender sees none of its own messages from here on.
+            exclude._leave_run()
         for run, encoder in self._runs.values():
             try:
                 run.parts.append(encoder.room_encoding(message))
@@ -259,7 +259,8 @@ class RoomFan:
         runs: dict = {}
         self._runs = runs
         self._apart = apart = []
-        attached = 0
+        # Counted as they join: a delivery below may make one leave again.
+        self._attached = 0
         for client in self.members:
             if client is exclude:
                 apart.append(client)
@@ -278,10 +279,9 @@ class RoomFan:
                     run.parts.append(client.room_encoding(message))
                     entry = runs[key] = (run, client)
                 client.join_run(entry[0])
-                attached += 1
+                self._attached += 1
             except Exception:
                 failed(client)
-        self._attached = attached
 
 
 @implementer(IPushProducer)

@@ -152,6 +152,17 @@ def format_line(
     return (" ".join(parts) + "\r\n").encode("utf-8")
 
 
+def head_length(command: str, *middle: str, source: str | None = None) -> int:
+    """
+    Bytes of a line up to its trailing parameter, colon not counted:
+    C{:source command middle... } (L{format_line} without tags).
+    """
+    head = f"{command} {' '.join(middle)} " if middle else f"{command} "
+    if source is not None:
+        head = f":{source} {head}"
+    return len(head.encode("utf-8"))
+
+
 def split_text(text: str, budget: int) -> list[str]:
     """C{text} in pieces of at most C{budget} UTF-8 bytes, split between characters."""
     data = text.encode("utf-8")

@@ -26,6 +26,7 @@ from chatroom.names import name_key
 from chatroom.protocol.connection import Connection
 from chatroom.protocol.irc import batch, commands, pipeline, wire
 from chatroom.protocol.irc.commands import status
+from chatroom.protocol.irc.commands.messages import channel_message_at_once
 from chatroom.protocol.irc.message import (
     CTCP_ACTION,
     MAX_BODY,
@@ -35,6 +36,7 @@ from chatroom.protocol.irc.message import (
     ParseError,
     encode_tags,
     format_line,
+    head_length,
     parse,
     split_tags,
     split_text,
@@ -284,7 +286,11 @@ class IRCProtocol(Connection):
         if label:
             # Never beside another command: its replies are collected to be labeled.
             self._label, self._replies = label, []
-        d = defer.ensureDeferred(commands.dispatch(self, msg))
+        d = None
+        if msg.command in OVERLAPPING and self.registered:
+            d = channel_message_at_once(self, msg)
+        if d is None:
+            d = defer.ensureDeferred(commands.dispatch(self, msg))
         d.addErrback(self._failed, msg.command, pipeline.current.get())
         if label:
             if not d.called:
@@ -613,14 +619,18 @@ class IRCProtocol(Connection):
         One or more lines carrying C{text}, each within IRC's 512 bytes; an
         action (C{kind}) as a CTCP ACTION in each.
         """
-        head = len(format_line(command, target, "x", source=source)) - 3
+        head = head_length(command, target, source=source)
         before, after = (f"{CTCP_ACTION} ", "\x01") if kind == ACTION else ("", "")
         room = MAX_BODY - head - 1 - len(before) - len(after)
+        pieces = split_text(text, room)
+        if len(pieces) == 1:
+            body = f"{before}{text}{after}"
+            return format_line(command, target, body, source=source, tags=tags)
         return b"".join(
             format_line(
                 command, target, f"{before}{piece}{after}", source=source, tags=tags
             )
-            for piece in split_text(text, room)
+            for piece in pieces
         )
 
     def message_command(self, kind: str) -> str:

@@ -7,6 +7,10 @@ another front end is split into several lines on the way out instead.
 
 from __future__ import annotations
 
+import contextvars
+
+from twisted.internet import defer
+
 from chatroom.errors import (
     BadName,
     CannotSpeak,
@@ -27,7 +31,7 @@ from chatroom.protocol.irc.message import (
     MAX_BODY,
     Message,
     client_only,
-    format_line,
+    head_length,
     split_text,
 )
 from chatroom.service.events import ACTION, MESSAGE, NOTICE
@@ -94,6 +98,56 @@ async def _message(conn, msg: Message, errors: bool) -> None:
                 _refused(conn, msg.command, target, room, e)
 
 
+def channel_message_at_once(conn, msg: Message) -> defer.Deferred[None] | None:
+    """
+    A PRIVMSG or NOTICE to one channel, nearly every line a client sends,
+    run with callbacks rather than as a coroutine (L{_message} does the
+    rest: several targets, a status prefix, a nick); None if C{msg} is
+    not one.  Its Deferred fires once the message is stored.
+    """
+    params = msg.params
+    if len(params) != 2 or not params[1]:
+        return None
+    target = params[0]
+    if not target.startswith("#") or "," in target:
+        return None
+    errors = msg.command == "PRIVMSG"
+    kind = MESSAGE if errors else NOTICE
+    tags = client_only(msg.tags) if "message-tags" in conn.caps else None
+    text = fit_text(msg.command, target, params[1], conn.mask)
+    action = ctcp_action(text) if errors else None
+    if action is not None:
+        kind, text = ACTION, action
+    room = target[1:]
+    try:
+        said = conn.avatar.say(room, text, kind, tags)
+    except ChatError as e:
+        if errors:
+            _refused(conn, msg.command, target, room, e)
+        return defer.succeed(None)
+    except Exception:
+        return defer.fail()  # answered as any command's failure is
+    # What the callbacks write belongs to this command (pipeline.current).
+    context = contextvars.copy_context()
+    return said.addCallbacks(
+        _said,
+        _not_said,
+        callbackArgs=(conn, context),
+        errbackArgs=(conn, context, msg.command, target, room, errors),
+    )
+
+
+def _said(sent, conn, context: contextvars.Context) -> None:
+    if "echo-message" in conn.caps:
+        context.run(conn.room_message, sent, True)
+
+
+def _not_said(failure, conn, context, command, target, room, errors) -> None:
+    failure.trap(ChatError)
+    if errors:
+        context.run(_refused, conn, command, target, room, failure.value)
+
+
 def status_target(target: str) -> tuple[str | None, str | None]:
     """
     STATUSMSG: C{@#room} (its operators) or C{+#room} (voiced and
@@ -158,7 +212,7 @@ def fit_text(command: str, target: str | None, text: str, source: str) -> str:
     C{text} cut, between characters, to fit one relayed line from C{source}
     (C{command target :text}, or C{command :text} if there is no target).
     """
-    params = ("x",) if target is None else (target, "x")
-    head = len(format_line(command, *params, source=source)) - len(b"x\r\n")
+    middle = () if target is None else (target,)
+    head = head_length(command, *middle, source=source)
     # One byte more for the colon before the trailing parameter.
     return split_text(text, MAX_BODY - head - 1)[0]
