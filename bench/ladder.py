@@ -136,10 +136,12 @@ def run_ladder(
     return {
         "steps": steps,
         "ended_by": ended_by,
-        # Its sustainable rate is the generator's limit: a lower bound.
+        # Its sustainable rate is the generator's limit, or the ladder's: a
+        # lower bound.
         "generator_bound": bool(
             last.get("generator_saturated")
             or (last.get("sustainable") and last.get("generator_limited"))
+            or ended_by == "top of the ladder"
         ),
         "sustainable_deliveries_per_s": max(
             (s["delivered_per_s"] for s in good), default=0.0

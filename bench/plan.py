@@ -38,13 +38,16 @@ class Sizes:
         1_500_000,
         2_000_000,
         # For the coalescing baseline (and a server that beats the plain one
-        # twice): up to past the generator's receive ceiling (~6M/s a core).
+        # twice): up to past the generator's receive ceiling (~6M/s a core,
+        # more with the IRC scenario's bulk receivers).
         2_500_000,
         3_000_000,
         4_000_000,
         5_000_000,
         6_000_000,
         8_000_000,
+        10_000_000,
+        12_000_000,
     )
     warmup_s: float = 0.5
     window_s: float = 2.0
