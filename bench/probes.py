@@ -121,6 +121,22 @@ def dispatch(original):
     return probe
 
 
+def answer_at_once(original):
+    # A plain message skips dispatch (no coroutine): followed from here.
+    def probe(self, line, *args, **kwargs):
+        key = key_of(getattr(line, "args", None))
+        if key is None:
+            return original(self, line, *args, **kwargs)
+        stamp(key, "dispatch")
+        token = current.set(key)
+        try:
+            return original(self, line, *args, **kwargs)
+        finally:
+            current.reset(token)
+
+    return probe
+
+
 def reactor_side(start: str, end: str):
     """A call made for the message in hand: stamp it, and when it is done."""
 
@@ -177,6 +193,19 @@ def transport_write(original):
     return probe
 
 
+def send_at_once(original):
+    # A flush sends itself when the transport buffers nothing.
+    def probe(transport, data):
+        started = now()
+        rest = original(transport, data)
+        if not rest:
+            sent = now()
+            writes.extend((sent, sent - started))
+        return rest
+
+    return probe
+
+
 def do_write(original):
     def probe(self):
         result = original(self)
@@ -200,6 +229,10 @@ PROBES = (
     ("chatroom.protocol.line.protocol:LineProtocol.lineReceived", line_received),
     ("chatroom.protocol.line.commands:dispatch", dispatch),
     (
+        "chatroom.protocol.line.protocol:LineProtocol.answer_at_once",
+        answer_at_once,
+    ),
+    (
         "chatroom.service.chat:ChatService.next_seq",
         reactor_side("seq asked", "seq got"),
     ),
@@ -218,6 +251,7 @@ PROBES = (
     ("twisted.internet.abstract:FileDescriptor.write", transport_write),
     ("twisted.internet.abstract:FileDescriptor.writeSequence", transport_write),
     ("twisted.internet.abstract:FileDescriptor.doWrite", do_write),
+    ("chatroom.protocol.output:send_at_once", send_at_once),
 )
 
 
