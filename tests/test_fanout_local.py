@@ -8,7 +8,7 @@ from twisted.trial import unittest
 
 from chatroom.service.events import Notice, RoomMessage
 from chatroom.service.fanout import LocalFanout, OneByOne
-from tests.helpers import capture_log
+from tests.helpers import ChatWorld, capture_log
 
 
 class Mind:
@@ -143,3 +143,27 @@ class LocalFanoutTests(unittest.TestCase):
         self.assertEqual(lone.got, ["hi"])
         self.fanout.deliver("own", RoomMessage("own", 2, "ann", "no", 0), exclude=lone)
         self.assertEqual(lone.got, ["hi"])
+
+
+class LineSharedRunTests(unittest.TestCase):
+    """The line protocol's members share a turn's room messages too."""
+
+    def test_the_run_keeps_its_encoding_when_its_encoder_sets_timestamps(self):
+        world = ChatWorld()
+        ann, bob, cy = (world.user(name) for name in ("ann", "bob", "cy"))
+        for client in (ann, bob, cy):
+            client.take()
+
+        def hand(client, line):
+            client.protocol.dataReceived(line.encode() + b"\r\n")
+
+        hand(ann, "one")
+        [(_, _, encoder)] = bob.protocol._run.fan._runs.values()
+        changed, other = (bob, cy) if bob.protocol is encoder else (cy, bob)
+        hand(changed, "/set timestamps on")
+        hand(ann, "two")
+        self.assertEqual(other.take(), ["[lobby] ann: one", "[lobby] ann: two"])
+        lines = [line for line in changed.take() if "ann:" in line]
+        self.assertEqual(lines[0], "[lobby] ann: one")
+        self.assertTrue(lines[1].endswith("[lobby] ann: two"), lines)
+        self.assertNotEqual(lines[1], "[lobby] ann: two")

@@ -159,3 +159,44 @@ class SharedRunTests(IRCTestCase):
         self.hand(self.ann, "PRIVMSG #den :two")
         self.assertEqual(self.texts(self.cy), ["one", "two"])
         self.assertEqual(self.texts(self.bob), [])
+
+    def test_the_run_keeps_its_encoding_when_its_encoder_changes_caps(self):
+        self.hand(self.ann, "PRIVMSG #den :one")
+        [(_, _, encoder)] = self.bob.protocol._run.fan._runs.values()
+        changed = next(c for c in (self.bob, self.cy, self.di) if c.protocol is encoder)
+        self.hand(changed, "CAP REQ :server-time")
+        self.hand(self.ann, "PRIVMSG #den :two")
+        for client in (self.bob, self.cy, self.di):
+            lines = [line for line in client.take() if "PRIVMSG" in line]
+            timed = client is changed
+            self.assertEqual(
+                [line.startswith("@time=") for line in lines],
+                [False, timed],
+                lines,
+            )
+
+    def test_a_cut_member_joins_no_run(self):
+        self.bob.protocol.drop_output()
+        self.hand(self.ann, "PRIVMSG #den :one")
+        self.assertIsNone(self.bob.protocol._run)
+        fan = self.cy.protocol._run.fan
+        for client in (self.cy, self.di):
+            client.take()
+        # Nobody's left holding the run: the next turn starts anew.
+        self.assertEqual(fan._attached, 0)
+        self.hand(self.ann, "PRIVMSG #den :two")
+        self.assertIsNot(self.cy.protocol._run, None)
+        self.assertEqual(self.texts(self.cy), ["two"])
+
+    def test_a_member_backed_up_while_in_a_run_counts_what_follows(self):
+        self.hand(self.ann, "PRIVMSG #den :one")
+        output = self.bob.protocol._output
+        output.pauseProducing()
+        self.assertIsNone(self.bob.protocol._run)
+        queued = output.queued
+        self.hand(self.ann, "PRIVMSG #den :two")
+        self.assertEqual(
+            output.queued - queued,
+            len(b":ann!ann@chatroom.irc PRIVMSG #den two\r\n"),
+        )
+        self.assertEqual(self.texts(self.bob), ["one", "two"])

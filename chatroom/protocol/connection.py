@@ -209,6 +209,9 @@ class Connection(CoalescedWrites, LineFraming):
         # Past the soft limit: read no more commands until the client catches
         # up, and watch that it takes something meanwhile.
         if backed_up:
+            if self._run is not None:
+                # From now on each message is counted as it is written.
+                self._leave_run()
             self.stop_reading("output")
             self.factory.watch_output(self)
         else:

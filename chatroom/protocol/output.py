@@ -171,9 +171,19 @@ class CoalescedWrites:
         """
         return None
 
-    def room_encoding(self, message) -> bytes:
-        """The bytes of C{message} for this connection's L{room_fan_key}."""
+    def room_encoding(self, message, key) -> bytes:
+        """
+        The bytes of C{message} for members of C{key} (a L{room_fan_key} of
+        this class, not necessarily this connection's any more).
+        """
         raise NotImplementedError
+
+    def _may_share(self) -> bool:
+        """Whether a room's shared run may be part of this output now."""
+        output = self._output
+        return self._pending is not _DROPPED and not (
+            output is not None and output.backed_up
+        )
 
     def _queue_for_backlog(self) -> OutputQueue | None:
         """
@@ -225,7 +235,7 @@ class RoomFan:
 
     def __init__(self, members: tuple) -> None:
         self.members = members
-        # (class, key) -> (run, a member with that key, which encodes for it)
+        # (class, key) -> (run, key, a member of that class, which encodes)
         self._runs: dict = {}
         self._attached = 0
         self._apart: list = []
@@ -238,12 +248,13 @@ class RoomFan:
         if run is not None and run.fan is self:
             # The sender sees none of its own messages from here on.
             exclude._leave_run()
-        for run, encoder in self._runs.values():
+        for run, key, encoder in self._runs.values():
             try:
-                run.parts.append(encoder.room_encoding(message))
+                run.parts.append(encoder.room_encoding(message, key))
             except Exception:
                 failed(encoder)
-        for client in self._apart:
+        # A copy: one pushed out of its run meanwhile has this message there.
+        for client in tuple(self._apart):
             if client is not exclude:
                 try:
                     client.room_message(message)
@@ -272,12 +283,11 @@ class RoomFan:
                     client.room_message(message)
                     continue
                 # Front ends whose keys look alike share a fan, never a run.
-                key = (type(client), key)
-                entry = runs.get(key)
+                entry = runs.get((type(client), key))
                 if entry is None:
                     run = SharedRun(self)
-                    run.parts.append(client.room_encoding(message))
-                    entry = runs[key] = (run, client)
+                    run.parts.append(client.room_encoding(message, key))
+                    entry = runs[type(client), key] = (run, key, client)
                 client.join_run(entry[0])
                 self._attached += 1
             except Exception:

@@ -664,19 +664,13 @@ class IRCProtocol(Connection):
     room_fan = RoomFan
 
     def room_fan_key(self) -> int | None:
-        output = self._output
-        if (
-            self._held is not None
-            or not self.connected
-            or (output is not None and output.backed_up)
-        ):
+        if self._held is not None or not self.connected or not self._may_share():
             return None
         return self.tag_bits
 
-    def room_encoding(self, message: RoomMessage) -> bytes:
-        """C{message} for this client's caps, made once for every client with them."""
+    def room_encoding(self, message: RoomMessage, bits: int) -> bytes:
+        """C{message} for clients with the caps C{bits}, made once for all of them."""
         variants = _encodings(message)
-        bits = self.tag_bits
         data = variants[bits]
         if data is None:
             plain = variants[0]
@@ -705,7 +699,7 @@ class IRCProtocol(Connection):
         if self._held is not None and not echo:
             self._hold(lambda: self.room_message(message))
             return
-        data = self.room_encoding(message)
+        data = self.room_encoding(message, self.tag_bits)
         if echo:
             self.write(data)
         else:

@@ -257,23 +257,20 @@ class LineProtocol(Connection):
     room_fan = RoomFan
 
     def room_fan_key(self) -> bool | None:
-        output = self._output
-        if not self.connected or (output is not None and output.backed_up):
-            return None
-        return self.timestamps
+        return self.timestamps if self.connected and self._may_share() else None
 
-    def room_encoding(self, message: RoomMessage) -> bytes:
+    def room_encoding(self, message: RoomMessage, timestamps: bool) -> bytes:
         # Encoded once for every recipient.
         line = message.wire
         if line is None:
             encode = wire.room_action if message.kind == ACTION else wire.room_message
             line = message.wire = encode(message.room, message.sender, message.text)
-        if self.timestamps:
+        if timestamps:
             line = wire.timestamped(message.at, line)
         return line
 
     def room_message(self, message: RoomMessage) -> None:
-        self.write(self.room_encoding(message))
+        self.write(self.room_encoding(message, self.timestamps))
 
     def private_message(self, message: PrivateMessage) -> None:
         line = message.wire
