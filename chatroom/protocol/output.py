@@ -99,8 +99,8 @@ class CoalescedWrites:
     # Most connections are idle: nothing is kept between turns.
     __slots__ = ("_pending", "_output", "_run")
 
-    def write(self, data: bytes) -> None:
-        """One append per delivery."""
+    def write(self, data: bytes | SharedRun) -> None:
+        """One append per delivery (or a run to share, L{join_run})."""
         if self._run is not None:
             self._leave_run()
         pending = self._pending
@@ -143,14 +143,8 @@ class CoalescedWrites:
         until this connection leaves it, as the next piece of output.  Only
         for a connection whose L{room_fan_key} is not None.
         """
-        if self._run is not None:
-            self._leave_run()
-        pending = self._pending
-        if pending is None:
-            self._pending = [run]
-            self.factory.flush_soon(self)
-        else:
-            pending.append(run)
+        # Never counted: a connection whose output is backed up joins none.
+        self.write(run)
         self._run = run
 
     def _leave_run(self) -> None:
@@ -158,7 +152,7 @@ class CoalescedWrites:
         # fan-out hands us one by one.
         run, self._run = self._run, None
         pending = self._pending
-        if pending and pending[-1] is run:
+        if pending and pending[-1] is run:  # not so once dropped
             pending[-1] = run.data()
         run.fan.left(self)
 
@@ -181,8 +175,10 @@ class CoalescedWrites:
     def _may_share(self) -> bool:
         """Whether a room's shared run may be part of this output now."""
         output = self._output
-        return self._pending is not _DROPPED and not (
-            output is not None and output.backed_up
+        return (
+            self.connected
+            and self._pending is not _DROPPED
+            and not (output is not None and output.backed_up)
         )
 
     def _queue_for_backlog(self) -> OutputQueue | None:

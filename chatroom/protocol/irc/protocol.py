@@ -288,6 +288,7 @@ class IRCProtocol(Connection):
             self._label, self._replies = label, []
         d = None
         if msg.command in OVERLAPPING and self.registered:
+            # Nearly every line: spared dispatch's coroutine when it can be.
             d = channel_message_at_once(self, msg)
         if d is None:
             d = defer.ensureDeferred(commands.dispatch(self, msg))
@@ -622,16 +623,13 @@ class IRCProtocol(Connection):
         head = head_length(command, target, source=source)
         before, after = (f"{CTCP_ACTION} ", "\x01") if kind == ACTION else ("", "")
         room = MAX_BODY - head - 1 - len(before) - len(after)
-        pieces = split_text(text, room)
-        if len(pieces) == 1:
-            body = f"{before}{text}{after}"
-            return format_line(command, target, body, source=source, tags=tags)
-        return b"".join(
+        lines = [
             format_line(
                 command, target, f"{before}{piece}{after}", source=source, tags=tags
             )
-            for piece in pieces
-        )
+            for piece in split_text(text, room)
+        ]
+        return lines[0] if len(lines) == 1 else b"".join(lines)
 
     def message_command(self, kind: str) -> str:
         # An encrypted message's placeholder is news, not a line to answer.
@@ -664,9 +662,7 @@ class IRCProtocol(Connection):
     room_fan = RoomFan
 
     def room_fan_key(self) -> int | None:
-        if self._held is not None or not self.connected or not self._may_share():
-            return None
-        return self.tag_bits
+        return self.tag_bits if self._held is None and self._may_share() else None
 
     def room_encoding(self, message: RoomMessage, bits: int) -> bytes:
         """C{message} for clients with the caps C{bits}, made once for all of them."""

@@ -257,7 +257,7 @@ class LineProtocol(Connection):
     room_fan = RoomFan
 
     def room_fan_key(self) -> bool | None:
-        return self.timestamps if self.connected and self._may_share() else None
+        return self.timestamps if self._may_share() else None
 
     def room_encoding(self, message: RoomMessage, timestamps: bool) -> bytes:
         # Encoded once for every recipient.
