@@ -69,15 +69,10 @@ async def _message(conn, msg: Message, errors: bool) -> None:
         if errors:
             conn.numeric(wire.ERR_NOTEXTTOSEND, "No text to send")
         return
-    kind = MESSAGE if errors else NOTICE
-    # Client-only tags are passed on; the others are the server's to set.
-    tags = client_only(msg.tags) if "message-tags" in conn.caps else None
+    tags = relayed_tags(conn, msg)
     for target in targets(msg.params[0]):
         status, room = status_target(target)
-        text = fit_text(msg.command, target, msg.params[1], conn.mask)
-        action = ctcp_action(text) if errors else None
-        if action is not None:
-            kind, text = ACTION, action
+        text, kind = relayed_text(conn, msg, target, errors)
         try:
             if status is not None:
                 sent = await conn.avatar.say_to_status(room, status, text, kind, tags)
@@ -112,15 +107,10 @@ def channel_message_at_once(conn, msg: Message) -> defer.Deferred[None] | None:
     if not target.startswith("#") or "," in target:
         return None
     errors = msg.command == "PRIVMSG"
-    kind = MESSAGE if errors else NOTICE
-    tags = client_only(msg.tags) if "message-tags" in conn.caps else None
-    text = fit_text(msg.command, target, params[1], conn.mask)
-    action = ctcp_action(text) if errors else None
-    if action is not None:
-        kind, text = ACTION, action
+    text, kind = relayed_text(conn, msg, target, errors)
     room = target[1:]
     try:
-        said = conn.avatar.say(room, text, kind, tags)
+        said = conn.avatar.say(room, text, kind, relayed_tags(conn, msg))
     except ChatError as e:
         if errors:
             _refused(conn, msg.command, target, room, e)
@@ -148,6 +138,23 @@ def _not_said(failure, conn, context, command, target, room, errors) -> None:
         context.run(_refused, conn, command, target, room, failure.value)
 
 
+def relayed_tags(conn, msg: Message) -> dict[str, str] | None:
+    """Client-only tags are passed on; the others are the server's to set."""
+    return client_only(msg.tags) if "message-tags" in conn.caps else None
+
+
+def relayed_text(conn, msg: Message, target: str, errors: bool) -> tuple[str, str]:
+    """
+    The text of C{msg} (a PRIVMSG if C{errors}, else a NOTICE) as relayed
+    to C{target}, and its kind: a CTCP ACTION in a PRIVMSG is an action.
+    """
+    text = fit_text(msg.command, target, msg.params[1], conn.mask)
+    action = ctcp_action(text) if errors else None
+    if action is not None:
+        return action, ACTION
+    return text, MESSAGE if errors else NOTICE
+
+
 def status_target(target: str) -> tuple[str | None, str | None]:
     """
     STATUSMSG: C{@#room} (its operators) or C{+#room} (voiced and
@@ -166,7 +173,7 @@ def status_target(target: str) -> tuple[str | None, str | None]:
     help="send only client tags (message-tags), such as typing",
 )
 async def tagmsg(conn, msg: Message) -> None:
-    tags = client_only(msg.tags) if "message-tags" in conn.caps else None
+    tags = relayed_tags(conn, msg)
     if not tags:
         return  # nothing a recipient could be shown
     for target in targets(msg.params[0]):
