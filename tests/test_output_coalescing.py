@@ -12,7 +12,7 @@ from twisted.internet.abstract import FileDescriptor
 from twisted.internet.testing import MemoryReactor, StringTransport
 from twisted.trial import unittest
 
-from chatroom.protocol.output import write_now
+from chatroom.protocol.output import CoalescedWrites, RoomFan, write_now
 from chatroom.service.events import RoomMessage
 from tests.helpers import RELAXED, ChatWorld, capture_log
 
@@ -197,3 +197,55 @@ class WriteNowTests(unittest.TestCase):
         transport = StringTransport()
         write_now(transport, b"abc")
         self.assertEqual(transport.value(), b"abc")
+
+
+class _Member(CoalescedWrites):
+    """Just enough of a connection for a RoomFan: what it was written."""
+
+    __slots__ = ("name", "factory", "connected", "shares", "on_message", "out")
+
+    def __init__(self, name: str, shares: bool = True) -> None:
+        self.name, self.shares, self.connected = name, shares, True
+        self._pending = self._output = self._run = None
+        self.factory = self
+        self.on_message = None
+        self.out: list[bytes] = []
+
+    def flush_soon(self, client) -> None:
+        pass
+
+    def room_fan_key(self):
+        return 0 if self.shares and self._may_share() else None
+
+    def room_encoding(self, message, key) -> bytes:
+        return message.text.encode()
+
+    def room_message(self, message) -> None:
+        self.write(self.room_encoding(message, 0))
+        if self.on_message is not None:
+            self.on_message()
+
+    def received(self) -> list[bytes]:
+        self.flush()
+        return self.out
+
+    def flush(self) -> None:
+        if self._run is not None:
+            self._leave_run()
+        pending, self._pending = self._pending, None
+        self.out.extend(pending or ())
+
+
+class RoomFanTests(unittest.TestCase):
+    def test_a_member_pushed_out_of_its_run_by_a_delivery_gets_it_once(self):
+        ann, bob, cy = _Member("ann"), _Member("bob"), _Member("cy", shares=False)
+        fan = RoomFan((ann, bob, cy))
+        failed = []
+        fan.deliver(RoomMessage("den", 1, "di", "one", 0), None, failed.append)
+        # cy takes each message itself, and its delivery has ann written to.
+        cy.on_message = lambda: ann.write(b"aside")
+        fan.deliver(RoomMessage("den", 2, "di", "two", 0), None, failed.append)
+        self.assertEqual(failed, [])
+        self.assertEqual(b"".join(ann.received()), b"onetwoaside")
+        self.assertEqual(b"".join(bob.received()), b"onetwo")
+        self.assertEqual(b"".join(cy.received()), b"onetwo")
